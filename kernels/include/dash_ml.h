@@ -1,0 +1,185 @@
+/*
+ * dash_ml.h - onnx2cedr's real-valued ML kernel APIs, following the CEDR convention:
+ *   blocking   DASH_<API>_flt(args...)
+ *   non-block  DASH_<API>_flt_nb(&args..., cedr_barrier_t *barrier)
+ *   PE impls   DASH_<API>_flt_cpu(&args...)            (and _<resource>(&args..., uint8_t idx))
+ * Every API takes its tensors as pointers and one parameter struct, so the argument list
+ * stays far below CEDR's 20-argument limit. Tensors are dense, row-major (NCHW for images).
+ * Parameter structs are plain data, filled by the generated code at compile time.
+ */
+#ifndef ONNX2CEDR_DASH_ML_H
+#define ONNX2CEDR_DASH_ML_H
+
+#include "dash.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DASH_MAX_RANK 8
+#define DASH_MAX_SPATIAL 3
+
+/* Unary operations. The first block (up to DASH_UNARY_LAST_ACTIVATION) can be fused into the
+ * epilogue of GEMM, CONV and BINARY. alpha/beta meanings per op are given beside each. */
+typedef enum dash_unary_op {
+  DASH_ACT_NONE = 0,
+  DASH_ACT_RELU = 1,
+  DASH_ACT_LEAKY_RELU = 2,   /* x >= 0 ? x : alpha*x */
+  DASH_ACT_CLIP = 3,         /* min(max(x, alpha), beta) */
+  DASH_ACT_SIGMOID = 4,
+  DASH_ACT_TANH = 5,
+  DASH_ACT_HARD_SIGMOID = 6, /* max(0, min(1, alpha*x + beta)) */
+  DASH_ACT_HARD_SWISH = 7,   /* x * max(0, min(1, x/6 + 1/2)) */
+  DASH_ACT_ELU = 8,          /* x >= 0 ? x : alpha*(exp(x)-1) */
+  DASH_UNARY_LAST_ACTIVATION = 8,
+  DASH_UNARY_IDENTITY = 9,   /* copy */
+  DASH_UNARY_EXP = 10,
+  DASH_UNARY_LOG = 11,
+  DASH_UNARY_SQRT = 12,
+  DASH_UNARY_ABS = 13,
+  DASH_UNARY_NEG = 14,
+  DASH_UNARY_RECIPROCAL = 15,
+  DASH_UNARY_FLOOR = 16,
+  DASH_UNARY_CEIL = 17,
+  DASH_UNARY_ERF = 18,
+  DASH_UNARY_SOFTPLUS = 19,
+  DASH_UNARY_SIN = 20,
+  DASH_UNARY_COS = 21,
+  DASH_UNARY_ROUND = 22,     /* round half to even */
+  DASH_UNARY_SIGN = 23,
+  DASH_UNARY_AFFINE = 24     /* alpha*x + beta */
+} dash_unary_op_t;
+
+typedef struct dash_act {
+  int32_t op;   /* dash_unary_op_t */
+  float alpha;
+  float beta;
+} dash_act_t;
+
+/* ---- GEMM_RE: real batched GEMM with bias and fused activation ----
+ * For b in [0, batch): C_b = act(alpha * op(A_b) * op(B_b) + beta * bias)
+ * op(A) is M x K (A stored K x M when trans_a), op(B) is K x N (B stored N x K when trans_b),
+ * C is M x N row-major. A_b = A + b*stride_a (0 broadcasts one matrix), same for B and C.
+ * bias_kind: 0 none, 1 scalar, 2 per column (N values), 3 per row (M values), 4 full M x N;
+ * the same bias applies to every batch. bias may be NULL when bias_kind is 0. */
+typedef struct dash_gemm_params {
+  int64_t batch, M, N, K;
+  int64_t stride_a, stride_b, stride_c;
+  int32_t trans_a, trans_b;
+  float alpha, beta;
+  int32_t bias_kind;
+  dash_act_t act;
+} dash_gemm_params_t;
+
+/* ---- CONV: multi-channel 1-D/2-D/3-D convolution, NC<spatial> layout ----
+ * in:     batch x in_channels x in_size[0..rank)
+ * weight: out_channels x (in_channels/groups) x kernel[0..rank)
+ * bias:   out_channels values (NULL when has_bias is 0)
+ * out:    batch x out_channels x out_size[0..rank)
+ * out[o] = act(bias + sum in[o*stride - pad_begin + k*dilation] * w[k]); input outside the
+ * tensor is zero (the end padding is implied by out_size). */
+typedef struct dash_conv_params {
+  int32_t spatial_rank; /* 1..3 */
+  int32_t has_bias;
+  int64_t batch, in_channels, out_channels, groups;
+  int64_t in_size[DASH_MAX_SPATIAL];
+  int64_t out_size[DASH_MAX_SPATIAL];
+  int64_t kernel[DASH_MAX_SPATIAL];
+  int64_t stride[DASH_MAX_SPATIAL];
+  int64_t dilation[DASH_MAX_SPATIAL];
+  int64_t pad_begin[DASH_MAX_SPATIAL];
+  dash_act_t act;
+} dash_conv_params_t;
+
+/* ---- CONV_TRANSPOSE: same struct; weight is in_channels x (out_channels/groups) x kernel.
+ * out[i*stride - pad_begin + k*dilation] += in[i] * w[k], then + bias, then act; positions of
+ * the full result outside [0, out_size) are dropped (output_padding is implied by out_size). */
+
+/* ---- POOL: max / average / Lp pooling over the spatial dims of (channels = N*C) planes ---- */
+typedef enum dash_pool_kind { DASH_POOL_MAX = 0, DASH_POOL_AVG = 1, DASH_POOL_LP = 2 } dash_pool_kind_t;
+typedef struct dash_pool_params {
+  int32_t kind;
+  int32_t spatial_rank;       /* 1..3 */
+  int32_t count_include_pad;  /* AVG: divisor counts padding (but never the ceil_mode overhang) */
+  int32_t p;                  /* LP: the norm's order */
+  int64_t channels;           /* batch * channels */
+  int64_t in_size[DASH_MAX_SPATIAL];
+  int64_t out_size[DASH_MAX_SPATIAL];
+  int64_t kernel[DASH_MAX_SPATIAL];
+  int64_t stride[DASH_MAX_SPATIAL];
+  int64_t dilation[DASH_MAX_SPATIAL];
+  int64_t pad_begin[DASH_MAX_SPATIAL];
+  int64_t pad_end[DASH_MAX_SPATIAL];
+} dash_pool_params_t;
+
+/* ---- BINARY: element-wise with numpy broadcasting, then a fused activation ----
+ * For every index i of out_shape (rank dims): out[i] = act(a[sum i_d*a_stride[d]] op b[...]).
+ * Strides are in elements; a stride of 0 broadcasts. out is dense. */
+typedef enum dash_binary_op {
+  DASH_BIN_ADD = 0, DASH_BIN_SUB = 1, DASH_BIN_MUL = 2, DASH_BIN_DIV = 3,
+  DASH_BIN_MAX = 4, DASH_BIN_MIN = 5, DASH_BIN_POW = 6,
+  DASH_BIN_PRELU = 7 /* a >= 0 ? a : a*b */
+} dash_binary_op_t;
+typedef struct dash_binary_params {
+  int32_t op;
+  int32_t rank;
+  int64_t out_shape[DASH_MAX_RANK];
+  int64_t a_stride[DASH_MAX_RANK];
+  int64_t b_stride[DASH_MAX_RANK];
+  dash_act_t act;
+} dash_binary_params_t;
+
+/* ---- UNARY: out[i] = op(in[i]) for i < n; in-place safe ---- */
+typedef struct dash_unary_params {
+  int64_t n;
+  dash_act_t op;
+} dash_unary_params_t;
+
+/* ---- SOFTMAX: over the middle axis of an (outer, axis, inner) view; log selects LogSoftmax ---- */
+typedef struct dash_softmax_params {
+  int64_t outer, axis, inner;
+  int32_t log;
+} dash_softmax_params_t;
+
+
+void DASH_GEMM_RE_flt(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
+void DASH_GEMM_RE_flt_nb(const float **A, const float **B, const float **bias, float **C,
+                         const dash_gemm_params_t **p, cedr_barrier_t *barrier);
+void DASH_GEMM_RE_flt_cpu(const float **A, const float **B, const float **bias, float **C,
+                          const dash_gemm_params_t **p);
+
+void DASH_CONV_flt(const float *in, const float *weight, const float *bias, float *out, const dash_conv_params_t *p);
+void DASH_CONV_flt_nb(const float **in, const float **weight, const float **bias, float **out,
+                      const dash_conv_params_t **p, cedr_barrier_t *barrier);
+void DASH_CONV_flt_cpu(const float **in, const float **weight, const float **bias, float **out,
+                       const dash_conv_params_t **p);
+
+void DASH_CONV_TRANSPOSE_flt(const float *in, const float *weight, const float *bias, float *out,
+                             const dash_conv_params_t *p);
+void DASH_CONV_TRANSPOSE_flt_nb(const float **in, const float **weight, const float **bias, float **out,
+                                const dash_conv_params_t **p, cedr_barrier_t *barrier);
+void DASH_CONV_TRANSPOSE_flt_cpu(const float **in, const float **weight, const float **bias, float **out,
+                                 const dash_conv_params_t **p);
+
+void DASH_POOL_flt(const float *in, float *out, const dash_pool_params_t *p);
+void DASH_POOL_flt_nb(const float **in, float **out, const dash_pool_params_t **p, cedr_barrier_t *barrier);
+void DASH_POOL_flt_cpu(const float **in, float **out, const dash_pool_params_t **p);
+
+void DASH_BINARY_flt(const float *a, const float *b, float *out, const dash_binary_params_t *p);
+void DASH_BINARY_flt_nb(const float **a, const float **b, float **out, const dash_binary_params_t **p,
+                        cedr_barrier_t *barrier);
+void DASH_BINARY_flt_cpu(const float **a, const float **b, float **out, const dash_binary_params_t **p);
+
+void DASH_UNARY_flt(const float *in, float *out, const dash_unary_params_t *p);
+void DASH_UNARY_flt_nb(const float **in, float **out, const dash_unary_params_t **p, cedr_barrier_t *barrier);
+void DASH_UNARY_flt_cpu(const float **in, float **out, const dash_unary_params_t **p);
+
+void DASH_SOFTMAX_flt(const float *in, float *out, const dash_softmax_params_t *p);
+void DASH_SOFTMAX_flt_nb(const float **in, float **out, const dash_softmax_params_t **p, cedr_barrier_t *barrier);
+void DASH_SOFTMAX_flt_cpu(const float **in, float **out, const dash_softmax_params_t **p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ONNX2CEDR_DASH_ML_H */

@@ -1,0 +1,92 @@
+"""Static shape inference over the IR, node by node, using onnx's own per-op inference
+(the official schemas, with constant inputs propagated), with op-registry overrides."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.defs import OpSchema
+
+from .errors import ModelError
+from .ir import Graph, Node
+
+# Constant inputs up to this many elements are handed to onnx's inference as data (shape chains).
+_DATA_LIMIT = 1 << 16
+
+
+def to_node_proto(node: Node) -> onnx.NodeProto:
+    attrs = {}
+    for k, v in node.attrs.items():
+        if isinstance(v, np.ndarray):
+            attrs[k] = numpy_helper.from_array(v)
+        elif isinstance(v, onnx.AttributeProto):
+            continue
+        else:
+            attrs[k] = v
+    return helper.make_node(node.op, node.inputs, node.outputs, name=node.name, domain=node.domain, **attrs)
+
+
+def _type_proto(dtype: np.dtype, shape) -> onnx.TypeProto:
+    return helper.make_tensor_type_proto(helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(shape))
+
+
+def onnx_infer(graph: Graph, node: Node) -> list[tuple[np.dtype, tuple[int, ...]]]:
+    try:
+        schema = onnx.defs.get_schema(node.op, graph.opset, node.domain)
+    except onnx.defs.SchemaError:
+        raise ModelError(f"node '{node.name}': no schema for {node.op} at opset {graph.opset}") from None
+    types, data = {}, {}
+    for i in node.inputs:
+        if not i:
+            continue
+        v = graph.value(i)
+        types[i] = _type_proto(v.dtype, v.shape)
+        if v.is_const and v.size <= _DATA_LIMIT:
+            data[i] = numpy_helper.from_array(np.asarray(v.data), i)
+    try:
+        out = onnx.shape_inference.infer_node_outputs(
+            schema, to_node_proto(node), types, data,
+            opset_imports=[helper.make_opsetid(node.domain, graph.opset)], ir_version=10)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ModelError(f"node '{node.name}' ({node.op}): {msg}") from None
+    res = []
+    for o in node.outputs:
+        if not o:
+            res.append(None)
+            continue
+        t = out.get(o)
+        if t is None or not t.tensor_type.HasField("shape"):
+            raise ModelError(f"node '{node.name}' ({node.op}): the shape of output '{o}' cannot be "
+                             f"determined statically")
+        dims = []
+        for d in t.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                raise ModelError(f"node '{node.name}' ({node.op}): output '{o}' has a dimension that is "
+                                 f"not known at compile time")
+            dims.append(int(d.dim_value))
+        res.append((helper.tensor_dtype_to_np_dtype(t.tensor_type.elem_type), tuple(dims)))
+    return res
+
+
+def infer_node(graph: Graph, node: Node) -> None:
+    from .ops import get_op
+
+    opdef = get_op(node)
+    results = opdef.infer(graph, node) if opdef is not None and opdef.has_infer else onnx_infer(graph, node)
+    for o, r in zip(node.outputs, results):
+        if not o or r is None:
+            continue
+        dtype, shape = r
+        old = graph.values.get(o)
+        if old is not None and old.is_const:
+            continue
+        graph.add_value(o, dtype, shape)
+
+
+def infer_graph(graph: Graph) -> None:
+    """(Re-)infer every non-constant value's shape in topological order."""
+    for n in graph.nodes:
+        infer_node(graph, n)
+    for o in graph.outputs:
+        graph.value(o)

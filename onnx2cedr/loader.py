@@ -1,0 +1,287 @@
+"""Load and normalize an ONNX model into the IR.
+
+Steps: parse (external data read directly into numpy, never through the protobuf), move large
+initializers out of the proto so that onnx's tools stay cheap, inline local functions, convert to
+the internal opset, fix symbolic dimensions from the user's shapes, build the IR, check that every
+op is supported (all failures in one error), infer static shapes.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .errors import ModelError, UnsupportedError
+from .ir import INTERNAL_OPSET, Graph
+
+# Initializers above this many elements leave the proto while onnx's tools run on it.
+_SMALL_CONST = 4096
+
+ShapeSpec = Mapping[str, Sequence[int]]
+
+
+def parse_shape_args(specs: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
+    """Parse CLI shape overrides 'name=1x3x224x224' (the name may itself contain '=')."""
+    out: dict[str, tuple[int, ...]] = {}
+    for spec in specs or ():
+        name, sep, dims = spec.rpartition("=")
+        if not sep or not name or not re.fullmatch(r"\d+(x\d+)*", dims.strip()):
+            raise ModelError(f"bad --shape '{spec}': expected NAME=DxDxD, e.g. input=1x3x224x224")
+        out[name] = tuple(int(d) for d in dims.strip().split("x"))
+    return out
+
+
+def _read_model_proto(path: Path) -> onnx.ModelProto:
+    if not path.exists():
+        raise ModelError(f"model file '{path}' does not exist")
+    if path.is_dir():
+        raise ModelError(f"'{path}' is a folder, not an ONNX model file")
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError, but versions differ
+        raise ModelError(f"'{path.name}' is not a valid ONNX model (protobuf parse failed: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if not model.HasField("graph") or (len(model.graph.node) == 0 and len(model.graph.output) == 0):
+        raise ModelError(f"'{path.name}' is not a valid ONNX model (it has no graph; truncated or not ONNX?)")
+    if not model.graph.output:
+        raise ModelError(f"'{path.name}': the graph declares no outputs (truncated file?)")
+    return model
+
+
+def _external_array(t: onnx.TensorProto, base: Path) -> np.ndarray:
+    info = {e.key: e.value for e in t.external_data}
+    loc = info.get("location", "")
+    if not loc:
+        raise ModelError(f"initializer '{t.name}' is stored externally but names no location")
+    if os.path.isabs(loc) or loc.startswith(("/", "\\")):
+        raise ModelError(f"initializer '{t.name}': external data location '{loc}' is an absolute path; "
+                         f"only paths inside the model's folder are allowed")
+    root = base.resolve()
+    target = (root / loc).resolve()
+    if root != target and root not in target.parents:
+        raise ModelError(f"initializer '{t.name}': external data location '{loc}' escapes the model's folder")
+    if not target.is_file():
+        raise ModelError(f"initializer '{t.name}': external data file '{loc}' not found beside the model")
+    dtype = helper.tensor_dtype_to_np_dtype(t.data_type)
+    count = int(np.prod(t.dims, dtype=np.int64)) if len(t.dims) else 1
+    offset = int(info.get("offset", 0) or 0)
+    length = int(info.get("length", 0) or 0) or count * dtype.itemsize
+    if length != count * dtype.itemsize:
+        raise ModelError(f"initializer '{t.name}': external data length {length} does not match "
+                         f"its shape {list(t.dims)} ({count * dtype.itemsize} bytes)")
+    if offset + length > target.stat().st_size:
+        raise ModelError(f"initializer '{t.name}': external data '{loc}' is shorter than offset+length "
+                         f"({offset}+{length} bytes)")
+    arr = np.fromfile(target, dtype=dtype.newbyteorder("<"), count=count, offset=offset)
+    return arr.astype(dtype, copy=False).reshape(tuple(t.dims))
+
+
+def _tensor_to_array(t: onnx.TensorProto, base: Path | None) -> np.ndarray:
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        if base is None:
+            raise ModelError(f"initializer '{t.name}' uses external data but the model was given in memory")
+        return _external_array(t, base)
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:
+        raise ModelError(f"initializer '{t.name}' cannot be read: {str(e).splitlines()[0]}") from None
+
+
+def _detach_initializers(model: onnx.ModelProto, base: Path | None) -> dict[str, np.ndarray]:
+    """Read every main-graph initializer into numpy; big ones leave the proto (kept as typed inputs)."""
+    g = model.graph
+    arrays: dict[str, np.ndarray] = {}
+    keep = []
+    input_names = {i.name for i in g.input}
+    for t in g.initializer:
+        arr = _tensor_to_array(t, base)
+        arrays[t.name] = arr
+        if arr.size <= _SMALL_CONST:
+            t.ClearField("external_data")
+            t.data_location = onnx.TensorProto.DEFAULT
+            keep.append(numpy_helper.from_array(arr, t.name))
+        elif t.name not in input_names:
+            g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    return arrays
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return imp.version
+    raise ModelError("the model imports no version of the default ONNX operator set")
+
+
+def _normalize_proto(model: onnx.ModelProto) -> onnx.ModelProto:
+    if model.functions:
+        try:
+            import onnx.inliner
+            model = onnx.inliner.inline_local_functions(model)
+        except Exception as e:
+            raise ModelError(f"inlining the model's local functions failed: {str(e).splitlines()[0]}") from None
+    src = _default_opset(model)
+    if src < 7:
+        raise UnsupportedError(f"opset {src} is too old (supported: 7 to {onnx.defs.onnx_opset_version()})")
+    if src != INTERNAL_OPSET:
+        try:
+            import onnx.version_converter
+            model = onnx.version_converter.convert_version(model, INTERNAL_OPSET)
+        except Exception as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UnsupportedError(f"converting the model from opset {src} to opset {INTERNAL_OPSET} failed: {msg}") from None
+    return model
+
+
+def _dims_of(vi: onnx.ValueInfoProto) -> list[int | str | None]:
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return None  # type: ignore[return-value]
+    out: list[int | str | None] = []
+    for d in t.shape.dim:
+        if d.HasField("dim_value") and d.dim_value > 0:
+            out.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param:
+            out.append(d.dim_param)
+        elif d.HasField("dim_value") and d.dim_value == 0:
+            out.append(0)
+        else:
+            out.append(None)
+    return out
+
+
+def resolve_input_shapes(model: onnx.ModelProto, shapes: ShapeSpec | None, batch: int | None,
+                         initializer_names: set[str]) -> dict[str, tuple[int, ...]]:
+    """Static shapes for the real graph inputs, from the model and the user's overrides."""
+    shapes = dict(shapes or {})
+    real = [i for i in model.graph.input if i.name not in initializer_names]
+    names = {i.name for i in real}
+    for k in shapes:
+        if k not in names:
+            raise ModelError(f"--shape names '{k}', which is not a graph input (inputs: {', '.join(sorted(names))})")
+    out: dict[str, tuple[int, ...]] = {}
+    for vi in real:
+        if not vi.type.HasField("tensor_type"):
+            raise UnsupportedError(f"graph input '{vi.name}' is not a tensor (sequences and maps are not supported)")
+        dims = _dims_of(vi)
+        if vi.name in shapes:
+            want = shapes[vi.name]
+            if dims is not None and len(dims) != len(want):
+                raise ModelError(f"--shape {vi.name}: rank {len(want)} given, the model declares rank {len(dims)}")
+            if dims is not None:
+                for ax, (d, w) in enumerate(zip(dims, want)):
+                    if isinstance(d, int) and d != w:
+                        raise ModelError(f"--shape {vi.name}: dimension {ax} is {d} in the model, {w} given")
+            out[vi.name] = tuple(want)
+            continue
+        if dims is None:
+            raise ModelError(f"graph input '{vi.name}' has no declared shape; pass --shape {vi.name}=DxDx...")
+        fixed = []
+        for ax, d in enumerate(dims):
+            if isinstance(d, int):
+                fixed.append(d)
+            elif ax == 0 and batch is not None:
+                fixed.append(batch)
+            else:
+                label = f"'{d}'" if isinstance(d, str) else "unknown"
+                raise ModelError(f"graph input '{vi.name}' has a symbolic dimension {label} at axis {ax}; "
+                                 f"pass --shape {vi.name}=" + "x".join(str(x) if isinstance(x, int) else "N" for x in dims)
+                                 + (" (or --batch N)" if ax == 0 else ""))
+        out[vi.name] = tuple(fixed)
+    return out
+
+
+def _attr_value(a: onnx.AttributeProto):
+    if a.type == onnx.AttributeProto.TENSOR:
+        return numpy_helper.to_array(a.t)
+    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+        return a  # control flow: kept as proto; the op registry rejects what it cannot lower
+    if a.ref_attr_name:
+        raise ModelError(f"attribute '{a.name}' refers to a function attribute outside a function")
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [x.decode("utf-8", errors="replace") for x in v]
+    return v
+
+
+def proto_to_graph(model: onnx.ModelProto, arrays: dict[str, np.ndarray],
+                   input_shapes: dict[str, tuple[int, ...]], name: str) -> Graph:
+    g = Graph(name=name, opset=_default_opset(model))
+    mg = model.graph
+    for t in mg.initializer:
+        arrays.setdefault(t.name, numpy_helper.to_array(t))
+    for k, arr in arrays.items():
+        g.add_const(k, arr)
+    for vi in mg.input:
+        if vi.name in arrays:
+            continue
+        elem = vi.type.tensor_type.elem_type
+        try:
+            dtype = helper.tensor_dtype_to_np_dtype(elem)
+        except Exception:
+            raise UnsupportedError(f"graph input '{vi.name}' has an unsupported element type {elem}") from None
+        g.add_value(vi.name, dtype, input_shapes[vi.name])
+        g.inputs.append(vi.name)
+    seen_names: dict[str, int] = defaultdict(int)
+    for i, n in enumerate(mg.node):
+        base = n.name or f"{n.op_type}_{i}"
+        seen_names[base] += 1
+        node_name = base if seen_names[base] == 1 else f"{base}__{seen_names[base] - 1}"
+        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        from .ir import Node
+        g.nodes.append(Node(op=n.op_type, name=node_name, inputs=list(n.input), outputs=list(n.output),
+                            attrs=attrs, domain=n.domain if n.domain != "ai.onnx" else ""))
+    for o in mg.output:
+        if not o.name:
+            raise ModelError("a graph output has an empty name")
+        g.outputs.append(o.name)
+    if len(set(g.outputs)) != len(g.outputs):
+        raise ModelError("the graph lists the same output twice")
+    outs_seen: dict[str, str] = {}
+    for n in g.nodes:
+        for o in n.outputs:
+            if not o:
+                continue
+            if o in outs_seen or o in g.inputs or o in arrays:
+                raise ModelError(f"tensor '{o}' is defined twice (by node '{n.name}')")
+            outs_seen[o] = n.name
+    for o in g.outputs:
+        if o not in outs_seen and o not in g.inputs and o not in arrays:
+            raise ModelError(f"graph output '{o}' is not produced by any node")
+    return g
+
+
+def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | None = None,
+               batch: int | None = None, name: str | None = None) -> tuple[Graph, onnx.ModelProto]:
+    """Load and normalize a model. Returns the IR (shapes inferred) and the original model proto
+    with static input shapes and without large initializer data (for reports)."""
+    from .infer import infer_graph
+    from .ops import check_supported
+
+    if isinstance(model, onnx.ModelProto):
+        proto = onnx.ModelProto()
+        proto.CopyFrom(model)
+        base = None
+        default_name = proto.graph.name or "model"
+    else:
+        path = Path(model)
+        proto = _read_model_proto(path)
+        base = path.parent
+        default_name = path.stem
+    arrays = _detach_initializers(proto, base)
+    input_shapes = resolve_input_shapes(proto, shapes, batch, set(arrays))
+    proto = _normalize_proto(proto)
+    graph = proto_to_graph(proto, arrays, input_shapes, name or default_name)
+    check_supported(graph)
+    graph.toposort()
+    infer_graph(graph)
+    return graph, proto

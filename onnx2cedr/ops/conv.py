@@ -1,0 +1,132 @@
+"""Convolution family: Conv and ConvTranspose (1-D/2-D/3-D) -> DASH_CONV / DASH_CONV_TRANSPOSE."""
+from __future__ import annotations
+
+from ..ir import Graph, Node
+from .base import Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported, act_fields, pad3, register
+
+_AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+
+
+def same_pads(in_size, out_size, kernel, stride, dilation, auto_pad):
+    """pad_begin per axis for SAME_UPPER/SAME_LOWER (extra padding at the end / at the start)."""
+    begin = []
+    for i, o, k, s, d in zip(in_size, out_size, kernel, stride, dilation):
+        total = max(0, (o - 1) * s + (k - 1) * d + 1 - i)
+        begin.append(total // 2 if auto_pad == "SAME_UPPER" else total - total // 2)
+    return begin
+
+
+def spatial_attrs(op: OpDef, node: Node, rank: int, kernel_from):
+    kernel = list(op.attr(node, "kernel_shape") or kernel_from)
+    strides = list(op.attr(node, "strides") or [1] * rank)
+    dilations = list(op.attr(node, "dilations") or [1] * rank)
+    pads = list(op.attr(node, "pads") or [0] * (2 * rank))
+    auto_pad = op.attr(node, "auto_pad") or "NOTSET"
+    if auto_pad not in _AUTO_PADS:
+        raise Unsupported(f"auto_pad '{auto_pad}' is not valid")
+    if not (len(kernel) == len(strides) == len(dilations) == rank and len(pads) == 2 * rank):
+        raise Unsupported(f"kernel_shape/strides/dilations/pads do not match {rank} spatial dimensions")
+    if min(strides) < 1 or min(dilations) < 1 or min(kernel) < 1 or min(pads) < 0:
+        raise Unsupported("strides, dilations and kernel sizes must be positive and pads non-negative")
+    return kernel, strides, dilations, pads, auto_pad
+
+
+class _ConvBase(OpDef):
+    attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
+             "strides": None}
+
+    def check_node(self, graph, node):
+        x = graph.values.get(node.inputs[0])
+        if x is not None and not 3 <= len(x.shape) <= 5:
+            raise Unsupported(f"input rank {len(x.shape)} (1-D, 2-D and 3-D convolutions are supported)")
+        if x is not None and node.input(1) in graph.values:
+            w = graph.values[node.input(1)]
+            spatial_attrs(self, node, len(x.shape) - 2, w.shape[2:])
+
+
+@register
+class Conv(_ConvBase):
+    op_type = "Conv"
+    api = "DASH_CONV"
+    summary = "N-D convolution, any stride/pad/dilation/groups, fused bias + activation"
+
+    def flops(self, graph, node):
+        w = graph.values[node.inputs[1]]
+        out = graph.values[node.outputs[0]]
+        k = 1
+        for d in w.shape[1:]:
+            k *= d
+        return 2 * out.size * k
+
+    def lower(self, graph: Graph, node: Node) -> Lowered:
+        x, w = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
+        y = graph.values[node.outputs[0]]
+        rank = len(x.shape) - 2
+        kernel, strides, dilations, pads, auto_pad = spatial_attrs(self, node, rank, w.shape[2:])
+        in_size, out_size = list(x.shape[2:]), list(y.shape[2:])
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            begin = same_pads(in_size, out_size, kernel, strides, dilations, auto_pad)
+        elif auto_pad == "VALID":
+            begin = [0] * rank
+        else:
+            begin = pads[:rank]
+        groups = int(self.attr(node, "group"))
+        has_bias = bool(node.input(2))
+        fields = {
+            "spatial_rank": rank, "has_bias": int(has_bias), "batch": x.shape[0], "in_channels": x.shape[1],
+            "out_channels": y.shape[1], "groups": groups, "in_size": pad3(in_size, 1), "out_size": pad3(out_size, 1),
+            "kernel": pad3(kernel, 1), "stride": pad3(strides, 1), "dilation": pad3(dilations, 1),
+            "pad_begin": pad3(begin, 0), "act": act_fields(node),
+        }
+        args = [TensorArg(node.inputs[0]), TensorArg(node.inputs[1]),
+                TensorArg(node.inputs[2]) if has_bias else NullArg(), TensorArg(node.outputs[0])]
+        call = Call("o2c_conv", args, Params("dash_conv_params_t", fields), api="DASH_CONV",
+                    flops=self.flops(graph, node))
+        return Lowered([call], reason=f"{rank}-D convolution: DASH_CONV")
+
+
+@register
+class ConvTranspose(_ConvBase):
+    op_type = "ConvTranspose"
+    attrs = {**_ConvBase.attrs, "output_padding": None, "output_shape": None}
+    api = "DASH_CONV_TRANSPOSE"
+    summary = "N-D transposed convolution, fused bias + activation"
+
+    def flops(self, graph, node):
+        w = graph.values[node.inputs[1]]
+        x = graph.values[node.inputs[0]]
+        k = 1
+        for d in w.shape[1:]:
+            k *= d
+        return 2 * x.size * k
+
+    def lower(self, graph: Graph, node: Node) -> Lowered:
+        x, w = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
+        y = graph.values[node.outputs[0]]
+        rank = len(x.shape) - 2
+        kernel, strides, dilations, pads, auto_pad = spatial_attrs(self, node, rank, w.shape[2:])
+        in_size, out_size = list(x.shape[2:]), list(y.shape[2:])
+        out_pad = list(self.attr(node, "output_padding") or [0] * rank)
+        if self.attr(node, "output_shape") is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            begin = []
+            for i in range(rank):
+                total = strides[i] * (in_size[i] - 1) + out_pad[i] + (kernel[i] - 1) * dilations[i] + 1 - out_size[i]
+                total = max(total, 0)
+                # onnxruntime puts the odd unit at the end for SAME_UPPER and explicit output_shape
+                begin.append(total - total // 2 if auto_pad == "SAME_LOWER" else total // 2)
+        elif auto_pad == "VALID":
+            begin = [0] * rank
+        else:
+            begin = pads[:rank]
+        has_bias = bool(node.input(2))
+        fields = {
+            "spatial_rank": rank, "has_bias": int(has_bias), "batch": x.shape[0], "in_channels": x.shape[1],
+            "out_channels": y.shape[1], "groups": int(self.attr(node, "group")), "in_size": pad3(in_size, 1),
+            "out_size": pad3(out_size, 1), "kernel": pad3(kernel, 1), "stride": pad3(strides, 1),
+            "dilation": pad3(dilations, 1), "pad_begin": pad3(begin, 0), "act": act_fields(node),
+        }
+        args = [TensorArg(node.inputs[0]), TensorArg(node.inputs[1]),
+                TensorArg(node.inputs[2]) if has_bias else NullArg(), TensorArg(node.outputs[0])]
+        call = Call("o2c_conv_transpose", args, Params("dash_conv_params_t", fields), api="DASH_CONV_TRANSPOSE",
+                    flops=self.flops(graph, node))
+        return Lowered([call], reason=f"{rank}-D transposed convolution: DASH_CONV_TRANSPOSE")

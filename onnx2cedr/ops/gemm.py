@@ -1,0 +1,131 @@
+"""Matrix products: Gemm and MatMul -> DASH_GEMM_RE (real GEMM, bias, fused activation)."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..ir import Graph, Node
+from .base import Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported, act_fields, register
+
+
+def _gemm_call(a: str, b: str, bias: str | None, out: str, fields: dict, flops: int,
+               offsets=(0, 0, 0)) -> Call:
+    args = [TensorArg(a, offsets[0]), TensorArg(b, offsets[1]), TensorArg(bias) if bias else NullArg(),
+            TensorArg(out, offsets[2])]
+    return Call("o2c_gemm", args, Params("dash_gemm_params_t", fields), api="DASH_GEMM_RE", flops=flops)
+
+
+def _bias_kind(shape, m: int, n: int) -> int:
+    shape = [int(d) for d in shape]
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) > 2:
+        raise Unsupported(f"bias of shape {shape} does not broadcast to ({m}, {n})")
+    s = [1] * (2 - len(shape)) + shape
+    if s == [1, 1]:
+        return 1
+    if s == [1, n]:
+        return 2
+    if s == [m, 1]:
+        return 3
+    if s == [m, n]:
+        return 4
+    raise Unsupported(f"bias of shape {shape} does not broadcast to ({m}, {n})")
+
+
+@register
+class Gemm(OpDef):
+    op_type = "Gemm"
+    attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
+    api = "DASH_GEMM_RE"
+    summary = "alpha*op(A)op(B) + beta*C, fused activation"
+
+    def check_node(self, graph, node):
+        for i in node.inputs[:2]:
+            if i in graph.values and len(graph.values[i].shape) != 2:
+                raise Unsupported("A and B must be 2-D")
+
+    def flops(self, graph, node):
+        y = graph.values[node.outputs[0]]
+        a = graph.values[node.inputs[0]]
+        k = a.shape[0] if self.attr(node, "transA") else a.shape[1]
+        return 2 * y.size * k
+
+    def lower(self, graph: Graph, node: Node) -> Lowered:
+        a = graph.values[node.inputs[0]]
+        y = graph.values[node.outputs[0]]
+        ta, tb = int(self.attr(node, "transA")), int(self.attr(node, "transB"))
+        m, n = y.shape
+        k = a.shape[0] if ta else a.shape[1]
+        bias = node.input(2) or None
+        kind = _bias_kind(graph.values[bias].shape, m, n) if bias else 0
+        fields = {"batch": 1, "M": m, "N": n, "K": k, "stride_a": 0, "stride_b": 0, "stride_c": 0,
+                  "trans_a": ta, "trans_b": tb, "alpha": float(self.attr(node, "alpha")),
+                  "beta": float(self.attr(node, "beta")), "bias_kind": kind, "act": act_fields(node)}
+        return Lowered([_gemm_call(node.inputs[0], node.inputs[1], bias, node.outputs[0], fields,
+                                   self.flops(graph, node))], reason="matrix product: DASH_GEMM_RE")
+
+
+@register
+class MatMul(OpDef):
+    op_type = "MatMul"
+    attrs = {}
+    api = "DASH_GEMM_RE"
+    summary = "batched matrix product with numpy broadcasting"
+
+    def check_node(self, graph, node):
+        for i in node.inputs[:2]:
+            if i in graph.values and graph.values[i].dtype != np.float32:
+                raise Unsupported(f"input '{i}' has element type {graph.values[i].dtype}")
+
+    def flops(self, graph, node):
+        a = graph.values[node.inputs[0]]
+        return 2 * graph.values[node.outputs[0]].size * a.shape[-1]
+
+    def lower(self, graph: Graph, node: Node) -> Lowered:
+        a = list(graph.values[node.inputs[0]].shape)
+        b = list(graph.values[node.inputs[1]].shape)
+        k = a[-1]
+        a2 = [1, k] if len(a) == 1 else a
+        b2 = [k, 1] if len(b) == 1 else b
+        m, n = a2[-2], b2[-1]
+        ab, bb = a2[:-2], b2[:-2]
+        rank = max(len(ab), len(bb))
+        ab = [1] * (rank - len(ab)) + ab
+        bb = [1] * (rank - len(bb)) + bb
+        ob = [max(x, y) for x, y in zip(ab, bb)]
+        batch = int(np.prod(ob, dtype=np.int64)) if ob else 1
+        act = act_fields(node)
+
+        def fields(nb, sa, sb, sc):
+            return {"batch": nb, "M": m, "N": n, "K": k, "stride_a": sa, "stride_b": sb, "stride_c": sc,
+                    "trans_a": 0, "trans_b": 0, "alpha": 1.0, "beta": 1.0, "bias_kind": 0, "act": act}
+
+        def stride(dims, mat):
+            if all(d == 1 for d in dims):
+                return 0
+            return mat if dims == ob else None
+
+        sa, sb = stride(ab, m * k), stride(bb, k * n)
+        if sa is not None and sb is not None:
+            call = _gemm_call(node.inputs[0], node.inputs[1], None, node.outputs[0],
+                              fields(batch, sa, sb, m * n), 2 * batch * m * n * k)
+            return Lowered([call], reason="matrix product: DASH_GEMM_RE")
+        # general broadcasting of batch dims: one product per output batch index
+        calls = []
+        a_str, b_str = _strides(ab), _strides(bb)
+        for out_i, idx in enumerate(itertools.product(*[range(d) for d in ob])):
+            ia = sum((i if d != 1 else 0) * s for i, d, s in zip(idx, ab, a_str))
+            ib = sum((i if d != 1 else 0) * s for i, d, s in zip(idx, bb, b_str))
+            calls.append(_gemm_call(node.inputs[0], node.inputs[1], None, node.outputs[0], fields(1, 0, 0, 0),
+                                    2 * m * n * k, offsets=(ia * m * k, ib * k * n, out_i * m * n)))
+        return Lowered(calls, reason=f"matrix product: DASH_GEMM_RE, {len(calls)} calls for mixed batch broadcasting")
+
+
+def _strides(dims):
+    out, acc = [], 1
+    for d in reversed(dims):
+        out.append(acc)
+        acc *= d
+    return out[::-1]
