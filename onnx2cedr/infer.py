@@ -14,16 +14,12 @@ from .ir import Graph, Node
 _DATA_LIMIT = 1 << 16
 
 
-def to_node_proto(node: Node) -> onnx.NodeProto:
-    attrs = {}
-    for k, v in node.attrs.items():
-        if isinstance(v, np.ndarray):
-            attrs[k] = numpy_helper.from_array(v)
-        elif isinstance(v, onnx.AttributeProto):
-            continue
-        else:
-            attrs[k] = v
-    return helper.make_node(node.op, node.inputs, node.outputs, name=node.name, domain=node.domain, **attrs)
+def to_node_proto(node: Node, opset: int) -> onnx.NodeProto:
+    from .export_onnx import make_attr
+
+    p = helper.make_node(node.op, node.inputs, node.outputs, name=node.name, domain=node.domain)
+    p.attribute.extend(make_attr(node, opset, k, v) for k, v in node.attrs.items())
+    return p
 
 
 def _type_proto(dtype: np.dtype, shape) -> onnx.TypeProto:
@@ -45,7 +41,7 @@ def onnx_infer(graph: Graph, node: Node) -> list[tuple[np.dtype, tuple[int, ...]
             data[i] = numpy_helper.from_array(np.asarray(v.data), i)
     try:
         out = onnx.shape_inference.infer_node_outputs(
-            schema, to_node_proto(node), types, data,
+            schema, to_node_proto(node, graph.opset), types, data,
             opset_imports=[helper.make_opsetid(node.domain, graph.opset)], ir_version=10)
     except Exception as e:
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__

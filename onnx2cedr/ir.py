@@ -46,7 +46,7 @@ class Activation:
     name: str = ""  # the ONNX node it came from, for reports
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Node:
     op: str
     name: str

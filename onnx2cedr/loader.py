@@ -260,12 +260,28 @@ def proto_to_graph(model: onnx.ModelProto, arrays: dict[str, np.ndarray],
     return g
 
 
+def _check_structure(model: onnx.ModelProto, arrays: dict[str, np.ndarray]) -> None:
+    """Undefined inputs and cycles, named by node, before any onnx tool sees the graph."""
+    from .ir import Node
+
+    g = Graph()
+    for k in arrays:
+        g.add_value(k, np.float32, (), np.zeros(()))
+    for t in model.graph.initializer:
+        g.add_value(t.name, np.float32, (), np.zeros(()))
+    g.inputs = [i.name for i in model.graph.input if i.name not in g.values]
+    for i, n in enumerate(model.graph.node):
+        g.nodes.append(Node(n.op_type, n.name or f"{n.op_type}_{i}", list(n.input), list(n.output)))
+    g.toposort()
+
+
 def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | None = None,
                batch: int | None = None, name: str | None = None) -> tuple[Graph, onnx.ModelProto]:
     """Load and normalize a model. Returns the IR (shapes inferred) and the original model proto
     with static input shapes and without large initializer data (for reports)."""
     from .infer import infer_graph
     from .ops import check_supported
+    from .passes.constant_fold import infer_and_fold
 
     if isinstance(model, onnx.ModelProto):
         proto = onnx.ModelProto()
@@ -279,9 +295,13 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | N
         default_name = path.stem
     arrays = _detach_initializers(proto, base)
     input_shapes = resolve_input_shapes(proto, shapes, batch, set(arrays))
+    _check_structure(proto, arrays)
     proto = _normalize_proto(proto)
     graph = proto_to_graph(proto, arrays, input_shapes, name or default_name)
-    check_supported(graph)
     graph.toposort()
+    check_supported(graph, known_only=True)
+    # fold while inferring: a Reshape fed by a Shape->Gather->Concat chain has no static shape otherwise
+    infer_and_fold(graph)
+    check_supported(graph)
     infer_graph(graph)
     return graph, proto

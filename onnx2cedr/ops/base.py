@@ -139,14 +139,17 @@ def all_ops() -> list[OpDef]:
     return [v for _, v in sorted(_REGISTRY.items())]
 
 
-def check_supported(graph: Graph) -> None:
-    """Check every node; report all failures at once, grouped by op type with node names."""
+def check_supported(graph: Graph, known_only: bool = False) -> None:
+    """Check every node; report all failures at once, grouped by op type with node names.
+    known_only: only whether each op type is registered (before shapes are known)."""
     problems: dict[str, list[str]] = {}
     for n in graph.nodes:
         opdef = get_op(n)
         key = f"{n.domain + '.' if n.domain else ''}{n.op}"
         if opdef is None:
             problems.setdefault(f"{key} (not supported)", []).append(n.name)
+            continue
+        if known_only:
             continue
         try:
             opdef.check(graph, n)

@@ -1,0 +1,81 @@
+// Standalone executable entry: ./<model> in0.npy [in1.npy ...] -o DIR [--repeat N]
+// Writes DIR/output_0.npy, DIR/output_1.npy, ...
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "o2c_kernels.h"
+#include "o2c_model.h"
+
+static int usage(const o2c_model_info_t *m) {
+  std::fprintf(stderr, "usage: %s", m->name);
+  for (int i = 0; i < m->n_inputs; ++i) std::fprintf(stderr, " %s.npy", m->inputs[i].name);
+  std::fprintf(stderr, " -o OUTPUT_DIR [--repeat N]\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const o2c_model_info_t *m = o2c_model_info();
+  std::vector<std::string> paths;
+  std::string out_dir;
+  long repeat = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "-o") && i + 1 < argc) {
+      out_dir = argv[++i];
+    } else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc) {
+      repeat = std::strtol(argv[++i], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
+      return usage(m);
+    } else {
+      paths.push_back(argv[i]);
+    }
+  }
+  if (out_dir.empty() || static_cast<int>(paths.size()) != m->n_inputs || repeat < 1) return usage(m);
+  std::vector<std::vector<unsigned char>> in(m->n_inputs), out(m->n_outputs);
+  std::vector<const void *> in_ptr(m->n_inputs);
+  std::vector<void *> out_ptr(m->n_outputs);
+  char err[512];
+  for (int i = 0; i < m->n_inputs; ++i) {
+    const o2c_tensor_info_t &t = m->inputs[i];
+    in[i].resize(static_cast<size_t>(t.nbytes) + 1);
+    int64_t elem = t.descr[2] - '0';
+    if (o2c_npy_read(paths[i].c_str(), t.descr, t.shape, t.rank, in[i].data(), elem, err, sizeof err) != 0) {
+      std::fprintf(stderr, "error: input %d ('%s'): %s\n", i, t.name, err);
+      return 2;
+    }
+    in_ptr[i] = in[i].data();
+  }
+  for (int i = 0; i < m->n_outputs; ++i) {
+    out[i].resize(static_cast<size_t>(m->outputs[i].nbytes) + 1);
+    out_ptr[i] = out[i].data();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  for (long r = 0; r < repeat; ++r) {
+    int rc = m->run(in_ptr.data(), out_ptr.data());
+    if (rc != 0) {
+      std::fprintf(stderr, "error: model run failed (code %d)%s%s\n", rc, m->weights_error[0] ? ": " : "",
+                   m->weights_error);
+      return 1;
+    }
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  mkdir(out_dir.c_str(), 0755);
+  for (int i = 0; i < m->n_outputs; ++i) {
+    const o2c_tensor_info_t &t = m->outputs[i];
+    std::string p = out_dir + "/output_" + std::to_string(i) + ".npy";
+    if (o2c_npy_write(p.c_str(), t.descr, t.shape, t.rank, out[i].data(), t.descr[2] - '0') != 0) {
+      std::fprintf(stderr, "error: cannot write '%s'\n", p.c_str());
+      return 1;
+    }
+  }
+  if (repeat > 1) {
+    double us = std::chrono::duration<double, std::micro>(t1 - t0).count() / static_cast<double>(repeat);
+    std::printf("%s: %.3f us per run (%ld runs)\n", m->name, us, repeat);
+  }
+  return 0;
+}

@@ -1,0 +1,191 @@
+"""The `onnx2cedr` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import O2CError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Compile ONNX models into C++ applications for the CEDR heterogeneous-SoC runtime.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ShapeOpt = typer.Option(None, "--shape", help="Fix an input's shape: NAME=1x3x224x224 (repeatable).")
+BatchOpt = typer.Option(None, "--batch", help="Use N for symbolic batch (first) dimensions.")
+CpuOpt = typer.Option(None, "--cpu", help="Force a node onto the inline CPU fallback (repeatable).")
+NoPassOpt = typer.Option(None, "--disable-pass", help="Skip a graph pass by name (repeatable).")
+
+
+def _fail(e: O2CError) -> None:
+    err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+    raise typer.Exit(e.exit_code)
+
+
+def _shapes(shape: Optional[List[str]]):
+    from .loader import parse_shape_args
+
+    return parse_shape_args(shape)
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command()
+def convert(model: Path = typer.Argument(..., help="The ONNX model file."),
+            output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
+            shape: Optional[List[str]] = ShapeOpt, batch: Optional[int] = BatchOpt,
+            name: Optional[str] = typer.Option(None, help="Model name (default: the file's stem)."),
+            cpu: Optional[List[str]] = CpuOpt, disable_pass: Optional[List[str]] = NoPassOpt,
+            artifact: Optional[List[str]] = typer.Option(None, "--artifact", help="lib, exe, app (default: all)."),
+            portable: bool = typer.Option(False, help="Do not optimize for this machine's CPU."),
+            force: bool = typer.Option(False, help="Replace a non-onnx2cedr output folder.")):
+    """Convert MODEL into a built CEDR application in OUTPUT."""
+    from .compiler import convert as do_convert
+
+    try:
+        res = do_convert(model, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
+                         disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
+                         native=not portable, force=force)
+    except O2CError as e:
+        _fail(e)
+    d = res.model_json
+    apis = ", ".join(d["apis"]) or "none"
+    out.print(f"[bold green]converted[/] {model} -> {res.out_dir}/  ({len(d['layers'])} layers, "
+              f"{d['flops'] / 1e6:.2f} MFLOP, weights {_human_bytes(d['memory']['weights_bytes'])}, "
+              f"arena {_human_bytes(d['memory']['arena_bytes'])})")
+    out.print(f"  CEDR APIs: {apis}")
+    for a, p in sorted(res.artifacts.items()):
+        out.print(f"  {a:4s} {p}")
+    out.print("  " + ", ".join(f"{k} {v:.2f}s" for k, v in res.timings.items()))
+
+
+@app.command()
+def inspect(model: Path = typer.Argument(..., help="The ONNX model file."),
+            shape: Optional[List[str]] = ShapeOpt, batch: Optional[int] = BatchOpt,
+            cpu: Optional[List[str]] = CpuOpt, disable_pass: Optional[List[str]] = NoPassOpt,
+            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """Show the graph after passes: each node's placement and why, FLOPs and buffer sizes."""
+    from .compiler import compile_model, describe
+
+    try:
+        c = compile_model(model, shapes=_shapes(shape), batch=batch, cpu_nodes=cpu or (),
+                          disable_passes=disable_pass or ())
+    except O2CError as e:
+        _fail(e)
+    d = describe(c)
+    if as_json:
+        sys.stdout.write(json.dumps(d, indent=1) + "\n")
+        return
+    sizes = {t["name"]: t["bytes"] for t in d["tensors"]}
+    t = Table(title=f"{d['name']}: {len(d['layers'])} layers after passes", show_lines=False)
+    for col in ("#", "node", "op", "placement", "MFLOP", "out bytes", "reason"):
+        t.add_column(col, overflow="fold")
+    for layer in d["layers"]:
+        op = layer["op"] + (f"+{layer['activation']['op']}" if layer["activation"] else "")
+        t.add_row(str(layer["index"]), layer["name"], op, layer["placement"], f"{layer['flops'] / 1e6:.3f}",
+                  _human_bytes(sum(sizes.get(o, 0) for o in layer["outputs"])), layer["reason"])
+    out.print(t)
+    m = d["memory"]
+    out.print(f"total {d['flops'] / 1e6:.2f} MFLOP; weights {_human_bytes(m['weights_bytes'])}; activation arena "
+              f"{_human_bytes(m['arena_bytes'])} (liveness lower bound {_human_bytes(m['liveness_lower_bound_bytes'])})")
+    out.print("passes: " + (", ".join(f"{p['pass']}x{p['changes']}" for p in d["passes"] if p["changes"]) or "none changed"))
+
+
+@app.command()
+def validate(model: Path = typer.Argument(..., help="The ONNX model file."),
+             inputs: Optional[Path] = typer.Option(None, help=".npz with one array per input (extra leading axis: samples)."),
+             samples: int = typer.Option(10, help="Random samples when --inputs is not given."),
+             rtol: float = typer.Option(1e-4, help="Max error relative to the reference's largest magnitude."),
+             atol: float = typer.Option(1e-5, help="Absolute error always accepted."),
+             per_layer: bool = typer.Option(False, "--per-layer", help="Compare every intermediate tensor."),
+             output: Optional[Path] = typer.Option(None, "-o", "--output", help="Keep the converted model here."),
+             shape: Optional[List[str]] = ShapeOpt, batch: Optional[int] = BatchOpt,
+             cpu: Optional[List[str]] = CpuOpt, disable_pass: Optional[List[str]] = NoPassOpt,
+             seed: int = typer.Option(0, help="Seed of the random inputs."),
+             labels: Optional[str] = typer.Option(None, help="Array of class labels in the --inputs file: "
+                                                  "report accuracy of both."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
+    from .validate import validate as do_validate
+
+    try:
+        rep = do_validate(model, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
+                          shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
+                          disable_passes=disable_pass or ())
+    except O2CError as e:
+        _fail(e)
+    if as_json:
+        sys.stdout.write(json.dumps(rep.as_dict(), indent=1) + "\n")
+    else:
+        t = Table(title=f"{model}: {rep.samples} sample(s) vs onnxruntime")
+        for col in ("output", "shape", "max abs err", "max rel err", "min cosine", "top-1", "top-5", "result"):
+            t.add_column(col)
+        for o in rep.outputs:
+            pct = (lambda v: "-" if v is None else f"{100 * v:.1f}%")
+            t.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs_err:.3g}", f"{o.max_rel_err:.3g}",
+                      f"{o.min_cosine:.7f}", pct(o.top1), pct(o.top5),
+                      "[green]pass[/]" if o.passed else "[red]FAIL[/]")
+        out.print(t)
+        for n in rep.notes:
+            out.print(f"note: {n}")
+        if rep.accuracy is not None:
+            out.print(f"accuracy on the labels: generated code {100 * rep.accuracy['ours']:.2f}%, "
+                      f"onnxruntime {100 * rep.accuracy['onnxruntime']:.2f}%")
+        if rep.layers is not None:
+            fd = rep.first_divergence
+            out.print(f"per layer: {len(rep.layers)} intermediate tensors compared; " +
+                      ("all within tolerance" if fd is None else
+                       f"first divergence at node '{fd.node}' ({fd.op}), tensor '{fd.tensor}': "
+                       f"max abs {fd.max_abs_err:.3g}, rel {fd.max_rel_err:.3g}"))
+    if not rep.passed:
+        err.print(f"[bold red]error:[/] validation failed: " + "; ".join(
+            f"output '{o.name}' max rel err {o.max_rel_err:.3g} > rtol {rtol:g}" for o in rep.outputs if not o.passed))
+        raise typer.Exit(1)
+
+
+@app.command()
+def ops(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List the supported ops: opset, dtypes, the CEDR API they map to or the CPU fallback."""
+    from .ops import all_ops
+
+    rows = []
+    for o in all_ops():
+        rows.append({"op": (o.domain + "." if o.domain else "") + o.op_type,
+                     "dtypes": ["any"] if not o.dtypes else [str(d) for d in o.dtypes],
+                     "maps_to": "compile time" if o.fold_only else (o.api or "CPU (inline)"),
+                     "notes": o.summary})
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    from .ir import INTERNAL_OPSET
+
+    t = Table(title=f"{len(rows)} supported ops (opsets 7 to {INTERNAL_OPSET}+, converted to {INTERNAL_OPSET})")
+    for col in ("op", "dtypes", "CEDR API / fallback", "notes"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["op"], ", ".join(r["dtypes"]), r["maps_to"], r["notes"])
+    out.print(t)
+
+
+def main() -> None:
+    try:
+        app()
+    except O2CError as e:  # errors raised outside a command body
+        err.print(f"[bold red]error:[/] {e}")
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""C++ generation from a memory plan (jinja2 templates beside this file, StrictUndefined).
+
+The same plan always gives the same bytes: names are derived deterministically, values are
+emitted in plan order, floats with repr of their float32 value.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from .. import __version__
+from ..ops import Call, NullArg, TensorArg
+from ..ops.eltwise import c_float
+from ..plan import Plan
+
+_TEMPLATES = Path(__file__).parent / "templates"
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=True, autoescape=False)
+
+_C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.int64): "int64_t",
+            np.dtype(np.int32): "int32_t", np.dtype(np.int16): "int16_t", np.dtype(np.int8): "int8_t",
+            np.dtype(np.uint8): "uint8_t", np.dtype(np.bool_): "bool"}
+
+
+def c_identifier(name: str, prefix: str = "m_") -> str:
+    """A C identifier derived from any string (ONNX names may contain any character)."""
+    s = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    s = re.sub(r"_+", "_", s).strip("_") or "model"
+    if s[0].isdigit():
+        s = prefix + s
+    return s
+
+
+def c_string(s: str) -> str:
+    """A C string literal for any text: printable ASCII kept, everything else octal-escaped."""
+    out = []
+    for b in s.encode("utf-8"):
+        ch = chr(b)
+        if ch in '"\\?':
+            out.append("\\" + ch)
+        elif 32 <= b < 127:
+            out.append(ch)
+        else:
+            out.append(f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(s: str) -> str:
+    """Text safe inside a // comment: one line, ASCII, no trailing backslash."""
+    return json.dumps(s, ensure_ascii=True)
+
+
+def _c_value(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f".{k} = {_c_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "{" + ", ".join(_c_value(x) for x in v) + "}"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v)) if abs(int(v)) < 2**31 else f"{int(v)}LL"
+    if isinstance(v, (float, np.floating)):
+        return c_float(float(v))
+    if isinstance(v, str):  # enum constants
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", v):
+            raise ValueError(f"not an enum constant: {v!r}")
+        return v
+    raise TypeError(f"cannot emit {type(v).__name__} in a parameter struct")
+
+
+def npy_descr(dtype) -> str:
+    dt = np.dtype(dtype)
+    return dt.newbyteorder("<").str if dt.itemsize > 1 else dt.str
+
+
+def _tensor_info(name: str, dtype, shape) -> str:
+    shape = list(shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize if shape else np.dtype(dtype).itemsize
+    dims = "{" + ", ".join(str(int(d)) for d in shape) + "}" if shape else "{0}"
+    return f"{{{c_string(name)}, {c_string(npy_descr(dtype))}, {len(shape)}, {dims}, {nbytes}}}"
+
+
+class _Emitter:
+    def __init__(self, plan: Plan):
+        self.plan = plan
+
+    def expr(self, arg, cast_override: str | None = None) -> str:
+        if isinstance(arg, NullArg):
+            return "nullptr"
+        assert isinstance(arg, TensorArg)
+        plan = self.plan
+        root = plan.root[arg.value]
+        st = plan.storage[root]
+        ctype = cast_override or arg.cast
+        elem = np.dtype(plan.graph.values[arg.value].dtype).itemsize
+        off = arg.offset * elem + st.offset
+        base = {"input": f"inputs[{st.index}]", "output": f"outputs[{st.index}]", "const": "w",
+                "arena": "arena"}[st.kind]
+        if st.kind in ("input", "output"):
+            ptr = f"static_cast<const uint8_t*>({base})" if st.kind == "input" else f"static_cast<uint8_t*>({base})"
+        else:
+            ptr = base
+        if off:
+            ptr = f"{ptr} + {off}"
+        return f"({ctype}*)({ptr})"
+
+    def call(self, c: Call) -> dict[str, str]:
+        func = f"{c.api}_{c.prec}" if c.api else c.inline
+        return {"func": func, "struct": c.params.struct, "init": _c_value(c.params.fields),
+                "args": ", ".join(self.expr(a) for a in c.args), "comment": c_comment(c.comment)}
+
+
+def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) -> dict[str, Any]:
+    """Render the model source. Returns {'model.cpp': text, 'sym': ..., 'traced': [...], 'model_id': int}."""
+    g = plan.graph
+    em = _Emitter(plan)
+    sym = c_identifier(name)
+    traced_names: list[str] = []
+    nodes = []
+    for idx, p in enumerate(plan.nodes):
+        n = p.node
+        trace = []
+        for o in n.outputs:
+            if o and o in g.values and o not in traced_names:
+                v = g.values[o]
+                trace.append({"index": len(traced_names), "expr": em.expr(TensorArg(o), "uint8_t"),
+                              "nbytes": v.nbytes})
+                traced_names.append(o)
+        placement = p.placement if p.placement in ("cpu", "view") else p.placement + " (CEDR API)"
+        nodes.append({"index": idx, "comment": f"{c_comment(n.name)} {n.op} -> {placement}",
+                      "calls": [em.call(c) for c in p.calls], "trace": trace})
+    ctx = {
+        "banner": f"onnx2cedr model {c_comment(name)}",
+        "version": __version__,
+        "source_comment": c_comment(source),
+        "weights_file": c_comment(weights_file),
+        "weights_file_c": c_string(weights_file),
+        "model_id": mid,
+        "weights_bytes": plan.weights_bytes,
+        "arena_bytes": plan.arena_bytes,
+        "inputs": [_tensor_info(i, g.values[i].dtype, g.values[i].shape) for i in g.inputs],
+        "outputs": [_tensor_info(o, g.values[o].dtype, g.values[o].shape) for o in g.outputs],
+        "traced": [_tensor_info(t, g.values[t].dtype, g.values[t].shape) for t in traced_names],
+        "nodes": nodes,
+        "final_copies": [em.call(c) for c in plan.final_copies],
+        "name_c": c_string(name),
+        "sym": sym,
+    }
+    text = _ENV.get_template("model.cpp.j2").render(**ctx)
+    return {"model.cpp": text, "sym": sym, "traced": traced_names, "model_id": mid}
+
+
+def render_cmake(name: str, sym: str, kernels_dir: str) -> str:
+    return _ENV.get_template("CMakeLists.txt.j2").render(name=name, sym=sym, kernels_dir=kernels_dir)

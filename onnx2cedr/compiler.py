@@ -1,0 +1,218 @@
+"""The pipeline: load -> passes -> placement -> memory plan -> codegen -> build, into an output folder
+that appears complete or not at all."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import onnx
+
+from . import __version__
+from .build import ARTIFACTS, artifact_names, build_model, kernels_dir
+from .codegen import c_identifier, generate, render_cmake
+from .errors import ModelError, O2CError
+from .ir import Graph
+from .loader import load_model
+from .plan import Plan, place, plan_memory, write_weights
+
+MARKER = "model.json"
+
+
+@dataclasses.dataclass
+class Compiled:
+    """A model taken through the compiler front and middle (no files written)."""
+
+    graph: Graph
+    plan: Plan
+    proto: onnx.ModelProto
+    passes: list[tuple[str, int]]
+    name: str
+    sym: str
+    source: str
+    timings: dict[str, float]
+
+
+@dataclasses.dataclass
+class ConvertResult:
+    out_dir: Path
+    name: str
+    sym: str
+    artifacts: dict[str, Path]
+    model_json: dict[str, Any]
+    timings: dict[str, float]
+
+    @property
+    def library(self) -> Path:
+        return self.artifacts["lib"]
+
+
+def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batch: int | None = None,
+                  name: str | None = None, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (),
+                  disable_passes: Iterable[str] = ()) -> Compiled:
+    from .passes import optimize
+
+    t = {}
+    t0 = time.perf_counter()
+    graph, proto = load_model(model, shapes=shapes, batch=batch, name=name)
+    t["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    applied = optimize(graph, disabled=tuple(disable_passes))
+    t["passes"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    nodes = place(graph, cpu_nodes, cpu_apis)
+    plan = plan_memory(graph, nodes)
+    t["plan"] = time.perf_counter() - t0
+    source = str(model) if not isinstance(model, onnx.ModelProto) else "<in-memory model>"
+    return Compiled(graph, plan, proto, applied, graph.name, c_identifier(graph.name), source, t)
+
+
+def _jsonable(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist() if v.size <= 64 else f"<tensor {list(v.shape)} {v.dtype}>"
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if np.isfinite(f) else str(f)
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, onnx.AttributeProto):
+        return f"<{onnx.AttributeProto.AttributeType.Name(v.type).lower()}>"
+    return v
+
+
+def describe(c: Compiled) -> dict[str, Any]:
+    """The layer DAG and plan as plain data: model.json and `inspect --json`."""
+    g, plan = c.graph, c.plan
+
+    def tensor(v):
+        val = g.values[v]
+        st = plan.storage.get(plan.root.get(v, v))
+        return {"name": v, "dtype": str(val.dtype), "shape": list(val.shape), "bytes": val.nbytes,
+                "storage": None if st is None else {"kind": st.kind, "index": st.index, "offset": st.offset},
+                "alias_of": plan.root.get(v) if plan.root.get(v, v) != v else None}
+
+    producers = {o: p.node.name for p in plan.nodes for o in p.node.outputs if o}
+    layers = []
+    for idx, p in enumerate(plan.nodes):
+        n = p.node
+        layers.append({
+            "index": idx, "name": n.name, "op": n.op,
+            "attributes": {k: _jsonable(v) for k, v in sorted(n.attrs.items())},
+            "activation": None if n.act is None else {"op": n.act.op, "attributes": _jsonable(n.act.attrs),
+                                                      "from": n.act.name},
+            "fused_from": list(n.fused_from),
+            "inputs": [i for i in n.inputs if i], "outputs": [o for o in n.outputs if o],
+            "depends_on": sorted({producers[i] for i in n.inputs if i in producers}),
+            "placement": p.placement, "reason": p.reason,
+            "calls": [c_.api_symbol or c_.inline for c_ in p.calls],
+            "flops": int(p.flops),
+        })
+    values = sorted({v for p in plan.nodes for v in p.node.inputs + p.node.outputs if v and v in g.values}
+                    | set(g.inputs) | set(g.outputs))
+    return {
+        "generator": f"onnx2cedr {__version__}",
+        "name": c.name, "symbol": c.sym, "source": c.source, "opset": g.opset,
+        "inputs": [tensor(i) for i in g.inputs], "outputs": [tensor(o) for o in g.outputs],
+        "layers": layers,
+        "tensors": [tensor(v) for v in values if not g.values[v].is_const],
+        "constants": [{"name": n, "offset": off, "bytes": g.values[n].nbytes, "shape": list(g.values[n].shape),
+                       "dtype": str(g.values[n].dtype)} for n, off in plan.weights],
+        "passes": [{"pass": k, "changes": v} for k, v in c.passes],
+        "memory": {"arena_bytes": plan.arena_bytes, "liveness_lower_bound_bytes": plan.liveness_lower_bound,
+                   "weights_bytes": plan.weights_bytes},
+        "flops": int(sum(p.flops for p in plan.nodes)),
+        "apis": sorted({c_.api_symbol for p in plan.nodes for c_ in p.calls if c_.api}),
+    }
+
+
+def default_inputs(graph: Graph, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic inputs: standard normal for floats, small non-negative integers otherwise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in graph.inputs:
+        v = graph.values[i]
+        if np.issubdtype(v.dtype, np.floating):
+            out.append(rng.standard_normal(v.shape).astype(v.dtype))
+        elif v.dtype == np.bool_:
+            out.append(rng.integers(0, 2, v.shape).astype(np.bool_))
+        else:
+            out.append(rng.integers(0, 4, v.shape).astype(v.dtype))
+    return out
+
+
+def _prepare_out(out_dir: Path, force: bool) -> None:
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise O2CError(f"output path '{out_dir}' exists and is not a folder")
+        ours = (out_dir / MARKER).is_file()
+        if any(out_dir.iterdir()) and not ours and not force:
+            raise O2CError(f"output folder '{out_dir}' exists and is not an onnx2cedr output; "
+                           f"choose another folder or pass --force")
+
+
+def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int]] | None = None,
+            batch: int | None = None, name: str | None = None, cpu_nodes: Iterable[str] = (),
+            cpu_apis: Iterable[str] = (), disable_passes: Iterable[str] = (),
+            artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
+            native: bool = True, force: bool = False) -> ConvertResult:
+    """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
+
+    The folder is assembled beside out_dir and moved into place only when everything succeeded."""
+    out_dir = Path(out_dir)
+    artifacts = tuple(artifacts)
+    for a in artifacts:
+        if a not in ARTIFACTS:
+            raise O2CError(f"unknown artifact '{a}' (choose from {', '.join(ARTIFACTS)})")
+    _prepare_out(out_dir, force)
+    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes)
+    timings = dict(c.timings)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        t0 = time.perf_counter()
+        weights_file = f"{c.sym}.weights"
+        mid = write_weights(c.plan, tmp / weights_file)
+        gen = generate(c.plan, c.name, weights_file, mid, c.source)
+        (tmp / "model.cpp").write_text(gen["model.cpp"])
+        (tmp / "CMakeLists.txt").write_text(render_cmake(c.name, c.sym, str(kernels_dir())))
+        desc = describe(c)
+        desc["weights_file"] = weights_file
+        desc["traced"] = gen["traced"]
+        desc["artifacts"] = {a: artifact_names(c.sym)[a] for a in artifacts}
+        ins = list(app_inputs) if app_inputs is not None else default_inputs(c.graph)
+        if len(ins) != len(c.graph.inputs):
+            raise ModelError(f"{len(ins)} app inputs given, the model has {len(c.graph.inputs)}")
+        (tmp / "app_inputs").mkdir()
+        for k, (iname, arr) in enumerate(zip(c.graph.inputs, ins)):
+            v = c.graph.values[iname]
+            arr = np.asarray(arr)
+            if tuple(arr.shape) != v.shape:
+                raise ModelError(f"app input '{iname}' has shape {list(arr.shape)}, the model expects {list(v.shape)}")
+            np.save(tmp / "app_inputs" / f"input_{k}.npy", arr.astype(v.dtype))
+        timings["codegen"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        built = build_model(tmp, c.sym, artifacts, native=native)
+        timings["build"] = time.perf_counter() - t0
+        (tmp / MARKER).write_text(json.dumps(desc, indent=1, sort_keys=False) + "\n")
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.rename(out_dir, old)
+            os.rename(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    arts = {a: out_dir / p.name for a, p in built.items()}
+    return ConvertResult(out_dir, c.name, c.sym, arts, desc, timings)

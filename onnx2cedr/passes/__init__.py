@@ -1,0 +1,80 @@
+"""Graph rewrite passes and the flows that run them.
+
+A pass is one file, one name, one job: ``apply(graph) -> changed``. A flow is an ordered list of
+passes run to a fixed point (every pass in order, again and again, until a whole round changes
+nothing), with an iteration cap; shapes are re-inferred after every change.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Iterable, Sequence
+
+from ..errors import ModelError
+from ..infer import infer_graph
+from ..ir import Graph
+from .common import Pass
+from .constant_fold import PASS as constant_fold
+from .dead_code import PASS as dead_code
+from .fold_batchnorm import PASS as fold_batchnorm
+from .fuse_activation import PASS as fuse_activation
+from .fuse_bias import PASS as fuse_bias
+from .remove_identity import PASS as remove_identity
+
+CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
+FUSION: list[Pass] = [fold_batchnorm, fuse_bias, fuse_activation, dead_code]
+FLOWS: list[tuple[str, list[Pass]]] = [("cleanup", CLEANUP), ("fusion", FUSION)]
+
+PASSES: dict[str, Pass] = {p.NAME: p for p in (remove_identity, constant_fold, dead_code, fold_batchnorm,
+                                               fuse_bias, fuse_activation)}
+
+
+class FlowDidNotConverge(RuntimeWarning):
+    """A flow hit its iteration cap while its passes were still changing the graph."""
+
+
+def run_flow(graph: Graph, passes: Sequence[Pass], max_iter: int = 20) -> list[tuple[str, int]]:
+    """Run `passes` in order until a whole round changes nothing (at most max_iter rounds).
+
+    Returns (pass name, rounds in which it changed the graph), in flow order. Hitting the cap
+    is a warning (FlowDidNotConverge), not an error: the graph is still valid after every pass.
+    """
+    counts: dict[str, int] = {p.NAME: 0 for p in passes}
+    for _ in range(max_iter):
+        round_changed = False
+        for p in passes:
+            if p.apply(graph):
+                counts[p.NAME] += 1
+                round_changed = True
+                graph.toposort()
+                infer_graph(graph)
+        if not round_changed:
+            return list(counts.items())
+    warnings.warn(f"pass flow [{', '.join(p.NAME for p in passes)}] still changed the graph after "
+                  f"{max_iter} rounds; stopped there", FlowDidNotConverge, stacklevel=2)
+    return list(counts.items())
+
+
+def check_pass_names(names: Iterable[str]) -> None:
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise ModelError(f"unknown pass '{unknown[0]}' (passes: {', '.join(sorted(PASSES))})")
+
+
+def optimize(graph: Graph, disabled: Iterable[str] = (), max_iter: int = 20) -> list[tuple[str, int]]:
+    """The default pipeline (CLEANUP, then FUSION) minus the passes named in `disabled`.
+
+    Returns (pass name, times it changed something) for reports, one entry per pass in pipeline
+    order (a pass used by several flows is summed); a disabled pass is not listed.
+    """
+    disabled = set(disabled)
+    check_pass_names(disabled)
+    total: dict[str, int] = {}
+    for _, flow in FLOWS:
+        passes = [p for p in flow if p.NAME not in disabled]
+        for name, n in run_flow(graph, passes, max_iter=max_iter):
+            total[name] = total.get(name, 0) + n
+    return list(total.items())
+
+
+__all__ = ["CLEANUP", "FUSION", "FLOWS", "PASSES", "Pass", "run_flow", "optimize", "check_pass_names",
+           "FlowDidNotConverge"]

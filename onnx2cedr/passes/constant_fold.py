@@ -1,0 +1,138 @@
+"""Evaluate at compile time every node whose result does not depend on the graph's inputs.
+
+That is a node whose inputs are all constants (Constant, ConstantOfShape, the Gather/Concat/
+Unsqueeze/Slice/Cast/Reshape/Range/Equal/Where/... chains exporters emit, Transpose/Reshape of a
+weight), and Shape/Size of any value, since every shape in the IR is static. Each node is run
+alone through onnx's reference evaluator (a fresh one-node model: nothing is cached between
+graphs); its outputs become constant values and the node goes away.
+
+A node whose outputs would be much bigger than its inputs (a large ConstantOfShape, Expand,
+Tile, ...) is left alone: it is cheaper to compute at run time than to store.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from ..ir import Graph, Node
+from .common import Pass
+
+# Ops that must not be folded: their result differs from run to run.
+_NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                               "Multinomial", "Bernoulli"})
+
+
+def _has_subgraph(node: Node) -> bool:
+    return any(isinstance(v, onnx.AttributeProto) and v.type in (onnx.AttributeProto.GRAPH,
+                                                                  onnx.AttributeProto.GRAPHS)
+               for v in node.attrs.values())
+
+
+def _shape_only(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    """Shape and Size need the static shape of their input, not its data."""
+    v = graph.values.get(node.input(0))
+    if v is None:
+        return None
+    if node.op == "Shape":
+        start = int(node.attrs.get("start", 0))
+        end = node.attrs.get("end")
+        dims = v.shape[start:] if end is None else v.shape[start:int(end)]  # ONNX clamps like Python
+        return [np.array(dims, dtype=np.int64)]
+    if node.op == "Size":
+        return [np.array(v.size, dtype=np.int64)]
+    return None
+
+
+def _evaluate(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    from onnx.reference import ReferenceEvaluator
+
+    from ..export_onnx import node_to_protos
+
+    feeds = {i: np.asarray(graph.values[i].data) for i in dict.fromkeys(node.inputs) if i}
+    protos, inits, _ = node_to_protos(graph, node)
+    ins = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+           for k, a in feeds.items()]
+    outs = [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(graph.values[o].dtype), None)
+            for o in node.outputs if o]
+    model = helper.make_model(helper.make_graph(protos, "fold", ins, outs, initializer=inits),
+                              opset_imports=[helper.make_opsetid("", graph.opset)])
+    model.ir_version = 10
+    try:
+        results = ReferenceEvaluator(model).run(None, feeds)
+    except Exception:  # an op the reference cannot run, or bad data: leave it to run time
+        return None
+    if not all(isinstance(r, (np.ndarray, np.generic)) for r in results):
+        return None  # sequences, optionals
+    return [np.asarray(r) for r in results]
+
+
+class ConstantFold(Pass):
+    NAME = "constant_fold"
+
+    def __init__(self, max_growth_bytes: int = 64 << 20):
+        self.max_growth_bytes = max_growth_bytes
+
+    def foldable(self, graph: Graph, node: Node) -> bool:
+        if node.domain or node.op in _NONDETERMINISTIC or _has_subgraph(node):
+            return False
+        outs = [o for o in node.outputs if o]
+        if not outs or any(o not in graph.values for o in outs):
+            return False
+        if any(graph.values[o].is_const for o in outs):
+            return False
+        if node.op in ("Shape", "Size") and node.act is None:
+            return node.input(0) in graph.values
+        ins = [i for i in dict.fromkeys(node.inputs) if i]
+        if not all(graph.const(i) is not None for i in ins):
+            return False
+        if node.op == "Constant":
+            return True  # its data is in the model already
+        grow = sum(graph.values[o].nbytes for o in outs) - sum(graph.values[i].nbytes for i in ins)
+        return grow <= self.max_growth_bytes
+
+    def fold_node(self, graph: Graph, node: Node) -> bool:
+        """Fold one node if it is foldable: its outputs become constants. The caller removes it."""
+        if not self.foldable(graph, node):
+            return False
+        results = _shape_only(graph, node) if node.op in ("Shape", "Size") and node.act is None else None
+        if results is None:
+            results = _evaluate(graph, node)
+        outs = [o for o in node.outputs if o]
+        if results is None or len(results) != len(outs):
+            return False
+        arrays = []
+        for o, r in zip(outs, results):
+            v = graph.values[o]
+            if tuple(r.shape) != v.shape:
+                return False  # disagrees with shape inference: trust neither
+            arrays.append(r.astype(v.dtype, copy=False))
+        for o, a in zip(outs, arrays):
+            graph.add_const(o, a)
+        return True
+
+    def apply(self, graph: Graph, infer_all: bool = False) -> bool:
+        """Fold every foldable node, in order, so that chains fold in one call. Outputs whose
+        shapes are not known yet (shape inference stops at a Reshape fed by a Shape chain until
+        the chain is folded) are inferred on the way; with infer_all, every node is re-inferred."""
+        from ..infer import infer_node
+
+        folded: set[int] = set()
+        for node in graph.nodes:
+            if infer_all or any(o and o not in graph.values for o in node.outputs):
+                infer_node(graph, node)
+            if self.fold_node(graph, node):
+                folded.add(id(node))
+        if folded:
+            graph.nodes = [n for n in graph.nodes if id(n) not in folded]
+        return bool(folded)
+
+
+def infer_and_fold(graph: Graph) -> bool:
+    """Shape inference that folds constants as it goes (for the loader): a model whose Reshape
+    target comes from a Shape->Gather->Unsqueeze->Concat chain cannot be inferred otherwise.
+    Returns whether anything was folded."""
+    return PASS.apply(graph, infer_all=True)
+
+
+PASS = ConstantFold()

@@ -1,0 +1,228 @@
+"""Placement and memory planning.
+
+placement: every node is lowered (ops registry); a call with a CEDR API stays on the API unless the
+user forces the node onto the CPU; the decision and its reason are recorded.
+memory: reshape-like nodes alias their input (one storage per alias group); graph inputs and
+outputs live in the caller's buffers; every other value gets an offset in one arena, reused by
+liveness (greedy best fit, largest first); constants go into the weights file.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import numpy as np
+
+from .errors import ModelError, UnsupportedError
+from .ir import Graph, Node
+from .ops import Alias, Call, Lowered, TensorArg, Unsupported, get_op
+from .ops.movement import copy_call
+
+ALIGN = 64
+
+
+def _align(x: int) -> int:
+    return (x + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclasses.dataclass
+class NodePlan:
+    node: Node
+    calls: list[Call]
+    placement: str  # CEDR API name, 'cpu' (inline kernel) or 'view' (no code)
+    reason: str
+    flops: int
+
+
+@dataclasses.dataclass
+class Storage:
+    kind: str  # 'input' | 'output' | 'const' | 'arena'
+    index: int = 0  # input/output position
+    offset: int = 0  # bytes, for const and arena
+
+
+@dataclasses.dataclass
+class Plan:
+    graph: Graph
+    nodes: list[NodePlan]
+    root: dict[str, str]  # value -> the value whose storage it shares
+    storage: dict[str, Storage]  # by root
+    arena_bytes: int
+    weights: list[tuple[str, int]]  # (const value, byte offset), file order
+    weights_bytes: int
+    final_copies: list[Call]  # graph outputs that alias inputs/constants/other outputs
+    liveness_lower_bound: int
+
+    def where(self, value: str) -> tuple[Storage, int]:
+        """(storage, extra byte offset) of a value."""
+        return self.storage[self.root[value]], 0
+
+
+def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = ()) -> list[NodePlan]:
+    cpu_nodes, cpu_apis = set(cpu_nodes), set(cpu_apis)
+    names = {n.name for n in graph.nodes}
+    for c in cpu_nodes:
+        if c not in names:
+            raise ModelError(f"--cpu names node '{c}', which is not in the graph after optimization")
+    plans, problems = [], {}
+    for n in graph.nodes:
+        opdef = get_op(n)
+        try:
+            if opdef is None:
+                raise Unsupported("not supported")
+            low: Lowered = opdef.lower(graph, n)
+        except Unsupported as e:
+            problems.setdefault(f"{n.op} ({e})", []).append(n.name)
+            continue
+        reason = low.reason
+        api_calls = [c for c in low.calls if c.api]
+        if api_calls and (n.name in cpu_nodes or any(c.api in cpu_apis for c in api_calls)):
+            for c in low.calls:
+                c.api = None
+            reason = "forced onto the CPU by the user (--cpu)"
+        if low.alias is not None:
+            placement = "view"
+        elif any(c.api for c in low.calls):
+            placement = low.calls[0].api or "cpu"
+        else:
+            placement = "cpu"
+        plans.append(NodePlan(n, low.calls, placement, reason, sum(c.flops for c in low.calls)))
+        if low.alias is not None:
+            plans[-1].calls = []
+            plans[-1].alias = low.alias  # type: ignore[attr-defined]
+    if problems:
+        parts = [f"{what}: " + ", ".join(f"'{x}'" for x in v[:5]) for what, v in sorted(problems.items())]
+        raise UnsupportedError(f"{sum(len(v) for v in problems.values())} node(s) cannot be lowered: " + "; ".join(parts))
+    return plans
+
+
+def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
+    vals = graph.values
+    root: dict[str, str] = {}
+
+    def find(v: str) -> str:
+        while root.get(v, v) != v:
+            v = root[v]
+        return v
+
+    for np_ in nodes:
+        alias: Alias | None = getattr(np_, "alias", None)
+        if alias is not None:
+            root[alias.target] = find(alias.source)
+    for v in vals:
+        root.setdefault(v, v)
+    root = {v: find(v) for v in vals}
+
+    storage: dict[str, Storage] = {}
+    final_copies: list[Call] = []
+    for k, i in enumerate(graph.inputs):
+        storage[i] = Storage("input", k)
+    # outputs: the first output of an alias group owns the group's storage when the group is produced
+    # by a node; everything else is copied in at the end.
+    for k, o in enumerate(graph.outputs):
+        r = root[o]
+        if r not in storage and not vals[r].is_const:
+            storage[r] = Storage("output", k)
+        else:
+            out_name = f"__output_{k}"
+            graph.add_value(out_name, vals[o].dtype, vals[o].shape)
+            root[out_name] = out_name
+            storage[out_name] = Storage("output", k)
+            final_copies.append(copy_call(graph, o, out_name, vals[o].shape,
+                                          _dense(vals[o].shape), comment=f"graph output '{o}'"))
+
+    # constants referenced by calls -> weights file, in first-use order
+    used_order: list[str] = []
+    seen = set()
+    for call in [c for p in nodes for c in p.calls] + final_copies:
+        for a in call.args:
+            if isinstance(a, TensorArg) and vals[root[a.value]].is_const and root[a.value] not in seen:
+                seen.add(root[a.value])
+                used_order.append(root[a.value])
+    weights, off = [], 0
+    for r in used_order:
+        off = _align(off)
+        storage[r] = Storage("const", offset=off)
+        weights.append((r, off))
+        off += vals[r].nbytes
+    weights_bytes = _align(off)
+
+    # liveness of arena roots (index = position of the node in execution order)
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for idx, p in enumerate(nodes):
+        for i in p.node.inputs:
+            if i:
+                last[root[i]] = idx
+        for o in p.node.outputs:
+            if o:
+                r = root[o]
+                first.setdefault(r, idx)
+                last[r] = max(last.get(r, idx), idx)
+    for c in final_copies:
+        for a in c.args:
+            if isinstance(a, TensorArg):
+                last[root[a.value]] = len(nodes)
+    arena_roots = [r for r in first if r not in storage]
+    arena_roots.sort(key=lambda r: (-vals[r].nbytes, first[r], r))
+    placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
+    top = 0
+    for r in arena_roots:
+        size = _align(max(vals[r].nbytes, 1))
+        lo, hi = first[r], last[r]
+        busy = sorted((o, o + s) for o, s, f, l in placed if not (l < lo or f > hi))
+        best, cursor = None, 0
+        for b0, b1 in busy:
+            if b0 - cursor >= size and (best is None or b0 - cursor < best[1]):
+                best = (cursor, b0 - cursor)
+            cursor = max(cursor, b1)
+        offset = best[0] if best is not None else cursor
+        placed.append((offset, size, lo, hi))
+        storage[r] = Storage("arena", offset=offset)
+        top = max(top, offset + size)
+    # lower bound: the largest set of simultaneously live arena values
+    bound = 0
+    for idx in range(len(nodes) + 1):
+        live = sum(_align(max(vals[r].nbytes, 1)) for r in arena_roots if first[r] <= idx <= last[r])
+        bound = max(bound, live)
+    return Plan(graph, nodes, root, storage, top, weights, weights_bytes, final_copies, bound)
+
+
+def _dense(shape):
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= int(d)
+    return out[::-1]
+
+
+def write_weights(plan: Plan, path) -> int:
+    """Write the weights file: a 64-byte header (magic, model id, payload size), then each constant
+    at its planned offset (little-endian, C order). The model id is derived from the payload's
+    hash, so a binary refuses weights that are not its own. Returns the model id."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "wb") as f:
+        f.write(bytes(ALIGN))
+        pos = 0
+
+        def emit(buf) -> None:
+            h.update(buf)
+            f.write(buf)
+
+        for name, off in plan.weights:
+            if off > pos:
+                emit(bytes(off - pos))
+                pos = off
+            arr = np.ascontiguousarray(plan.graph.values[name].data)
+            if arr.dtype.byteorder == ">":
+                arr = arr.astype(arr.dtype.newbyteorder("<"))
+            emit(memoryview(arr).cast("B"))
+            pos += arr.nbytes
+        if plan.weights_bytes > pos:
+            emit(bytes(plan.weights_bytes - pos))
+        model_id = int(h.hexdigest()[:15], 16)
+        f.seek(0)
+        f.write(b"O2CWGT01" + model_id.to_bytes(8, "little") + int(plan.weights_bytes).to_bytes(8, "little"))
+    return model_id

@@ -1,0 +1,75 @@
+"""Run a built model library from Python (ctypes), for validation and tests."""
+from __future__ import annotations
+
+import ctypes
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import O2CError
+
+
+class ModelLibrary:
+    """lib<sym>.so of a converted model: run(inputs) -> outputs; trace(inputs) -> intermediates."""
+
+    def __init__(self, out_dir: str | Path):
+        self.dir = Path(out_dir)
+        try:
+            self.desc = json.loads((self.dir / "model.json").read_text())
+        except FileNotFoundError:
+            raise O2CError(f"'{self.dir}' is not an onnx2cedr output folder (no model.json)") from None
+        sym = self.desc["symbol"]
+        lib_name = self.desc.get("artifacts", {}).get("lib")
+        if not lib_name:
+            raise O2CError(f"'{self.dir}' was converted without the library artifact")
+        self._lib = ctypes.CDLL(str((self.dir / lib_name).resolve()), mode=ctypes.RTLD_LOCAL)
+        pp = ctypes.POINTER(ctypes.c_void_p)
+        self._run = getattr(self._lib, f"{sym}_run")
+        self._run.argtypes = [pp, pp]
+        self._run.restype = ctypes.c_int
+        self._trace = getattr(self._lib, f"{sym}_trace")
+        self._trace.argtypes = [pp, pp, pp]
+        self._trace.restype = ctypes.c_int
+        self._err = getattr(self._lib, f"{sym}_last_error")
+        self._err.restype = ctypes.c_char_p
+        self.inputs = [(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in self.desc["inputs"]]
+        self.outputs = [(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in self.desc["outputs"]]
+        by_name = {t["name"]: t for t in self.desc["tensors"]}
+        self.traced = [(n, np.dtype(by_name[n]["dtype"]), tuple(by_name[n]["shape"])) for n in self.desc["traced"]]
+
+    @staticmethod
+    def _ptrs(arrays: Sequence[np.ndarray]):
+        arr = (ctypes.c_void_p * max(len(arrays), 1))()
+        for k, a in enumerate(arrays):
+            arr[k] = a.ctypes.data
+        return arr
+
+    def _inputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if len(inputs) != len(self.inputs):
+            raise O2CError(f"the model takes {len(self.inputs)} input(s), {len(inputs)} given")
+        out = []
+        for (name, dt, shape), a in zip(self.inputs, inputs):
+            a = np.asarray(a)
+            if tuple(a.shape) != shape:
+                raise O2CError(f"input '{name}' must have shape {list(shape)}, got {list(a.shape)}")
+            out.append(np.ascontiguousarray(a, dtype=dt))
+        return out
+
+    def _check(self, rc: int) -> None:
+        if rc != 0:
+            raise O2CError(f"the model library failed (code {rc}): {self._err().decode(errors='replace')}")
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        ins = self._inputs(inputs)
+        outs = [np.empty(shape, dt) for _, dt, shape in self.outputs]
+        self._check(self._run(self._ptrs(ins), self._ptrs(outs)))
+        return outs
+
+    def trace(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        ins = self._inputs(inputs)
+        outs = [np.empty(shape, dt) for _, dt, shape in self.outputs]
+        tr = [np.empty(shape, dt) for _, dt, shape in self.traced]
+        self._check(self._trace(self._ptrs(ins), self._ptrs(outs), self._ptrs(tr)))
+        return outs, {n: a for (n, _, _), a in zip(self.traced, tr)}

@@ -1,0 +1,284 @@
+"""Validation: the same inputs through onnxruntime (the golden reference) and the built library."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import onnx
+
+from .compiler import convert
+from .errors import ModelError, O2CError
+from .runner import ModelLibrary
+
+ORT_MAX_IR = 10
+
+
+@dataclasses.dataclass
+class OutputReport:
+    name: str
+    shape: list[int]
+    max_abs_err: float
+    max_rel_err: float  # max |ours - ref| / max |ref|, worst sample
+    min_cosine: float
+    top1: float | None  # agreement fraction, classifier-shaped outputs only
+    top5: float | None
+    passed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class LayerReport:
+    node: str
+    op: str
+    tensor: str
+    max_abs_err: float
+    max_rel_err: float
+    passed: bool
+
+
+@dataclasses.dataclass
+class ValidationReport:
+    model: str
+    samples: int
+    rtol: float
+    atol: float
+    outputs: list[OutputReport]
+    layers: list[LayerReport] | None = None
+    accuracy: dict[str, float] | None = None  # with labels: {'ours': .., 'onnxruntime': ..}
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outputs)
+
+    @property
+    def first_divergence(self) -> LayerReport | None:
+        for layer in self.layers or []:
+            if not layer.passed:
+                return layer
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"model": self.model, "samples": self.samples, "rtol": self.rtol, "atol": self.atol,
+             "passed": self.passed, "outputs": [o.as_dict() for o in self.outputs], "notes": self.notes,
+             "accuracy": self.accuracy}
+        if self.layers is not None:
+            d["layers"] = [dataclasses.asdict(x) for x in self.layers]
+            fd = self.first_divergence
+            d["first_divergence"] = None if fd is None else dataclasses.asdict(fd)
+        return d
+
+
+def _ort_session(model, notes: list[str], extra_outputs: Sequence[str] = ()):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = 1
+    if isinstance(model, onnx.ModelProto):
+        proto, base = model, None
+    else:
+        proto, base = None, Path(model)
+    if proto is None and not extra_outputs:
+        try:
+            return ort.InferenceSession(str(base), so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            if "IR version" not in str(e) and "ir_version" not in str(e):
+                raise ModelError(f"onnxruntime cannot load the model: {str(e).splitlines()[0][:300]}") from None
+    if proto is None:
+        proto = onnx.load(str(base), load_external_data=True)
+    else:
+        p2 = onnx.ModelProto()
+        p2.CopyFrom(proto)
+        proto = p2
+    if proto.ir_version > ORT_MAX_IR:
+        notes.append(f"the model declares IR version {proto.ir_version}; the reference run declared "
+                     f"{ORT_MAX_IR} for onnxruntime")
+        proto.ir_version = ORT_MAX_IR
+    have = {o.name for o in proto.graph.output}
+    for name in extra_outputs:
+        if name not in have:
+            proto.graph.output.append(onnx.helper.ValueInfoProto(name=name))
+    try:
+        blob = proto.SerializeToString()
+        if len(blob) < 2**31 - 1:
+            return ort.InferenceSession(blob, so, providers=["CPUExecutionProvider"])
+        with tempfile.TemporaryDirectory() as d:  # > 2 GB: go through external data
+            p = os.path.join(d, "m.onnx")
+            onnx.save(proto, p, save_as_external_data=True)
+            return ort.InferenceSession(p, so, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelError(f"onnxruntime cannot load the model: {str(e).splitlines()[0][:300]}") from None
+
+
+def load_inputs(path: str | os.PathLike, lib: ModelLibrary, exclude: Sequence[str] = ()) -> list[list[np.ndarray]]:
+    """Samples from an .npz (keys: input names, or arr_0.. in order, or for a one-input model the one
+    array whose shape fits); a leading extra axis holds samples."""
+    try:
+        z = np.load(path)
+    except Exception as e:
+        raise O2CError(f"cannot read inputs '{path}': {str(e).splitlines()[0]}") from None
+    arrays = []
+    for k, (name, dt, shape) in enumerate(lib.inputs):
+        key = name if name in z.files else f"arr_{k}" if f"arr_{k}" in z.files else None
+        if key is None and len(lib.inputs) == 1:  # one input: the one array whose shape fits
+            fits = [f for f in z.files if f not in exclude and _samples_of(z[f], shape) is not None]
+            key = fits[0] if len(fits) == 1 else None
+        if key is None:
+            raise O2CError(f"inputs file '{path}' has no array for input '{name}' (keys: {', '.join(z.files)})")
+        a = _samples_of(z[key], shape)
+        if a is None:
+            raise O2CError(f"inputs '{key}' has shape {list(z[key].shape)}; expected {list(shape)}, "
+                           f"[N, *{list(shape)}] or samples stacked along the batch axis")
+        arrays.append(a.astype(dt))
+    n = {len(a) for a in arrays}
+    if len(n) != 1:
+        raise O2CError(f"inputs file '{path}' holds different sample counts per input")
+    return [[a[i] for a in arrays] for i in range(n.pop())]
+
+
+def _samples_of(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """View an array as [samples, *shape]: one sample, a leading samples axis, or samples stacked
+    along the batch (first) axis."""
+    if tuple(a.shape) == shape:
+        return a[None]
+    if tuple(a.shape[1:]) == shape:
+        return a
+    if shape and a.ndim == len(shape) and tuple(a.shape[1:]) == shape[1:] and a.shape[0] % shape[0] == 0:
+        return a.reshape((a.shape[0] // shape[0],) + shape)
+    return None
+
+
+def random_inputs(lib: ModelLibrary, samples: int, seed: int = 0) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(samples):
+        s = []
+        for _, dt, shape in lib.inputs:
+            if np.issubdtype(dt, np.floating):
+                s.append(rng.standard_normal(shape).astype(dt))
+            else:
+                s.append(rng.integers(0, 4, shape).astype(dt))
+        out.append(s)
+    return out
+
+
+def _is_classifier(shape) -> bool:
+    return len(shape) == 2 and shape[-1] > 1
+
+
+def compare(ours: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
+    o = ours.astype(np.float64).ravel()
+    r = ref.astype(np.float64).ravel()
+    if o.size == 0:
+        return 0.0, 0.0, 1.0
+    if ours.dtype == np.bool_ or np.issubdtype(ours.dtype, np.integer):
+        d = float(np.max(np.abs(o - r)))
+        return d, d, 1.0
+    diff = np.abs(o - r)
+    if not np.all(np.isfinite(o) == np.isfinite(r)) or not np.all(o[~np.isfinite(o)] == r[~np.isfinite(r)]):
+        return float("inf"), float("inf"), 0.0
+    fin = np.isfinite(o)
+    mabs = float(diff[fin].max()) if fin.any() else 0.0
+    scale = float(np.abs(r[fin]).max()) if fin.any() else 0.0
+    rel = mabs / scale if scale > 0 else (0.0 if mabs == 0 else float("inf"))
+    no, nr = np.linalg.norm(o[fin]), np.linalg.norm(r[fin])
+    cos = float(np.dot(o[fin], r[fin]) / (no * nr)) if no > 0 and nr > 0 else (1.0 if no == nr else 0.0)
+    return mabs, rel, cos
+
+
+def _ok(mabs: float, rel: float, rtol: float, atol: float) -> bool:
+    return mabs <= atol or rel <= rtol
+
+
+def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, rtol: float = 1e-4,
+             atol: float = 1e-5, per_layer: bool = False, shapes: Mapping[str, Sequence[int]] | None = None,
+             batch: int | None = None, out_dir: str | os.PathLike | None = None, seed: int = 0,
+             labels: str | None = None, **convert_options) -> ValidationReport:
+    """Convert `model` (into out_dir, or a temporary folder), run both and compare."""
+    if samples < 1:
+        raise O2CError("--samples must be at least 1")
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="o2c-validate-") as tmp:
+        target = Path(out_dir) if out_dir is not None else Path(tmp) / "model"
+        res = convert(model, target, shapes=shapes, batch=batch, artifacts=("lib",) if out_dir is None else
+                      convert_options.pop("artifacts", ("lib", "exe", "app")), **convert_options)
+        lib = ModelLibrary(res.out_dir)
+        if labels is not None and inputs is None:
+            raise O2CError("--labels names an array of the --inputs file; give --inputs too")
+        batches = load_inputs(inputs, lib, exclude=[labels] if labels else []) if inputs is not None \
+            else random_inputs(lib, samples, seed)
+        label_arr = None
+        if labels is not None:
+            z = np.load(inputs)
+            if labels not in z.files:
+                raise O2CError(f"inputs file '{inputs}' has no labels array '{labels}'")
+            label_arr = np.asarray(z[labels]).reshape(-1)
+            if len(label_arr) != len(batches):
+                raise O2CError(f"{len(label_arr)} labels for {len(batches)} samples")
+        hits = {"ours": 0, "onnxruntime": 0}
+        sess = _ort_session(model, notes)
+        in_names = [i.name for i in sess.get_inputs()]
+        out_names = [o.name for o in sess.get_outputs()]
+        per_out: dict[str, dict[str, Any]] = {}
+        for si, sample in enumerate(batches):
+            ref = sess.run(out_names, dict(zip(in_names, sample)))
+            ours = lib.run(sample)
+            if label_arr is not None:  # the first output holds the class scores
+                hits["ours"] += int(np.argmax(ours[0].reshape(-1)) == int(label_arr[si]))
+                hits["onnxruntime"] += int(np.argmax(np.asarray(ref[0]).reshape(-1)) == int(label_arr[si]))
+            for (name, _, shape), o, r in zip(lib.outputs, ours, ref):
+                if tuple(np.shape(r)) != tuple(shape):
+                    raise ModelError(f"output '{name}': onnxruntime gives shape {list(np.shape(r))}, "
+                                     f"the compiled model {list(shape)}")
+                mabs, rel, cos = compare(o, np.asarray(r))
+                acc = per_out.setdefault(name, {"shape": list(shape), "abs": 0.0, "rel": 0.0, "cos": 1.0,
+                                                "top1": [], "top5": []})
+                acc["abs"] = max(acc["abs"], mabs)
+                acc["rel"] = max(acc["rel"], rel)
+                acc["cos"] = min(acc["cos"], cos)
+                if _is_classifier(shape) and np.issubdtype(o.dtype, np.floating):
+                    for row_o, row_r in zip(o.reshape(shape[0], -1), np.asarray(r).reshape(shape[0], -1)):
+                        acc["top1"].append(int(np.argmax(row_o) == np.argmax(row_r)))
+                        k = min(5, row_o.size)
+                        acc["top5"].append(int(np.argmax(row_r) in np.argsort(-row_o)[:k]))
+        reports = []
+        for name, acc in per_out.items():
+            reports.append(OutputReport(
+                name, acc["shape"], acc["abs"], acc["rel"], acc["cos"],
+                float(np.mean(acc["top1"])) if acc["top1"] else None,
+                float(np.mean(acc["top5"])) if acc["top5"] else None,
+                _ok(acc["abs"], acc["rel"], rtol, atol)))
+        rep = ValidationReport(str(model) if not isinstance(model, onnx.ModelProto) else "<in-memory model>",
+                               len(batches), rtol, atol, reports, notes=notes)
+        if label_arr is not None:
+            rep.accuracy = {k: v / len(batches) for k, v in hits.items()}
+        if per_layer:
+            rep.layers = _per_layer(model, lib, batches[0], rtol, atol, notes)
+        return rep
+
+
+def _per_layer(model, lib: ModelLibrary, sample, rtol, atol, notes) -> list[LayerReport]:
+    proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model), load_external_data=False)
+    original = {o for n in proto.graph.node for o in n.output if o}
+    comparable = [n for n, _, _ in lib.traced if n in original]
+    sess = _ort_session(model, notes, extra_outputs=comparable)
+    in_names = [i.name for i in sess.get_inputs()]
+    ref = dict(zip([o.name for o in sess.get_outputs()],
+                   sess.run([o.name for o in sess.get_outputs()], dict(zip(in_names, sample)))))
+    _, traced = lib.trace(sample)
+    producer = {o: (layer["name"], layer["op"]) for layer in lib.desc["layers"] for o in layer["outputs"]}
+    out = []
+    for name in comparable:
+        if name not in ref or np.shape(ref[name]) != traced[name].shape:
+            continue
+        mabs, rel, _ = compare(traced[name], np.asarray(ref[name]))
+        node, op = producer.get(name, ("?", "?"))
+        out.append(LayerReport(node, op, name, mabs, rel, _ok(mabs, rel, rtol, atol)))
+    return out
