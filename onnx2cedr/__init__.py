@@ -16,7 +16,7 @@ def convert(model, out_dir, **kwargs):
 
 
 def validate(model, **kwargs):
-    from .validate import validate as _validate
+    from .validation import validate as _validate
 
     return _validate(model, **kwargs)
 

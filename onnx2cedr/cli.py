@@ -14,7 +14,8 @@ from .errors import O2CError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Compile ONNX models into C++ applications for the CEDR heterogeneous-SoC runtime.")
-out = Console(highlight=False)
+# Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ShapeOpt = typer.Option(None, "--shape", help="Fix an input's shape: NAME=1x3x224x224 (repeatable).")
@@ -118,7 +119,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file."),
                                                   "report accuracy of both."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
-    from .validate import validate as do_validate
+    from .validation import validate as do_validate
 
     try:
         rep = do_validate(model, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,

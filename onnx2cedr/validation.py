@@ -81,6 +81,9 @@ def _ort_session(model, notes: list[str], extra_outputs: Sequence[str] = ()):
     so = ort.SessionOptions()
     so.log_severity_level = 3
     so.intra_op_num_threads = 1
+    # The reference computes the graph as written: onnxruntime 1.31's graph rewrites are not always
+    # exact (its Pad+MaxPool fusion pads a max pool with zeros), so they are off here.
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if isinstance(model, onnx.ModelProto):
         proto, base = model, None
     else:
