@@ -50,7 +50,9 @@ static inline void cedr_barrier_wait(cedr_barrier_t *b, uint32_t n) {
   pthread_mutex_unlock(b->mutex);
 }
 
-/* ---- FFT: complex, n a power of two; inverse scaled by 1/n; in-place safe ---- */
+/* ---- FFT: complex, n a power of two; inverse scaled by 1/n; in-place safe ----
+ * (other n fall back to a direct O(n^2) DFT). int variant: computed in float, each result component
+ * rounded half away from zero and saturated to int16 (no extra scaling in the forward direction). ---- */
 void DASH_FFT_flt(dash_cmplx_flt_type *in, dash_cmplx_flt_type *out, size_t n, bool forward);
 void DASH_FFT_flt_nb(dash_cmplx_flt_type **in, dash_cmplx_flt_type **out, size_t *n, bool *forward,
                      cedr_barrier_t *barrier);
@@ -60,7 +62,8 @@ void DASH_FFT_int_nb(dash_cmplx_int_type **in, dash_cmplx_int_type **out, size_t
                      cedr_barrier_t *barrier);
 void DASH_FFT_int_cpu(dash_cmplx_int_type **in, dash_cmplx_int_type **out, size_t *n, bool *forward);
 
-/* ---- GEMM: complex row-major C = A*B (A rows_A x cols_A, B cols_A x cols_B); not in-place safe ---- */
+/* ---- GEMM: complex row-major C = A*B (A rows_A x cols_A, B cols_A x cols_B); not in-place safe ----
+ * int variant: exact integer products and sums, each result component saturated to int16. ---- */
 void DASH_GEMM_flt(dash_cmplx_flt_type *A, dash_cmplx_flt_type *B, dash_cmplx_flt_type *C,
                    size_t rows_A, size_t cols_A, size_t cols_B);
 void DASH_GEMM_flt_nb(dash_cmplx_flt_type **A, dash_cmplx_flt_type **B, dash_cmplx_flt_type **C,
@@ -74,7 +77,9 @@ void DASH_GEMM_int_nb(dash_cmplx_int_type **A, dash_cmplx_int_type **B, dash_cmp
 void DASH_GEMM_int_cpu(dash_cmplx_int_type **A, dash_cmplx_int_type **B, dash_cmplx_int_type **C,
                        size_t *rows_A, size_t *cols_A, size_t *cols_B);
 
-/* ---- ZIP: complex element-wise over n complex values; MULT/DIV complex; in-place safe ---- */
+/* ---- ZIP: complex element-wise over n complex values; MULT/DIV complex; in-place safe ----
+ * CMP_MULT is a * conj(b). int variant: exact integer arithmetic saturated to int16; DIV computed in
+ * double, rounded half away from zero and saturated; a zero divisor gives 0. ---- */
 void DASH_ZIP_flt(dash_cmplx_flt_type *a, dash_cmplx_flt_type *b, dash_cmplx_flt_type *out, size_t n,
                   zip_op_t op);
 void DASH_ZIP_flt_nb(dash_cmplx_flt_type **a, dash_cmplx_flt_type **b, dash_cmplx_flt_type **out,
@@ -88,7 +93,10 @@ void DASH_ZIP_int_nb(dash_cmplx_int_type **a, dash_cmplx_int_type **b, dash_cmpl
 void DASH_ZIP_int_cpu(dash_cmplx_int_type **a, dash_cmplx_int_type **b, dash_cmplx_int_type **out,
                       size_t *n, zip_op_t *op);
 
-/* ---- CONV_2D: one channel, "same" output, zero padding, stride 1, no bias, int16 saturated ---- */
+/* ---- CONV_2D: one channel, "same" output, zero padding, stride 1, no bias, int16 saturated ----
+ * out[y][x] = sat16(round(sum_{i,j} in[y+i-h][x+j-h] * mask[i*mask_size+j])), h = mask_size/2
+ * (correlation: the mask is not flipped), rounded half away from zero and saturated to
+ * [-32768, 32767] in both directions. ---- */
 void DASH_CONV_2D_int(dash_re_int_type *in, int height, int width, dash_re_flt_type *mask, int mask_size,
                       dash_re_int_type *out);
 void DASH_CONV_2D_int_nb(dash_re_int_type **in, int *height, int *width, dash_re_flt_type **mask,
@@ -96,7 +104,10 @@ void DASH_CONV_2D_int_nb(dash_re_int_type **in, int *height, int *width, dash_re
 void DASH_CONV_2D_int_cpu(dash_re_int_type **in, int *height, int *width, dash_re_flt_type **mask,
                           int *mask_size, dash_re_int_type **out);
 
-/* ---- CONV_1D: accumulates into out (out[i] += sum_k in[i+k]*mask[k], i < size-mask_size+1) ---- */
+/* ---- CONV_1D: full linear convolution accumulated into out ----
+ * for i in [0, size+mask_size-1):  out[i] += sum_k in[i-k] * mask[k]  over 0 <= k < mask_size with
+ * 0 <= i-k < size (never reads outside in), i.e. out[0 .. size+mask_size-1) += numpy.convolve(in, mask,
+ * "full"). out must hold size+mask_size-1 values and must not overlap in. ---- */
 void DASH_CONV_1D_flt(dash_re_flt_type *in, int size, dash_re_flt_type *mask, int mask_size,
                       dash_re_flt_type *out);
 void DASH_CONV_1D_flt_nb(dash_re_flt_type **in, int *size, dash_re_flt_type **mask, int *mask_size,

@@ -1,0 +1,37 @@
+/*
+ * api_cpu.cpp - the CPU processing-element implementations of onnx2cedr's ML APIs
+ * (DASH_<API>_flt_cpu): they take the pointer-to-argument list the runtime passes and run the
+ * o2c_* kernels. The public APIs' _cpu implementations live in src/public/.
+ */
+#include "o2c_kernels.h"
+
+extern "C" {
+
+void DASH_GEMM_RE_flt_cpu(const float **A, const float **B, const float **bias, float **C,
+                          const dash_gemm_params_t **p) {
+  o2c_gemm(*A, *B, *bias, *C, *p);
+}
+
+void DASH_CONV_flt_cpu(const float **in, const float **weight, const float **bias, float **out,
+                       const dash_conv_params_t **p) {
+  o2c_conv(*in, *weight, *bias, *out, *p);
+}
+
+void DASH_CONV_TRANSPOSE_flt_cpu(const float **in, const float **weight, const float **bias, float **out,
+                                 const dash_conv_params_t **p) {
+  o2c_conv_transpose(*in, *weight, *bias, *out, *p);
+}
+
+void DASH_POOL_flt_cpu(const float **in, float **out, const dash_pool_params_t **p) { o2c_pool(*in, *out, *p); }
+
+void DASH_BINARY_flt_cpu(const float **a, const float **b, float **out, const dash_binary_params_t **p) {
+  o2c_binary(*a, *b, *out, *p);
+}
+
+void DASH_UNARY_flt_cpu(const float **in, float **out, const dash_unary_params_t **p) { o2c_unary(*in, *out, *p); }
+
+void DASH_SOFTMAX_flt_cpu(const float **in, float **out, const dash_softmax_params_t **p) {
+  o2c_softmax(*in, *out, *p);
+}
+
+} /* extern "C" */

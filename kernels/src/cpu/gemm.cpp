@@ -1,0 +1,435 @@
+/*
+ * gemm.cpp - real single-precision GEMM: cache blocking (MC x KC x NC), packing of A into
+ * GEMM_MR-row panels and of B into GEMM_NR-column panels, a register-blocked micro-kernel
+ * (AVX2/FMA 6x16 with intrinsics, or a portable 4x16 loop nest the compiler vectorizes), and a
+ * fused epilogue (alpha, bias, activation) applied to each C tile while it is hot in L1.
+ */
+#include "internal.h"
+
+namespace o2c {
+namespace detail {
+
+namespace {
+
+constexpr int64_t MR = GEMM_MR;
+constexpr int64_t NR = GEMM_NR;
+
+/* ---------------------------------------------------------------------------------------- */
+/* micro-kernels: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a_panel * b_panel     */
+/* ---------------------------------------------------------------------------------------- */
+#if O2C_HAVE_AVX2
+__attribute__((noinline)) void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
+                         int64_t ldc, bool accumulate) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int r = 0; r < 6; ++r) _mm_prefetch(reinterpret_cast<const char *>(c + r * ldc), _MM_HINT_T0);
+
+#define O2C_UKR_STEP(OFF_A, OFF_B)                                 \
+  {                                                                \
+    const __m256 b0 = _mm256_load_ps(b + (OFF_B));                 \
+    const __m256 b1 = _mm256_load_ps(b + (OFF_B) + 8);             \
+    __m256 av = _mm256_broadcast_ss(a + (OFF_A) + 0);              \
+    c00 = _mm256_fmadd_ps(av, b0, c00);                            \
+    c01 = _mm256_fmadd_ps(av, b1, c01);                            \
+    av = _mm256_broadcast_ss(a + (OFF_A) + 1);                     \
+    c10 = _mm256_fmadd_ps(av, b0, c10);                            \
+    c11 = _mm256_fmadd_ps(av, b1, c11);                            \
+    av = _mm256_broadcast_ss(a + (OFF_A) + 2);                     \
+    c20 = _mm256_fmadd_ps(av, b0, c20);                            \
+    c21 = _mm256_fmadd_ps(av, b1, c21);                            \
+    av = _mm256_broadcast_ss(a + (OFF_A) + 3);                     \
+    c30 = _mm256_fmadd_ps(av, b0, c30);                            \
+    c31 = _mm256_fmadd_ps(av, b1, c31);                            \
+    av = _mm256_broadcast_ss(a + (OFF_A) + 4);                     \
+    c40 = _mm256_fmadd_ps(av, b0, c40);                            \
+    c41 = _mm256_fmadd_ps(av, b1, c41);                            \
+    av = _mm256_broadcast_ss(a + (OFF_A) + 5);                     \
+    c50 = _mm256_fmadd_ps(av, b0, c50);                            \
+    c51 = _mm256_fmadd_ps(av, b1, c51);                            \
+  }
+
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    _mm_prefetch(reinterpret_cast<const char *>(a + 768), _MM_HINT_T0);
+    O2C_UKR_STEP(0, 0)
+    O2C_UKR_STEP(6, 16)
+    O2C_UKR_STEP(12, 32)
+    O2C_UKR_STEP(18, 48)
+    a += 24;
+    b += 64;
+  }
+  for (; k < kc; ++k) {
+    O2C_UKR_STEP(0, 0)
+    a += 6;
+    b += 16;
+  }
+#undef O2C_UKR_STEP
+
+  if (accumulate) {
+    c00 = _mm256_add_ps(c00, _mm256_loadu_ps(c + 0 * ldc));
+    c01 = _mm256_add_ps(c01, _mm256_loadu_ps(c + 0 * ldc + 8));
+    c10 = _mm256_add_ps(c10, _mm256_loadu_ps(c + 1 * ldc));
+    c11 = _mm256_add_ps(c11, _mm256_loadu_ps(c + 1 * ldc + 8));
+    c20 = _mm256_add_ps(c20, _mm256_loadu_ps(c + 2 * ldc));
+    c21 = _mm256_add_ps(c21, _mm256_loadu_ps(c + 2 * ldc + 8));
+    c30 = _mm256_add_ps(c30, _mm256_loadu_ps(c + 3 * ldc));
+    c31 = _mm256_add_ps(c31, _mm256_loadu_ps(c + 3 * ldc + 8));
+    c40 = _mm256_add_ps(c40, _mm256_loadu_ps(c + 4 * ldc));
+    c41 = _mm256_add_ps(c41, _mm256_loadu_ps(c + 4 * ldc + 8));
+    c50 = _mm256_add_ps(c50, _mm256_loadu_ps(c + 5 * ldc));
+    c51 = _mm256_add_ps(c51, _mm256_loadu_ps(c + 5 * ldc + 8));
+  }
+  _mm256_storeu_ps(c + 0 * ldc, c00);
+  _mm256_storeu_ps(c + 0 * ldc + 8, c01);
+  _mm256_storeu_ps(c + 1 * ldc, c10);
+  _mm256_storeu_ps(c + 1 * ldc + 8, c11);
+  _mm256_storeu_ps(c + 2 * ldc, c20);
+  _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+  _mm256_storeu_ps(c + 3 * ldc, c30);
+  _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+  _mm256_storeu_ps(c + 4 * ldc, c40);
+  _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+  _mm256_storeu_ps(c + 5 * ldc, c50);
+  _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+}
+#else
+__attribute__((noinline)) void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
+                         int64_t ldc, bool accumulate) {
+  float acc[MR][NR];
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t j = 0; j < NR; ++j) acc[r][j] = 0.0f;
+  for (int64_t k = 0; k < kc; ++k) {
+    const float *bk = b + k * NR;
+    const float *ak = a + k * MR;
+    for (int64_t r = 0; r < MR; ++r) {
+      const float av = ak[r];
+      for (int64_t j = 0; j < NR; ++j) acc[r][j] += av * bk[j];
+    }
+  }
+  for (int64_t r = 0; r < MR; ++r) {
+    float *cr = c + r * ldc;
+    if (accumulate)
+      for (int64_t j = 0; j < NR; ++j) cr[j] += acc[r][j];
+    else
+      for (int64_t j = 0; j < NR; ++j) cr[j] = acc[r][j];
+  }
+}
+#endif
+
+/* Partial tile: compute the full MR x NR tile into a buffer, then copy the valid part. */
+inline void micro_kernel_edge(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t m,
+                              int64_t n, bool accumulate) {
+  alignas(64) float tmp[MR * NR];
+  micro_kernel(kc, a, b, tmp, NR, false);
+  for (int64_t r = 0; r < m; ++r) {
+    float *cr = c + r * ldc;
+    const float *tr = tmp + r * NR;
+    if (accumulate)
+      for (int64_t j = 0; j < n; ++j) cr[j] += tr[j];
+    else
+      for (int64_t j = 0; j < n; ++j) cr[j] = tr[j];
+  }
+}
+
+/* Pack rows [i0, i0+mc) x columns [k0, k0+kc) of A into MR-row panels: panel p holds, for
+ * each k, MR consecutive values (rows beyond mc are zero). */
+void pack_a(const float *A, int64_t rsa, int64_t csa, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+            float *dst) {
+  for (int64_t ip = 0; ip < mc; ip += MR) {
+    const int64_t m = std::min(MR, mc - ip);
+    float *d = dst + ip * kc;
+    const float *src = A + (i0 + ip) * rsa + k0 * csa;
+    if (m == MR && csa == 1) {
+      const float *rows[MR];
+      for (int64_t r = 0; r < MR; ++r) rows[r] = src + r * rsa;
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = rows[r][k];
+    } else if (m == MR && rsa == 1) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float *s = src + k * csa;
+        for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = s[r];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        int64_t r = 0;
+        for (; r < m; ++r) d[k * MR + r] = src[r * rsa + k * csa];
+        for (; r < MR; ++r) d[k * MR + r] = 0.0f;
+      }
+    }
+  }
+}
+
+#if O2C_HAVE_AVX2
+inline float hsum256(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  __m128 sh = _mm_movehdup_ps(lo);
+  lo = _mm_add_ps(lo, sh);
+  sh = _mm_movehl_ps(sh, lo);
+  lo = _mm_add_ss(lo, sh);
+  return _mm_cvtss_f32(lo);
+}
+#endif
+
+/* dot product of two contiguous vectors */
+inline float dot(const float *__restrict x, const float *__restrict y, int64_t n) {
+  int64_t i = 0;
+#if O2C_HAVE_AVX2
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+  float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+#else
+  float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += x[i + j] * y[i + j];
+  float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+#endif
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+/* y[0..n) += a * x[0..n) */
+inline void axpy(float a, const float *__restrict x, float *__restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+} /* namespace */
+
+void gemm_pack_b_strided(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+  const StridedB &s = *static_cast<const StridedB *>(ctx);
+  for (int64_t jp = 0; jp < nc; jp += NR) {
+    const int64_t n = std::min(NR, nc - jp);
+    float *d = dst + jp * kc;
+    const float *src = s.B + k0 * s.rsb + (n0 + jp) * s.csb;
+    if (n == NR && s.csb == 1) {
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * NR, src + k * s.rsb, NR * sizeof(float));
+    } else if (n == NR && s.rsb == 1) {
+      const float *cols[NR];
+      for (int64_t j = 0; j < NR; ++j) cols[j] = src + j * s.csb;
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = 0; j < NR; ++j) d[k * NR + j] = cols[j][k];
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        int64_t j = 0;
+        for (; j < n; ++j) d[k * NR + j] = src[k * s.rsb + j * s.csb];
+        for (; j < NR; ++j) d[k * NR + j] = 0.0f;
+      }
+    }
+  }
+}
+
+void gemm_epilogue_tile(float *C, int64_t ldc, int64_t i0, int64_t j0, int64_t m, int64_t n, const GemmEpilogue &ep) {
+  const bool scale = ep.alpha != 1.0f;
+  const int32_t bk = ep.bias ? ep.bias_kind : 0;
+  if (!scale && bk == 0 && ep.act.op == DASH_ACT_NONE) return;
+  const float beta = ep.beta;
+  for (int64_t r = 0; r < m; ++r) {
+    float *c = C + r * ldc;
+    if (scale)
+      for (int64_t j = 0; j < n; ++j) c[j] *= ep.alpha;
+    switch (bk) {
+      case 1: {
+        const float v = beta * ep.bias[0];
+        for (int64_t j = 0; j < n; ++j) c[j] += v;
+        break;
+      }
+      case 2: {
+        const float *bb = ep.bias + j0;
+        if (beta == 1.0f)
+          for (int64_t j = 0; j < n; ++j) c[j] += bb[j];
+        else
+          for (int64_t j = 0; j < n; ++j) c[j] += beta * bb[j];
+        break;
+      }
+      case 3: {
+        const float v = beta * ep.bias[i0 + r];
+        for (int64_t j = 0; j < n; ++j) c[j] += v;
+        break;
+      }
+      case 4: {
+        const float *bb = ep.bias + (i0 + r) * ep.bias_ld + j0;
+        if (beta == 1.0f)
+          for (int64_t j = 0; j < n; ++j) c[j] += bb[j];
+        else
+          for (int64_t j = 0; j < n; ++j) c[j] += beta * bb[j];
+        break;
+      }
+      default: break;
+    }
+    act_inplace(c, n, ep.act);
+  }
+}
+
+namespace {
+struct Blocking {
+  int64_t kcb, mc_cap, nc_cap;
+};
+Blocking blocking(int64_t M, int64_t N, int64_t K) {
+  Blocking b;
+  const int64_t nk = std::max<int64_t>(1, ceil_div(K, GEMM_KC));
+  b.kcb = std::max<int64_t>(1, ceil_div(K, nk));
+  b.mc_cap = std::min(GEMM_MC, round_up(std::max<int64_t>(M, 1), MR));
+  b.nc_cap = std::min(GEMM_NC, round_up(std::max<int64_t>(N, 1), NR));
+  return b;
+}
+} /* namespace */
+
+size_t gemm_workspace_floats(int64_t M, int64_t N, int64_t K) {
+  const Blocking b = blocking(M, N, K);
+  return static_cast<size_t>(round_up(b.mc_cap * b.kcb, 16) + b.kcb * b.nc_cap + 16);
+}
+
+void gemm_driver(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa, const GemmBSource &B,
+                 float *C, int64_t ldc, const GemmEpilogue &ep, float *workspace) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+    gemm_epilogue_tile(C, ldc, 0, 0, M, N, ep);
+    return;
+  }
+  Scratch<float> own;
+  if (!workspace) {
+    own.reset(gemm_workspace_floats(M, N, K));
+    workspace = own.get();
+  }
+  const Blocking bl = blocking(M, N, K);
+  float *ap = workspace;
+  float *bp = workspace + round_up(bl.mc_cap * bl.kcb, 16);
+
+  for (int64_t jc = 0; jc < N; jc += GEMM_NC) {
+    const int64_t nc = std::min(GEMM_NC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += bl.kcb) {
+      const int64_t kc = std::min(bl.kcb, K - pc);
+      const bool first = pc == 0;
+      const bool last = pc + kc >= K;
+      B.pack(B.ctx, pc, kc, jc, nc, bp);
+      for (int64_t ic = 0; ic < M; ic += GEMM_MC) {
+        const int64_t mc = std::min(GEMM_MC, M - ic);
+        pack_a(A, rsa, csa, ic, mc, pc, kc, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t n = std::min(NR, nc - jr);
+          const float *bpanel = bp + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t m = std::min(MR, mc - ir);
+            float *c = C + (ic + ir) * ldc + jc + jr;
+            if (m == MR && n == NR)
+              micro_kernel(kc, ap + ir * kc, bpanel, c, ldc, !first);
+            else
+              micro_kernel_edge(kc, ap + ir * kc, bpanel, c, ldc, m, n, !first);
+            if (last) gemm_epilogue_tile(c, ldc, ic + ir, jc + jr, m, n, ep);
+          }
+        }
+      }
+    }
+  }
+}
+
+void gemm_strided(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa, const float *B,
+                  int64_t rsb, int64_t csb, float *C, int64_t ldc, const GemmEpilogue &ep, float *workspace) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    gemm_driver(M, N, K, A, rsa, csa, GemmBSource{gemm_pack_b_strided, nullptr}, C, ldc, ep, workspace);
+    return;
+  }
+  /* tiny problems: packing costs more than it saves */
+  if (M * N * K <= 4096) {
+    for (int64_t i = 0; i < M; ++i) {
+      float *c = C + i * ldc;
+      for (int64_t j = 0; j < N; ++j) c[j] = 0.0f;
+      for (int64_t k = 0; k < K; ++k) {
+        const float a = A[i * rsa + k * csa];
+        const float *b = B + k * rsb;
+        for (int64_t j = 0; j < N; ++j) c[j] += a * b[j * csb];
+      }
+    }
+    gemm_epilogue_tile(C, ldc, 0, 0, M, N, ep);
+    return;
+  }
+  if (M == 1 && (csb == 1 || rsb == 1)) {
+    /* row vector times matrix */
+    Scratch<float> abuf;
+    const float *a = A;
+    if (csa != 1) {
+      abuf.reset(static_cast<size_t>(K));
+      for (int64_t k = 0; k < K; ++k) abuf[k] = A[k * csa];
+      a = abuf.get();
+    }
+    if (csb == 1) {
+      constexpr int64_t NB = 2048;
+      for (int64_t j0 = 0; j0 < N; j0 += NB) {
+        const int64_t nb = std::min(NB, N - j0);
+        float *c = C + j0;
+        std::memset(c, 0, static_cast<size_t>(nb) * sizeof(float));
+        for (int64_t k = 0; k < K; ++k) axpy(a[k], B + k * rsb + j0, c, nb);
+      }
+    } else {
+      for (int64_t j = 0; j < N; ++j) C[j] = dot(a, B + j * csb, K);
+    }
+    gemm_epilogue_tile(C, ldc, 0, 0, 1, N, ep);
+    return;
+  }
+  if (N == 1 && (csa == 1 || rsa == 1)) {
+    /* matrix times column vector */
+    Scratch<float> bbuf;
+    const float *b = B;
+    if (rsb != 1) {
+      bbuf.reset(static_cast<size_t>(K));
+      for (int64_t k = 0; k < K; ++k) bbuf[k] = B[k * rsb];
+      b = bbuf.get();
+    }
+    if (csa == 1) {
+      for (int64_t i = 0; i < M; ++i) C[i * ldc] = dot(A + i * rsa, b, K);
+    } else {
+      Scratch<float> acc(static_cast<size_t>(M));
+      std::memset(acc.get(), 0, static_cast<size_t>(M) * sizeof(float));
+      for (int64_t k = 0; k < K; ++k) axpy(b[k], A + k * csa, acc.get(), M);
+      for (int64_t i = 0; i < M; ++i) C[i * ldc] = acc[i];
+    }
+    gemm_epilogue_tile(C, ldc, 0, 0, M, 1, ep);
+    return;
+  }
+  StridedB sb{B, rsb, csb};
+  gemm_driver(M, N, K, A, rsa, csa, GemmBSource{gemm_pack_b_strided, &sb}, C, ldc, ep, workspace);
+}
+
+} /* namespace detail */
+} /* namespace o2c */
+
+using namespace o2c::detail;
+
+extern "C" void o2c_gemm(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p) {
+  int64_t batch = p->batch, M = p->M, N = p->N, K = p->K;
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  int64_t rsa = p->trans_a ? 1 : K, csa = p->trans_a ? M : 1;
+  const int64_t rsb = p->trans_b ? 1 : N, csb = p->trans_b ? K : 1;
+  GemmEpilogue ep;
+  ep.alpha = p->alpha;
+  ep.beta = p->beta;
+  ep.bias_kind = bias ? p->bias_kind : 0;
+  ep.bias = bias;
+  ep.bias_ld = N;
+  ep.act = p->act;
+
+  /* a shared B with contiguous, untransposed A and C batches is one tall GEMM */
+  if (batch > 1 && p->stride_b == 0 && !p->trans_a && p->stride_a == M * K && p->stride_c == M * N &&
+      ep.bias_kind <= 2) {
+    M *= batch;
+    batch = 1;
+  }
+  Scratch<float> ws(gemm_workspace_floats(M, N, K));
+  for (int64_t b = 0; b < batch; ++b) {
+    gemm_strided(M, N, K, A + b * p->stride_a, rsa, csa, B + b * p->stride_b, rsb, csb, C + b * p->stride_c, N, ep,
+                 ws.get());
+  }
+}

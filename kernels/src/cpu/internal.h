@@ -1,0 +1,263 @@
+/*
+ * internal.h - helpers shared by the o2c CPU kernels (not part of the public interface).
+ *
+ * Everything here is reentrant: no mutable static state. Scratch memory is allocated per call.
+ */
+#ifndef ONNX2CEDR_KERNELS_CPU_INTERNAL_H
+#define ONNX2CEDR_KERNELS_CPU_INTERNAL_H
+
+#include "o2c_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define O2C_HAVE_AVX2 1
+#else
+#define O2C_HAVE_AVX2 0
+#endif
+
+namespace o2c {
+namespace detail {
+
+/* ------------------------------------------------------------------------------------------
+ * Scratch memory: 64-byte aligned, aborts with a message when the system is out of memory
+ * (the kernels have no error channel and must never write garbage silently).
+ * ---------------------------------------------------------------------------------------- */
+inline void *scratch_alloc(size_t bytes) {
+  if (bytes == 0) bytes = 64;
+  bytes = (bytes + 63) & ~static_cast<size_t>(63);
+  void *p = nullptr;
+  if (posix_memalign(&p, 64, bytes) != 0 || p == nullptr) {
+    std::fprintf(stderr, "o2c kernels: out of memory (requested %zu bytes)\n", bytes);
+    std::abort();
+  }
+  return p;
+}
+
+template <typename T>
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(size_t n) { reset(n); }
+  ~Scratch() { std::free(p_); }
+  Scratch(const Scratch &) = delete;
+  Scratch &operator=(const Scratch &) = delete;
+  void reset(size_t n) {
+    std::free(p_);
+    p_ = static_cast<T *>(scratch_alloc(n * sizeof(T)));
+    n_ = n;
+  }
+  T *get() const { return p_; }
+  T &operator[](size_t i) const { return p_[i]; }
+  size_t size() const { return n_; }
+
+ private:
+  T *p_ = nullptr;
+  size_t n_ = 0;
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/* floor division for possibly negative numerators (b > 0) */
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+/* ------------------------------------------------------------------------------------------
+ * Unary operations / fused activations.
+ * ---------------------------------------------------------------------------------------- */
+inline float sigmoidf_stable(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + std::exp(-x));
+  float e = std::exp(x);
+  return e / (1.0f + e);
+}
+
+inline float softplusf_stable(float x) {
+  /* log(1 + exp(x)) without overflow */
+  if (x > 0.0f) return x + std::log1p(std::exp(-x));
+  return std::log1p(std::exp(x));
+}
+
+/* One element of any dash_unary_op_t. */
+inline float unary1(float x, int32_t op, float alpha, float beta) {
+  switch (op) {
+    case DASH_ACT_NONE: return x;
+    case DASH_ACT_RELU: return x < 0.0f ? 0.0f : x; /* NaN propagates */
+    case DASH_ACT_LEAKY_RELU: return x >= 0.0f ? x : alpha * x;
+    case DASH_ACT_CLIP: return std::min(std::max(x, alpha), beta);
+    case DASH_ACT_SIGMOID: return sigmoidf_stable(x);
+    case DASH_ACT_TANH: return std::tanh(x);
+    case DASH_ACT_HARD_SIGMOID: return std::max(0.0f, std::min(1.0f, alpha * x + beta));
+    case DASH_ACT_HARD_SWISH: return x * std::max(0.0f, std::min(1.0f, x * (1.0f / 6.0f) + 0.5f));
+    case DASH_ACT_ELU: return x >= 0.0f ? x : alpha * (std::exp(x) - 1.0f);
+    case DASH_UNARY_IDENTITY: return x;
+    case DASH_UNARY_EXP: return std::exp(x);
+    case DASH_UNARY_LOG: return std::log(x);
+    case DASH_UNARY_SQRT: return std::sqrt(x);
+    case DASH_UNARY_ABS: return std::fabs(x);
+    case DASH_UNARY_NEG: return -x;
+    case DASH_UNARY_RECIPROCAL: return 1.0f / x;
+    case DASH_UNARY_FLOOR: return std::floor(x);
+    case DASH_UNARY_CEIL: return std::ceil(x);
+    case DASH_UNARY_ERF: return std::erf(x);
+    case DASH_UNARY_SOFTPLUS: return softplusf_stable(x);
+    case DASH_UNARY_SIN: return std::sin(x);
+    case DASH_UNARY_COS: return std::cos(x);
+    case DASH_UNARY_ROUND: return std::nearbyint(x); /* default rounding mode: half to even */
+    case DASH_UNARY_SIGN: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
+    case DASH_UNARY_AFFINE: return alpha * x + beta;
+    default: return x;
+  }
+}
+
+/* dst[i] = op(src[i]) for i < n (dst may equal src). The loop sits inside each case so the
+ * cheap operations vectorize. */
+inline void unary_array(const float *src, float *dst, int64_t n, int32_t op, float alpha, float beta) {
+  switch (op) {
+    case DASH_ACT_NONE:
+    case DASH_UNARY_IDENTITY:
+      if (dst != src) std::memmove(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case DASH_ACT_RELU:
+      for (int64_t i = 0; i < n; ++i) dst[i] = src[i] < 0.0f ? 0.0f : src[i];
+      return;
+    case DASH_ACT_LEAKY_RELU:
+      for (int64_t i = 0; i < n; ++i) dst[i] = src[i] >= 0.0f ? src[i] : alpha * src[i];
+      return;
+    case DASH_ACT_CLIP:
+      for (int64_t i = 0; i < n; ++i) {
+        float v = src[i] < alpha ? alpha : src[i];
+        dst[i] = v > beta ? beta : v;
+      }
+      return;
+    case DASH_ACT_HARD_SIGMOID:
+      for (int64_t i = 0; i < n; ++i) {
+        float v = alpha * src[i] + beta;
+        v = v < 0.0f ? 0.0f : v;
+        dst[i] = v > 1.0f ? 1.0f : v;
+      }
+      return;
+    case DASH_ACT_HARD_SWISH:
+      for (int64_t i = 0; i < n; ++i) {
+        float x = src[i];
+        float v = x * (1.0f / 6.0f) + 0.5f;
+        v = v < 0.0f ? 0.0f : v;
+        v = v > 1.0f ? 1.0f : v;
+        dst[i] = x * v;
+      }
+      return;
+    case DASH_UNARY_ABS:
+      for (int64_t i = 0; i < n; ++i) dst[i] = std::fabs(src[i]);
+      return;
+    case DASH_UNARY_NEG:
+      for (int64_t i = 0; i < n; ++i) dst[i] = -src[i];
+      return;
+    case DASH_UNARY_RECIPROCAL:
+      for (int64_t i = 0; i < n; ++i) dst[i] = 1.0f / src[i];
+      return;
+    case DASH_UNARY_SQRT:
+      for (int64_t i = 0; i < n; ++i) dst[i] = std::sqrt(src[i]);
+      return;
+    case DASH_UNARY_AFFINE:
+      for (int64_t i = 0; i < n; ++i) dst[i] = alpha * src[i] + beta;
+      return;
+    case DASH_UNARY_FLOOR:
+      for (int64_t i = 0; i < n; ++i) dst[i] = std::floor(src[i]);
+      return;
+    case DASH_UNARY_CEIL:
+      for (int64_t i = 0; i < n; ++i) dst[i] = std::ceil(src[i]);
+      return;
+    default:
+      for (int64_t i = 0; i < n; ++i) dst[i] = unary1(src[i], op, alpha, beta);
+      return;
+  }
+}
+
+/* Apply a fused activation (op <= DASH_UNARY_LAST_ACTIVATION) in place. */
+inline void act_inplace(float *x, int64_t n, const dash_act_t &a) {
+  if (a.op == DASH_ACT_NONE) return;
+  unary_array(x, x, n, a.op, a.alpha, a.beta);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * GEMM engine (gemm.cpp). C (M x N, row stride ldc) = epilogue(A * B) where
+ *   A(i, k) = A[i*rsa + k*csa]   and B is produced panel by panel by a packing callback.
+ * ---------------------------------------------------------------------------------------- */
+#if O2C_HAVE_AVX2
+constexpr int64_t GEMM_MR = 6;
+constexpr int64_t GEMM_NR = 16;
+#else
+constexpr int64_t GEMM_MR = 4;
+constexpr int64_t GEMM_NR = 16;
+#endif
+constexpr int64_t GEMM_MC = 144; /* multiple of GEMM_MR (both 6 and 4) */
+constexpr int64_t GEMM_KC = 320; /* upper bound; K is split into balanced blocks */
+constexpr int64_t GEMM_NC = 2048; /* multiple of GEMM_NR */
+
+/* Fill dst with the packed block of B rows [k0, k0+kc) and columns [n0, n0+nc): panels of
+ * GEMM_NR columns, panel p at dst + p*kc*GEMM_NR, element (k, j) at [k*GEMM_NR + j]; columns
+ * beyond nc in the last panel must be zero. */
+typedef void (*gemm_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
+
+struct GemmBSource {
+  gemm_pack_b_fn pack;
+  const void *ctx;
+};
+
+/* The plain strided matrix B(k, n) = B[k*rsb + n*csb]. */
+struct StridedB {
+  const float *B;
+  int64_t rsb, csb;
+};
+void gemm_pack_b_strided(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
+
+/* c = act(alpha*c + beta*bias(i, j)); i, j are the tile's coordinates within the full C.
+ * bias_kind: 0 none, 1 scalar, 2 per column, 3 per row, 4 full (row stride bias_ld). */
+struct GemmEpilogue {
+  float alpha = 1.0f;
+  float beta = 1.0f;
+  int32_t bias_kind = 0;
+  const float *bias = nullptr;
+  int64_t bias_ld = 0;
+  dash_act_t act = {DASH_ACT_NONE, 0.0f, 0.0f};
+};
+void gemm_epilogue_tile(float *C, int64_t ldc, int64_t i0, int64_t j0, int64_t m, int64_t n, const GemmEpilogue &ep);
+
+/* Scratch (in floats) a gemm_driver call for these sizes needs. */
+size_t gemm_workspace_floats(int64_t M, int64_t N, int64_t K);
+
+/* General driver: cache blocking + packing + register-blocked micro-kernel. workspace must
+ * hold gemm_workspace_floats(M, N, K) floats (64-byte aligned) or be NULL (allocated here). */
+void gemm_driver(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa, const GemmBSource &B,
+                 float *C, int64_t ldc, const GemmEpilogue &ep, float *workspace);
+
+/* Strided A and B, with matrix-vector fast paths for M == 1 or N == 1. */
+void gemm_strided(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa, const float *B,
+                  int64_t rsb, int64_t csb, float *C, int64_t ldc, const GemmEpilogue &ep, float *workspace);
+
+/* ------------------------------------------------------------------------------------------
+ * Odometer over up to DASH_MAX_RANK dims (the last one is handled by the caller's inner loop).
+ * ---------------------------------------------------------------------------------------- */
+struct Odometer {
+  int rank = 0; /* number of outer dims */
+  int64_t shape[DASH_MAX_RANK] = {0};
+  int64_t idx[DASH_MAX_RANK] = {0};
+  /* advance; returns the dimension that was incremented (or -1 when done) */
+  int next() {
+    for (int d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < shape[d]) return d;
+      idx[d] = 0;
+    }
+    return -1;
+  }
+};
+
+} /* namespace detail */
+} /* namespace o2c */
+
+#endif /* ONNX2CEDR_KERNELS_CPU_INTERNAL_H */

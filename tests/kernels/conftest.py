@@ -1,0 +1,67 @@
+"""Kernel-library tests: build kernels/src/**/*.cpp once per session into one shared object
+(g++ -O2 -march=native -fPIC -shared) and call it through ctypes."""
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the helper modules next to this file (the suite runs with importlib mode)
+    sys.path.insert(0, str(HERE))
+
+from _ctypes_structs import setup_signatures  # noqa: E402
+from _kref import CXX, KERNELS  # noqa: E402
+
+
+def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: str) -> Path:
+    def compile_one(src: Path) -> Path:
+        rel = src.relative_to(KERNELS / "src").as_posix().replace("/", "__")
+        obj = out_dir / (rel + ".o")
+        cmd = [CXX, "-std=c++17", *flags, "-fPIC", "-I", str(KERNELS / "include"), "-c", str(src), "-o", str(obj)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"compiling {src} failed:\n{' '.join(cmd)}\n{r.stderr}")
+        return obj
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as ex:
+        objs = list(ex.map(compile_one, sources))
+    so = out_dir / so_name
+    cmd = [CXX, "-shared", "-o", str(so), *map(str, objs), "-lpthread", "-ldl", "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"linking {so} failed:\n{r.stderr}")
+    return so
+
+
+@pytest.fixture(scope="session")
+def klib(tmp_path_factory) -> ctypes.CDLL:
+    """The whole kernel library (o2c_* kernels, _cpu implementations, inline entry points)."""
+    out = tmp_path_factory.mktemp("o2c_kernels")
+    sources = sorted((KERNELS / "src").rglob("*.cpp"))
+    so = _compile_all(sources, out, ["-O2", "-march=native"], "libo2c_kernels_test.so")
+    return setup_signatures(ctypes.CDLL(str(so)))
+
+
+@pytest.fixture(scope="session")
+def klib_portable(tmp_path_factory) -> ctypes.CDLL:
+    """GEMM / convolution / complex GEMM built without -march=native: the portable micro-kernel
+    (what non-AVX2 targets such as the Arm boards run)."""
+    out = tmp_path_factory.mktemp("o2c_kernels_portable")
+    src = KERNELS / "src"
+    sources = [src / "cpu" / "gemm.cpp", src / "cpu" / "conv.cpp", src / "public" / "cgemm.cpp"]
+    so = _compile_all(sources, out, ["-O2", "-mno-avx2", "-mno-fma"], "libo2c_portable_test.so")
+    lib = ctypes.CDLL(str(so))
+    from _ctypes_structs import SIGNATURES, vp
+
+    for name in ("o2c_gemm", "o2c_conv", "o2c_conv_transpose"):
+        getattr(lib, name).argtypes = SIGNATURES[name]
+        getattr(lib, name).restype = None
+    lib.DASH_GEMM_flt_cpu.argtypes = [vp] * 6
+    lib.DASH_GEMM_flt_cpu.restype = None
+    return lib

@@ -1,0 +1,115 @@
+"""o2c_pool against onnxruntime (MaxPool / AveragePool / LpPool, opset 19): strides, asymmetric
+pads, dilations, ceil_mode overhang, count_include_pad, 1-D/2-D/3-D; plus torch cross-checks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import _ctypes_structs as S
+from _kref import assert_close
+from _ort import run_node
+
+KIND_OP = {S.POOL_MAX: "MaxPool", S.POOL_AVG: "AveragePool", S.POOL_LP: "LpPool"}
+
+
+def run_pool(lib, x, kind, k, s, d, pb, pe, out_spatial, cip=0, p=2, fn="o2c_pool"):
+    rank = len(k)
+    N, C = x.shape[:2]
+    out = np.full((N, C, *out_spatial), np.nan, np.float32)
+    prm = S.PoolParams()
+    prm.kind, prm.spatial_rank, prm.count_include_pad, prm.p = kind, rank, cip, p
+    prm.channels = N * C
+    prm.in_size, prm.out_size = S.i64x(x.shape[2:], 3), S.i64x(out_spatial, 3)
+    prm.kernel, prm.stride, prm.dilation = S.i64x(k, 3), S.i64x(s, 3), S.i64x(d, 3)
+    prm.pad_begin, prm.pad_end = S.i64x(pb, 3), S.i64x(pe, 3)
+    getattr(lib, fn)(S.ptr(x), S.ptr(out), prm)
+    return out
+
+
+def check(lib, kind, shape, k, s=None, d=None, pb=None, pe=None, ceil=0, cip=0, p=2, seed=0):
+    rank = len(k)
+    s, d = s or [1] * rank, d or [1] * rank
+    pb, pe = pb or [0] * rank, pe or [0] * rank
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    attrs = dict(kernel_shape=k, strides=s, pads=list(pb) + list(pe))
+    if kind == S.POOL_LP:
+        attrs["p"] = p
+    if ceil:
+        attrs["ceil_mode"] = 1
+    if kind == S.POOL_AVG:
+        attrs["count_include_pad"] = cip
+    if any(v != 1 for v in d):
+        attrs["dilations"] = d
+    ref = run_node(KIND_OP[kind], {"x": x}, attrs)
+    got = run_pool(lib, x, kind, k, s, d, pb, pe, ref.shape[2:], cip, p)
+    assert_close(got, ref, 2e-6, 1e-6, f"{KIND_OP[kind]} {shape} k={k} s={s} d={d} pads={pb}{pe} ceil={ceil} cip={cip}")
+
+
+CASES = [
+    # shape, k, s, d, pb, pe, ceil
+    ((1, 2, 8, 8), [2, 2], [2, 2], None, None, None, 0),
+    ((2, 3, 9, 10), [3, 3], [2, 2], None, [1, 1], [1, 1], 0),
+    ((1, 2, 9, 10), [3, 3], [2, 2], None, [1, 0], [0, 1], 1),
+    ((1, 2, 10, 10), [3, 3], [3, 3], None, [0, 0], [0, 0], 1),
+    ((1, 2, 11, 7), [3, 2], [2, 3], None, [1, 1], [1, 1], 1),
+    ((1, 2, 7, 7), [7, 7], [1, 1], None, None, None, 0),
+    ((1, 3, 6, 6), [2, 2], [1, 1], None, [1, 1], [1, 1], 0),
+    ((1, 2, 12, 12), [3, 3], [2, 2], [2, 2], [1, 1], [1, 1], 0),
+    ((1, 2, 13, 11), [2, 3], [2, 1], [3, 2], [1, 1], [0, 2], 1),
+    ((2, 2, 20), [3], [2], None, [1], [1], 1),
+    ((1, 2, 5, 6, 7), [2, 3, 2], [2, 1, 2], None, [1, 1, 0], [0, 1, 1], 1),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"p{i}" for i in range(len(CASES))])
+def test_maxpool(klib, case):
+    shape, k, s, d, pb, pe, ceil = case
+    check(klib, S.POOL_MAX, shape, k, s, d, pb, pe, ceil)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"p{i}" for i in range(len(CASES))])
+@pytest.mark.parametrize("cip", [0, 1])
+def test_avgpool(klib, case, cip):
+    shape, k, s, d, pb, pe, ceil = case
+    check(klib, S.POOL_AVG, shape, k, s, d, pb, pe, ceil, cip)
+
+
+@pytest.mark.parametrize("case", [CASES[i] for i in (0, 1, 2, 5, 9, 10)], ids=lambda c: f"{c[0]}")
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_lppool(klib, case, p):
+    shape, k, s, d, pb, pe, ceil = case
+    check(klib, S.POOL_LP, shape, k, s, d, pb, pe, ceil, p=p)
+
+
+def test_pool_vs_torch(klib):
+    """torch's ceil_mode / count_include_pad agree with ORT on these (padding symmetric)."""
+    x = np.random.default_rng(3).standard_normal((2, 3, 11, 9)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    ref = F.max_pool2d(xt, 3, 2, 1, dilation=2, ceil_mode=True).numpy()
+    got = run_pool(klib, x, S.POOL_MAX, [3, 3], [2, 2], [2, 2], [1, 1], [1, 1], ref.shape[2:])
+    np.testing.assert_array_equal(got, ref)
+    ref = F.avg_pool2d(xt, 3, 2, 1, ceil_mode=False, count_include_pad=True).numpy()
+    got = run_pool(klib, x, S.POOL_AVG, [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], ref.shape[2:], cip=1,
+                   fn="DASH_POOL_flt")
+    assert_close(got, ref, 1e-6, 1e-7)
+
+
+def test_global_average_pool(klib):
+    x = np.random.default_rng(4).standard_normal((2, 5, 13, 17)).astype(np.float32)
+    got = run_pool(klib, x, S.POOL_AVG, [13, 17], [1, 1], [1, 1], [0, 0], [0, 0], [1, 1])
+    assert_close(got, x.astype(np.float64).mean(axis=(2, 3), keepdims=True), 1e-6, 1e-7)
+
+
+def test_maxpool_nan_and_inf(klib):
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 0, 2, 2] = -np.inf
+    x[0, 0, 3, 3] = -np.inf
+    x[0, 0, 2, 3] = -np.inf
+    x[0, 0, 3, 2] = -np.inf
+    got = run_pool(klib, x, S.POOL_MAX, [2, 2], [2, 2], [1, 1], [0, 0], [0, 0], [2, 2])
+    assert np.isnan(got[0, 0, 0, 0])
+    assert got[0, 0, 1, 1] == -np.inf
+    assert got[0, 0, 0, 1] == 0.0
