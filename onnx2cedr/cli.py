@@ -151,7 +151,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file."),
                        f"first divergence at node '{fd.node}' ({fd.op}), tensor '{fd.tensor}': "
                        f"max abs {fd.max_abs_err:.3g}, rel {fd.max_rel_err:.3g}"))
     if not rep.passed:
-        err.print(f"[bold red]error:[/] validation failed: " + "; ".join(
+        err.print("[bold red]error:[/] validation failed: " + "; ".join(
             f"output '{o.name}' max rel err {o.max_rel_err:.3g} > rtol {rtol:g}" for o in rep.outputs if not o.passed))
         raise typer.Exit(1)
 

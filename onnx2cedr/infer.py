@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnx.defs import OpSchema
 
 from .errors import ModelError
 from .ir import Graph, Node

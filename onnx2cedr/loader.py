@@ -127,6 +127,10 @@ def _normalize_proto(model: onnx.ModelProto) -> onnx.ModelProto:
             model = onnx.inliner.inline_local_functions(model)
         except Exception as e:
             raise ModelError(f"inlining the model's local functions failed: {str(e).splitlines()[0]}") from None
+    # IR < 4 required initializers to be listed as graph inputs; many old files do not, and onnx's
+    # tools then treat them as undefined. Nothing else in IR 4..8 changes what a graph computes.
+    if model.ir_version < 4:
+        model.ir_version = 4
     src = _default_opset(model)
     if src < 7:
         raise UnsupportedError(f"opset {src} is too old (supported: 7 to {onnx.defs.onnx_opset_version()})")

@@ -14,5 +14,10 @@ command -v g++ >/dev/null || command -v c++ >/dev/null || {
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch 2.13.0 is pinned exactly: that CPU wheel is what this machine provides
-.venv/bin/python -m pip install -q ".[test]" 2>&1 | grep -v -e "^\[notice\]" -e "^WARNING: Running pip as" || true
+mkdir -p .venv/log
+if ! .venv/bin/python -m pip install ".[test]" > .venv/log/pip-install.log 2>&1; then
+  tail -n 30 .venv/log/pip-install.log >&2
+  echo "error: installing onnx2cedr into .venv failed (full log: .venv/log/pip-install.log)" >&2
+  exit 2
+fi
 .venv/bin/python -c "import onnx2cedr, onnxruntime, torch" || { echo "error: set-up failed" >&2; exit 2; }

@@ -31,6 +31,23 @@ def spatial_attrs(op: OpDef, node: Node, rank: int, kernel_from):
     return kernel, strides, dilations, pads, auto_pad
 
 
+def conv_call(graph: Graph, node: Node, groups: int, kernel, strides, dilations, begin, inline: str, api: str,
+              flops: int) -> Call:
+    """The DASH_CONV / DASH_CONV_TRANSPOSE call (same parameter struct) for a conv-family node."""
+    x, y = graph.values[node.inputs[0]], graph.values[node.outputs[0]]
+    has_bias = bool(node.input(2))
+    fields = {
+        "spatial_rank": len(x.shape) - 2, "has_bias": int(has_bias), "batch": x.shape[0],
+        "in_channels": x.shape[1], "out_channels": y.shape[1], "groups": groups,
+        "in_size": pad3(x.shape[2:], 1), "out_size": pad3(y.shape[2:], 1), "kernel": pad3(kernel, 1),
+        "stride": pad3(strides, 1), "dilation": pad3(dilations, 1), "pad_begin": pad3(begin, 0),
+        "act": act_fields(node),
+    }
+    args = [TensorArg(node.inputs[0]), TensorArg(node.inputs[1]),
+            TensorArg(node.inputs[2]) if has_bias else NullArg(), TensorArg(node.outputs[0])]
+    return Call(inline, args, Params("dash_conv_params_t", fields), api=api, flops=flops)
+
+
 class _ConvBase(OpDef):
     attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
              "strides": None}
@@ -70,18 +87,8 @@ class Conv(_ConvBase):
             begin = [0] * rank
         else:
             begin = pads[:rank]
-        groups = int(self.attr(node, "group"))
-        has_bias = bool(node.input(2))
-        fields = {
-            "spatial_rank": rank, "has_bias": int(has_bias), "batch": x.shape[0], "in_channels": x.shape[1],
-            "out_channels": y.shape[1], "groups": groups, "in_size": pad3(in_size, 1), "out_size": pad3(out_size, 1),
-            "kernel": pad3(kernel, 1), "stride": pad3(strides, 1), "dilation": pad3(dilations, 1),
-            "pad_begin": pad3(begin, 0), "act": act_fields(node),
-        }
-        args = [TensorArg(node.inputs[0]), TensorArg(node.inputs[1]),
-                TensorArg(node.inputs[2]) if has_bias else NullArg(), TensorArg(node.outputs[0])]
-        call = Call("o2c_conv", args, Params("dash_conv_params_t", fields), api="DASH_CONV",
-                    flops=self.flops(graph, node))
+        call = conv_call(graph, node, int(self.attr(node, "group")), kernel, strides, dilations, begin, "o2c_conv",
+                         "DASH_CONV", self.flops(graph, node))
         return Lowered([call], reason=f"{rank}-D convolution: DASH_CONV")
 
 
@@ -118,15 +125,6 @@ class ConvTranspose(_ConvBase):
             begin = [0] * rank
         else:
             begin = pads[:rank]
-        has_bias = bool(node.input(2))
-        fields = {
-            "spatial_rank": rank, "has_bias": int(has_bias), "batch": x.shape[0], "in_channels": x.shape[1],
-            "out_channels": y.shape[1], "groups": int(self.attr(node, "group")), "in_size": pad3(in_size, 1),
-            "out_size": pad3(out_size, 1), "kernel": pad3(kernel, 1), "stride": pad3(strides, 1),
-            "dilation": pad3(dilations, 1), "pad_begin": pad3(begin, 0), "act": act_fields(node),
-        }
-        args = [TensorArg(node.inputs[0]), TensorArg(node.inputs[1]),
-                TensorArg(node.inputs[2]) if has_bias else NullArg(), TensorArg(node.outputs[0])]
-        call = Call("o2c_conv_transpose", args, Params("dash_conv_params_t", fields), api="DASH_CONV_TRANSPOSE",
-                    flops=self.flops(graph, node))
+        call = conv_call(graph, node, int(self.attr(node, "group")), kernel, strides, dilations, begin,
+                         "o2c_conv_transpose", "DASH_CONV_TRANSPOSE", self.flops(graph, node))
         return Lowered([call], reason=f"{rank}-D transposed convolution: DASH_CONV_TRANSPOSE")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Graph, Node
-from .base import (Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported, act_fields, pad8,
+from .base import (Call, Lowered, OpDef, Params, TensorArg, Unsupported, act_fields, pad8,
                    register)
 
 # ONNX activation op -> (dash op, how to read alpha/beta from attributes)

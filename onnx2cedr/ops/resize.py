@@ -3,7 +3,6 @@ are evaluated here, at compile time, into per-axis tap tables (input index + wei
 coordinate); the inline CPU kernel only applies them."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
