@@ -77,6 +77,13 @@ int main(int argc, char **argv) {
     bench_conv(64, 56, 56, 256, 1, 1, 1);
     bench_conv(3, 224, 224, 64, 7, 2, 1);
     bench_conv(128, 56, 56, 128, 3, 1, 128);
+    bench_conv(256, 32, 32, 256, 1, 1, 1);
+    bench_conv(128, 30, 30, 128, 3, 1, 1);
+    bench_conv(128, 32, 32, 128, 3, 1, 1);
+    bench_conv(64, 64, 64, 64, 3, 1, 1);
+    bench_conv(256, 28, 28, 512, 1, 1, 1);
+    bench_conv(256, 16, 16, 256, 1, 1, 1);
+    bench_conv(512, 32, 16, 512, 1, 1, 1);
   }
   return 0;
 }

@@ -99,7 +99,8 @@ void o2c_reduce(const float *in, float *out, const o2c_reduce_params_t *p);
 
 /* ---- .npy files (little-endian, C order) for the app and executable entry points ----
  * o2c_npy_read reads a file whose dtype descriptor equals descr (e.g. "<f4") and whose element
- * count equals count into dst; returns 0 on success, else writes a one-line reason into err. */
+ * count equals the product of shape[0..rank) into dst; returns 0 on success, else writes a
+ * one-line reason into err. o2c_npy_write returns 0 on success, -1 on failure. */
 int o2c_npy_read(const char *path, const char *descr, const int64_t *shape, int32_t rank, void *dst,
                  int64_t elem_size, char *err, size_t err_len);
 int o2c_npy_write(const char *path, const char *descr, const int64_t *shape, int32_t rank, const void *src,

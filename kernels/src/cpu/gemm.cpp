@@ -18,7 +18,7 @@ constexpr int64_t NR = GEMM_NR;
 /* micro-kernels: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a_panel * b_panel     */
 /* ---------------------------------------------------------------------------------------- */
 #if O2C_HAVE_AVX2
-__attribute__((noinline)) void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
+inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
                          int64_t ldc, bool accumulate) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -54,7 +54,7 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const float *__restrict 
 
   int64_t k = 0;
   for (; k + 4 <= kc; k += 4) {
-    _mm_prefetch(reinterpret_cast<const char *>(a + 768), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char *>(a + 192), _MM_HINT_T0);
     O2C_UKR_STEP(0, 0)
     O2C_UKR_STEP(6, 16)
     O2C_UKR_STEP(12, 32)
@@ -97,7 +97,7 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const float *__restrict 
   _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
 #else
-__attribute__((noinline)) void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
+inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
                          int64_t ldc, bool accumulate) {
   float acc[MR][NR];
   for (int64_t r = 0; r < MR; ++r)
@@ -205,6 +205,11 @@ inline void axpy(float a, const float *__restrict x, float *__restrict y, int64_
 }
 
 } /* namespace */
+
+void gemm_pack_a(const float *A, int64_t rsa, int64_t csa, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                 float *dst) {
+  pack_a(A, rsa, csa, i0, mc, k0, kc, dst);
+}
 
 void gemm_pack_b_strided(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
   const StridedB &s = *static_cast<const StridedB *>(ctx);

@@ -209,6 +209,11 @@ struct GemmBSource {
   const void *ctx;
 };
 
+/* Pack rows [i0, i0+mc) x columns [k0, k0+kc) of A(i, k) = A[i*rsa + k*csa] into GEMM_MR-row
+ * panels (panel p at dst + p*GEMM_MR*kc, element (k, r) at [k*GEMM_MR + r], rows past mc zero). */
+void gemm_pack_a(const float *A, int64_t rsa, int64_t csa, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                 float *dst);
+
 /* The plain strided matrix B(k, n) = B[k*rsb + n*csb]. */
 struct StridedB {
   const float *B;
