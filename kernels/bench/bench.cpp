@@ -68,6 +68,9 @@ int main(int argc, char **argv) {
     bench_gemm(256, 256, 256, 1, 1);
     bench_gemm(1, 1000, 4096, 0, 1);
     bench_gemm(64, 3136, 576, 0, 0);
+    bench_gemm(128, 768, 768, 0, 0);
+    bench_gemm(128, 768, 768, 0, 1);
+    bench_gemm(384, 768, 768, 0, 0);
   }
   if (conv) {
     bench_conv(64, 56, 56, 64, 3, 1, 1);

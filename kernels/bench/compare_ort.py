@@ -131,6 +131,18 @@ def main(flt: str = ""):
                lambda: lib.o2c_conv(S.ptr(xo), S.ptr(w), S.ptr(bias), S.ptr(out), p),
                ort_node("Conv", {"x": xo}, dict(kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4, group=gr),
                         inits=[("w", w), ("b", bias)]))
+    for (C, H, O, k, s, pad) in ((256, 16, 128, 4, 2, 1), (64, 56, 32, 3, 2, 1), (128, 28, 64, 2, 2, 0)):
+        xo = rng.standard_normal((1, C, H, H)).astype(np.float32)
+        w = rng.standard_normal((C, O, k, k)).astype(np.float32)
+        bias = rng.standard_normal(O).astype(np.float32)
+        o = (H - 1) * s - 2 * pad + k
+        out = np.empty((1, O, o, o), np.float32)
+        p = S.ConvParams(2, 1, 1, C, O, 1, S.i64x([H, H], 3), S.i64x([o, o], 3), S.i64x([k, k], 3),
+                         S.i64x([s, s], 3), S.i64x([1, 1], 3), S.i64x([pad, pad], 3), S.act())
+        report(f"ConvTranspose C{C} {H}x{H} O{O} k{k} s{s}",
+               lambda: lib.o2c_conv_transpose(S.ptr(xo), S.ptr(w), S.ptr(bias), S.ptr(out), p),
+               ort_node("ConvTranspose", {"x": xo}, dict(kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4),
+                        inits=[("w", w), ("b", bias)]))
     for (M, N, K) in ((256, 256, 256), (1, 1000, 4096), (128, 768, 768)):
         A = rng.standard_normal((M, K)).astype(np.float32)
         Bm = rng.standard_normal((K, N)).astype(np.float32)

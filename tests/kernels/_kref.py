@@ -89,7 +89,8 @@ def assert_within(got, ref, tol, what: str = "") -> None:
     ref = np.asarray(ref, dtype=np.float64)
     assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
     tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), ref.shape)
-    err = np.abs(got - ref)
+    with np.errstate(invalid="ignore"):  # inf - inf: judged below
+        err = np.abs(got - ref)
     bad = ~(err <= tol)
     # NaN in both places is a match
     bad &= ~(np.isnan(got) & np.isnan(ref))

@@ -224,3 +224,39 @@ def test_conv_transpose_activations(klib, act):
 def test_conv_transpose_portable(klib_portable):
     out = t_out([5, 6], [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], [1, 1])
     check_convt(klib_portable, 1, 4, 3, 1, [5, 6], [3, 3], [2, 2], [1, 1], [1, 1], out)
+
+
+def test_conv_concurrent_calls(klib):
+    """Several threads running convolutions at once (direct, im2col and depthwise paths) get the
+    results of sequential calls: the kernels keep no shared mutable state."""
+    import threading
+
+    rng = np.random.default_rng(11)
+    cases = []
+    for (Cin, Cout, G, hw, k, s, d) in ((8, 16, 1, 20, 3, 1, 1), (8, 96, 1, 14, 3, 1, 6), (6, 6, 6, 17, 3, 2, 1)):
+        pad = d * (k // 2)
+        o = (hw + 2 * pad - d * (k - 1) - 1) // s + 1
+        x = rng.standard_normal((1, Cin, hw, hw)).astype(np.float32)
+        w = rng.standard_normal((Cout, Cin // G, k, k)).astype(np.float32)
+        b = rng.standard_normal(Cout).astype(np.float32)
+        p = conv_params(2, 1, Cin, Cout, G, [hw, hw], [o, o], [k, k], [s, s], [d, d], [pad, pad], True,
+                        (S.ACT_RELU, 0, 0))
+        ref = np.zeros((1, Cout, o, o), np.float32)
+        klib.o2c_conv(S.ptr(x), S.ptr(w), S.ptr(b), S.ptr(ref), p)
+        cases.append((x, w, b, p, ref))
+    errors = []
+
+    def work(i):
+        x, w, b, p, ref = cases[i % len(cases)]
+        out = np.zeros_like(ref)
+        for _ in range(10):
+            klib.o2c_conv(S.ptr(x), S.ptr(w), S.ptr(b), S.ptr(out), p)
+            if not np.array_equal(out, ref):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors

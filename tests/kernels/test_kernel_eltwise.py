@@ -192,3 +192,16 @@ def test_softmax(klib, shape, axis, log, scale):
     y = x.copy()
     run_softmax(klib, y, outer, shape[axis], inner, log, out=y, fn="DASH_SOFTMAX_flt")
     np.testing.assert_array_equal(y, got)
+
+
+@pytest.mark.parametrize("opab", [(S.UNARY_EXP, 0, 0), (S.ACT_SIGMOID, 0, 0), (S.ACT_TANH, 0, 0), (S.ACT_ELU, 0.7, 0),
+                                  (S.UNARY_SOFTPLUS, 0, 0), (S.UNARY_ERF, 0, 0)], ids=lambda o: f"op{o[0]}")
+def test_unary_special_values(klib, opab):
+    """inf, -inf, NaN, signed zeros, tiny and huge values (vectorized paths included: 8-lane groups)."""
+    op, alpha, beta = opab
+    vals = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8, 0.29999, 0.30001, -0.3,
+                     88.0, 88.8, -87.0, -88.0, -104.0, 9.0, -9.0, 20.0, -20.0, 1e30, -1e30, 0.5], np.float32)
+    got = run_unary(klib, vals, op, alpha, beta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = unary_ref(vals, op, alpha, beta).astype(np.float32)  # float32 rounding: exp(88.8) is inf
+    assert_close(got, ref, 2e-6, 1e-30 if op != S.ACT_ELU else 1e-7, f"op {op}")

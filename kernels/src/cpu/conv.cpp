@@ -251,9 +251,13 @@ void depthwise(const float *in, const float *w, const float *bias, float *out, c
 constexpr int64_t MR = GEMM_MR;
 constexpr int64_t DIRECT_NB = 256; /* wide positions per block (multiple of NR) */
 
+/* A (the weights) is either packed (w[r] = panel + r, stride MR per k) or read in place from
+ * the weight rows (w[r] = row r, stride 1). */
 #if O2C_HAVE_AVX2
-inline void direct_kernel(int64_t kc, const float *__restrict a, const float *__restrict b,
+template <int64_t AS>
+inline void direct_kernel(int64_t kc, const float *const *w, const float *__restrict b,
                           const int64_t *__restrict off, float *__restrict c, int64_t ldc, bool accumulate) {
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3], *w4 = w[4], *w5 = w[5];
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -264,25 +268,24 @@ inline void direct_kernel(int64_t kc, const float *__restrict a, const float *__
     const float *bk = b + off[k];
     const __m256 b0 = _mm256_loadu_ps(bk);
     const __m256 b1 = _mm256_loadu_ps(bk + 8);
-    __m256 av = _mm256_broadcast_ss(a + 0);
+    __m256 av = _mm256_broadcast_ss(w0 + k * AS);
     c00 = _mm256_fmadd_ps(av, b0, c00);
     c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a + 1);
+    av = _mm256_broadcast_ss(w1 + k * AS);
     c10 = _mm256_fmadd_ps(av, b0, c10);
     c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a + 2);
+    av = _mm256_broadcast_ss(w2 + k * AS);
     c20 = _mm256_fmadd_ps(av, b0, c20);
     c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a + 3);
+    av = _mm256_broadcast_ss(w3 + k * AS);
     c30 = _mm256_fmadd_ps(av, b0, c30);
     c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a + 4);
+    av = _mm256_broadcast_ss(w4 + k * AS);
     c40 = _mm256_fmadd_ps(av, b0, c40);
     c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a + 5);
+    av = _mm256_broadcast_ss(w5 + k * AS);
     c50 = _mm256_fmadd_ps(av, b0, c50);
     c51 = _mm256_fmadd_ps(av, b1, c51);
-    a += 6;
   }
   float *r0 = c, *r1 = c + ldc, *r2 = c + 2 * ldc, *r3 = c + 3 * ldc, *r4 = c + 4 * ldc, *r5 = c + 5 * ldc;
   if (accumulate) {
@@ -313,16 +316,16 @@ inline void direct_kernel(int64_t kc, const float *__restrict a, const float *__
   _mm256_storeu_ps(r5 + 8, c51);
 }
 #else
-inline void direct_kernel(int64_t kc, const float *__restrict a, const float *__restrict b,
+template <int64_t AS>
+inline void direct_kernel(int64_t kc, const float *const *w, const float *__restrict b,
                           const int64_t *__restrict off, float *__restrict c, int64_t ldc, bool accumulate) {
   float acc[MR][NR];
   for (int64_t r = 0; r < MR; ++r)
     for (int64_t j = 0; j < NR; ++j) acc[r][j] = 0.0f;
   for (int64_t k = 0; k < kc; ++k) {
     const float *bk = b + off[k];
-    const float *ak = a + k * MR;
     for (int64_t r = 0; r < MR; ++r) {
-      const float av = ak[r];
+      const float av = w[r][k * AS];
       for (int64_t j = 0; j < NR; ++j) acc[r][j] += av * bk[j];
     }
   }
@@ -369,10 +372,10 @@ DirectPlan direct_plan(const Geo3 &g, int64_t Cg, int64_t Mg, int64_t Kg) {
   return d;
 }
 
-/* Is the direct path cheaper than implicit im2col + GEMM? Costs in multiply-adds: direct
- * computes Mpad x (Nw rounded up per block); im2col computes Mpad x round_up(N, NR) and packs
- * K*N values at roughly 32 multiply-adds each (the common factor K is dropped). In practice the
- * direct path wins unless the outputs are tiny next to the kernel's reach. */
+/* Is the direct path cheaper than implicit im2col + GEMM? Costs in multiply-adds per unit of K:
+ * direct computes Mpad x (Nw rounded up to 16 per block); im2col computes Mpad x round_up(N, 16)
+ * and packs K*N values at ~32 multiply-adds each. The direct path wins almost always; im2col
+ * only for strongly dilated kernels on small images. */
 bool direct_pays(const Geo3 &g, int64_t Mg) {
   const int64_t Nw = wide_count(g);
   const int64_t N = g.out_sp(), Mp = round_up(Mg, GEMM_MR);
@@ -399,9 +402,8 @@ void direct_offsets(const Geo3 &g, const DirectPlan &d, int64_t Kg, int64_t *off
   }
 }
 
-void conv_direct_group(const float *in_g, const float *apk, const int64_t *off, const float *bias_g, float *out_g,
-                       const Geo3 &g, const DirectPlan &d, int64_t Cg, int64_t Mg, int64_t Kg, const dash_act_t &act,
-                       float *in_p, float *cw) {
+/* the padded input of one (batch, group) split into phase planes */
+void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t Cg, float *in_p) {
   /* 1. the padded input split into phase planes: plane (c, rz, ry, rx), element (a, b, e) holds
    * padded input (s0*a + rz, s1*b + ry, s2*e + rx), i.e. input index minus pad_begin */
   for (int64_t c = 0; c < Cg; ++c) {
@@ -439,6 +441,13 @@ void conv_direct_group(const float *in_g, const float *apk, const int64_t *off, 
         }
   }
   std::memset(in_p + d.nplanes * d.P, 0, (d.in_floats - static_cast<size_t>(d.nplanes * d.P)) * sizeof(float));
+}
+
+/* apk: weights packed in MR-row panels per K block (apk + pc*Mpad + ir*kc), or NULL to read the
+ * weight rows Wg in place (cheaper when each weight meets only a few output positions) */
+void conv_direct_group(const float *in_p, const float *Wg, const float *apk, const int64_t *off, const float *bias_g,
+                       float *out_g, const Geo3 &g, const DirectPlan &d, int64_t Mg, int64_t Kg, const dash_act_t &act,
+                       float *cw) {
   const int64_t N = g.out_sp();
   const int64_t hw = d.q[1] * d.q[2];
   /* 2. blocks of wide positions */
@@ -446,7 +455,6 @@ void conv_direct_group(const float *in_g, const float *apk, const int64_t *off, 
     const int64_t nb = std::min(DIRECT_NB, d.Nw - n0);
     for (int64_t pc = 0; pc < Kg; pc += d.kcb) {
       const int64_t kc = std::min(d.kcb, Kg - pc);
-      const float *ablock = apk + pc * d.Mpad;
       for (int64_t ic = 0; ic < Mg; ic += GEMM_MC) {
         const int64_t mc = std::min(GEMM_MC, Mg - ic);
         for (int64_t nt = 0; nt < nb; nt += NR) {
@@ -454,11 +462,24 @@ void conv_direct_group(const float *in_g, const float *apk, const int64_t *off, 
           for (int64_t ir = ic; ir < ic + mc; ir += MR) {
             const int64_t m = std::min(MR, Mg - ir);
             float *c = cw + ir * DIRECT_NB + nt;
+            const float *w[MR];
+            if (apk) {
+              for (int64_t r = 0; r < MR; ++r) w[r] = apk + pc * d.Mpad + ir * kc + r;
+            } else {
+              /* rows past the end repeat the last one (their results are dropped) */
+              for (int64_t r = 0; r < MR; ++r) w[r] = Wg + std::min(ir + r, Mg - 1) * Kg + pc;
+            }
             if (m == MR) {
-              direct_kernel(kc, ablock + ir * kc, bb, off + pc, c, DIRECT_NB, pc > 0);
+              if (apk)
+                direct_kernel<MR>(kc, w, bb, off + pc, c, DIRECT_NB, pc > 0);
+              else
+                direct_kernel<1>(kc, w, bb, off + pc, c, DIRECT_NB, pc > 0);
             } else {
               alignas(64) float tmp[MR * NR];
-              direct_kernel(kc, ablock + ir * kc, bb, off + pc, tmp, NR, false);
+              if (apk)
+                direct_kernel<MR>(kc, w, bb, off + pc, tmp, NR, false);
+              else
+                direct_kernel<1>(kc, w, bb, off + pc, tmp, NR, false);
               for (int64_t r = 0; r < m; ++r)
                 for (int64_t j = 0; j < NR; ++j)
                   c[r * DIRECT_NB + j] = (pc > 0 ? c[r * DIRECT_NB + j] : 0.0f) + tmp[r * NR + j];
@@ -514,20 +535,24 @@ extern "C" void o2c_conv(const float *in, const float *weight, const float *bias
 
   if (direct_pays(g, Mg)) {
     const DirectPlan d = direct_plan(g, Cg, Mg, Kg);
+    /* packing the weights pays when each one meets many output positions; otherwise (small
+     * images: 7x7, 14x14) the kernel reads the weight rows in place */
+    const bool pack_w = B * d.Nw >= 256;
     Scratch<float> in_p(d.in_floats);
     Scratch<float> cw(static_cast<size_t>(d.Mpad * DIRECT_NB));
-    Scratch<float> apk(static_cast<size_t>(d.Mpad * Kg));
+    Scratch<float> wpk(static_cast<size_t>(pack_w ? d.Mpad * Kg : 1));
     Scratch<int64_t> off(static_cast<size_t>(Kg));
     direct_offsets(g, d, Kg, off.get());
     for (int64_t gr = 0; gr < G; ++gr) {
       const float *Wg = weight + gr * Mg * Kg;
-      for (int64_t pc = 0; pc < Kg; pc += d.kcb) {
-        const int64_t kc = std::min(d.kcb, Kg - pc);
-        gemm_pack_a(Wg, Kg, 1, 0, Mg, pc, kc, apk.get() + pc * d.Mpad);
+      if (pack_w) {
+        for (int64_t pc = 0; pc < Kg; pc += d.kcb)
+          gemm_pack_a(Wg, Kg, 1, 0, Mg, pc, std::min(d.kcb, Kg - pc), wpk.get() + pc * d.Mpad);
       }
       for (int64_t b = 0; b < B; ++b) {
-        conv_direct_group(in + (b * Cin + gr * Cg) * in_sp, apk.get(), off.get(), bs ? bs + gr * Mg : nullptr,
-                          out + (b * Cout + gr * Mg) * out_sp, g, d, Cg, Mg, Kg, p->act, in_p.get(), cw.get());
+        build_phases(in + (b * Cin + gr * Cg) * in_sp, g, d, Cg, in_p.get());
+        conv_direct_group(in_p.get(), Wg, pack_w ? wpk.get() : nullptr, off.get(), bs ? bs + gr * Mg : nullptr,
+                          out + (b * Cout + gr * Mg) * out_sp, g, d, Mg, Kg, p->act, cw.get());
       }
     }
     return;

@@ -1,11 +1,19 @@
 /*
  * pool.cpp - o2c_pool: max / average / Lp pooling over (channels) planes of rank 1..3.
  *
- * Per axis and output position the window's taps are start + t*dilation, t in [0, kernel);
- * the taps inside the input form a contiguous range of t, precomputed per axis. Average
- * pooling divides by the number of valid taps (count_include_pad = 0) or by the number of taps
- * inside the padded input [-pad_begin, in + pad_end) (count_include_pad = 1), which leaves out
- * the ceil_mode overhang beyond the end padding (the onnxruntime rule).
+ * Per axis and output position the window's taps are start + t*dilation, t in [0, kernel); the
+ * taps inside the input form a contiguous range of t, precomputed per axis. All three kinds are
+ * separable (max of maxima, sums of sums, and the average divisor is the product of per-axis
+ * counts), so each plane is pooled one axis at a time: first along z and y over whole rows
+ * (contiguous, vectorized; this also shrinks the work left for x), then along x with each row
+ * copied into a buffer padded with the neutral element, so the tap loops have no bounds checks.
+ * Global pooling (one window covering the plane) is a plain reduction.
+ *
+ * Average pooling divides by the number of valid taps (count_include_pad = 0) or by the number
+ * of taps inside the padded input [-pad_begin, in + pad_end) (count_include_pad = 1), which
+ * leaves out the ceil_mode overhang beyond the end padding (the onnxruntime rule). Max pooling
+ * ignores NaN like onnxruntime; a window without any (non-NaN) input gives -inf (max) or 0
+ * (average).
  */
 #include "internal.h"
 
@@ -17,15 +25,24 @@ using namespace o2c::detail;
 namespace {
 
 struct AxisTaps {
-  std::vector<int64_t> first; /* input index of the first valid tap */
-  std::vector<int64_t> count; /* number of valid taps */
-  std::vector<int64_t> padded; /* taps inside [-pad_begin, in + pad_end) */
+  int64_t in = 1, out = 1, k = 1, s = 1, d = 1, pb = 0;
+  std::vector<int64_t> first;   /* input index of the first valid tap */
+  std::vector<int64_t> count;   /* number of valid taps */
+  std::vector<float> inv_div;   /* 1 / divisor for averaging along this axis (0 when empty) */
+  bool identity() const { return k == 1 && s == 1 && pb == 0 && in == out; }
 };
 
-void axis_taps(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe, AxisTaps &t) {
+void axis_taps(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe, bool include_pad,
+               AxisTaps &t) {
+  t.in = in;
+  t.out = out;
+  t.k = k;
+  t.s = s;
+  t.d = d;
+  t.pb = pb;
   t.first.resize(static_cast<size_t>(out));
   t.count.resize(static_cast<size_t>(out));
-  t.padded.resize(static_cast<size_t>(out));
+  t.inv_div.resize(static_cast<size_t>(out));
   for (int64_t o = 0; o < out; ++o) {
     const int64_t start = o * s - pb;
     /* t in [lo, hi): 0 <= start + t*d < in */
@@ -36,67 +53,167 @@ void axis_taps(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t
     if (hi < lo) hi = lo;
     t.first[o] = start + lo * d;
     t.count[o] = hi - lo;
-    /* taps with -pb <= start + t*d < in + pe */
-    const int64_t plo_num = -pb - start; /* t >= plo_num / d */
-    int64_t plo = plo_num <= 0 ? 0 : ceil_div(plo_num, d);
-    const int64_t phi_num = in + pe - 1 - start;
-    int64_t phi = phi_num < 0 ? 0 : floor_div(phi_num, d) + 1;
-    plo = std::min(plo, k);
-    phi = std::min(phi, k);
-    t.padded[o] = phi > plo ? phi - plo : 0;
+    int64_t div = hi - lo;
+    if (include_pad) {
+      /* taps with -pb <= start + t*d < in + pe */
+      const int64_t plo_num = -pb - start;
+      int64_t plo = plo_num <= 0 ? 0 : ceil_div(plo_num, d);
+      const int64_t phi_num = in + pe - 1 - start;
+      int64_t phi = phi_num < 0 ? 0 : floor_div(phi_num, d) + 1;
+      plo = std::min(plo, k);
+      phi = std::min(phi, k);
+      div = phi > plo ? phi - plo : 0;
+    }
+    t.inv_div[o] = div > 0 ? 1.0f / static_cast<float>(div) : 0.0f;
   }
 }
 
 template <int KIND>
-void pool_impl(const float *in, float *out, const dash_pool_params_t *p, const int64_t in3[3], const int64_t out3[3],
-               const int64_t dil3[3], const AxisTaps tp[3]) {
-  const int64_t in_sp = in3[0] * in3[1] * in3[2];
-  const int64_t out_sp = out3[0] * out3[1] * out3[2];
-  const float pw = static_cast<float>(p->p);
+inline float neutral() {
+  return KIND == DASH_POOL_MAX ? -std::numeric_limits<float>::infinity() : 0.0f;
+}
+
+template <int KIND>
+inline float combine(float acc, float v) {
+  if (KIND == DASH_POOL_MAX) return v > acc ? v : acc;
+  return acc + v;
+}
+
+/* Lp: the values entering the sums */
+inline float lp_value(float v, int p) {
+  if (p == 1) return std::fabs(v);
+  if (p == 2) return v * v;
+  return std::pow(std::fabs(v), static_cast<float>(p));
+}
+
+/* pooling along x of `rows` rows of length in -> out (x-axis taps ax); rowp is a scratch row */
+template <int KIND>
+void pool_x(const float *src, float *dst, int64_t rows, const AxisTaps &ax, bool average, float *rowp) {
+  const int64_t pl = ax.pb > 0 ? ax.pb : 0;
+  /* padded row: index u = input x + pl; the windows of all outputs lie in [0, W) */
+  const int64_t W = std::max<int64_t>((ax.out - 1) * ax.s + (ax.k - 1) * ax.d + 1 - ax.pb + pl, ax.in + pl);
+  const float fill = neutral<KIND>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = src + r * ax.in;
+    float *y = dst + r * ax.out;
+    for (int64_t u = 0; u < pl; ++u) rowp[u] = fill;
+    std::memcpy(rowp + pl, x, static_cast<size_t>(ax.in) * sizeof(float));
+    for (int64_t u = pl + ax.in; u < W; ++u) rowp[u] = fill;
+    /* output o's taps: rowp[o*s - pb + pl + t*d]; pb <= pl */
+    const float *base = rowp + (pl - ax.pb);
+    const int64_t s = ax.s, d = ax.d;
+    if (s == 1) {
+      for (int64_t o = 0; o < ax.out; ++o) y[o] = combine<KIND>(fill, base[o]);
+    } else {
+      for (int64_t o = 0; o < ax.out; ++o) y[o] = combine<KIND>(fill, base[o * s]);
+    }
+    for (int64_t t = 1; t < ax.k; ++t) {
+      const float *b = base + t * d;
+      if (s == 1) {
+        for (int64_t o = 0; o < ax.out; ++o) y[o] = combine<KIND>(y[o], b[o]);
+      } else if (s == 2) {
+        for (int64_t o = 0; o < ax.out; ++o) y[o] = combine<KIND>(y[o], b[2 * o]);
+      } else {
+        for (int64_t o = 0; o < ax.out; ++o) y[o] = combine<KIND>(y[o], b[o * s]);
+      }
+    }
+    if (average)
+      for (int64_t o = 0; o < ax.out; ++o) y[o] *= ax.inv_div[o];
+  }
+}
+
+/* pooling along an outer axis: (outer, in, inner) -> (outer, out, inner), whole rows at a time */
+template <int KIND>
+void pool_rows(const float *src, float *dst, int64_t outer, int64_t inner, const AxisTaps &ax, bool average) {
+  for (int64_t o0 = 0; o0 < outer; ++o0) {
+    const float *x = src + o0 * ax.in * inner;
+    float *y = dst + o0 * ax.out * inner;
+    for (int64_t o = 0; o < ax.out; ++o) {
+      float *yr = y + o * inner;
+      const int64_t n = ax.count[o];
+      if (n == 0) {
+        for (int64_t i = 0; i < inner; ++i) yr[i] = neutral<KIND>();
+        continue;
+      }
+      const float *r0 = x + ax.first[o] * inner;
+      for (int64_t i = 0; i < inner; ++i) yr[i] = combine<KIND>(neutral<KIND>(), r0[i]);
+      for (int64_t t = 1; t < n; ++t) {
+        const float *rt = r0 + t * ax.d * inner;
+        for (int64_t i = 0; i < inner; ++i) yr[i] = combine<KIND>(yr[i], rt[i]);
+      }
+      if (average) {
+        const float w = ax.inv_div[o];
+        for (int64_t i = 0; i < inner; ++i) yr[i] *= w;
+      }
+    }
+  }
+}
+
+bool is_global(const AxisTaps &t) { return t.out == 1 && t.first[0] == 0 && t.count[0] == t.in && t.d == 1; }
+
+template <int KIND>
+void pool_impl(const float *in, float *out, const dash_pool_params_t *p, const AxisTaps tp[3]) {
+  const bool average = KIND == DASH_POOL_AVG;
+  const int64_t D = tp[0].in, H = tp[1].in, W = tp[2].in;
+  const int64_t oD = tp[0].out, oH = tp[1].out, oW = tp[2].out;
+  const int64_t in_sp = D * H * W, out_sp = oD * oH * oW;
+  const int pw = p->p;
+  if (is_global(tp[0]) && is_global(tp[1]) && is_global(tp[2])) {
+    const float scale = tp[0].inv_div[0] * tp[1].inv_div[0] * tp[2].inv_div[0];
+    for (int64_t c = 0; c < p->channels; ++c) {
+      const float *x = in + c * in_sp;
+      float part[16];
+      for (int j = 0; j < 16; ++j) part[j] = neutral<KIND>();
+      int64_t i = 0;
+      for (; i + 16 <= in_sp; i += 16)
+        for (int j = 0; j < 16; ++j)
+          part[j] = combine<KIND>(part[j], KIND == DASH_POOL_LP ? lp_value(x[i + j], pw) : x[i + j]);
+      float acc = neutral<KIND>();
+      for (int j = 0; j < 16; ++j) acc = combine<KIND>(acc, part[j]);
+      for (; i < in_sp; ++i) acc = combine<KIND>(acc, KIND == DASH_POOL_LP ? lp_value(x[i], pw) : x[i]);
+      if (average) acc *= scale;
+      if (KIND == DASH_POOL_LP) acc = pw == 1 ? acc : (pw == 2 ? std::sqrt(acc) : std::pow(acc, 1.0f / static_cast<float>(pw)));
+      out[c] = acc;
+    }
+    return;
+  }
+  /* scratch: Lp-transformed plane, after-z (oD*H*W), after-y (oD*oH*W), padded row */
+  const int64_t pl = std::max<int64_t>(tp[2].pb, 0);
+  const int64_t rowlen = std::max<int64_t>((oW - 1) * tp[2].s + (tp[2].k - 1) * tp[2].d + 1 - tp[2].pb + pl, W + pl);
+  Scratch<float> rowp(static_cast<size_t>(rowlen));
+  Scratch<float> lp, t1, t2;
+  if (KIND == DASH_POOL_LP) lp.reset(static_cast<size_t>(in_sp));
+  const bool ident_z = tp[0].identity(), ident_y = tp[1].identity(), ident_x = tp[2].identity();
+  if (!ident_z) t1.reset(static_cast<size_t>(oD * H * W));
+  if (!ident_y) t2.reset(static_cast<size_t>(oD * oH * W));
   for (int64_t c = 0; c < p->channels; ++c) {
-    const float *src = in + c * in_sp;
+    const float *cur = in + c * in_sp;
     float *dst = out + c * out_sp;
-    for (int64_t oz = 0; oz < out3[0]; ++oz) {
-      const int64_t z0 = tp[0].first[oz], nz = tp[0].count[oz];
-      for (int64_t oy = 0; oy < out3[1]; ++oy) {
-        const int64_t y0 = tp[1].first[oy], ny = tp[1].count[oy];
-        float *orow = dst + (oz * out3[1] + oy) * out3[2];
-        for (int64_t ox = 0; ox < out3[2]; ++ox) {
-          const int64_t x0 = tp[2].first[ox], nx = tp[2].count[ox];
-          float acc = KIND == DASH_POOL_MAX ? -std::numeric_limits<float>::infinity() : 0.0f;
-          for (int64_t tz = 0; tz < nz; ++tz) {
-            const int64_t iz = z0 + tz * dil3[0];
-            for (int64_t ty = 0; ty < ny; ++ty) {
-              const int64_t iy = y0 + ty * dil3[1];
-              const float *r = src + (iz * in3[1] + iy) * in3[2] + x0;
-              const int64_t dx = dil3[2];
-              if (KIND == DASH_POOL_MAX) {
-                for (int64_t tx = 0; tx < nx; ++tx) {
-                  const float v = r[tx * dx];
-                  acc = (v > acc || v != v) ? v : acc;
-                }
-              } else if (KIND == DASH_POOL_AVG) {
-                for (int64_t tx = 0; tx < nx; ++tx) acc += r[tx * dx];
-              } else {
-                if (p->p == 1) {
-                  for (int64_t tx = 0; tx < nx; ++tx) acc += std::fabs(r[tx * dx]);
-                } else if (p->p == 2) {
-                  for (int64_t tx = 0; tx < nx; ++tx) acc += r[tx * dx] * r[tx * dx];
-                } else {
-                  for (int64_t tx = 0; tx < nx; ++tx) acc += std::pow(std::fabs(r[tx * dx]), pw);
-                }
-              }
-            }
-          }
-          if (KIND == DASH_POOL_AVG) {
-            const int64_t cnt = p->count_include_pad ? tp[0].padded[oz] * tp[1].padded[oy] * tp[2].padded[ox]
-                                                     : nz * ny * nx;
-            acc = cnt > 0 ? acc / static_cast<float>(cnt) : 0.0f;
-          } else if (KIND == DASH_POOL_LP) {
-            acc = p->p == 1 ? acc : (p->p == 2 ? std::sqrt(acc) : std::pow(acc, 1.0f / pw));
-          }
-          orow[ox] = acc;
-        }
+    if (KIND == DASH_POOL_LP) {
+      for (int64_t i = 0; i < in_sp; ++i) lp[i] = lp_value(cur[i], pw);
+      cur = lp.get();
+    }
+    if (!ident_z) {
+      float *zo = (ident_y && ident_x) ? dst : t1.get();
+      pool_rows<KIND>(cur, zo, 1, H * W, tp[0], average);
+      cur = zo;
+    }
+    if (!ident_y) {
+      float *yo = ident_x ? dst : t2.get();
+      pool_rows<KIND>(cur, yo, oD, W, tp[1], average);
+      cur = yo;
+    }
+    if (!ident_x) {
+      pool_x<KIND>(cur, dst, oD * oH, tp[2], average, rowp.get());
+    } else if (cur != dst) {
+      std::memcpy(dst, cur, static_cast<size_t>(out_sp) * sizeof(float));
+    }
+    if (KIND == DASH_POOL_LP) {
+      if (pw == 2) {
+        for (int64_t i = 0; i < out_sp; ++i) dst[i] = std::sqrt(dst[i]);
+      } else if (pw != 1) {
+        const float inv = 1.0f / static_cast<float>(pw);
+        for (int64_t i = 0; i < out_sp; ++i) dst[i] = std::pow(dst[i], inv);
       }
     }
   }
@@ -107,30 +224,23 @@ void pool_impl(const float *in, float *out, const dash_pool_params_t *p, const i
 extern "C" void o2c_pool(const float *in, float *out, const dash_pool_params_t *p) {
   const int r = p->spatial_rank;
   if (r < 1 || r > DASH_MAX_SPATIAL || p->channels <= 0) return;
-  int64_t in3[3], out3[3], dil3[3];
   AxisTaps tp[3];
+  const bool include_pad = p->kind == DASH_POOL_AVG && p->count_include_pad != 0;
   for (int d = 0; d < 3; ++d) {
     const int src = d - (3 - r);
-    int64_t k = 1, s = 1, dl = 1, pb = 0, pe = 0;
     if (src < 0) {
-      in3[d] = out3[d] = 1;
-    } else {
-      in3[d] = p->in_size[src];
-      out3[d] = p->out_size[src];
-      k = p->kernel[src];
-      s = p->stride[src] > 0 ? p->stride[src] : 1;
-      dl = p->dilation[src] > 0 ? p->dilation[src] : 1;
-      pb = p->pad_begin[src];
-      pe = p->pad_end[src];
+      axis_taps(1, 1, 1, 1, 1, 0, 0, false, tp[d]);
+      continue;
     }
-    dil3[d] = dl;
-    if (out3[d] <= 0) return;
-    axis_taps(in3[d], out3[d], k, s, dl, pb, pe, tp[d]);
+    const int64_t in_d = p->in_size[src], out_d = p->out_size[src];
+    if (out_d <= 0 || in_d <= 0) return;
+    axis_taps(in_d, out_d, std::max<int64_t>(p->kernel[src], 1), p->stride[src] > 0 ? p->stride[src] : 1,
+              p->dilation[src] > 0 ? p->dilation[src] : 1, p->pad_begin[src], p->pad_end[src], include_pad, tp[d]);
   }
   switch (p->kind) {
-    case DASH_POOL_MAX: pool_impl<DASH_POOL_MAX>(in, out, p, in3, out3, dil3, tp); break;
-    case DASH_POOL_AVG: pool_impl<DASH_POOL_AVG>(in, out, p, in3, out3, dil3, tp); break;
-    case DASH_POOL_LP: pool_impl<DASH_POOL_LP>(in, out, p, in3, out3, dil3, tp); break;
+    case DASH_POOL_MAX: pool_impl<DASH_POOL_MAX>(in, out, p, tp); break;
+    case DASH_POOL_AVG: pool_impl<DASH_POOL_AVG>(in, out, p, tp); break;
+    case DASH_POOL_LP: pool_impl<DASH_POOL_LP>(in, out, p, tp); break;
     default: break;
   }
 }

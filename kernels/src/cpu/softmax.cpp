@@ -6,28 +6,42 @@
 
 using namespace o2c::detail;
 
+namespace {
+/* sum of n floats: 32 running partial sums, combined in double */
+double sum_array(const float *v, int64_t n) {
+  float part[32] = {0};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int j = 0; j < 32; ++j) part[j] += v[i + j];
+  double s = 0.0;
+  for (int j = 0; j < 32; ++j) s += part[j];
+  for (; i < n; ++i) s += v[i];
+  return s;
+}
+} /* namespace */
+
 extern "C" void o2c_softmax(const float *in, float *out, const dash_softmax_params_t *p) {
   const int64_t outer = p->outer, n = p->axis, inner = p->inner;
   if (outer <= 0 || n <= 0 || inner <= 0) return;
   const bool lg = p->log != 0;
   if (inner == 1) {
+    Scratch<float> tmp;
+    if (lg) tmp.reset(static_cast<size_t>(n));
     for (int64_t o = 0; o < outer; ++o) {
       const float *x = in + o * n;
       float *y = out + o * n;
       float mx = x[0];
       for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-      double sum = 0.0;
+      /* shifted values, their exponentials, and the sum in 32 partial sums combined in double */
+      float *e = lg ? tmp.get() : y;
+      for (int64_t i = 0; i < n; ++i) e[i] = x[i] - mx;
       if (lg) {
-        for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - mx);
-        const float ls = static_cast<float>(std::log(sum));
+        exp_array(e, e, n);
+        const float ls = static_cast<float>(std::log(sum_array(e, n)));
         for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mx) - ls;
       } else {
-        for (int64_t i = 0; i < n; ++i) {
-          const float e = std::exp(x[i] - mx);
-          y[i] = e;
-          sum += e;
-        }
-        const float inv = static_cast<float>(1.0 / sum);
+        exp_array(e, e, n);
+        const float inv = static_cast<float>(1.0 / sum_array(e, n));
         for (int64_t i = 0; i < n; ++i) y[i] *= inv;
       }
     }
@@ -36,6 +50,7 @@ extern "C" void o2c_softmax(const float *in, float *out, const dash_softmax_para
   /* inner > 1: work on whole inner rows so the loops run over contiguous memory */
   Scratch<float> mx(static_cast<size_t>(inner));
   Scratch<float> sum(static_cast<size_t>(inner));
+  Scratch<float> row(static_cast<size_t>(inner));
   for (int64_t o = 0; o < outer; ++o) {
     const float *x = in + o * n * inner;
     float *y = out + o * n * inner;
@@ -48,7 +63,9 @@ extern "C" void o2c_softmax(const float *in, float *out, const dash_softmax_para
     if (lg) {
       for (int64_t i = 0; i < n; ++i) {
         const float *xi = x + i * inner;
-        for (int64_t j = 0; j < inner; ++j) sum[j] += std::exp(xi[j] - mx[j]);
+        for (int64_t j = 0; j < inner; ++j) row[j] = xi[j] - mx[j];
+        exp_array(row.get(), row.get(), inner);
+        for (int64_t j = 0; j < inner; ++j) sum[j] += row[j];
       }
       for (int64_t j = 0; j < inner; ++j) sum[j] = std::log(sum[j]);
       for (int64_t i = 0; i < n; ++i) {
@@ -60,11 +77,9 @@ extern "C" void o2c_softmax(const float *in, float *out, const dash_softmax_para
       for (int64_t i = 0; i < n; ++i) {
         const float *xi = x + i * inner;
         float *yi = y + i * inner;
-        for (int64_t j = 0; j < inner; ++j) {
-          const float e = std::exp(xi[j] - mx[j]);
-          yi[j] = e;
-          sum[j] += e;
-        }
+        for (int64_t j = 0; j < inner; ++j) yi[j] = xi[j] - mx[j];
+        exp_array(yi, yi, inner);
+        for (int64_t j = 0; j < inner; ++j) sum[j] += yi[j];
       }
       for (int64_t j = 0; j < inner; ++j) sum[j] = 1.0f / sum[j];
       for (int64_t i = 0; i < n; ++i) {
