@@ -1,5 +1,7 @@
 // Small kernel benchmark: GFLOP/s of o2c_gemm and o2c_conv (not pretty).
-// build: g++ -O3 -march=native -std=c++17 -Ikernels/include kernels/bench/bench.cpp kernels/src/cpu/*.cpp kernels/src/public/*.cpp kernels/src/api_cpu.cpp -o /tmp/o2c_bench
+// build (from the repository root):
+//   g++ -O3 -march=native -std=c++17 -Ikernels/include kernels/bench/bench.cpp kernels/src/cpu/*.cpp -o /tmp/o2c_bench
+// or cmake -DO2C_BUILD_BENCH=ON. Usage: o2c_bench [gemm|conv]. See also compare_ort.py (vs onnxruntime).
 #include "o2c_kernels.h"
 #include <chrono>
 #include <cstdio>

@@ -3,9 +3,12 @@
  *
  * Convolution is a GEMM per (batch, group): W_g (Cout/g x Cin/g*k) times the im2col matrix of
  * the input (Cin/g*k x out_spatial), which is never materialized:
- *  - stride 1 (incl. 1x1): the "wide grid" direct path below reads the rows of the im2col matrix
- *    straight from a zero-padded copy of the input inside the micro-kernel (no packing at all);
- *  - other strides: the GEMM engine's B-packing callback gathers the im2col panels from the input.
+ *  - normally the "direct" path below: the input is copied once into zero-padded phase planes
+ *    in which every row of the im2col matrix is a contiguous run, and a 6x16 register-blocked
+ *    micro-kernel (the GEMM's, with B read in place through a row-offset table) runs over it;
+ *    this covers any stride, dilation, padding and 1x1 kernels;
+ *  - when that would compute too many padding columns (strongly dilated kernels on small
+ *    images), implicit im2col: the GEMM engine's B-packing callback gathers the panels.
  * Depthwise convolution (groups == in == out channels) runs as a direct loop. Bias and
  * activation are fused into the epilogue.
  *
