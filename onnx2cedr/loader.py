@@ -283,7 +283,6 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | N
                batch: int | None = None, name: str | None = None) -> tuple[Graph, onnx.ModelProto]:
     """Load and normalize a model. Returns the IR (shapes inferred) and the original model proto
     with static input shapes and without large initializer data (for reports)."""
-    from .infer import infer_graph
     from .ops import check_supported
     from .passes.constant_fold import infer_and_fold
 
@@ -307,5 +306,6 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | N
     # fold while inferring: a Reshape fed by a Shape->Gather->Concat chain has no static shape otherwise
     infer_and_fold(graph)
     check_supported(graph)
-    infer_graph(graph)
+    for o in graph.outputs:
+        graph.value(o)
     return graph, proto

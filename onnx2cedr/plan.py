@@ -16,6 +16,7 @@ import numpy as np
 from .errors import ModelError, UnsupportedError
 from .ir import Graph, Node
 from .ops import Alias, Call, Lowered, TensorArg, Unsupported, get_op
+from .ops.base import dense_strides
 from .ops.movement import copy_call
 
 ALIGN = 64
@@ -32,6 +33,7 @@ class NodePlan:
     placement: str  # CEDR API name, 'cpu' (inline kernel) or 'view' (no code)
     reason: str
     flops: int
+    alias: Alias | None = None  # set for views: the output shares the input's storage
 
 
 @dataclasses.dataclass
@@ -52,10 +54,6 @@ class Plan:
     weights_bytes: int
     final_copies: list[Call]  # graph outputs that alias inputs/constants/other outputs
     liveness_lower_bound: int
-
-    def where(self, value: str) -> tuple[Storage, int]:
-        """(storage, extra byte offset) of a value."""
-        return self.storage[self.root[value]], 0
 
 
 def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = ()) -> list[NodePlan]:
@@ -86,10 +84,8 @@ def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] =
             placement = low.calls[0].api or "cpu"
         else:
             placement = "cpu"
-        plans.append(NodePlan(n, low.calls, placement, reason, sum(c.flops for c in low.calls)))
-        if low.alias is not None:
-            plans[-1].calls = []
-            plans[-1].alias = low.alias  # type: ignore[attr-defined]
+        calls = [] if low.alias is not None else low.calls
+        plans.append(NodePlan(n, calls, placement, reason, sum(c.flops for c in calls), low.alias))
     if problems:
         parts = [f"{what}: " + ", ".join(f"'{x}'" for x in v[:5]) for what, v in sorted(problems.items())]
         raise UnsupportedError(f"{sum(len(v) for v in problems.values())} node(s) cannot be lowered: " + "; ".join(parts))
@@ -106,9 +102,8 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         return v
 
     for np_ in nodes:
-        alias: Alias | None = getattr(np_, "alias", None)
-        if alias is not None:
-            root[alias.target] = find(alias.source)
+        if np_.alias is not None:
+            root[np_.alias.target] = find(np_.alias.source)
     for v in vals:
         root.setdefault(v, v)
     root = {v: find(v) for v in vals}
@@ -129,7 +124,7 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
             root[out_name] = out_name
             storage[out_name] = Storage("output", k)
             final_copies.append(copy_call(graph, o, out_name, vals[o].shape,
-                                          _dense(vals[o].shape), comment=f"graph output '{o}'"))
+                                          dense_strides(vals[o].shape), comment=f"graph output '{o}'"))
 
     # constants referenced by calls -> weights file, in first-use order
     used_order: list[str] = []
@@ -186,14 +181,6 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         live = sum(_align(max(vals[r].nbytes, 1)) for r in arena_roots if first[r] <= idx <= last[r])
         bound = max(bound, live)
     return Plan(graph, nodes, root, storage, top, weights, weights_bytes, final_copies, bound)
-
-
-def _dense(shape):
-    out, acc = [], 1
-    for d in reversed(shape):
-        out.append(acc)
-        acc *= int(d)
-    return out[::-1]
 
 
 def write_weights(plan: Plan, path) -> int:

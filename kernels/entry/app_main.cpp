@@ -2,16 +2,13 @@
 // Inputs are the .npy files fixed at convert time (app_inputs/input_<k>.npy beside this shared
 // object, or $O2C_APP_INPUTS); each instance writes its outputs to
 // app_outputs/instance_<n>/output_<k>.npy (or under $O2C_APP_OUTPUTS).
-#include <sys/stat.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-#include "o2c_kernels.h"
-#include "o2c_model.h"
+#include "entry_io.h"
 
 namespace {
 // The one piece of state instances share: a counter that gives each its own output folder.
@@ -33,39 +30,24 @@ extern "C" __attribute__((visibility("default"))) int main(int argc, char **argv
   const std::string out_root = env_or("O2C_APP_OUTPUTS", std::string(dir) + "app_outputs");
   const int instance = g_instance.fetch_add(1);
 
-  std::vector<std::vector<unsigned char>> in(m->n_inputs), out(m->n_outputs);
-  std::vector<const void *> in_ptr(m->n_inputs);
-  std::vector<void *> out_ptr(m->n_outputs);
+  o2c_entry::RunBuffers io(m);
   char err[512];
   for (int i = 0; i < m->n_inputs; ++i) {
-    const o2c_tensor_info_t &t = m->inputs[i];
-    in[i].resize(static_cast<size_t>(t.nbytes) + 1);
-    std::string p = in_dir + "/input_" + std::to_string(i) + ".npy";
-    if (o2c_npy_read(p.c_str(), t.descr, t.shape, t.rank, in[i].data(), t.descr[2] - '0', err, sizeof err) != 0) {
+    if (!io.read_input(m, i, in_dir + "/input_" + std::to_string(i) + ".npy", err, sizeof err)) {
       std::fprintf(stderr, "[%s] error: input %d: %s\n", m->name, i, err);
       return 2;
     }
-    in_ptr[i] = in[i].data();
   }
-  for (int i = 0; i < m->n_outputs; ++i) {
-    out[i].resize(static_cast<size_t>(m->outputs[i].nbytes) + 1);
-    out_ptr[i] = out[i].data();
-  }
-  int rc = m->run(in_ptr.data(), out_ptr.data());
+  int rc = m->run(io.in_ptr.data(), io.out_ptr.data());
   if (rc != 0) {
     std::fprintf(stderr, "[%s] error: model run failed (code %d) %s\n", m->name, rc, m->weights_error);
     return 1;
   }
   mkdir(out_root.c_str(), 0755);
-  const std::string out_dir = out_root + "/instance_" + std::to_string(instance);
-  mkdir(out_dir.c_str(), 0755);
-  for (int i = 0; i < m->n_outputs; ++i) {
-    const o2c_tensor_info_t &t = m->outputs[i];
-    std::string p = out_dir + "/output_" + std::to_string(i) + ".npy";
-    if (o2c_npy_write(p.c_str(), t.descr, t.shape, t.rank, out[i].data(), t.descr[2] - '0') != 0) {
-      std::fprintf(stderr, "[%s] error: cannot write '%s'\n", m->name, p.c_str());
-      return 1;
-    }
+  const std::string failed = io.write_outputs(m, out_root + "/instance_" + std::to_string(instance));
+  if (!failed.empty()) {
+    std::fprintf(stderr, "[%s] error: cannot write '%s'\n", m->name, failed.c_str());
+    return 1;
   }
   return 0;
 }

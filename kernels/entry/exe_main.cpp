@@ -1,7 +1,5 @@
 // Standalone executable entry: ./<model> in0.npy [in1.npy ...] -o DIR [--repeat N]
 // Writes DIR/output_0.npy, DIR/output_1.npy, ...
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -9,8 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "o2c_kernels.h"
-#include "o2c_model.h"
+#include "entry_io.h"
 
 static int usage(const o2c_model_info_t *m) {
   std::fprintf(stderr, "usage: %s", m->name);
@@ -36,27 +33,17 @@ int main(int argc, char **argv) {
     }
   }
   if (out_dir.empty() || static_cast<int>(paths.size()) != m->n_inputs || repeat < 1) return usage(m);
-  std::vector<std::vector<unsigned char>> in(m->n_inputs), out(m->n_outputs);
-  std::vector<const void *> in_ptr(m->n_inputs);
-  std::vector<void *> out_ptr(m->n_outputs);
+  o2c_entry::RunBuffers io(m);
   char err[512];
   for (int i = 0; i < m->n_inputs; ++i) {
-    const o2c_tensor_info_t &t = m->inputs[i];
-    in[i].resize(static_cast<size_t>(t.nbytes) + 1);
-    int64_t elem = t.descr[2] - '0';
-    if (o2c_npy_read(paths[i].c_str(), t.descr, t.shape, t.rank, in[i].data(), elem, err, sizeof err) != 0) {
-      std::fprintf(stderr, "error: input %d ('%s'): %s\n", i, t.name, err);
+    if (!io.read_input(m, i, paths[i], err, sizeof err)) {
+      std::fprintf(stderr, "error: input %d ('%s'): %s\n", i, m->inputs[i].name, err);
       return 2;
     }
-    in_ptr[i] = in[i].data();
-  }
-  for (int i = 0; i < m->n_outputs; ++i) {
-    out[i].resize(static_cast<size_t>(m->outputs[i].nbytes) + 1);
-    out_ptr[i] = out[i].data();
   }
   auto t0 = std::chrono::steady_clock::now();
   for (long r = 0; r < repeat; ++r) {
-    int rc = m->run(in_ptr.data(), out_ptr.data());
+    int rc = m->run(io.in_ptr.data(), io.out_ptr.data());
     if (rc != 0) {
       std::fprintf(stderr, "error: model run failed (code %d)%s%s\n", rc, m->weights_error[0] ? ": " : "",
                    m->weights_error);
@@ -64,14 +51,10 @@ int main(int argc, char **argv) {
     }
   }
   auto t1 = std::chrono::steady_clock::now();
-  mkdir(out_dir.c_str(), 0755);
-  for (int i = 0; i < m->n_outputs; ++i) {
-    const o2c_tensor_info_t &t = m->outputs[i];
-    std::string p = out_dir + "/output_" + std::to_string(i) + ".npy";
-    if (o2c_npy_write(p.c_str(), t.descr, t.shape, t.rank, out[i].data(), t.descr[2] - '0') != 0) {
-      std::fprintf(stderr, "error: cannot write '%s'\n", p.c_str());
-      return 1;
-    }
+  const std::string failed = io.write_outputs(m, out_dir);
+  if (!failed.empty()) {
+    std::fprintf(stderr, "error: cannot write '%s'\n", failed.c_str());
+    return 1;
   }
   if (repeat > 1) {
     double us = std::chrono::duration<double, std::micro>(t1 - t0).count() / static_cast<double>(repeat);

@@ -8,7 +8,7 @@ CPU kernel it falls back to, or only an inline kernel (data movement, ops withou
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -124,11 +124,6 @@ class OpDef:
 def register(cls: type[OpDef]) -> type[OpDef]:
     _REGISTRY[(cls.domain, cls.op_type)] = cls()
     return cls
-
-
-def register_many(names: Sequence[str], factory: Callable[[str], type[OpDef]]) -> None:
-    for n in names:
-        register(factory(n))
 
 
 def get_op(node: Node) -> OpDef | None:

@@ -18,12 +18,7 @@ void copy_impl(const char *src, char *dst, int rank, const int64_t *shape, const
   }
   const int64_t n = shape[rank - 1], is = ss[rank - 1], id = ds[rank - 1];
   Odometer od;
-  od.rank = rank - 1;
-  int64_t rows = 1;
-  for (int d = 0; d < rank - 1; ++d) {
-    od.shape[d] = shape[d];
-    rows *= shape[d];
-  }
+  const int64_t rows = od.outer_of(rank, shape);
   int64_t so = 0, dof = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const T *s = s0 + so;

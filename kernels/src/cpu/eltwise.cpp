@@ -51,12 +51,7 @@ void binary_impl(const float *a, const float *b, float *out, int rank, const int
   }
   const int64_t n = shape[rank - 1], ia = sa[rank - 1], ib = sb[rank - 1];
   Odometer od;
-  od.rank = rank - 1;
-  int64_t rows = 1;
-  for (int d = 0; d < rank - 1; ++d) {
-    od.shape[d] = shape[d];
-    rows *= shape[d];
-  }
+  const int64_t rows = od.outer_of(rank, shape);
   int64_t oa = 0, ob = 0;
   for (int64_t r = 0; r < rows; ++r) {
     float *o = out + r * n;

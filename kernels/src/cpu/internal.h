@@ -360,6 +360,16 @@ struct Odometer {
     }
     return -1;
   }
+  /* walk the outer dims of a rank-dim shape (the last dim is the caller's row); returns the row count */
+  int64_t outer_of(int full_rank, const int64_t *full_shape) {
+    rank = full_rank - 1;
+    int64_t rows = 1;
+    for (int d = 0; d < rank; ++d) {
+      shape[d] = full_shape[d];
+      rows *= full_shape[d];
+    }
+    return rows;
+  }
 };
 
 } /* namespace detail */

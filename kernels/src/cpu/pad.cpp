@@ -67,12 +67,7 @@ extern "C" void o2c_pad(const float *in, float *out, const o2c_pad_params_t *p) 
   const int64_t *mlast = maps[rank - 1].data();
   const float value = p->value;
   Odometer od;
-  od.rank = rank - 1;
-  int64_t rows = 1;
-  for (int d = 0; d < rank - 1; ++d) {
-    od.shape[d] = p->out_shape[d];
-    rows *= p->out_shape[d];
-  }
+  const int64_t rows = od.outer_of(rank, p->out_shape);
   for (int64_t r = 0; r < rows; ++r) {
     float *o = out + r * n;
     bool constant_row = false;

@@ -40,12 +40,7 @@ void accumulate(const float *in, double *acc, const double *shift, const Layout 
   const int rank = L.rank;
   const int64_t n = L.shape[rank - 1];
   Odometer od;
-  od.rank = rank - 1;
-  int64_t rows = 1;
-  for (int d = 0; d < rank - 1; ++d) {
-    od.shape[d] = L.shape[d];
-    rows *= L.shape[d];
-  }
+  const int64_t rows = od.outer_of(rank, L.shape);
   for (int64_t r = 0; r < rows; ++r) {
     int64_t o = 0;
     for (int d = 0; d < rank - 1; ++d) o += od.idx[d] * L.ostride[d];
