@@ -54,6 +54,7 @@ class Plan:
     weights_bytes: int
     final_copies: list[Call]  # graph outputs that alias inputs/constants/other outputs
     liveness_lower_bound: int
+    waves: list[int] = dataclasses.field(default_factory=list)  # per node: its wave (see assign_waves)
 
 
 def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = ()) -> list[NodePlan]:
@@ -92,7 +93,31 @@ def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] =
     return plans
 
 
+def assign_waves(nodes: list[NodePlan]) -> list[int]:
+    """Wave of each node: 1 + the latest wave among the producers of its inputs. Nodes of one wave
+    do not depend on each other, so the generated code issues their CEDR calls together (`_nb`,
+    one barrier) and the runtime may run them on different PEs at once. Views cost nothing and
+    join their source's wave."""
+    produced: dict[str, int] = {}
+    waves = []
+    for p in nodes:
+        w_in = max((produced[i] for i in p.node.inputs if i and i in produced), default=-1)
+        w = max(w_in if p.alias is not None else w_in + 1, 0)
+        for o in p.node.outputs:
+            if o:
+                produced[o] = w
+        waves.append(w)
+    return waves
+
+
 def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
+    """Storage for every value. Nodes are reordered by wave (a topological order); liveness is
+    measured in waves, so two values share arena bytes only when no wave needs both: the nodes
+    of a wave may run concurrently."""
+    waves = assign_waves(nodes)
+    order = sorted(range(len(nodes)), key=lambda k: (waves[k], k))
+    nodes[:] = [nodes[k] for k in order]
+    waves = [waves[k] for k in order]
     vals = graph.values
     root: dict[str, str] = {}
 
@@ -142,22 +167,23 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         off += vals[r].nbytes
     weights_bytes = _align(off)
 
-    # liveness of arena roots (index = position of the node in execution order)
+    # liveness of arena roots, in waves
     first: dict[str, int] = {}
     last: dict[str, int] = {}
-    for idx, p in enumerate(nodes):
+    for p, w in zip(nodes, waves):
         for i in p.node.inputs:
             if i:
-                last[root[i]] = idx
+                last[root[i]] = max(last.get(root[i], w), w)
         for o in p.node.outputs:
             if o:
                 r = root[o]
-                first.setdefault(r, idx)
-                last[r] = max(last.get(r, idx), idx)
+                first.setdefault(r, w)
+                last[r] = max(last.get(r, w), w)
+    end = (max(waves) + 1) if waves else 0
     for c in final_copies:
         for a in c.args:
             if isinstance(a, TensorArg):
-                last[root[a.value]] = len(nodes)
+                last[root[a.value]] = end
     arena_roots = [r for r in first if r not in storage]
     arena_roots.sort(key=lambda r: (-vals[r].nbytes, first[r], r))
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
@@ -177,10 +203,10 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         top = max(top, offset + size)
     # lower bound: the largest set of simultaneously live arena values
     bound = 0
-    for idx in range(len(nodes) + 1):
+    for idx in range(end + 1):
         live = sum(_align(max(vals[r].nbytes, 1)) for r in arena_roots if first[r] <= idx <= last[r])
         bound = max(bound, live)
-    return Plan(graph, nodes, root, storage, top, weights, weights_bytes, final_copies, bound)
+    return Plan(graph, nodes, root, storage, top, weights, weights_bytes, final_copies, bound, waves)
 
 
 def write_weights(plan: Plan, path) -> int:

@@ -109,10 +109,17 @@ class _Emitter:
             ptr = f"{ptr} + {off}"
         return f"({ctype}*)({ptr})"
 
-    def call(self, c: Call) -> dict[str, str]:
+    def call(self, c: Call) -> dict[str, Any]:
         func = f"{c.api}_{c.prec}" if c.api else c.inline
-        return {"func": func, "struct": c.params.struct, "init": _c_value(c.params.fields),
-                "args": ", ".join(self.expr(a) for a in c.args), "comment": c_comment(c.comment)}
+        d = {"func": func, "struct": c.params.struct, "init": _c_value(c.params.fields),
+             "args": ", ".join(self.expr(a) for a in c.args), "comment": c_comment(c.comment)}
+        if c.api:
+            # _nb takes pointers to the arguments: every tensor is read-only except the last (the
+            # output), as in every API of dash_ml.h.
+            elem = {"flt": "float", "int": "dash_re_int_type"}[c.prec]
+            d["nb_args"] = [{"type": f"const {elem}*" if k < len(c.args) - 1 else f"{elem}*", "expr": self.expr(a)}
+                            for k, a in enumerate(c.args)]
+        return d
 
 
 def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) -> dict[str, Any]:
@@ -122,6 +129,7 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) ->
     sym = c_identifier(name)
     traced_names: list[str] = []
     nodes = []
+    waves: list[dict[str, Any]] = []
     for idx, p in enumerate(plan.nodes):
         n = p.node
         trace = []
@@ -132,8 +140,19 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) ->
                               "nbytes": v.nbytes})
                 traced_names.append(o)
         placement = p.placement if p.placement in ("cpu", "view") else p.placement + " (CEDR API)"
-        nodes.append({"index": idx, "comment": f"{c_comment(n.name)} {n.op} -> {placement}",
-                      "calls": [em.call(c) for c in p.calls], "trace": trace})
+        node = {"index": idx, "comment": f"{c_comment(n.name)} {n.op} -> {placement}",
+                "calls": [em.call(c) for c in p.calls], "trace": trace}
+        nodes.append(node)
+        w = plan.waves[idx] if plan.waves else idx
+        if not waves or waves[-1]["index"] != w:
+            waves.append({"index": w, "nodes": [], "trace": []})
+        waves[-1]["nodes"].append(node)
+        waves[-1]["trace"] += trace
+    for wv in waves:
+        nb = [dict(n, call=n["calls"][0]) for n in wv["nodes"] if len(n["calls"]) == 1 and "nb_args" in n["calls"][0]]
+        wv["parallel"] = len(nb) >= 2
+        wv["nb"] = nb if wv["parallel"] else []
+        wv["sync"] = [n for n in wv["nodes"] if not wv["parallel"] or n["index"] not in {m["index"] for m in nb}]
     ctx = {
         "banner": f"onnx2cedr model {c_comment(name)}",
         "version": __version__,
@@ -146,7 +165,8 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) ->
         "inputs": [_tensor_info(i, g.values[i].dtype, g.values[i].shape) for i in g.inputs],
         "outputs": [_tensor_info(o, g.values[o].dtype, g.values[o].shape) for o in g.outputs],
         "traced": [_tensor_info(t, g.values[t].dtype, g.values[t].shape) for t in traced_names],
-        "nodes": nodes,
+        "waves": waves,
+        "parallel_waves": any(wv["parallel"] for wv in waves),
         "final_copies": [em.call(c) for c in plan.final_copies],
         "name_c": c_string(name),
         "sym": sym,
