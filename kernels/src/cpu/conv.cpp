@@ -12,6 +12,12 @@
  * Depthwise convolution (groups == in == out channels) runs as a direct loop. Bias and
  * activation are fused into the epilogue.
  *
+ * Reduction order (a contract: kernels/accel reproduces it bit for bit): every output element is
+ * ONE fused multiply-add chain over the K index k = (input channel of the group, kz, ky, kx) in
+ * order, padding taps included (they multiply a zero), starting from +0 on the direct and the
+ * im2col paths, then + bias (only when there is one), then the activation; on the depthwise path
+ * the chain over the taps (kz, ky, kx) starts from the bias (+0 without one), then the activation.
+ *
  * ConvTranspose: per (batch, group) the GEMM W_g^T x in_g gives the column matrix
  * (Cout/g*k x in_spatial, processed in chunks of input positions), which is scattered into the
  * output (col2im) on top of the bias; the activation runs last.
@@ -23,6 +29,15 @@ using namespace o2c::detail;
 namespace {
 
 constexpr int64_t NR = GEMM_NR;
+
+/* a*b + c, rounded once where the target has FMA (what g++ contracts such loops into anyway) */
+inline float fmac(float a, float b, float c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return std::fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
 
 /* geometry with the spatial dims expanded to 3 (leading dims of size 1) */
 struct Geo3 {
@@ -219,7 +234,7 @@ void depthwise(const float *in, const float *w, const float *bias, float *out, c
             for (int64_t kx = 0; kx < kw; ++kx) {
               const float wv = wt[kx];
               const float *q = rows[t] + kx * dx;
-              for (int64_t x = 0; x < OW; ++x) orow[x] += wv * q[x];
+              for (int64_t x = 0; x < OW; ++x) orow[x] = fmac(wv, q[x], orow[x]);
             }
           }
           ox = OW;
@@ -230,7 +245,7 @@ void depthwise(const float *in, const float *w, const float *bias, float *out, c
           for (int64_t t = 0; t < ntaps; ++t) {
             const float *r = rows[t] + ox * sx;
             const float *wt = wc + t * kw;
-            for (int64_t kx = 0; kx < kw; ++kx) acc += wt[kx] * r[kx * dx];
+            for (int64_t kx = 0; kx < kw; ++kx) acc = fmac(wt[kx], r[kx * dx], acc);
           }
           orow[ox] = acc;
         }
@@ -255,7 +270,8 @@ constexpr int64_t MR = GEMM_MR;
 constexpr int64_t DIRECT_NB = 256; /* wide positions per block (multiple of NR) */
 
 /* A (the weights) is either packed (w[r] = panel + r, stride MR per k) or read in place from
- * the weight rows (w[r] = row r, stride 1). */
+ * the weight rows (w[r] = row r, stride 1). When accumulating, each element's FMA chain continues
+ * from the partial sum in c. */
 #if O2C_HAVE_AVX2
 template <int64_t AS>
 inline void direct_kernel(int64_t kc, const float *const *w, const float *__restrict b,
@@ -267,6 +283,21 @@ inline void direct_kernel(int64_t kc, const float *const *w, const float *__rest
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  float *r0 = c, *r1 = c + ldc, *r2 = c + 2 * ldc, *r3 = c + 3 * ldc, *r4 = c + 4 * ldc, *r5 = c + 5 * ldc;
+  if (accumulate) {
+    c00 = _mm256_loadu_ps(r0);
+    c01 = _mm256_loadu_ps(r0 + 8);
+    c10 = _mm256_loadu_ps(r1);
+    c11 = _mm256_loadu_ps(r1 + 8);
+    c20 = _mm256_loadu_ps(r2);
+    c21 = _mm256_loadu_ps(r2 + 8);
+    c30 = _mm256_loadu_ps(r3);
+    c31 = _mm256_loadu_ps(r3 + 8);
+    c40 = _mm256_loadu_ps(r4);
+    c41 = _mm256_loadu_ps(r4 + 8);
+    c50 = _mm256_loadu_ps(r5);
+    c51 = _mm256_loadu_ps(r5 + 8);
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const float *bk = b + off[k];
     const __m256 b0 = _mm256_loadu_ps(bk);
@@ -290,21 +321,6 @@ inline void direct_kernel(int64_t kc, const float *const *w, const float *__rest
     c50 = _mm256_fmadd_ps(av, b0, c50);
     c51 = _mm256_fmadd_ps(av, b1, c51);
   }
-  float *r0 = c, *r1 = c + ldc, *r2 = c + 2 * ldc, *r3 = c + 3 * ldc, *r4 = c + 4 * ldc, *r5 = c + 5 * ldc;
-  if (accumulate) {
-    c00 = _mm256_add_ps(c00, _mm256_loadu_ps(r0));
-    c01 = _mm256_add_ps(c01, _mm256_loadu_ps(r0 + 8));
-    c10 = _mm256_add_ps(c10, _mm256_loadu_ps(r1));
-    c11 = _mm256_add_ps(c11, _mm256_loadu_ps(r1 + 8));
-    c20 = _mm256_add_ps(c20, _mm256_loadu_ps(r2));
-    c21 = _mm256_add_ps(c21, _mm256_loadu_ps(r2 + 8));
-    c30 = _mm256_add_ps(c30, _mm256_loadu_ps(r3));
-    c31 = _mm256_add_ps(c31, _mm256_loadu_ps(r3 + 8));
-    c40 = _mm256_add_ps(c40, _mm256_loadu_ps(r4));
-    c41 = _mm256_add_ps(c41, _mm256_loadu_ps(r4 + 8));
-    c50 = _mm256_add_ps(c50, _mm256_loadu_ps(r5));
-    c51 = _mm256_add_ps(c51, _mm256_loadu_ps(r5 + 8));
-  }
   _mm256_storeu_ps(r0, c00);
   _mm256_storeu_ps(r0 + 8, c01);
   _mm256_storeu_ps(r1, c10);
@@ -324,20 +340,17 @@ inline void direct_kernel(int64_t kc, const float *const *w, const float *__rest
                           const int64_t *__restrict off, float *__restrict c, int64_t ldc, bool accumulate) {
   float acc[MR][NR];
   for (int64_t r = 0; r < MR; ++r)
-    for (int64_t j = 0; j < NR; ++j) acc[r][j] = 0.0f;
+    for (int64_t j = 0; j < NR; ++j) acc[r][j] = accumulate ? c[r * ldc + j] : 0.0f;
   for (int64_t k = 0; k < kc; ++k) {
     const float *bk = b + off[k];
     for (int64_t r = 0; r < MR; ++r) {
       const float av = w[r][k * AS];
-      for (int64_t j = 0; j < NR; ++j) acc[r][j] += av * bk[j];
+      for (int64_t j = 0; j < NR; ++j) acc[r][j] = fmac(av, bk[j], acc[r][j]);
     }
   }
   for (int64_t r = 0; r < MR; ++r) {
     float *cr = c + r * ldc;
-    if (accumulate)
-      for (int64_t j = 0; j < NR; ++j) cr[j] += acc[r][j];
-    else
-      for (int64_t j = 0; j < NR; ++j) cr[j] = acc[r][j];
+    for (int64_t j = 0; j < NR; ++j) cr[j] = acc[r][j];
   }
 }
 #endif
@@ -456,8 +469,10 @@ void conv_direct_group(const float *in_p, const float *Wg, const float *apk, con
   /* 2. blocks of wide positions */
   for (int64_t n0 = 0; n0 < d.Nw; n0 += DIRECT_NB) {
     const int64_t nb = std::min(DIRECT_NB, d.Nw - n0);
-    for (int64_t pc = 0; pc < Kg; pc += d.kcb) {
-      const int64_t kc = std::min(d.kcb, Kg - pc);
+    /* weights read in place: one K block (the whole chain in registers) */
+    const int64_t kcb = apk ? d.kcb : Kg;
+    for (int64_t pc = 0; pc < Kg; pc += kcb) {
+      const int64_t kc = std::min(kcb, Kg - pc);
       for (int64_t ic = 0; ic < Mg; ic += GEMM_MC) {
         const int64_t mc = std::min(GEMM_MC, Mg - ic);
         for (int64_t nt = 0; nt < nb; nt += NR) {
@@ -479,13 +494,16 @@ void conv_direct_group(const float *in_p, const float *Wg, const float *apk, con
                 direct_kernel<1>(kc, w, bb, off + pc, c, DIRECT_NB, pc > 0);
             } else {
               alignas(64) float tmp[MR * NR];
+              if (pc > 0) {
+                for (int64_t r = 0; r < MR; ++r)
+                  for (int64_t j = 0; j < NR; ++j) tmp[r * NR + j] = r < m ? c[r * DIRECT_NB + j] : 0.0f;
+              }
               if (apk)
-                direct_kernel<MR>(kc, w, bb, off + pc, tmp, NR, false);
+                direct_kernel<MR>(kc, w, bb, off + pc, tmp, NR, pc > 0);
               else
-                direct_kernel<1>(kc, w, bb, off + pc, tmp, NR, false);
+                direct_kernel<1>(kc, w, bb, off + pc, tmp, NR, pc > 0);
               for (int64_t r = 0; r < m; ++r)
-                for (int64_t j = 0; j < NR; ++j)
-                  c[r * DIRECT_NB + j] = (pc > 0 ? c[r * DIRECT_NB + j] : 0.0f) + tmp[r * NR + j];
+                for (int64_t j = 0; j < NR; ++j) c[r * DIRECT_NB + j] = tmp[r * NR + j];
             }
           }
         }
@@ -502,8 +520,12 @@ void conv_direct_group(const float *in_p, const float *Wg, const float *apk, con
         for (int64_t oc = 0; oc < Mg; ++oc) {
           const float *src = cw + oc * DIRECT_NB + q;
           float *dst = out_g + oc * N + dst0;
-          const float bv = bias_g ? bias_g[oc] : 0.0f;
-          for (int64_t t = 0; t < len; ++t) dst[t] = src[t] + bv;
+          if (bias_g) {
+            const float bv = bias_g[oc];
+            for (int64_t t = 0; t < len; ++t) dst[t] = src[t] + bv;
+          } else {
+            std::memcpy(dst, src, static_cast<size_t>(len) * sizeof(float));
+          }
           act_inplace(dst, len, act);
         }
       }

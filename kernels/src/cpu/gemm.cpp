@@ -3,6 +3,14 @@
  * GEMM_MR-row panels and of B into GEMM_NR-column panels, a register-blocked micro-kernel
  * (AVX2/FMA 6x16 with intrinsics, or a portable 4x16 loop nest the compiler vectorizes), and a
  * fused epilogue (alpha, bias, activation) applied to each C tile while it is hot in L1.
+ *
+ * Reduction order (a contract: the accelerator kernels in kernels/accel reproduce it bit for bit):
+ * every output element is ONE fused multiply-add chain over k = 0, 1, ..., K-1 in order, starting
+ * from +0 (K blocks continue the chain: the micro-kernel starts from the partial sums in C), on
+ * every path except the matrix-vector dot() path (M == 1 with B transposed, or N == 1 with A not
+ * transposed), whose order is spelled out at dot(). Scalar loops use fmac() (explicit FMA where the
+ * target has it) so the result does not depend on the compiler's contraction choices. The epilogue
+ * then applies c*alpha, the bias and the activation as written in gemm_epilogue_tile.
  */
 #include "internal.h"
 
@@ -14,8 +22,18 @@ namespace {
 constexpr int64_t MR = GEMM_MR;
 constexpr int64_t NR = GEMM_NR;
 
+/* a*b + c, rounded once where the target has FMA (what g++ contracts such loops into anyway) */
+inline float fmac(float a, float b, float c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return std::fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 /* ---------------------------------------------------------------------------------------- */
-/* micro-kernels: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a_panel * b_panel     */
+/* micro-kernels: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a_panel * b_panel,    */
+/* the FMA chain of each element continuing from the value in c when accumulating            */
 /* ---------------------------------------------------------------------------------------- */
 #if O2C_HAVE_AVX2
 inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
@@ -27,6 +45,20 @@ inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__r
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
   for (int r = 0; r < 6; ++r) _mm_prefetch(reinterpret_cast<const char *>(c + r * ldc), _MM_HINT_T0);
+  if (accumulate) {
+    c00 = _mm256_loadu_ps(c + 0 * ldc);
+    c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+    c10 = _mm256_loadu_ps(c + 1 * ldc);
+    c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+    c20 = _mm256_loadu_ps(c + 2 * ldc);
+    c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+    c30 = _mm256_loadu_ps(c + 3 * ldc);
+    c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+    c40 = _mm256_loadu_ps(c + 4 * ldc);
+    c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+    c50 = _mm256_loadu_ps(c + 5 * ldc);
+    c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+  }
 
 #define O2C_UKR_STEP(OFF_A, OFF_B)                                 \
   {                                                                \
@@ -69,20 +101,6 @@ inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__r
   }
 #undef O2C_UKR_STEP
 
-  if (accumulate) {
-    c00 = _mm256_add_ps(c00, _mm256_loadu_ps(c + 0 * ldc));
-    c01 = _mm256_add_ps(c01, _mm256_loadu_ps(c + 0 * ldc + 8));
-    c10 = _mm256_add_ps(c10, _mm256_loadu_ps(c + 1 * ldc));
-    c11 = _mm256_add_ps(c11, _mm256_loadu_ps(c + 1 * ldc + 8));
-    c20 = _mm256_add_ps(c20, _mm256_loadu_ps(c + 2 * ldc));
-    c21 = _mm256_add_ps(c21, _mm256_loadu_ps(c + 2 * ldc + 8));
-    c30 = _mm256_add_ps(c30, _mm256_loadu_ps(c + 3 * ldc));
-    c31 = _mm256_add_ps(c31, _mm256_loadu_ps(c + 3 * ldc + 8));
-    c40 = _mm256_add_ps(c40, _mm256_loadu_ps(c + 4 * ldc));
-    c41 = _mm256_add_ps(c41, _mm256_loadu_ps(c + 4 * ldc + 8));
-    c50 = _mm256_add_ps(c50, _mm256_loadu_ps(c + 5 * ldc));
-    c51 = _mm256_add_ps(c51, _mm256_loadu_ps(c + 5 * ldc + 8));
-  }
   _mm256_storeu_ps(c + 0 * ldc, c00);
   _mm256_storeu_ps(c + 0 * ldc + 8, c01);
   _mm256_storeu_ps(c + 1 * ldc, c10);
@@ -101,37 +119,36 @@ inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__r
                          int64_t ldc, bool accumulate) {
   float acc[MR][NR];
   for (int64_t r = 0; r < MR; ++r)
-    for (int64_t j = 0; j < NR; ++j) acc[r][j] = 0.0f;
+    for (int64_t j = 0; j < NR; ++j) acc[r][j] = accumulate ? c[r * ldc + j] : 0.0f;
   for (int64_t k = 0; k < kc; ++k) {
     const float *bk = b + k * NR;
     const float *ak = a + k * MR;
     for (int64_t r = 0; r < MR; ++r) {
       const float av = ak[r];
-      for (int64_t j = 0; j < NR; ++j) acc[r][j] += av * bk[j];
+      for (int64_t j = 0; j < NR; ++j) acc[r][j] = fmac(av, bk[j], acc[r][j]);
     }
   }
   for (int64_t r = 0; r < MR; ++r) {
     float *cr = c + r * ldc;
-    if (accumulate)
-      for (int64_t j = 0; j < NR; ++j) cr[j] += acc[r][j];
-    else
-      for (int64_t j = 0; j < NR; ++j) cr[j] = acc[r][j];
+    for (int64_t j = 0; j < NR; ++j) cr[j] = acc[r][j];
   }
 }
 #endif
 
-/* Partial tile: compute the full MR x NR tile into a buffer, then copy the valid part. */
+/* Partial tile: compute the full MR x NR tile in a buffer (holding the partial sums of the valid
+ * part when accumulating), then copy the valid part back. */
 inline void micro_kernel_edge(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t m,
                               int64_t n, bool accumulate) {
   alignas(64) float tmp[MR * NR];
-  micro_kernel(kc, a, b, tmp, NR, false);
+  if (accumulate) {
+    for (int64_t r = 0; r < MR; ++r)
+      for (int64_t j = 0; j < NR; ++j) tmp[r * NR + j] = (r < m && j < n) ? c[r * ldc + j] : 0.0f;
+  }
+  micro_kernel(kc, a, b, tmp, NR, accumulate);
   for (int64_t r = 0; r < m; ++r) {
     float *cr = c + r * ldc;
     const float *tr = tmp + r * NR;
-    if (accumulate)
-      for (int64_t j = 0; j < n; ++j) cr[j] += tr[j];
-    else
-      for (int64_t j = 0; j < n; ++j) cr[j] = tr[j];
+    for (int64_t j = 0; j < n; ++j) cr[j] = tr[j];
   }
 }
 
@@ -176,7 +193,10 @@ inline float hsum256(__m256 v) {
 }
 #endif
 
-/* dot product of two contiguous vectors */
+/* dot product of two contiguous vectors. Order (AVX2): 4 x 8 partial sums s_q[l] over blocks of 32
+ * (element 32t + 8q + l), then blocks of 8 into s_0; v = (s0 + s1) + (s2 + s3) lane-wise,
+ * s = ((v0 + v4) + (v1 + v5)) + ((v2 + v6) + (v3 + v7)); the tail continues s by FMA. Portable:
+ * 8 partial sums over blocks of 8, s = ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)), then the tail. */
 inline float dot(const float *__restrict x, const float *__restrict y, int64_t n) {
   int64_t i = 0;
 #if O2C_HAVE_AVX2
@@ -192,16 +212,16 @@ inline float dot(const float *__restrict x, const float *__restrict y, int64_t n
 #else
   float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) part[j] += x[i + j] * y[i + j];
+    for (int j = 0; j < 8; ++j) part[j] = fmac(x[i + j], y[i + j], part[j]);
   float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 #endif
-  for (; i < n; ++i) s += x[i] * y[i];
+  for (; i < n; ++i) s = fmac(x[i], y[i], s);
   return s;
 }
 
 /* y[0..n) += a * x[0..n) */
 inline void axpy(float a, const float *__restrict x, float *__restrict y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+  for (int64_t i = 0; i < n; ++i) y[i] = fmac(a, x[i], y[i]);
 }
 
 } /* namespace */
@@ -254,7 +274,7 @@ void gemm_epilogue_tile(float *C, int64_t ldc, int64_t i0, int64_t j0, int64_t m
         if (beta == 1.0f)
           for (int64_t j = 0; j < n; ++j) c[j] += bb[j];
         else
-          for (int64_t j = 0; j < n; ++j) c[j] += beta * bb[j];
+          for (int64_t j = 0; j < n; ++j) c[j] = fmac(beta, bb[j], c[j]);
         break;
       }
       case 3: {
@@ -267,7 +287,7 @@ void gemm_epilogue_tile(float *C, int64_t ldc, int64_t i0, int64_t j0, int64_t m
         if (beta == 1.0f)
           for (int64_t j = 0; j < n; ++j) c[j] += bb[j];
         else
-          for (int64_t j = 0; j < n; ++j) c[j] += beta * bb[j];
+          for (int64_t j = 0; j < n; ++j) c[j] = fmac(beta, bb[j], c[j]);
         break;
       }
       default: break;
@@ -355,7 +375,7 @@ void gemm_strided(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, 
       for (int64_t k = 0; k < K; ++k) {
         const float a = A[i * rsa + k * csa];
         const float *b = B + k * rsb;
-        for (int64_t j = 0; j < N; ++j) c[j] += a * b[j * csb];
+        for (int64_t j = 0; j < N; ++j) c[j] = fmac(a, b[j * csb], c[j]);
       }
     }
     gemm_epilogue_tile(C, ldc, 0, 0, M, N, ep);

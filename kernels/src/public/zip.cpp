@@ -4,10 +4,24 @@
  * Float DIV uses Smith's algorithm (no premature overflow). Int: exact integer arithmetic,
  * saturated to int16; DIV is computed in double, rounded half away from zero, saturated, and a
  * zero divisor gives 0.
+ * Float numerics are a contract shared with the zip accelerator (kernels/accel/zip_accel.cpp):
+ * every multiply-add written as fmac() is fused (where the target has FMA), nothing else is, so
+ * both give the same bits whatever the compiler would otherwise contract.
  */
+#pragma GCC optimize("fp-contract=off")
 #include "common.h"
 
 #include <cmath>
+
+namespace {
+inline float fmac(float a, float b, float c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return std::fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+}  // namespace
 
 extern "C" void DASH_ZIP_flt_cpu(dash_cmplx_flt_type **a, dash_cmplx_flt_type **b, dash_cmplx_flt_type **out,
                                  size_t *n, zip_op_t *op) {
@@ -32,15 +46,17 @@ extern "C" void DASH_ZIP_flt_cpu(dash_cmplx_flt_type **a, dash_cmplx_flt_type **
     case ZIP_MULT:
       for (size_t i = 0; i < len; ++i) {
         const float ar = x[i].re, ai = x[i].im, br = y[i].re, bi = y[i].im;
-        z[i].re = ar * br - ai * bi;
-        z[i].im = ar * bi + ai * br;
+        const float r = fmac(ar, br, -(ai * bi)), m = fmac(ar, bi, ai * br);
+        z[i].re = r;
+        z[i].im = m;
       }
       break;
     case ZIP_CMP_MULT:
       for (size_t i = 0; i < len; ++i) {
         const float ar = x[i].re, ai = x[i].im, br = y[i].re, bi = y[i].im;
-        z[i].re = ar * br + ai * bi;
-        z[i].im = ai * br - ar * bi;
+        const float r = fmac(ar, br, ai * bi), m = fmac(ai, br, -(ar * bi));
+        z[i].re = r;
+        z[i].im = m;
       }
       break;
     case ZIP_DIV:
@@ -52,14 +68,14 @@ extern "C" void DASH_ZIP_flt_cpu(dash_cmplx_flt_type **a, dash_cmplx_flt_type **
             r = ar / std::fabs(br);
             m = ai / std::fabs(bi);
           } else {
-            const float rat = bi / br, scl = 1.0f / (br + bi * rat);
-            r = (ar + ai * rat) * scl;
-            m = (ai - ar * rat) * scl;
+            const float rat = bi / br, scl = 1.0f / fmac(bi, rat, br);
+            r = fmac(ai, rat, ar) * scl;
+            m = fmac(-ar, rat, ai) * scl;
           }
         } else {
-          const float rat = br / bi, scl = 1.0f / (bi + br * rat);
-          r = (ar * rat + ai) * scl;
-          m = (ai * rat - ar) * scl;
+          const float rat = br / bi, scl = 1.0f / fmac(br, rat, bi);
+          r = fmac(ar, rat, ai) * scl;
+          m = fmac(ai, rat, -ar) * scl;
         }
         z[i].re = r;
         z[i].im = m;
