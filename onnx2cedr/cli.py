@@ -180,6 +180,109 @@ def ops(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     out.print(t)
 
 
+def _fmt_ns(ns) -> str:
+    if ns is None:
+        return "-"
+    ns = float(ns)
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns:.0f} ns"
+
+
+@app.command()
+def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]: an app .so, a folder made by "
+                                          "`convert`, or a bundled app (radar_correlator, pulse_doppler, wifi_tx)."),
+        config: Path = typer.Option(..., "--config", "-c", help="Hardware composition and scheduler (JSON)."),
+        log_dir: Path = typer.Option(..., "--log-dir", help="Folder for the CEDR logs and summary.json."),
+        scheduler: Optional[str] = typer.Option(None, help="Override the config's scheduler "
+                                                "(SIMPLE, RANDOM, MET, EFT, ETF, HEFT_RT)."),
+        seed: Optional[int] = typer.Option(None, help="Override the config's random seed."),
+        arrival: Optional[str] = typer.Option(None, help="periodic or poisson (mean gap = the period)."),
+        lib: Optional[List[Path]] = typer.Option(None, "--lib", help="Extra kernel library to load (repeatable)."),
+        check: bool = typer.Option(False, "--check", help="Validate config and apps, list the PEs, run nothing."),
+        force: bool = typer.Option(False, help="Replace a log folder not written by `onnx2cedr run`."),
+        as_json: bool = typer.Option(False, "--json", help="Print summary.json.")):
+    """Run apps on the CEDR-compatible runtime with a described SoC; write CEDR logs and a summary."""
+    from . import run as R
+
+    try:
+        specs = [R.parse_app_spec(a) for a in apps]
+        if check:
+            out.print(R.check(config, specs, extra_libs=lib or ()).rstrip())
+            return
+        res = R.run(config, log_dir, specs, scheduler=scheduler, seed=seed, arrival=arrival, force=force,
+                    extra_libs=lib or ())
+    except O2CError as e:
+        _fail(e)
+    s = res.summary
+    if as_json:
+        sys.stdout.write(json.dumps(s, indent=1) + "\n")
+    else:
+        out.print(f"[bold]{s['scheduler']}[/]: {s['instances']} instances, {s['tasks']} tasks, makespan "
+                  f"{_fmt_ns(s['makespan_ns'])}; dispatch p50 {_fmt_ns(s['dispatch_ns']['p50'])}, "
+                  f"scheduling {_fmt_ns(s['scheduling']['per_task_ns'])}/task")
+        t = Table(title="apps")
+        for col in ("app", "instances", "failed", "latency p50", "p95", "max"):
+            t.add_column(col)
+        for a in s["apps"]:
+            lat = a["latency_ns"]
+            t.add_row(a["name"], str(a["instances"]), str(a["failed"]), _fmt_ns(lat["p50"]), _fmt_ns(lat["p95"]),
+                      _fmt_ns(lat["max"]))
+        out.print(t)
+        t = Table(title="processing elements")
+        for col in ("PE", "type", "tasks", "busy", "utilization"):
+            t.add_column(col)
+        for p in s["pes"]:
+            t.add_row(p["name"], p["type"], str(p["tasks"]), _fmt_ns(p["busy_ns"]), f"{100 * p['utilization']:.1f}%")
+        out.print(t)
+        out.print(f"logs: {res.log_dir}/")
+    if res.returncode != 0:
+        fails = s.get("failures", [])
+        f0 = fails[0] if fails else {}
+        err.print(f"[bold red]error:[/] {s['failed_instances']} app instance(s) failed"
+                  + (f" (first: {f0.get('app')} instance {f0.get('instance')}, exit code {f0.get('exit_code')})"
+                     if f0 else ""))
+        raise typer.Exit(1)
+
+
+@app.command()
+def calibrate(config: Path = typer.Option(..., "--config", "-c", help="The hardware config to calibrate."),
+              output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                                    help="Write the calibrated config here (default: in place).")):
+    """Measure each API on each PE type of CONFIG and store size-aware cost functions in it."""
+    from . import run as R
+
+    try:
+        cal = R.calibrate(config, output)
+    except O2CError as e:
+        _fail(e)
+    t = Table(title="cost = fixed + slope x work")
+    for col in ("API", "PE type", "fixed", "ns / unit of work"):
+        t.add_column(col)
+    for api, per_type in sorted(cal["API Cost Functions"].items()):
+        for typ, f in per_type.items():
+            t.add_row(api, typ, _fmt_ns(f["fixed_ns"]), f"{f['ns_per_unit']:.4g}")
+    out.print(t)
+    out.print(f"wrote {output or config}")
+
+
+@app.command()
+def gantt(log_dir: Path = typer.Argument(..., help="A log folder written by `onnx2cedr run` (or CEDR)."),
+          output: Path = typer.Option(Path("gantt.png"), "-o", "--output", help=".png, .svg, .pdf or .html"),
+          title: Optional[str] = typer.Option(None, help="Chart title.")):
+    """Draw a Gantt chart of a run: one row per PE, tasks coloured by app."""
+    from .gantt import draw
+
+    try:
+        info = draw(log_dir, output, title)
+    except O2CError as e:
+        _fail(e)
+    out.print(f"wrote {output}: {info['tasks']} tasks, {len(info['pes'])} PEs, {len(info['apps'])} apps, "
+              f"{_fmt_ns(info['span_ns'])}")
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Dispatch overhead of cedr-run, measured against the machine's own thread wake-up cost.
+
+Builds (g++, into a cache folder keyed by the sources) cedr-run, an empty API (nop_kernel.cpp ->
+libo2c_nop.so) and a benchmark app (nop_app.cpp), unless onnx2cedr.runtime_build.RuntimeBuild
+provides cedr-run. Then, with 1 and 2 cpu PEs:
+  latency     NOP_CALLS blocking NOP calls one after another: enqueue -> start of execution
+              (summary.json "dispatch_ns": median and p99)
+  throughput  NOP_BATCHES batches of NOP_BATCH _nb NOPs sharing one barrier: tasks per second
+              (measured by the app from its first enqueue to the last completion)
+and, in the same run, a reference: the median time to wake a thread blocked on a pthread
+condition variable (a two-thread ping-pong, half a round trip), printed with our figures as
+ratios against it.
+
+  python3 runtime/bench/dispatch.py [--repeat 3] [--calls 2000] [--batch 1000] [--batches 50]
+                                    [--spin NS ...]   (CEDR_RUN_SPIN_NS values to compare)
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+RT_SRC = ROOT / "runtime" / "src"
+INCLUDE = ROOT / "kernels" / "include"
+CXX = os.environ.get("CXX", "g++")
+
+PINGPONG = r"""
+#include <pthread.h>
+#include <time.h>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int turn = 0;  // 0: main's turn, 1: peer's turn
+static long iters;
+static long long now() { timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+static void *peer(void *) {
+  for (long i = 0; i < iters; ++i) {
+    pthread_mutex_lock(&mu);
+    while (turn != 1) pthread_cond_wait(&cv, &mu);
+    turn = 0;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+  }
+  return nullptr;
+}
+int main(int argc, char **argv) {
+  iters = argc > 1 ? atol(argv[1]) : 20000;
+  pthread_t th;
+  pthread_create(&th, nullptr, peer, nullptr);
+  std::vector<long long> rt;
+  rt.reserve(iters);
+  for (long i = 0; i < iters; ++i) {
+    long long t0 = now();
+    pthread_mutex_lock(&mu);
+    turn = 1;
+    pthread_cond_broadcast(&cv);
+    while (turn != 0) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    rt.push_back(now() - t0);
+  }
+  pthread_join(th, nullptr);
+  std::sort(rt.begin(), rt.end());
+  // one wake-up = half a round trip
+  std::printf("%.1f %.1f\n", rt[rt.size() / 2] / 2.0, rt[rt.size() * 99 / 100] / 2.0);
+  return 0;
+}
+"""
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        err = " ".join(r.stderr.split())[:400]
+        sys.exit(f"dispatch.py: error: {Path(cmd[0]).name} failed (exit {r.returncode}): {err}")
+    return r
+
+
+def cache_dir() -> Path:
+    h = hashlib.blake2b(digest_size=10)
+    for f in sorted(list(RT_SRC.glob("*")) + [HERE / "nop_kernel.cpp", HERE / "nop_app.cpp"]):
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    h.update(PINGPONG.encode())
+    d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx2cedr" / "bench" / h.hexdigest()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def build(d: Path) -> dict[str, Path]:
+    out = {"nop": d / "libo2c_nop.so", "app": d / "nop_app.so", "pingpong": d / "pingpong", "cedr_run": d / "cedr-run"}
+    if not out["nop"].exists():
+        sh([CXX, "-std=c++17", "-O2", "-shared", "-fPIC", str(HERE / "nop_kernel.cpp"), "-o", str(out["nop"])])
+    if not out["app"].exists():
+        sh([CXX, "-std=c++17", "-O2", "-shared", "-fPIC", "-I", str(INCLUDE), str(HERE / "nop_app.cpp"),
+            "-o", str(out["app"])])
+    if not out["pingpong"].exists():
+        src = d / "pingpong.cpp"
+        src.write_text(PINGPONG)
+        sh([CXX, "-std=c++17", "-O2", "-pthread", str(src), "-o", str(out["pingpong"])])
+    try:  # the project's cached build, if this checkout has it
+        sys.path.insert(0, str(ROOT))
+        from onnx2cedr.runtime_build import RuntimeBuild  # noqa: PLC0415
+
+        out["cedr_run"] = RuntimeBuild().ensure().cedr_run
+        return out
+    except Exception:  # noqa: BLE001 - fall back to building cedr-run here
+        pass
+    if not out["cedr_run"].exists():
+        objs = []
+        for src in sorted(RT_SRC.glob("*.cpp")):  # two compile jobs at a time
+            objs.append((src, d / f"{src.stem}.o"))
+        procs: list[subprocess.Popen] = []
+        for src, obj in objs:
+            if len(procs) == 2:
+                procs.pop(0).wait()
+            procs.append(subprocess.Popen([CXX, "-std=c++17", "-O2", "-pthread", "-I", str(RT_SRC), "-I", str(INCLUDE),
+                                           "-c", str(src), "-o", str(obj)]))
+        for p in procs:
+            p.wait()
+        sh([CXX, "-pthread", *[str(o) for _, o in objs], "-rdynamic", "-ldl", "-o", str(out["cedr_run"])])
+    return out
+
+
+def run_case(b: dict[str, Path], work: Path, pes: int, mode: str, env_extra: dict[str, str]) -> dict:
+    cfg = work / f"cfg{pes}.json"
+    cfg.write_text(json.dumps({"Worker Threads": {"cpu": pes}, "Scheduler": "SIMPLE"}))
+    log = work / f"log_{pes}_{mode}"
+    env = dict(os.environ, NOP_MODE=mode, **env_extra)
+    r = sh([str(b["cedr_run"]), "--config", str(cfg), "--lib", str(b["nop"]), "--log-dir", str(log), "--quiet",
+            f"{b['app']}:1:0"], env=env)
+    s = json.loads((log / "summary.json").read_text())
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("nop_app:")][-1]
+    fields = dict(kv.split("=") for kv in line.split()[1:])
+    return {"p50": s["dispatch_ns"]["p50"], "p99": s["dispatch_ns"]["p99"], "tps": float(fields["tasks_per_s"]),
+            "round_p50": s["scheduling"]["per_round_ns"]["p50"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per case (medians are reported)")
+    ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--batches", type=int, default=50)
+    ap.add_argument("--spin", type=int, nargs="*", default=None,
+                    help="CEDR_RUN_SPIN_NS values to compare (default: the runtime's built-in value)")
+    a = ap.parse_args()
+    b = build(cache_dir())
+    pp = [tuple(map(float, sh([str(b["pingpong"]), "20000"]).stdout.split())) for _ in range(a.repeat)]
+    wake50 = statistics.median(p[0] for p in pp)
+    wake99 = statistics.median(p[1] for p in pp)
+    print(f"reference: condition-variable wake-up p50 {wake50 / 1e3:.2f} us, p99 {wake99 / 1e3:.2f} us "
+          f"(pthread ping-pong, half round trip)")
+    spins = a.spin if a.spin else [None]
+    env_base = {"NOP_CALLS": str(a.calls), "NOP_BATCH": str(a.batch), "NOP_BATCHES": str(a.batches)}
+    print(f"{'spin':>8} {'PEs':>3} | {'dispatch p50':>12} {'p99':>9} {'x wake':>7} | {'tasks/s':>10} | round p50")
+    with tempfile.TemporaryDirectory(prefix="cedr_dispatch_") as tmp:
+        for spin in spins:
+            env = dict(env_base)
+            if spin is not None:
+                env["CEDR_RUN_SPIN_NS"] = str(spin)
+            for pes in (1, 2):
+                lat = [run_case(b, Path(tmp), pes, "latency", env) for _ in range(a.repeat)]
+                thr = [run_case(b, Path(tmp), pes, "throughput", env) for _ in range(a.repeat)]
+                p50 = statistics.median(x["p50"] for x in lat)
+                p99 = statistics.median(x["p99"] for x in lat)
+                tps = statistics.median(x["tps"] for x in thr)
+                rnd = statistics.median(x["round_p50"] for x in lat)
+                label = "default" if spin is None else str(spin)
+                print(f"{label:>8} {pes:>3} | {p50 / 1e3:>9.2f} us {p99 / 1e3:>6.2f} us {p50 / wake50:>7.2f} | "
+                      f"{tps:>10.0f} | {rnd:.0f} ns")
+    print("targets: dispatch p50 <= 5 us, >= 100000 empty tasks/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+// config.h - the runtime configuration (public CEDR keys plus onnx2cedr's additions), read and
+// validated completely before anything runs.
+#ifndef CEDR_CONFIG_H
+#define CEDR_CONFIG_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cost_model.h"
+
+namespace cedr {
+
+// How a non-CPU PE type turns reported (cycles, bytes) into a modeled latency.
+struct AccelModel {
+  double clock_mhz = 200;
+  double bandwidth_gbps = 2.0;
+  double overhead_ns = 2000;
+  // overhead + cycles / clock + bytes / bandwidth, in ns
+  double latency_ns(uint64_t cycles, uint64_t bytes) const {
+    return overhead_ns + double(cycles) * 1000.0 / clock_mhz + double(bytes) / bandwidth_gbps;
+  }
+};
+
+struct PeType {
+  std::string name;  // "cpu", "fft", ...
+  int count = 0;
+  AccelModel accel;  // unused for "cpu"
+};
+
+struct RunConfig {
+  std::string path;                       // the config file
+  std::vector<PeType> types;              // "cpu" first (always present, maybe count 0), then file order
+  std::string scheduler = "SIMPLE";
+  uint64_t seed = 0;
+  std::vector<std::string> binary_paths;  // "DASH Binary Paths", resolved against the config's folder
+  CostModel costs;
+  bool queueing = true;                   // Features."Enable Queueing"
+  bool fixed_periodic = true;             // Features."Fixed Periodic Injection"
+  bool model_accel_latency = true;        // Features."Model Accelerator Latency"
+
+  int total_pes() const {
+    int n = 0;
+    for (const auto &t : types) n += t.count;
+    return n;
+  }
+  int type_index(const std::string &name) const {
+    for (size_t i = 0; i < types.size(); ++i)
+      if (types[i].name == name) return int(i);
+    return -1;
+  }
+};
+
+constexpr int kMaxPeTypes = 16;
+constexpr int kMaxPes = 256;
+
+// Reads and validates the file; InputError("<path>: <what>") on any problem.
+RunConfig load_config(const std::string &path);
+
+}  // namespace cedr
+
+#endif  // CEDR_CONFIG_H

@@ -1,0 +1,222 @@
+// report.cpp - logs and summary.
+#include "report.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "json.h"
+
+namespace cedr {
+
+double percentile(std::vector<double> &v, double p) {
+  if (v.empty()) return 0;
+  const double pos = p / 100.0 * double(v.size() - 1);
+  const size_t lo = size_t(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+}
+
+namespace {
+
+struct File {
+  FILE *f = nullptr;
+  std::vector<char> buf;
+  File(const std::string &path) : f(std::fopen(path.c_str(), "w")), buf(1 << 20) {
+    if (f) std::setvbuf(f, buf.data(), _IOFBF, buf.size());
+  }
+  bool close() {
+    if (!f) return false;
+    bool ok = std::ferror(f) == 0;
+    ok = (std::fclose(f) == 0) && ok;
+    f = nullptr;
+    return ok;
+  }
+  ~File() {
+    if (f) std::fclose(f);
+  }
+};
+
+std::vector<TaskRecord> all_records(Runtime &rt) {
+  std::vector<TaskRecord> out;
+  size_t n = 0;
+  for (auto &pe : rt.pes()) n += pe->records.size();
+  out.reserve(n);
+  for (auto &pe : rt.pes())
+    for (const auto &r : pe->records)
+      if (r.instance >= 0) out.push_back(r);
+  std::stable_sort(out.begin(), out.end(), [](const TaskRecord &a, const TaskRecord &b) {
+    return a.start_ns != b.start_ns ? a.start_ns < b.start_ns : a.pe < b.pe;
+  });
+  return out;
+}
+
+std::string stats(std::vector<double> v, const char *k1, double p1, const char *k2, double p2, bool mean) {
+  std::sort(v.begin(), v.end());
+  std::string s = "{\"" + std::string(k1) + "\": " + json::number(percentile(v, p1)) + ", \"" + k2 +
+                  "\": " + json::number(percentile(v, p2)) + ", \"max\": " + json::number(v.empty() ? 0 : v.back());
+  if (mean) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    s += ", \"mean\": " + json::number(v.empty() ? 0 : sum / double(v.size()));
+  }
+  return s + "}";
+}
+
+}  // namespace
+
+bool write_logs(const RunInfo &info, Runtime &rt, const std::vector<std::unique_ptr<Instance>> &instances,
+                std::string &err) {
+  const auto &slots = rt.slots();
+  const auto &pes = rt.pes();
+  {
+    const std::string path = info.log_dir + "/timing_trace.log";
+    File f(path);
+    if (!f.f) return err = "cannot write '" + path + "': " + std::strerror(errno), false;
+    for (const TaskRecord &r : all_records(rt)) {
+      const Instance &inst = *instances[size_t(r.instance)];
+      std::fprintf(f.f,
+                   "app_id: %d, app_name: %s, task_id: %" PRIu32 ", task_name: %s, resource_name: %s, "
+                   "ref_start_time: %" PRId64 ", ref_stop_time: %" PRId64 ", actual_exe_time: %" PRId64 "\n",
+                   inst.id, inst.name.c_str(), r.task_id, slots[r.slot]->api.c_str(), pes[r.pe]->name.c_str(),
+                   r.start_ns, r.stop_ns, r.stop_ns - r.start_ns);
+    }
+    if (!f.close()) return err = "cannot write '" + path + "'", false;
+  }
+  {
+    const std::string path = info.log_dir + "/schedule_trace.log";
+    File f(path);
+    if (!f.f) return err = "cannot write '" + path + "': " + std::strerror(errno), false;
+    for (const RoundRecord &r : rt.rounds())
+      std::fprintf(f.f,
+                   "ready_queue_size: %" PRIu32 ", ref_start_time: %" PRId64 ", ref_stop_time: %" PRId64
+                   ", sheduling_overhead: %" PRId64 " ns\n",
+                   r.ready, r.start_ns, r.stop_ns, r.stop_ns - r.start_ns);
+    if (!f.close()) return err = "cannot write '" + path + "'", false;
+  }
+  {
+    const std::string path = info.log_dir + "/appruntime_trace.log";
+    File f(path);
+    if (!f.f) return err = "cannot write '" + path + "': " + std::strerror(errno), false;
+    for (const auto &ip : instances) {
+      const Instance &inst = *ip;
+      if (!inst.finished) continue;
+      std::fprintf(f.f,
+                   "app_id: %d, app_name: %s, ref_arrival_time: %" PRId64 ", ref_start_time: %" PRId64
+                   ", ref_end_time: %" PRId64 ", app_runtime: %" PRId64 ", app_lifetime: %" PRId64 "\n",
+                   inst.id, inst.name.c_str(), inst.arrival_ns, inst.start_ns, inst.end_ns,
+                   inst.end_ns - inst.start_ns, inst.end_ns - inst.arrival_ns);
+    }
+    if (!f.close()) return err = "cannot write '" + path + "'", false;
+  }
+  return true;
+}
+
+bool write_summary(const RunInfo &info, Runtime &rt, const std::vector<std::unique_ptr<Instance>> &instances,
+                   const std::vector<App> &apps, std::string &err, std::string *one_line) {
+  int64_t start = 0, end = 0;
+  bool first = true;
+  int failed = 0;
+  for (const auto &ip : instances) {
+    if (first || ip->arrival_ns < start) start = ip->arrival_ns;
+    if (first || ip->end_ns > end) end = ip->end_ns;
+    first = false;
+    if (ip->exit_code != 0) ++failed;
+  }
+  const double makespan = double(end - start);
+  uint64_t tasks = 0;
+  std::vector<double> dispatch;
+  for (auto &pe : rt.pes())
+    for (const auto &r : pe->records)
+      if (r.instance >= 0) {
+        ++tasks;
+        dispatch.push_back(double(r.start_ns - r.enqueue_ns));
+      }
+
+  std::string s = "{\n";
+  s += "  \"scheduler\": " + json::quote(info.scheduler) + ",\n";
+  s += "  \"seed\": " + json::number(double(info.seed)) + ",\n";
+  s += "  \"arrival\": " + json::quote(info.arrival) + ",\n";
+  s += std::string("  \"queueing\": ") + (info.queueing ? "true" : "false") + ",\n";
+  s += "  \"start_ns\": " + json::number(double(start)) + ",\n";
+  s += "  \"end_ns\": " + json::number(double(end)) + ",\n";
+  s += "  \"makespan_ns\": " + json::number(makespan) + ",\n";
+  s += "  \"instances\": " + json::number(double(instances.size())) + ",\n";
+  s += "  \"failed_instances\": " + json::number(failed) + ",\n";
+  s += "  \"tasks\": " + json::number(double(tasks)) + ",\n";
+  s += "  \"pes\": [";
+  bool comma = false;
+  for (auto &pe : rt.pes()) {
+    uint64_t n = 0;
+    for (const auto &r : pe->records) n += r.instance >= 0;
+    s += std::string(comma ? "," : "") + "\n    {\"name\": " + json::quote(pe->name) +
+         ", \"type\": " + json::quote(rt.config().types[pe->type].name) + ", \"tasks\": " + json::number(double(n)) +
+         ", \"busy_ns\": " + json::number(double(pe->busy_ns)) +
+         ", \"utilization\": " + json::number(makespan > 0 ? double(pe->busy_ns) / makespan : 0) +
+         ", \"overruns\": " + json::number(double(pe->overruns)) + "}";
+    comma = true;
+  }
+  s += "\n  ],\n  \"apps\": [";
+  comma = false;
+  for (size_t a = 0; a < apps.size(); ++a) {
+    std::vector<double> lat, run;
+    int n = 0, nf = 0;
+    for (const auto &ip : instances) {
+      if (ip->app != int(a)) continue;
+      ++n;
+      nf += ip->exit_code != 0;
+      lat.push_back(double(ip->end_ns - ip->arrival_ns));
+      run.push_back(double(ip->end_ns - ip->start_ns));
+    }
+    s += std::string(comma ? "," : "") + "\n    {\"name\": " + json::quote(apps[a].name) +
+         ", \"path\": " + json::quote(apps[a].path) + ", \"instances\": " + json::number(n) +
+         ", \"failed\": " + json::number(nf) + ",\n     \"latency_ns\": " + stats(lat, "p50", 50, "p95", 95, true) +
+         ",\n     \"runtime_ns\": " + stats(run, "p50", 50, "p95", 95, true) + "}";
+    comma = true;
+  }
+  std::vector<double> per_round;
+  double total = 0;
+  for (const auto &r : rt.rounds()) {
+    per_round.push_back(double(r.stop_ns - r.start_ns));
+    total += double(r.stop_ns - r.start_ns);
+  }
+  s += "\n  ],\n  \"scheduling\": {\"rounds\": " + json::number(double(rt.rounds().size())) +
+       ", \"total_ns\": " + json::number(total) +
+       ", \"per_task_ns\": " + json::number(tasks ? total / double(tasks) : 0) +
+       ", \"per_round_ns\": " + stats(per_round, "p50", 50, "p99", 99, false) + "},\n";
+  std::vector<double> d = dispatch;
+  s += "  \"dispatch_ns\": " + stats(d, "p50", 50, "p99", 99, false) + ",\n";
+  s += "  \"failures\": [";
+  comma = false;
+  for (const auto &ip : instances) {
+    if (ip->exit_code == 0) continue;
+    s += std::string(comma ? ", " : "") + "{\"app\": " + json::quote(ip->name) +
+         ", \"instance\": " + json::number(ip->id) + ", \"exit_code\": " + json::number(ip->exit_code) + "}";
+    comma = true;
+  }
+  s += "]\n}\n";
+
+  const std::string path = info.log_dir + "/summary.json";
+  const std::string tmp = path + ".tmp";
+  FILE *f = std::fopen(tmp.c_str(), "w");
+  if (!f) return err = "cannot write '" + path + "': " + std::strerror(errno), false;
+  bool ok = std::fwrite(s.data(), 1, s.size(), f) == s.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return err = "cannot write '" + path + "'", false;
+
+  if (one_line != nullptr) {
+    std::sort(dispatch.begin(), dispatch.end());
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "%zu instance(s) (%d failed), %" PRIu64 " tasks on %zu PEs, makespan %.3f ms, dispatch p50 %.1f us, "
+                  "scheduler %s",
+                  instances.size(), failed, tasks, rt.pes().size(), makespan / 1e6, percentile(dispatch, 50) / 1e3,
+                  info.scheduler.c_str());
+    *one_line = buf;
+  }
+  return true;
+}
+
+}  // namespace cedr

@@ -1,0 +1,207 @@
+// run.cpp - submitting app instances and ending the run.
+#include "run.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include "common.h"
+#include "report.h"
+#include "runtime.h"
+
+namespace cedr {
+
+std::vector<Arrival> plan_arrivals(const std::vector<AppSpec> &specs, bool poisson, uint64_t seed) {
+  std::vector<Arrival> out;
+  for (size_t s = 0; s < specs.size(); ++s) {
+    const double period_ns = specs[s].period_us * 1000.0;
+    std::seed_seq sq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(s), 0x6364u};
+    std::mt19937_64 rng(sq);
+    std::exponential_distribution<double> gap(period_ns > 0 ? 1.0 / period_ns : 1.0);
+    double t = 0;
+    for (int k = 0; k < specs[s].instances; ++k) {
+      if (k > 0) t += poisson ? (period_ns > 0 ? gap(rng) : 0.0) : period_ns;
+      out.push_back({int64_t(std::llround(poisson ? t : period_ns * k)), int(s), k});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Arrival &a, const Arrival &b) {
+    if (a.offset_ns != b.offset_ns) return a.offset_ns < b.offset_ns;
+    if (a.spec != b.spec) return a.spec < b.spec;
+    return a.k < b.k;
+  });
+  return out;
+}
+
+namespace {
+
+struct InstanceStart {
+  Runtime *rt;
+  Instance *inst;
+  AppMain main;
+};
+
+void *instance_main(void *arg) {
+  std::unique_ptr<InstanceStart> st(static_cast<InstanceStart *>(arg));
+  Runtime::set_current_instance(st->inst);
+  st->inst->start_ns = now_ns();
+  st->rt->instance_started(st->inst);
+  char arg0[] = "cedr_app";
+  char *argv[] = {arg0, nullptr};
+  const int rc = st->main(1, argv, nullptr);
+  st->inst->end_ns = now_ns();
+  st->inst->exit_code = rc;
+  {
+    std::lock_guard<std::mutex> lk(st->rt->state_mu);
+    st->inst->finished = true;
+    st->rt->finished_instances += 1;
+  }
+  st->rt->state_cv.notify_all();
+  return nullptr;
+}
+
+[[noreturn]] void die_fatal(Runtime &rt, const RunInfo &info, const std::vector<std::unique_ptr<Instance>> &instances) {
+  rt.abort_workers();
+  rt.wait_rounds_idle(2000000000LL);
+  std::string msg = rt.fatal_message();
+  std::string err;
+  {
+    // Instances still running keep writing their own fields; only finished ones are logged.
+    std::lock_guard<std::mutex> lk(rt.state_mu);
+    if (!write_logs(info, rt, instances, err)) msg += " (and " + err + ")";
+  }
+  std::fflush(stdout);
+  std::fprintf(stderr, "cedr-run: error: %s\n", msg.c_str());
+  std::fflush(stderr);
+  _exit(3);
+}
+
+// While a run is in progress, an app calling exit() or crashing must not end the process
+// silently: one error line and exit code 3 (no logs: the run's state is not consistent).
+std::atomic<bool> g_run_active{false};
+
+void on_exit_during_run() {
+  if (!g_run_active.load()) return;
+  const Instance *inst = Runtime::current_instance();
+  std::fflush(stdout);
+  if (inst != nullptr)
+    std::fprintf(stderr, "cedr-run: error: app '%s' (instance %d) called exit() during the run\n", inst->name.c_str(),
+                 inst->id);
+  else
+    std::fprintf(stderr, "cedr-run: error: exit() called during the run\n");
+  std::fflush(stderr);
+  _exit(3);
+}
+
+void on_fatal_signal(int sig) {
+  // async-signal-safe only
+  char msg[96] = "cedr-run: error: fatal signal ";
+  size_t n = std::strlen(msg);
+  const char *name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig == SIGFPE ? "SIGFPE"
+                   : sig == SIGILL ? "SIGILL" : "SIGABRT";
+  for (const char *c = name; *c && n < sizeof msg - 40; ++c) msg[n++] = *c;
+  const char tail[] = " during the run (in an app or a kernel)\n";
+  for (const char *c = tail; *c && n < sizeof msg - 1; ++c) msg[n++] = *c;
+  ssize_t w = write(STDERR_FILENO, msg, n);
+  (void)w;
+  _exit(3);
+}
+
+void install_run_guards() {
+  static bool once = false;
+  if (!once) {
+    std::atexit(on_exit_during_run);
+    once = true;
+  }
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_fatal_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
+  g_run_active.store(true);
+}
+
+void remove_run_guards() {
+  g_run_active.store(false);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App> &apps,
+             const std::vector<AppSpec> &specs, const RunOptions &opt) {
+  const std::vector<Arrival> plan = plan_arrivals(specs, opt.poisson, opt.seed);
+  std::vector<std::unique_ptr<Instance>> instances;
+  instances.reserve(plan.size());
+  for (size_t i = 0; i < plan.size(); ++i) {
+    auto inst = std::make_unique<Instance>();
+    inst->id = int(i);
+    inst->app = specs[plan[i].spec].app;
+    inst->name = apps[inst->app].name;
+    instances.push_back(std::move(inst));
+  }
+  RunInfo info;
+  info.log_dir = opt.log_dir;
+  info.seed = opt.seed;
+  info.arrival = opt.poisson ? "poisson" : "periodic";
+  info.queueing = cfg.queueing;
+
+  Runtime rt(cfg, libs, opt.scheduler, opt.seed);
+  info.scheduler = rt.scheduler_name();
+  g_runtime = &rt;
+  rt.start_workers(opt.spin_ns);
+
+  install_run_guards();
+  std::vector<pthread_t> threads(plan.size());
+  size_t spawned = 0;
+  const int64_t t0 = now_ns() + 200000;  // let the workers settle
+  for (size_t i = 0; i < plan.size() && !rt.aborted(); ++i) {
+    Instance &inst = *instances[i];
+    inst.arrival_ns = t0 + plan[i].offset_ns;
+    sleep_until_ns(inst.arrival_ns);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, size_t(64) << 20);
+    auto *st = new InstanceStart{&rt, &inst, apps[inst.app].main};
+    const int rc = pthread_create(&threads[i], &attr, instance_main, st);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+      delete st;
+      rt.fatal("cannot start a thread for app '" + inst.name + "' (instance " + std::to_string(inst.id) +
+               "): " + std::strerror(rc));
+      break;
+    }
+    ++spawned;
+  }
+  {
+    std::unique_lock<std::mutex> lk(rt.state_mu);
+    rt.state_cv.wait(lk, [&] { return rt.aborted() || size_t(rt.finished_instances) == spawned; });
+  }
+  if (rt.aborted()) die_fatal(rt, info, instances);
+  for (size_t i = 0; i < spawned; ++i) pthread_join(threads[i], nullptr);
+  // Exit when idle: tasks an instance left behind (_nb calls it never waited for) still run.
+  while (rt.outstanding_tasks() > 0 && !rt.aborted()) sleep_until_ns(now_ns() + 100000);
+  if (rt.aborted()) die_fatal(rt, info, instances);
+  rt.stop_workers();
+  g_runtime = nullptr;
+  remove_run_guards();
+
+  std::string err, line;
+  if (!write_logs(info, rt, instances, err) || !write_summary(info, rt, instances, apps, err, &line))
+    throw FatalError(err);
+  int failed = 0;
+  for (const auto &ip : instances) failed += ip->exit_code != 0;
+  if (!opt.quiet) std::printf("cedr-run: %s; logs in %s\n", line.c_str(), opt.log_dir.c_str());
+  std::fflush(stdout);
+  return failed ? 1 : 0;
+}
+
+}  // namespace cedr

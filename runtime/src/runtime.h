@@ -1,0 +1,260 @@
+// runtime.h - the live runtime: kernel calls become tasks, scheduling rounds place them on PEs,
+// one worker thread per PE runs them and records their times.
+//
+// Hot path (enqueue -> start):
+//   enqueue_kernel  a task from a preallocated pool (lock-free free list), work and predicted
+//                   costs from the per-API slot (implementations and cost functions resolved once)
+//   submit          under the ready-queue lock: append; if no round is in progress the caller
+//                   becomes the round runner ("combining"): it schedules everything that is ready,
+//                   repeatedly, until nothing new arrived. Tasks enqueued meanwhile form the next
+//                   round's batch.
+//   worker          per-PE FIFO (intrusive list under a per-PE mutex); bounded adaptive spin
+//                   (shorter after idle periods that saw no task), then a condition variable; runs the implementation, corrects the PE's predicted
+//                   availability from the measurement, signals the caller's barrier.
+#ifndef CEDR_RUNTIME_H
+#define CEDR_RUNTIME_H
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "api_table.h"
+#include "config.h"
+#include "dash.h"
+#include "libraries.h"
+#include "scheduler.h"
+
+namespace cedr {
+
+constexpr int kMaxArgs = 20;
+
+// Everything the runtime resolved about one (API, precision).
+struct ApiSlot {
+  std::string api, prec, name;  // "DASH_FFT", "flt", "DASH_FFT_flt"
+  const ApiInfo *info = nullptr;
+  uint16_t index = 0;
+  void *impl[kMaxPeTypes] = {};          // per PE type; nullptr: cannot run there
+  double fixed_ns[kMaxPeTypes] = {};     // predicted cost = fixed + slope * work
+  double slope_ns[kMaxPeTypes] = {};
+  bool runnable = false;                 // some configured PE (count > 0) can run it
+};
+
+// One running (or finished) app instance.
+struct Instance {
+  int id = 0;             // app_id of the logs: arrival order from 0
+  int app = 0;            // index of its app
+  std::string name;       // app name of the logs
+  std::atomic<uint32_t> next_task{0};
+  int64_t arrival_ns = 0, start_ns = 0, end_ns = 0;
+  int exit_code = 0;
+  bool finished = false;  // written by its thread before it reports completion
+};
+
+struct TaskRecord {
+  int32_t instance;
+  uint32_t task_id;
+  uint16_t slot;
+  uint16_t pe;
+  int64_t enqueue_ns, start_ns, stop_ns;
+};
+
+struct RoundRecord {
+  uint32_t ready;
+  int64_t start_ns, stop_ns;
+};
+
+struct Task {
+  void *args[kMaxArgs + 1];
+  unsigned n_args = 0;                 // argument pointers, barrier excluded
+  cedr_barrier_t *barrier = nullptr;
+  ApiSlot *slot = nullptr;
+  Instance *inst = nullptr;
+  uint32_t task_id = 0;
+  uint64_t seq = 0;                    // enqueue order (TaskView::id)
+  int64_t enqueue_ns = 0;
+  double work = 1;
+  double cost[kMaxPeTypes];            // predicted ns per PE type (< 0: cannot run there)
+  double assigned_cost = 0;            // predicted ns on the PE it was given
+  TaskRecord *report = nullptr;        // calibration: where to copy the finished task's record
+  Task *next = nullptr;                // per-PE queue link
+  uint32_t pool_index = 0;
+  std::atomic<uint32_t> next_free{0};  // pool free-list link (index + 1; 0 ends the list)
+};
+
+// A fixed-capacity-per-chunk pool with a tagged lock-free free list; chunks are added (rarely)
+// under a mutex and live until the pool is destroyed, so a racing reader never touches freed memory.
+class TaskPool {
+ public:
+  TaskPool();
+  ~TaskPool();
+  Task *alloc();
+  void release(Task *t);
+
+ private:
+  static constexpr uint32_t kChunkBits = 12, kChunk = 1u << kChunkBits, kMaxChunks = 4096;
+  Task *at(uint32_t index) const { return chunks_[index >> kChunkBits].load(std::memory_order_acquire) + (index & (kChunk - 1)); }
+  void grow();
+  std::atomic<uint64_t> head_{0};  // (tag << 32) | (index + 1)
+  std::atomic<Task *> chunks_[kMaxChunks];
+  std::mutex grow_mu_;
+  uint32_t n_chunks_ = 0;
+};
+
+class Runtime;
+
+struct alignas(64) PE {
+  Runtime *owner = nullptr;
+  int id = 0, type = 0, index = 0;  // index within its type, from 0 (fft2 -> 1)
+  std::string name;
+  bool cpu = true;
+  AccelModel accel;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  Task *head = nullptr, *tail = nullptr;  // tasks queued, not started
+  double queued_pred_ns = 0;              // their predicted costs (under mu)
+  bool sleeping = false;                  // the worker waits on cv (under mu)
+  bool stop = false;                      // drain then exit (under mu)
+  std::atomic<int> queued{0};             // tasks in the queue (for the spin check)
+  std::atomic<int> outstanding{0};        // queued + running (PEView::queued)
+  std::atomic<double> avail_ns{0};        // predicted time its queue drains
+
+  // worker-owned until the worker exits
+  int spin_misses = 0;                    // idle polls in a row that timed out (adaptive spin)
+  std::vector<TaskRecord> records;
+  int64_t busy_ns = 0;
+  uint64_t overruns = 0;
+  pthread_t thread{};
+  bool started = false;
+  std::atomic<bool> exited{false};
+};
+
+class Runtime {
+ public:
+  Runtime(const RunConfig &cfg, const Libraries &libs, const std::string &scheduler, uint64_t seed);
+  ~Runtime();
+  Runtime(const Runtime &) = delete;
+  Runtime &operator=(const Runtime &) = delete;
+
+  // Worker threads. spin_ns: how long an idle worker (and a blocking API call) polls before blocking.
+  void start_workers(int64_t spin_ns);
+  // After the last task: let the workers drain their queues and exit; joins them.
+  void stop_workers();
+  // Fatal error: workers finish their current task and exit; joins them.
+  void abort_workers();
+
+  // The slot of (api, prec), created on first use (implementations looked up once).
+  ApiSlot *slot(const char *api, const char *prec);
+  ApiSlot *slot(const std::string &api, const std::string &prec) { return slot(api.c_str(), prec.c_str()); }
+
+  // enqueue_kernel's body. Returns false on a fatal error (already recorded).
+  bool enqueue(const char *api, const char *prec, unsigned n_args, va_list ap);
+  // Calibration: runs one call on PE `pe` through the worker path (no scheduling), waits for it.
+  TaskRecord run_direct(int pe, ApiSlot *s, const std::vector<void *> &args, double work);
+
+  // Instances: the thread running an instance registers it so its tasks are attributed to it.
+  static void set_current_instance(Instance *inst);
+  void instance_started(Instance *inst);
+
+  // Fatal errors (first one wins); waiters on state_cv are woken.
+  void fatal(const std::string &msg);
+  bool aborted() const { return aborted_.load(std::memory_order_acquire); }
+  std::string fatal_message();
+
+  // After a fatal error: waits (bounded) until no scheduling round is in progress, so that the
+  // round log can be read.
+  void wait_rounds_idle(int64_t max_wait_ns);
+  // The instance the calling thread runs (nullptr outside app threads).
+  static Instance *current_instance();
+
+  // Tasks enqueued and not yet finished.
+  int64_t outstanding_tasks() const { return outstanding_tasks_.load(std::memory_order_acquire); }
+
+  // Read after the workers stopped.
+  std::vector<std::unique_ptr<PE>> &pes() { return pes_; }
+  const std::vector<RoundRecord> &rounds() const { return rounds_; }
+  const std::vector<std::unique_ptr<ApiSlot>> &slots() const { return slots_; }
+  const RunConfig &config() const { return cfg_; }
+  const char *scheduler_name() const { return sched_->name(); }
+
+  // Main-thread coordination (instance completion, fatal errors).
+  std::mutex state_mu;
+  std::condition_variable state_cv;
+  int finished_instances = 0;
+
+ private:
+  friend void *worker_main(void *);
+  void worker_loop(PE &pe);
+  Task *take(PE &pe);
+  void execute(PE &pe, Task *t);
+  void submit(Task *t);
+  void request_round();
+  void run_rounds();
+  bool round(std::vector<Task *> &batch);
+  void fallback_assign(SchedContext &ctx);
+  void dispatch_to(PE &pe, Task *first, Task *last, int count, double pred_sum, int64_t now);
+
+  const RunConfig &cfg_;
+  const Libraries &libs_;
+  std::unique_ptr<Scheduler> sched_;
+  std::mt19937_64 rng_;
+  int n_types_ = 0;
+  std::vector<std::unique_ptr<PE>> pes_;
+  int64_t spin_ns_ = 0;
+
+  // API slots
+  std::mutex slots_mu_;
+  std::vector<std::unique_ptr<ApiSlot>> slots_;
+  std::unordered_map<std::string, ApiSlot *> slot_by_name_;
+
+  TaskPool pool_;
+  std::atomic<int64_t> outstanding_tasks_{0};
+
+  // ready queue and round state (under ready_mu_)
+  std::mutex ready_mu_;
+  std::vector<Task *> ready_in_;
+  uint64_t next_seq_ = 0;
+  bool round_running_ = false;
+  bool rerun_ = false;
+  // owned by the current round runner
+  std::vector<Task *> batch_;
+  std::vector<Task *> pending_;
+  std::atomic<int> pending_count_{0};
+  std::vector<TaskView> views_;
+  std::vector<PEView> pe_views_;
+  std::vector<Assignment> assigned_;
+  std::vector<char> taken_;
+  std::vector<Task *> stage_head_, stage_tail_;
+  std::vector<int> stage_count_;
+  std::vector<int> expect_outstanding_;
+  std::vector<double> stage_pred_;
+  std::vector<RoundRecord> rounds_;
+
+  std::atomic<bool> aborted_{false};
+  std::mutex fatal_mu_;
+  std::string fatal_msg_;
+};
+
+// The runtime of this process (enqueue_kernel's target); nullptr outside a run.
+extern Runtime *g_runtime;
+// How long a blocking API call polls its barrier before sleeping on it (ns).
+extern int64_t g_wait_spin_ns;
+// The smallest predicted cost (ns) of the last task this thread enqueued: a blocking call only
+// polls when its task is predicted to be short.
+double last_enqueued_cost_ns();
+
+// Calls an implementation with n argument pointers (plus the instance index for accelerators).
+void call_impl(void *fn, void *const *args, unsigned n, bool accel, uint8_t instance_index);
+
+}  // namespace cedr
+
+#endif  // CEDR_RUNTIME_H

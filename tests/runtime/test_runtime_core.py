@@ -1,0 +1,497 @@
+"""cedr-run itself: hand-written apps compiled here against dash.h, every scheduler on a mixed
+SoC, the exact public log formats, summary.json, every bad-input error, --check, --calibrate,
+accelerator instance indices and modeled latency, run-time fatal errors, reproducible Poisson
+arrivals. No timing assertions (the machine is shared), except lower bounds the runtime
+guarantees by construction (a modeled accelerator call never ends before its modeled latency)."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+INCLUDE = ROOT / "kernels" / "include"
+SCHEDULERS = ["SIMPLE", "RANDOM", "MET", "EFT", "ETF", "HEFT_RT"]
+
+TIMING = re.compile(r"^app_id: (\d+), app_name: ([^,]+), task_id: (\d+), task_name: (DASH_\w+), "
+                    r"resource_name: ([a-z_]+\d+), ref_start_time: (\d+), ref_stop_time: (\d+), "
+                    r"actual_exe_time: (\d+)$")
+SCHED = re.compile(r"^ready_queue_size: (\d+), ref_start_time: (\d+), ref_stop_time: (\d+), "
+                   r"sheduling_overhead: (\d+) ns$")
+APPRT = re.compile(r"^app_id: (\d+), app_name: ([^,]+), ref_arrival_time: (\d+), ref_start_time: (\d+), "
+                   r"ref_end_time: (\d+), app_runtime: (\d+), app_lifetime: (\d+)$")
+
+SUMMARY_KEYS = {"scheduler", "seed", "arrival", "queueing", "start_ns", "end_ns", "makespan_ns", "instances",
+                "failed_instances", "tasks", "pes", "apps", "scheduling", "dispatch_ns", "failures"}
+
+# ZIP blocking, then four FFTs issued _nb with one shared barrier; checks itself in double precision.
+CORE_APP = r"""
+#include <cmath>
+#include <cstdio>
+#include <vector>
+#include "dash.h"
+
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  const size_t n = 256;
+  std::vector<dash_cmplx_flt_type> a(n), b(n), z(n);
+  for (size_t i = 0; i < n; ++i) {
+    a[i] = {float(i % 7) - 3.0f, float(i % 5)};
+    b[i] = {0.5f, float(i % 3) - 1.0f};
+  }
+  DASH_ZIP_flt(a.data(), b.data(), z.data(), n, ZIP_ADD);
+  int bad = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (z[i].re != a[i].re + b[i].re || z[i].im != a[i].im + b[i].im) ++bad;
+
+  std::vector<std::vector<dash_cmplx_flt_type>> in(4, std::vector<dash_cmplx_flt_type>(n)), out = in;
+  dash_cmplx_flt_type *ip[4], *op[4];
+  size_t ns[4];
+  bool fw[4];
+  for (int k = 0; k < 4; ++k) {
+    for (size_t i = 0; i < n; ++i) in[k][i] = {float(std::cos(0.1 * (k + 1) * i)), float((i * (k + 3)) % 11) / 11.0f};
+    ip[k] = in[k].data();
+    op[k] = out[k].data();
+    ns[k] = n;
+    fw[k] = (k % 2) == 0;
+  }
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  uint32_t done = 0;
+  cedr_barrier_t bar{&cv, &mu, &done};
+  for (int k = 0; k < 4; ++k) DASH_FFT_flt_nb(&ip[k], &op[k], &ns[k], &fw[k], &bar);
+  cedr_barrier_wait(&bar, 4);
+
+  for (int k = 0; k < 4; ++k) {
+    const double sign = fw[k] ? -1.0 : 1.0, scale = fw[k] ? 1.0 : 1.0 / n;
+    for (size_t f = 0; f < n; ++f) {
+      double re = 0, im = 0;
+      for (size_t t = 0; t < n; ++t) {
+        const double ang = sign * 2.0 * M_PI * double((f * t) % n) / double(n);
+        re += in[k][t].re * std::cos(ang) - in[k][t].im * std::sin(ang);
+        im += in[k][t].re * std::sin(ang) + in[k][t].im * std::cos(ang);
+      }
+      if (std::fabs(re * scale - out[k][f].re) > 1e-3 || std::fabs(im * scale - out[k][f].im) > 1e-3) ++bad;
+    }
+  }
+  if (bad) std::printf("core_app: %d wrong values\n", bad);
+  return bad ? 1 : 0;
+}
+"""
+
+# A test-only API with a cpu and an accelerator ("toy") implementation: the accelerator one
+# stores its instance index and reports 30000 cycles.
+TOY_KERNELS = r"""
+#include <cstdint>
+extern "C" void cedr_accel_account(uint64_t cycles, uint64_t bytes) __attribute__((weak));
+extern "C" void DASH_TOY_flt_cpu(int **slot) { **slot = 100; }
+extern "C" void DASH_TOY_flt_toy(int **slot, uint8_t idx) {
+  **slot = idx;
+  if (cedr_accel_account) cedr_accel_account(30000, 4000);
+}
+"""
+
+# Six TOY calls _nb with one barrier (through enqueue_kernel, as the runtime exports no DASH_TOY);
+# prints what each call stored.
+TOY_APP = r"""
+#include <cstdio>
+#include "dash.h"
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  int slot[6] = {-1, -1, -1, -1, -1, -1};
+  int *ptr[6];
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  uint32_t done = 0;
+  cedr_barrier_t bar{&cv, &mu, &done};
+  for (int k = 0; k < 6; ++k) {
+    ptr[k] = &slot[k];
+    enqueue_kernel("DASH_TOY", "flt", 2, &ptr[k], &bar);
+  }
+  cedr_barrier_wait(&bar, 6);
+  for (int k = 0; k < 6; ++k) std::printf("toy %d %d\n", k, slot[k]);
+  return 0;
+}
+"""
+
+# Returns its own exit code after one real call.
+FAIL_APP = r"""
+#include "dash.h"
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  dash_cmplx_flt_type v[4] = {};
+  DASH_FFT_flt(v, v, 4, true);
+  return 3;
+}
+"""
+
+# Calls an API by hand that no PE implements: a fatal error at run time.
+ROGUE_APP = r"""
+#include "dash.h"
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  int x = 0;
+  int *p = &x;
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  uint32_t done = 0;
+  cedr_barrier_t bar{&cv, &mu, &done};
+  enqueue_kernel("DASH_MISSING", "flt", 2, &p, &bar);
+  cedr_barrier_wait(&bar, 1);
+  return 0;
+}
+"""
+
+# Ends the process from inside the app, or crashes: the runtime reports it in one line (exit 3).
+EXIT_APP = r"""
+#include <cstdlib>
+#include "dash.h"
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  dash_cmplx_flt_type v[4] = {};
+  DASH_FFT_flt(v, v, 4, true);
+  std::exit(0);
+}
+"""
+CRASH_APP = r"""
+#include <cstdlib>
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  volatile int *p = nullptr;
+  if (std::getenv("PATH")) *p = 1;
+  return 0;
+}
+"""
+
+ONLY_FFT_LIB = r"""
+#include "dash.h"
+extern "C" void DASH_FFT_flt_cpu(dash_cmplx_flt_type **, dash_cmplx_flt_type **, size_t *, bool *) {}
+"""
+
+UNLOADABLE_LIB = r"""
+extern "C" void o2c_nowhere_to_be_found(void);
+extern "C" void DASH_FFT_flt_cpu(void **) { o2c_nowhere_to_be_found(); }
+"""
+
+NO_MAIN = r"""
+extern "C" int not_main(void) { return 0; }
+"""
+
+
+def _so(out: Path, name: str, src: str) -> Path:
+    cpp = out / f"{name}.cpp"
+    cpp.write_text(src)
+    so = out / f"{name}.so"
+    r = subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-I", str(INCLUDE), str(cpp), "-o", str(so)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return so
+
+
+@pytest.fixture(scope="module")
+def bins(tmp_path_factory, rt):
+    d = tmp_path_factory.mktemp("rt_core")
+    b = {name: _so(d, name, src) for name, src in [
+        ("core_app", CORE_APP), ("toy_app", TOY_APP), ("fail_app", FAIL_APP), ("rogue_app", ROGUE_APP),
+        ("exit_app", EXIT_APP), ("crash_app", CRASH_APP),
+        ("libtoy", TOY_KERNELS), ("libonlyfft", ONLY_FFT_LIB), ("no_main", NO_MAIN)]}
+    b["unloadable"] = d / "libunloadable.so"
+    r = subprocess.run(["g++", "-shared", "-fPIC", "-x", "c++", "-", "-o", str(b["unloadable"])], input=UNLOADABLE_LIB,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    b["dir"] = d
+    return b
+
+
+def libs_of(rt) -> list[str]:
+    out = ["--lib", str(rt.cpu_lib)]
+    if rt.accel_lib.exists():
+        out += ["--lib", str(rt.accel_lib)]
+    return out
+
+
+def write_config(path: Path, doc: dict) -> Path:
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def accel_types(rt) -> set[str]:
+    """The PE types the accelerator library implements something for (it may be partial)."""
+    if not rt.accel_lib.exists():
+        return set()
+    r = subprocess.run(["nm", "-D", "--defined-only", str(rt.accel_lib)], capture_output=True, text=True)
+    return set(re.findall(r" T DASH_\w+_(?:flt|int)_([a-z]+)$", r.stdout, re.M))
+
+
+def mixed_config(rt, path: Path, **extra) -> Path:
+    threads = {"cpu": 3}
+    threads.update({t: 1 for t in ("fft", "zip") if t in accel_types(rt)})
+    return write_config(path, {"Worker Threads": threads, "Scheduler": "SIMPLE", "Random Seed": 1, **extra})
+
+
+def cedr(rt, *args, env=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(rt.cedr_run), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def parse(log_dir: Path):
+    timing = [TIMING.match(ln) for ln in (log_dir / "timing_trace.log").read_text().splitlines()]
+    sched = [SCHED.match(ln) for ln in (log_dir / "schedule_trace.log").read_text().splitlines()]
+    apprt = [APPRT.match(ln) for ln in (log_dir / "appruntime_trace.log").read_text().splitlines()]
+    assert all(timing) and all(sched) and all(apprt)
+    return timing, sched, apprt
+
+
+# ------------------------------------------------------------------ runs
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_core_app_every_scheduler(rt, bins, tmp_path, scheduler):
+    cfg = mixed_config(rt, tmp_path / "hw.json")
+    log = tmp_path / "logs"
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--scheduler", scheduler, "--quiet",
+             f"{bins['core_app']}:3:200")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert r.stderr == ""
+    timing, sched, apprt = parse(log)
+    assert len(timing) == 3 * 5  # one line per task: 1 ZIP + 4 FFT per instance
+    per_instance = Counter(m.group(1) for m in timing)
+    assert per_instance == {"0": 5, "1": 5, "2": 5}
+    for app_id in "012":
+        names = sorted((int(m.group(3)), m.group(4)) for m in timing if m.group(1) == app_id)
+        assert names == [(0, "DASH_ZIP")] + [(k, "DASH_FFT") for k in range(1, 5)]
+    starts = [int(m.group(6)) for m in timing]
+    assert starts == sorted(starts)
+    for m in timing:
+        assert m.group(2) == "core_app"
+        assert int(m.group(8)) == int(m.group(7)) - int(m.group(6)) >= 0
+    assert sum(int(m.group(1)) for m in sched) >= 15 and len(sched) >= 1
+    for m in sched:
+        assert int(m.group(4)) == int(m.group(3)) - int(m.group(2))
+    assert sorted(int(m.group(1)) for m in apprt) == [0, 1, 2]
+    for m in apprt:
+        arrival, start, end = int(m.group(3)), int(m.group(4)), int(m.group(5))
+        assert arrival <= start <= end and int(m.group(6)) == end - start and int(m.group(7)) == end - arrival
+
+    s = json.loads((log / "summary.json").read_text())
+    assert set(s) == SUMMARY_KEYS
+    assert s["scheduler"] == scheduler and s["instances"] == 3 and s["failed_instances"] == 0
+    assert s["tasks"] == 15 == sum(p["tasks"] for p in s["pes"])
+    assert s["makespan_ns"] == s["end_ns"] - s["start_ns"] > 0
+    assert s["queueing"] is True and s["arrival"] == "periodic" and s["seed"] == 1 and s["failures"] == []
+    for p in s["pes"]:
+        assert set(p) == {"name", "type", "tasks", "busy_ns", "utilization", "overruns"}
+    assert [p["name"] for p in s["pes"]][:3] == ["cpu1", "cpu2", "cpu3"]
+    (app,) = s["apps"]
+    assert set(app) == {"name", "path", "instances", "failed", "latency_ns", "runtime_ns"}
+    assert app["name"] == "core_app" and app["instances"] == 3 and app["failed"] == 0
+    assert set(app["latency_ns"]) == {"p50", "p95", "max", "mean"} == set(app["runtime_ns"])
+    assert set(s["scheduling"]) == {"rounds", "total_ns", "per_task_ns", "per_round_ns"}
+    assert s["scheduling"]["rounds"] == len(sched)
+    assert set(s["scheduling"]["per_round_ns"]) == {"p50", "p99", "max"} == set(s["dispatch_ns"])
+
+
+def test_queueing_off_completes(rt, bins, tmp_path):
+    """With "Enable Queueing": false a PE takes one task at a time; rounds that assign nothing
+    (every PE busy) must neither end the run nor stall it."""
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": {"cpu": 1}, "Scheduler": "EFT",
+                                              "Features": {"Enable Queueing": False}})
+    log = tmp_path / "logs"
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--quiet", f"{bins['core_app']}:4:0")
+    assert r.returncode == 0, r.stderr
+    timing, sched, _ = parse(log)
+    assert len(timing) == 20
+    s = json.loads((log / "summary.json").read_text())
+    assert s["queueing"] is False and s["tasks"] == 20
+    # one PE, one task per round: never more tasks running than PEs
+    intervals = sorted((int(m.group(6)), int(m.group(7))) for m in timing)
+    assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:]))
+
+
+def test_accelerator_instance_index_and_modeled_latency(rt, bins, tmp_path):
+    cfg = write_config(tmp_path / "hw.json", {
+        "Worker Threads": {"cpu": 0, "toy": 2}, "Scheduler": "SIMPLE",
+        "Accelerators": {"toy": {"clock_mhz": 300, "bandwidth_gbps": 2.0, "overhead_ns": 1000}}})
+    log = tmp_path / "logs"
+    r = cedr(rt, "--config", cfg, "--lib", bins["libtoy"], "--log-dir", log, "--quiet", f"{bins['toy_app']}:1:0")
+    assert r.returncode == 0, r.stderr
+    stored = {int(k): int(v) for k, v in re.findall(r"^toy (\d) (-?\d+)$", r.stdout, re.M)}
+    timing, _, _ = parse(log)
+    assert len(timing) == 6 and len(stored) == 6
+    modeled = 1000 + 30000 * 1000 / 300 + 4000 / 2.0  # overhead + cycles/clock + bytes/bandwidth
+    for m in timing:
+        pe = m.group(5)
+        assert pe in ("toy1", "toy2")
+        assert stored[int(m.group(3))] == int(pe[-1]) - 1  # toy2 gets instance index 1
+        assert int(m.group(8)) >= modeled  # the PE is held until the modeled latency has passed
+    assert {m.group(5) for m in timing} == {"toy1", "toy2"}
+    s = json.loads((log / "summary.json").read_text())
+    assert [p["name"] for p in s["pes"]] == ["toy1", "toy2"]
+
+    # without the model the calls end as soon as the functional run does
+    cfg2 = write_config(tmp_path / "hw2.json", {"Worker Threads": {"toy": 1}, "Features": {"Model Accelerator Latency": False}})
+    r = cedr(rt, "--config", cfg2, "--lib", bins["libtoy"], "--log-dir", tmp_path / "l2", "--quiet",
+             f"{bins['toy_app']}:1:0")
+    assert r.returncode == 0, r.stderr
+    assert set(re.findall(r"^toy \d (-?\d+)$", r.stdout, re.M)) == {"0"}
+
+
+def test_failing_instance_exit_1(rt, bins, tmp_path):
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": {"cpu": 2}})
+    log = tmp_path / "logs"
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--quiet", f"{bins['fail_app']}:2:0",
+             f"{bins['core_app']}:1:0")
+    assert r.returncode == 1, r.stderr
+    s = json.loads((log / "summary.json").read_text())
+    assert s["failed_instances"] == 2 and s["instances"] == 3
+    assert sorted((f["app"], f["exit_code"]) for f in s["failures"]) == [("fail_app", 3), ("fail_app", 3)]
+    assert {a["name"]: a["failed"] for a in s["apps"]} == {"fail_app": 2, "core_app": 0}
+
+
+def test_fatal_error_during_run_exit_3(rt, bins, tmp_path):
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": {"cpu": 1}})
+    log = tmp_path / "logs"
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--quiet", f"{bins['rogue_app']}:1:0")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cedr-run: error: ")
+    assert "rogue_app" in lines[0] and "DASH_MISSING_flt" in lines[0]
+    assert (log / "timing_trace.log").exists() and (log / "schedule_trace.log").exists()
+    assert not (log / "summary.json").exists()  # an incomplete run has no summary
+
+    for app, needle in (("exit_app", "called exit()"), ("crash_app", "SIGSEGV")):
+        r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", tmp_path / app, "--quiet", f"{bins[app]}:1:0")
+        assert r.returncode == 3, (app, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("cedr-run: error: ") and needle in lines[0], r.stderr
+        assert not (tmp_path / app / "summary.json").exists()
+
+
+def test_poisson_arrivals_reproducible(rt, bins, tmp_path):
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": {"cpu": 2}, "Features": {"Fixed Periodic Injection": False}})
+
+    def offsets(seed: int, name: str) -> list[int]:
+        log = tmp_path / name
+        r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--quiet", "--seed", seed,
+                 f"{bins['core_app']}:5:300", f"{bins['core_app']}:2:500")
+        assert r.returncode == 0, r.stderr
+        s = json.loads((log / "summary.json").read_text())
+        assert s["arrival"] == "poisson" and s["seed"] == seed
+        _, _, apprt = parse(log)
+        arr = sorted(int(m.group(3)) for m in apprt)
+        return [a - arr[0] for a in arr]
+
+    a, b, c = offsets(7, "a"), offsets(7, "b"), offsets(8, "c")
+    assert len(a) == 7 and a == b and a != c
+    # --arrival overrides the config: periodic offsets are k * period
+    log = tmp_path / "p"
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--quiet", "--arrival", "periodic",
+             f"{bins['core_app']}:3:400")
+    assert r.returncode == 0, r.stderr
+    _, _, apprt = parse(log)
+    arr = sorted(int(m.group(3)) for m in apprt)
+    assert [x - arr[0] for x in arr] == [0, 400_000, 800_000]
+
+
+# ------------------------------------------------------------------ check, calibrate
+
+
+def test_check_lists_pes(rt, bins, tmp_path):
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": {"cpu": 2, "toy": 1, "gpu": 0}})
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--lib", bins["libtoy"], "--check", f"{bins['core_app']}:1:0")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("cpu1 cpu: ") and lines[1].startswith("cpu2 cpu: ")
+    assert "DASH_FFT_flt" in lines[0] and "DASH_GEMM_RE_flt" in lines[0] and "DASH_TOY_flt" in lines[0]
+    assert lines[2] == "toy1 toy: DASH_TOY_flt"
+    assert lines[3] == "app core_app: DASH_FFT_flt, DASH_ZIP_flt"
+    assert len(lines) == 4
+
+
+def test_calibrate_fits_positive_slopes(rt, bins, tmp_path):
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": {"cpu": 1}})
+    out = tmp_path / "costs.json"
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--calibrate", out, "--quiet", timeout=300)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    fns = doc["API Cost Functions"]
+    for api in ("DASH_FFT_flt", "DASH_GEMM_RE_flt", "DASH_CONV_flt", "DASH_GEMM_flt"):
+        f = fns[api]["cpu"]
+        assert f["ns_per_unit"] > 0 and f["fixed_ns"] >= 0, (api, f)
+    points = doc["Calibration"]["points"]
+    assert Counter((p["api"], p["prec"], p["type"]) for p in points)[("DASH_FFT", "flt", "cpu")] == 5
+    assert all(p["ns"] > 0 and p["work"] > 0 for p in points)
+    # the output feeds a config: it loads, and the run uses it
+    merged = write_config(tmp_path / "hw2.json", {"Worker Threads": {"cpu": 1}, **doc})
+    r = cedr(rt, "--config", merged, *libs_of(rt), "--log-dir", tmp_path / "l", "--quiet", f"{bins['core_app']}:1:0")
+    assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def bad(rt, args, needle: str, tmp_path: Path) -> str:
+    log = tmp_path / "badlogs"
+    r = cedr(rt, *args, "--log-dir", log)
+    assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cedr-run: error: "), r.stderr
+    assert needle in lines[0], lines[0]
+    assert not (log / "timing_trace.log").exists()
+    return lines[0]
+
+
+def test_bad_inputs_exit_2_one_line(rt, bins, tmp_path):
+    app = f"{bins['core_app']}:1:0"
+    libs = libs_of(rt)
+    good = {"Worker Threads": {"cpu": 2}}
+
+    def cfg(doc, name="c.json", raw=None):
+        p = tmp_path / name
+        p.write_text(raw if raw is not None else json.dumps(doc, indent=1))
+        return p
+
+    # config
+    bad(rt, ["--config", cfg(None, raw='{\n "Worker Threads": {"cpu": 2},\n "Scheduler": \n}'), *libs, app], "line 4", tmp_path)
+    bad(rt, ["--config", tmp_path / "nope.json", *libs, app], "nope.json", tmp_path)
+    bad(rt, ["--config", cfg({"Worker Threads": {"cpu": "2"}}), *libs, app], "must be a number", tmp_path)
+    bad(rt, ["--config", cfg({"Worker Threads": {"cpu": -1}}), *libs, app], "negative", tmp_path)
+    bad(rt, ["--config", cfg({"Worker Threads": {"cpu": 0}}), *libs, app], "zero PEs", tmp_path)
+    bad(rt, ["--config", cfg({"Worker Threads": {"cpu": 1.5}}), *libs, app], "whole number", tmp_path)
+    msg = bad(rt, ["--config", cfg({**good, "Scheduler": "FASTEST"}), *libs, app], "FASTEST", tmp_path)
+    assert all(s in msg for s in SCHEDULERS)
+    bad(rt, ["--config", cfg(good), *libs, "--scheduler", "nope", app], "HEFT_RT", tmp_path)
+    bad(rt, ["--config", cfg({**good, "Schedular": "EFT"}), *libs, app], "Schedular", tmp_path)
+    bad(rt, ["--config", cfg({**good, "Features": {"Enable Queueing": 1}}), *libs, app], "Enable Queueing", tmp_path)
+    bad(rt, ["--config", cfg({**good, "Features": {"Enable Queuing": True}}), *libs, app], "Enable Queuing", tmp_path)
+    bad(rt, ["--config", cfg({**good, "DASH API Costs": {"DASH_FFT_cpu": -5}}), *libs, app], "DASH_FFT_cpu", tmp_path)
+    bad(rt, ["--config", cfg({**good, "Accelerators": {"fft": {"clock_mhz": 0}}}), *libs, app], "clock_mhz", tmp_path)
+    bad(rt, ["--config", cfg({**good, "Accelerators": {"cpu": {"clock_mhz": 100}}}), *libs, app], "cpu", tmp_path)
+    bad(rt, ["--config", cfg({"Worker Threads": {"cpu": 1, "npu": 1}}), *libs, app], "unknown PE type 'npu'", tmp_path)
+    # public keys without meaning here are accepted
+    ok = cfg({**good, "PAPI Counters": ["perf::INSTRUCTIONS"], "Use PAPI": False, "Cache Schedules": False,
+              "Features": {"Loosen Thread Permissions": True, "Exit When Idle": True, "Use PAPI": False}}, "ok.json")
+    r = cedr(rt, "--config", ok, *libs, "--check", app)
+    assert r.returncode == 0, r.stderr
+
+    c = cfg(good, "good.json")
+    # libraries
+    bad(rt, ["--config", c, "--lib", tmp_path / "missing_lib.so", app], "missing_lib.so", tmp_path)
+    bad(rt, ["--config", c, "--lib", c, app], "not a shared object", tmp_path)
+    bad(rt, ["--config", c, "--lib", bins["unloadable"], app], "libunloadable.so", tmp_path)
+    bad(rt, ["--config", cfg({**good, "DASH Binary Paths": ["nowhere/libx.so"]}), *libs, app], "libx.so", tmp_path)
+    bad(rt, ["--config", c, app], "no kernel library", tmp_path)
+    # apps
+    bad(rt, ["--config", c, *libs, f"{tmp_path / 'ghost.so'}:1:0"], "ghost.so", tmp_path)
+    bad(rt, ["--config", c, *libs, f"{c}:1:0"], "not a shared object", tmp_path)
+    bad(rt, ["--config", c, *libs, f"{bins['no_main']}:1:0"], "not a CEDR app", tmp_path)
+    msg = bad(rt, ["--config", c, "--lib", bins["libonlyfft"], app], "DASH_ZIP_flt", tmp_path)
+    assert "core_app" in msg
+    bad(rt, ["--config", c, *libs, f"{bins['core_app']}:0:0"], "INSTANCES", tmp_path)
+    bad(rt, ["--config", c, *libs, f"{bins['core_app']}:1:-5"], "PERIOD_US", tmp_path)
+    bad(rt, ["--config", c, *libs, f"{bins['core_app']}:1"], "APP.so:INSTANCES:PERIOD_US", tmp_path)
+    bad(rt, ["--config", c, *libs, f"{bins['core_app']}:x:1"], "INSTANCES", tmp_path)
+    # arguments
+    bad(rt, ["--config", c, *libs, "--bogus", app], "--bogus", tmp_path)
+    bad(rt, ["--config", c, *libs, "--arrival", "sometimes", app], "sometimes", tmp_path)
+    bad(rt, ["--config", c, *libs, "--seed", "-3", app], "--seed", tmp_path)
+    bad(rt, ["--config", c, *libs], "no app", tmp_path)
+    r = cedr(rt, "--config", c, *libs, app)
+    assert r.returncode == 2 and "--log-dir" in r.stderr
