@@ -87,6 +87,27 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def build_once(final: Path, key: str, build) -> None:
+    """Run build(tmp) into a temporary sibling of `final` under a lock, then rename it into place.
+    A finished build is marked by final/ok; concurrent callers wait for the first one."""
+    if (final / "ok").exists():
+        return
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(final.parent / f"{key}.lock"):
+        if (final / "ok").exists():
+            return
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=final.parent))
+        try:
+            build(tmp)
+            (tmp / "ok").write_text(key)
+            if final.exists():
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _compiler_id(cxx: str) -> str:
     try:
         return subprocess.run(cxx.split() + ["--version"], capture_output=True, text=True).stdout
@@ -129,37 +150,26 @@ class KernelLib:
         return self.dir / f"{which}_main.o"
 
     def ensure(self) -> "KernelLib":
-        if (self.dir / "ok").exists():
-            return self
-        with _locked(self.dir.parent / f"{self.key}.lock"):
-            if (self.dir / "ok").exists():
-                return self
-            tmp = Path(tempfile.mkdtemp(prefix=f"{self.key}.", dir=self.dir.parent))
-            try:
-                srcs = sorted((self.src / "src").rglob("*.cpp"))
-                jobs = [(s, tmp / (str(s.relative_to(self.src)).replace("/", "__") + ".o")) for s in srcs]
-                jobs += [(self.src / "entry" / f"{w}_main.cpp", tmp / f"{w}_main.o") for w in ("exe", "app")]
-
-                def cc(job):
-                    s, o = job
-                    vis = ["-fvisibility=hidden"] if s.name == "app_main.cpp" else []
-                    _run(self.cxx.split() + self.flags + vis + ["-I", str(self.include), "-c", str(s), "-o", str(o)],
-                         f"compiling kernel {s.relative_to(self.src)}")
-
-                with cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
-                    list(ex.map(cc, jobs))
-                core = [o for s, o in jobs if s.parent.name != "entry" and s.name != "api_inline.cpp"]
-                inline = [o for s, o in jobs if s.name == "api_inline.cpp"]
-                _run(["ar", "rcs", str(tmp / "libo2c_core.a")] + [str(o) for o in core], "archiving the kernels")
-                _run(["ar", "rcs", str(tmp / "libdash_inline.a")] + [str(o) for o in inline], "archiving the kernels")
-                (tmp / "ok").write_text(self.key)
-                if self.dir.exists():
-                    shutil.rmtree(self.dir)
-                os.rename(tmp, self.dir)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
+        build_once(self.dir, self.key, self._build_into)
         return self
+
+    def _build_into(self, tmp: Path) -> None:
+        srcs = sorted((self.src / "src").rglob("*.cpp"))
+        jobs = [(s, tmp / (str(s.relative_to(self.src)).replace("/", "__") + ".o")) for s in srcs]
+        jobs += [(self.src / "entry" / f"{w}_main.cpp", tmp / f"{w}_main.o") for w in ("exe", "app")]
+
+        def cc(job):
+            s, o = job
+            vis = ["-fvisibility=hidden"] if s.name == "app_main.cpp" else []
+            _run(self.cxx.split() + self.flags + vis + ["-I", str(self.include), "-c", str(s), "-o", str(o)],
+                 f"compiling kernel {s.relative_to(self.src)}")
+
+        with cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
+            list(ex.map(cc, jobs))
+        core = [o for s, o in jobs if s.parent.name != "entry" and s.name != "api_inline.cpp"]
+        inline = [o for s, o in jobs if s.name == "api_inline.cpp"]
+        _run(["ar", "rcs", str(tmp / "libo2c_core.a")] + [str(o) for o in core], "archiving the kernels")
+        _run(["ar", "rcs", str(tmp / "libdash_inline.a")] + [str(o) for o in inline], "archiving the kernels")
 
 
 def artifact_names(sym: str) -> dict[str, str]:
@@ -177,36 +187,28 @@ def build_model(src_dir: Path, sym: str, artifacts: Iterable[str] = ARTIFACTS, n
     key = h.hexdigest()
     names = artifact_names(sym)
     cached = cache_root() / "builds" / key
-    if not (cached / "ok").exists():
-        with _locked(cache_root() / "builds" / f"{key}.lock"):
-            if not (cached / "ok").exists():
-                tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cached.parent))
-                try:
-                    obj = tmp / "model.o"
-                    _run(kl.cxx.split() + kl.flags + ["-fvisibility=hidden", "-I", str(kl.include), "-c",
-                                                      str(src_dir / "model.cpp"), "-o", str(obj)],
-                         "compiling the generated model")
-                    libs = ["-Wl,--exclude-libs,ALL", "-ldl"]
-                    cmds = {
-                        "lib": (["-shared", str(obj), str(kl.inline), str(kl.core)] + libs, names["lib"]),
-                        "exe": ([str(kl.entry("exe")), str(obj), str(kl.inline), str(kl.core), "-ldl"], names["exe"]),
-                        "app": (["-shared", str(kl.entry("app")), str(obj), str(kl.core)] + libs, names["app"]),
-                    }
 
-                    def link(a):
-                        args, out = cmds[a]
-                        _run(kl.cxx.split() + ["-pthread"] + args + ["-o", str(tmp / out)], f"linking the {a} artifact")
+    def build(tmp: Path) -> None:
+        obj = tmp / "model.o"
+        _run(kl.cxx.split() + kl.flags + ["-fvisibility=hidden", "-I", str(kl.include), "-c",
+                                          str(src_dir / "model.cpp"), "-o", str(obj)],
+             "compiling the generated model")
+        libs = ["-Wl,--exclude-libs,ALL", "-ldl"]
+        cmds = {
+            "lib": (["-shared", str(obj), str(kl.inline), str(kl.core)] + libs, names["lib"]),
+            "exe": ([str(kl.entry("exe")), str(obj), str(kl.inline), str(kl.core), "-ldl"], names["exe"]),
+            "app": (["-shared", str(kl.entry("app")), str(obj), str(kl.core)] + libs, names["app"]),
+        }
 
-                    with cf.ThreadPoolExecutor(max_workers=3) as ex:
-                        list(ex.map(link, artifacts))
-                    obj.unlink()
-                    (tmp / "ok").write_text(key)
-                    if cached.exists():
-                        shutil.rmtree(cached)
-                    os.rename(tmp, cached)
-                finally:
-                    if tmp.exists():
-                        shutil.rmtree(tmp, ignore_errors=True)
+        def link(a):
+            args, out = cmds[a]
+            _run(kl.cxx.split() + ["-pthread"] + args + ["-o", str(tmp / out)], f"linking the {a} artifact")
+
+        with cf.ThreadPoolExecutor(max_workers=3) as ex:
+            list(ex.map(link, artifacts))
+        obj.unlink()
+
+    build_once(cached, key, build)
     out = {}
     for a in artifacts:
         dst = src_dir / names[a]

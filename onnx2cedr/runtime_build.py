@@ -18,11 +18,10 @@ import concurrent.futures as cf
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from .build import KernelLib, _compiler_id, _locked, _run, cache_root, kernels_dir
+from .build import KernelLib, _compiler_id, _run, build_once, cache_root, kernels_dir
 from .errors import BuildError
 
 RUNTIME_FLAGS = ["-std=c++17", "-O2", "-pthread", "-g0", "-fPIC"]
@@ -103,22 +102,9 @@ class RuntimeBuild:
 
     # ---- building ----
     def ensure(self) -> "RuntimeBuild":
-        if (self.dir / "ok").exists():
-            return self
-        self.kl.ensure()
-        with _locked(self.dir.parent / f"{self.key}.lock"):
-            if (self.dir / "ok").exists():
-                return self
-            tmp = Path(tempfile.mkdtemp(prefix=f"{self.key}.", dir=self.dir.parent))
-            try:
-                self._build_into(tmp)
-                (tmp / "ok").write_text(self.key)
-                if self.dir.exists():
-                    shutil.rmtree(self.dir)
-                os.rename(tmp, self.dir)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
+        if not (self.dir / "ok").exists():
+            self.kl.ensure()
+            build_once(self.dir, self.key, self._build_into)
         return self
 
     def _cc(self, src: Path, obj: Path, extra: list[str] | None = None) -> Path:

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <exception>
 #include <vector>
 
 namespace o2c_app {
@@ -182,5 +183,18 @@ inline double max_rel_err(const cf *a, const cd *ref, size_t n) {
 
 }  // namespace
 }  // namespace o2c_app
+
+/* The app's entry point: main() runs RUN(), and an exception (e.g. std::bad_alloc) becomes a
+ * one-line failure through FAIL(message). Instances run concurrently: no state outside RUN(). */
+#define O2C_APP_MAIN(RUN, FAIL)                                              \
+  __attribute__((visibility("default"))) int main(int argc, char **argv) { \
+    (void)argc;                                                              \
+    (void)argv;                                                              \
+    try {                                                                    \
+      return RUN();                                                          \
+    } catch (const std::exception &e) {                                      \
+      return FAIL(e.what());                                                 \
+    }                                                                        \
+  }
 
 #endif /* O2C_APPS_APP_UTIL_H */

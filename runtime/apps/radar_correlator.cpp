@@ -143,12 +143,4 @@ int run() {
 
 }  // namespace
 
-__attribute__((visibility("default"))) int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  try {
-    return run();
-  } catch (const std::exception &e) {
-    return fail(e.what());
-  }
-}
+O2C_APP_MAIN(run, fail)

@@ -12,19 +12,8 @@ class EftScheduler : public Scheduler {
   const char *name() const override { return "EFT"; }
 
   void schedule(const std::vector<TaskView> &ready, SchedContext &ctx, std::vector<Assignment> &out) override {
-    std::vector<PEView> &pes = *ctx.pes;
     for (size_t t = 0; t < ready.size(); ++t) {
-      PEView *best = nullptr;
-      double best_finish = 0;
-      for (auto &p : pes) {
-        if (!ctx.eligible(ready[t], p)) continue;
-        const double f = ctx.finish_time(ready[t], p);
-        if (!best || f < best_finish || (f == best_finish && p.id < best->id)) {
-          best = &p;
-          best_finish = f;
-        }
-      }
-      if (best) ctx.commit(ready[t], *best, t, out);
+      if (PEView *best = ctx.earliest_finish(ready[t])) ctx.commit(ready[t], *best, t, out);
     }
   }
 };

@@ -13,7 +13,6 @@ class EtfScheduler : public Scheduler {
   const char *name() const override { return "ETF"; }
 
   void schedule(const std::vector<TaskView> &ready, SchedContext &ctx, std::vector<Assignment> &out) override {
-    std::vector<PEView> &pes = *ctx.pes;
     std::vector<char> done(ready.size(), 0);
     for (;;) {
       size_t best_task = 0;
@@ -21,15 +20,14 @@ class EtfScheduler : public Scheduler {
       double best_finish = 0;
       for (size_t t = 0; t < ready.size(); ++t) {
         if (done[t]) continue;
-        for (auto &p : pes) {
-          if (!ctx.eligible(ready[t], p)) continue;
-          const double f = ctx.finish_time(ready[t], p);
-          // strict comparisons: the first pair met (lowest task, then lowest PE id) wins ties
-          if (!best_pe || f < best_finish) {
-            best_task = t;
-            best_pe = &p;
-            best_finish = f;
-          }
+        PEView *p = ctx.earliest_finish(ready[t]);  // ties: lowest PE id
+        if (!p) continue;
+        const double f = ctx.finish_time(ready[t], *p);
+        // strict comparison: the earlier task in enqueue order wins ties
+        if (!best_pe || f < best_finish) {
+          best_task = t;
+          best_pe = p;
+          best_finish = f;
         }
       }
       if (!best_pe) return;

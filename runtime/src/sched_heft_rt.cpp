@@ -15,12 +15,7 @@ class HeftRtScheduler : public Scheduler {
   const char *name() const override { return "HEFT_RT"; }
 
   void schedule(const std::vector<TaskView> &ready, SchedContext &ctx, std::vector<Assignment> &out) override {
-    std::vector<PEView> &pes = *ctx.pes;
-    std::vector<char> present;
-    for (const auto &p : pes) {
-      if (p.type >= (int)present.size()) present.resize((size_t)p.type + 1, 0);
-      present[(size_t)p.type] = 1;
-    }
+    const std::vector<char> present = ctx.types_present();
     std::vector<double> rank(ready.size(), 0);
     for (size_t t = 0; t < ready.size(); ++t) {
       double sum = 0;
@@ -40,17 +35,7 @@ class HeftRtScheduler : public Scheduler {
       return a < b;
     });
     for (size_t t : order) {
-      PEView *best = nullptr;
-      double best_finish = 0;
-      for (auto &p : pes) {
-        if (!ctx.eligible(ready[t], p)) continue;
-        const double f = ctx.finish_time(ready[t], p);
-        if (!best || f < best_finish || (f == best_finish && p.id < best->id)) {
-          best = &p;
-          best_finish = f;
-        }
-      }
-      if (best) ctx.commit(ready[t], *best, t, out);
+      if (PEView *best = ctx.earliest_finish(ready[t])) ctx.commit(ready[t], *best, t, out);
     }
   }
 };

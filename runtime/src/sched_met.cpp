@@ -15,11 +15,7 @@ class MetScheduler : public Scheduler {
 
   void schedule(const std::vector<TaskView> &ready, SchedContext &ctx, std::vector<Assignment> &out) override {
     std::vector<PEView> &pes = *ctx.pes;
-    std::vector<char> present;
-    for (const auto &p : pes) {
-      if (p.type >= (int)present.size()) present.resize((size_t)p.type + 1, 0);
-      present[(size_t)p.type] = 1;
-    }
+    const std::vector<char> present = ctx.types_present();
     for (size_t t = 0; t < ready.size(); ++t) {
       const TaskView &task = ready[t];
       int best_type = -1;

@@ -53,6 +53,29 @@ struct SchedContext {
   bool eligible(const TaskView &t, const PEView &p) const {
     return t.runs_on(p.type) && (queueing || p.queued == 0);
   }
+  // The eligible PE on which t would finish first (ties: lowest id); nullptr when none is.
+  PEView *earliest_finish(const TaskView &t) const {
+    PEView *best = nullptr;
+    double best_finish = 0;
+    for (auto &p : *pes) {
+      if (!eligible(t, p)) continue;
+      const double f = finish_time(t, p);
+      if (!best || f < best_finish || (f == best_finish && p.id < best->id)) {
+        best = &p;
+        best_finish = f;
+      }
+    }
+    return best;
+  }
+  // present[type] != 0 when the configuration has at least one PE of that type.
+  std::vector<char> types_present() const {
+    std::vector<char> present;
+    for (const auto &p : *pes) {
+      if (p.type >= (int)present.size()) present.resize((size_t)p.type + 1, 0);
+      present[(size_t)p.type] = 1;
+    }
+    return present;
+  }
   // Record the decision: the PE's predicted availability and queue length move.
   void commit(const TaskView &t, PEView &p, size_t task_index, std::vector<Assignment> &out) const {
     p.avail_ns = finish_time(t, p);

@@ -23,6 +23,7 @@
  * output (col2im) on top of the bias; the activation runs last.
  */
 #include "internal.h"
+#include "o2c_numerics.h"
 
 using namespace o2c::detail;
 
@@ -30,14 +31,8 @@ namespace {
 
 constexpr int64_t NR = GEMM_NR;
 
-/* a*b + c, rounded once where the target has FMA (what g++ contracts such loops into anyway) */
-inline float fmac(float a, float b, float c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  return std::fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
+/* a*b + c, rounded once where the target has FMA (the shared contract, o2c_numerics.h) */
+inline float fmac(float a, float b, float c) { return o2c_fmac(a, b, c); }
 
 /* geometry with the spatial dims expanded to 3 (leading dims of size 1) */
 struct Geo3 {

@@ -13,6 +13,7 @@
  * then applies c*alpha, the bias and the activation as written in gemm_epilogue_tile.
  */
 #include "internal.h"
+#include "o2c_numerics.h"
 
 namespace o2c {
 namespace detail {
@@ -22,14 +23,8 @@ namespace {
 constexpr int64_t MR = GEMM_MR;
 constexpr int64_t NR = GEMM_NR;
 
-/* a*b + c, rounded once where the target has FMA (what g++ contracts such loops into anyway) */
-inline float fmac(float a, float b, float c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  return std::fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
+/* a*b + c, rounded once where the target has FMA (the shared contract, o2c_numerics.h) */
+inline float fmac(float a, float b, float c) { return o2c_fmac(a, b, c); }
 
 /* ---------------------------------------------------------------------------------------- */
 /* micro-kernels: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a_panel * b_panel,    */

@@ -13,14 +13,10 @@
 
 #include <cmath>
 
+#include "o2c_numerics.h"
+
 namespace {
-inline float fmac(float a, float b, float c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  return std::fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
+inline float fmac(float a, float b, float c) { return o2c_fmac(a, b, c); }
 }  // namespace
 
 extern "C" void DASH_ZIP_flt_cpu(dash_cmplx_flt_type **a, dash_cmplx_flt_type **b, dash_cmplx_flt_type **out,
