@@ -221,7 +221,7 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         sys.stdout.write(json.dumps(s, indent=1) + "\n")
     else:
         out.print(f"[bold]{s['scheduler']}[/]: {s['instances']} instances, {s['tasks']} tasks, makespan "
-                  f"{_fmt_ns(s['makespan_ns'])}; dispatch p50 {_fmt_ns(s['dispatch_ns']['p50'])}, "
+                  f"{_fmt_ns(s['makespan_ns'])}; enqueue-to-start p50 {_fmt_ns(s['dispatch_ns']['p50'])}, "
                   f"scheduling {_fmt_ns(s['scheduling']['per_task_ns'])}/task")
         t = Table(title="apps")
         for col in ("app", "instances", "failed", "latency p50", "p95", "max"):
