@@ -24,6 +24,7 @@
 #include "dash.h"
 #include "dash_accel.h"
 #include "dash_ml.h"
+#include "o2c_numerics.h"
 
 #include <cmath>
 #include <cstdint>
@@ -53,15 +54,8 @@ namespace accel {
  * Arithmetic units
  * ------------------------------------------------------------------------------------------- */
 
-/* The MAC unit: a*b + c with one rounding where the target has FMA (the CPU kernels' fmac());
- * two roundings otherwise, like the CPU kernels on such targets. */
-inline float fmac(float a, float b, float c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  return std::fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
+/* The MAC unit: the CPU kernels' o2c_fmac (one rounding where the target has FMA). */
+inline float fmac(float a, float b, float c) { return o2c_fmac(a, b, c); }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -79,15 +73,38 @@ inline float u2f(uint32_t u) {
   return f;
 }
 
-/* int16 outputs: round half away from zero and saturate (NaN -> 0); exact integers saturate */
+/* int16 outputs: round half away from zero and saturate (NaN -> 0); exact integers saturate.
+ * The rounder: clamp to the int16 range (which changes no result), round to nearest even (one
+ * instruction), then move ties away from zero (c - r is exact for |c| <= 32768). */
 inline short sat16(double v) {
   if (!(v == v)) return 0;
-  const double r = std::round(v);
-  if (r >= 32767.0) return 32767;
-  if (r <= -32768.0) return -32768;
+  const double c = v > 32767.0 ? 32767.0 : (v < -32768.0 ? -32768.0 : v);
+  double r = std::nearbyint(c);
+  if (std::fabs(c - r) == 0.5) r = c + (c > 0.0 ? 0.5 : -0.5);
   return static_cast<short>(r);
 }
+/* the same rounder without branches, W lanes at a time (vectorizable) */
+template <int64_t W>
+inline void sat16_lanes(const double *v, short *out) {
+  for (int64_t l = 0; l < W; ++l) {
+    const double x = v[l];
+    const double c = x > 32767.0 ? 32767.0 : (x < -32768.0 ? -32768.0 : x);
+    const double r = std::nearbyint(c);
+    const double t = std::fabs(c - r) == 0.5 ? c + (c > 0.0 ? 0.5 : -0.5) : r;
+    out[l] = x == x ? static_cast<short>(static_cast<int32_t>(t)) : short(0);
+  }
+}
 inline short sat16i(int64_t v) { return static_cast<short>(v > 32767 ? 32767 : (v < -32768 ? -32768 : v)); }
+
+/* for i in [0, n): f(i), in blocks of W (a fixed trip count the compiler maps onto vector lanes),
+ * then the remainder one by one */
+template <int64_t W, class F>
+inline void lanes(int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W)
+    for (int64_t l = 0; l < W; ++l) f(i + l);
+  for (; i < n; ++i) f(i);
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Activation unit (the fused epilogue of GEMM_RE / CONV, and the UNARY engine). One element per
@@ -153,7 +170,7 @@ inline float softplus_lib(float x) {
 }
 
 /* one element of any dash_unary_op_t (fused activations are ops 0..DASH_UNARY_LAST_ACTIVATION) */
-inline float unary_unit(float x, int32_t op, float alpha, float beta) {
+__attribute__((always_inline)) inline float unary_unit(float x, int32_t op, float alpha, float beta) {
   switch (op) {
     case DASH_ACT_NONE:
     case DASH_UNARY_IDENTITY: return x;
@@ -208,6 +225,35 @@ inline float unary_unit(float x, int32_t op, float alpha, float beta) {
 
 inline float act_unit(float x, const dash_act_t &a) { return a.op == DASH_ACT_NONE ? x : unary_unit(x, a.op, a.alpha, a.beta); }
 
+/* The unit over W lanes, in place. The op is decoded once per block (the unit is configured per
+ * call, as the hardware's op register), so each op's datapath is a straight loop over fixed W lanes
+ * that the compiler maps onto vector lanes; every element goes through exactly unary_unit(). */
+template <int32_t OP, int64_t W>
+inline void unary_lanes_op(float *v, float alpha, float beta) {
+  for (int64_t l = 0; l < W; ++l) v[l] = unary_unit(v[l], OP, alpha, beta);
+}
+
+template <int64_t W>
+inline void unary_lanes(float *v, int32_t op, float alpha, float beta) {
+  switch (op) {
+#define O2C_UNARY_LANES(k) \
+  case k: unary_lanes_op<k, W>(v, alpha, beta); return;
+    O2C_UNARY_LANES(0) O2C_UNARY_LANES(1) O2C_UNARY_LANES(2) O2C_UNARY_LANES(3) O2C_UNARY_LANES(4)
+    O2C_UNARY_LANES(5) O2C_UNARY_LANES(6) O2C_UNARY_LANES(7) O2C_UNARY_LANES(8) O2C_UNARY_LANES(9)
+    O2C_UNARY_LANES(10) O2C_UNARY_LANES(11) O2C_UNARY_LANES(12) O2C_UNARY_LANES(13) O2C_UNARY_LANES(14)
+    O2C_UNARY_LANES(15) O2C_UNARY_LANES(16) O2C_UNARY_LANES(17) O2C_UNARY_LANES(18) O2C_UNARY_LANES(19)
+    O2C_UNARY_LANES(20) O2C_UNARY_LANES(21) O2C_UNARY_LANES(22) O2C_UNARY_LANES(23) O2C_UNARY_LANES(24)
+#undef O2C_UNARY_LANES
+    default: return; /* unary_unit's default: identity */
+  }
+}
+
+/* the fused activation over W lanes (nothing for DASH_ACT_NONE) */
+template <int64_t W>
+inline void act_lanes(float *v, const dash_act_t &a) {
+  if (a.op != DASH_ACT_NONE) unary_lanes<W>(v, a.op, a.alpha, a.beta);
+}
+
 /* Pipeline depth (cycles) of the activation unit per op: the polynomial exp is ~10 FMA stages. */
 inline int64_t act_depth(int32_t op) {
   switch (op) {
@@ -223,34 +269,97 @@ inline int64_t act_depth(int32_t op) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * On-chip memory of a fixed capacity. Allocated per call (several instances of one accelerator
- * type run concurrently on different worker threads, so nothing may be static); only the part a
- * call uses is ever touched.
+ * On-chip memory (and DRAM scratch) of a call. An accelerator instance is one runtime worker
+ * thread, so its memories come from a per-thread pool and persist across its calls, as the
+ * hardware's do (no allocation, page faults or zeroing per call); several instances of one
+ * accelerator type run concurrently on different threads, so nothing is shared between threads.
+ * Only the part a call uses is ever touched.
  * ------------------------------------------------------------------------------------------- */
+class BlockPool {
+ public:
+  struct Block {
+    void *p;
+    size_t cap;
+  };
+  BlockPool() = default;
+  BlockPool(const BlockPool &) = delete;
+  BlockPool &operator=(const BlockPool &) = delete;
+  ~BlockPool() {
+    for (size_t i = 0; i < n_; ++i) std::free(free_[i].p);
+  }
+  /* a block of at least `bytes` (the smallest free one that fits, else a new one) */
+  Block take(size_t bytes) {
+    size_t best = n_;
+    for (size_t i = 0; i < n_; ++i)
+      if (free_[i].cap >= bytes && (best == n_ || free_[i].cap < free_[best].cap)) best = i;
+    if (best < n_) {
+      const Block b = free_[best];
+      free_[best] = free_[--n_];
+      return b;
+    }
+    void *p = std::malloc(bytes ? bytes : 1);
+    if (!p) {
+      std::fprintf(stderr, "o2c accel: out of memory (%zu bytes)\n", bytes);
+      std::abort();
+    }
+    return Block{p, bytes};
+  }
+  /* back to the pool; when it is full the smallest block is released */
+  void give(Block b) {
+    if (n_ == kMax) {
+      size_t small = 0;
+      for (size_t i = 1; i < n_; ++i)
+        if (free_[i].cap < free_[small].cap) small = i;
+      if (free_[small].cap >= b.cap) {
+        std::free(b.p);
+        return;
+      }
+      std::free(free_[small].p);
+      free_[small] = b;
+      return;
+    }
+    free_[n_++] = b;
+  }
+
+ private:
+  static constexpr size_t kMax = 24;
+  Block free_[kMax];
+  size_t n_ = 0;
+};
+
+inline BlockPool &block_pool() {
+  static thread_local BlockPool pool;
+  return pool;
+}
+
 template <typename T>
 class OnChip {
  public:
-  explicit OnChip(size_t capacity) : p_(static_cast<T *>(std::malloc((capacity ? capacity : 1) * sizeof(T)))) {
-    if (!p_) {
-      std::fprintf(stderr, "o2c accel: out of memory (%zu bytes)\n", capacity * sizeof(T));
-      std::abort();
-    }
+  /* zeroed: the buffer starts all-zero (parts a call reads before it writes them) */
+  explicit OnChip(size_t capacity, bool zeroed = false) : b_(block_pool().take((capacity ? capacity : 1) * sizeof(T))) {
+    if (zeroed) std::memset(b_.p, 0, (capacity ? capacity : 1) * sizeof(T));
   }
-  ~OnChip() { std::free(p_); }
+  ~OnChip() { block_pool().give(b_); }
   OnChip(const OnChip &) = delete;
   OnChip &operator=(const OnChip &) = delete;
-  T &operator[](size_t i) const { return p_[i]; }
-  T *get() const { return p_; }
+  T &operator[](size_t i) const { return static_cast<T *>(b_.p)[i]; }
+  T *get() const { return static_cast<T *>(b_.p); }
 
  private:
-  T *p_;
+  BlockPool::Block b_;
 };
 
-/* Cycle / byte accounting of one call; report() hands it to the runtime once. */
+/* Cycle / byte accounting of one call. Every implementation computes it with the same function
+ * its <API>_<prec>_<resource>_estimate companion calls (see dash_accel.h), from the call's
+ * parameters only; report() hands it to the runtime once, put() answers an estimate. */
 struct Account {
   uint64_t cycles = 0;
   uint64_t bytes = 0;
   void report() const { cedr_accel_report(cycles, bytes); }
+  void put(uint64_t *c, uint64_t *b) const {
+    if (c) *c = cycles;
+    if (b) *b = bytes;
+  }
 };
 
 } /* namespace accel */

@@ -3,6 +3,9 @@
 // Lookup order (most specific first): the calibrated "API Cost Functions" entry for
 // (API_prec, type); the public size-blind constant "DASH API Costs" for (API, type); the
 // built-in default below. `onnx2cedr calibrate` measures and replaces the defaults.
+// The runtime puts one source between the first two: for a non-CPU type whose implementation
+// exports an estimator (kernels/include/dash_accel.h), the accelerator's own cycle / byte model
+// through the type's "Accelerators" latency model (runtime.cpp, Runtime::predict).
 //
 // Built-in defaults: cost = fixed_ns + ns_per_unit * work (work as defined in api_table.cpp).
 // CPU rows were measured with the synthetic calls of api_table.cpp on one core of the 2-core

@@ -2,8 +2,11 @@
 // fixed_ns + ns_per_unit * work(call). Sources, most specific first:
 //   1. "API Cost Functions": {"DASH_FFT_flt": {"cpu": {"fixed_ns": 900, "ns_per_unit": 1.8}}}
 //      (written by `onnx2cedr calibrate`)
-//   2. the public constant "DASH API Costs": {"DASH_FFT_cpu": 30000} (any precision)
-//   3. a built-in default (documented in docs/runtime.md), so an uncalibrated config still
+//   2. for an accelerator type whose implementation exports an estimator
+//      (kernels/include/dash_accel.h): its cycles and bytes through the type's "Accelerators"
+//      latency model (applied by Runtime::predict, before this table is consulted)
+//   3. the public constant "DASH API Costs": {"DASH_FFT_cpu": 30000} (any precision)
+//   4. a built-in default (documented in docs/runtime.md), so an uncalibrated config still
 //      prefers accelerators for large calls.
 #ifndef CEDR_COST_MODEL_H
 #define CEDR_COST_MODEL_H

@@ -33,6 +33,13 @@ void *Libraries::find(const std::string &symbol) const {
   return nullptr;
 }
 
+void *Libraries::find_companion(const std::string &symbol, const std::string &companion) const {
+  for (auto it = libs_.rbegin(); it != libs_.rend(); ++it) {
+    if (dlsym(it->handle, symbol.c_str()) != nullptr) return dlsym(it->handle, companion.c_str());
+  }
+  return nullptr;
+}
+
 bool split_impl_symbol(const std::string &symbol, const std::string &type, std::string &api, std::string &prec) {
   const std::string suffix = "_" + type;
   if (symbol.size() <= suffix.size() + 5 || symbol.compare(0, 5, "DASH_") != 0 ||

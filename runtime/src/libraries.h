@@ -23,6 +23,10 @@ class Libraries {
   bool empty() const { return libs_.empty(); }
   // dlsym over the loaded libraries, last loaded first; nullptr when none defines it.
   void *find(const std::string &symbol) const;
+  // `companion` from the library find(symbol) takes `symbol` from (an implementation's estimator
+  // must come with the implementation, not from another library); nullptr when that library has
+  // none or no library defines `symbol`.
+  void *find_companion(const std::string &symbol, const std::string &companion) const;
   // (api, prec) pairs with an implementation "<api>_<prec>_<type>" defined in some library.
   std::set<std::pair<std::string, std::string>> apis_for_type(const std::string &type) const;
 

@@ -80,6 +80,22 @@ constexpr std::array<Caller, sizeof...(N)> accel_callers(std::index_sequence<N..
 constexpr auto kCpuCallers = cpu_callers(std::make_index_sequence<kMaxArgs + 1>{});
 constexpr auto kAccelCallers = accel_callers(std::make_index_sequence<kMaxArgs + 1>{});
 
+// ---- calling an estimator: N pointer arguments, the instance index, cycles and bytes out ----
+using EstCaller = void (*)(void *, void *const *, uint8_t, uint64_t *, uint64_t *);
+template <size_t... I>
+void est_call(void *fn, void *const *a, uint8_t idx, uint64_t *c, uint64_t *b, std::index_sequence<I...>) {
+  reinterpret_cast<void (*)(VoidPtr<I>..., uint8_t, uint64_t *, uint64_t *)>(fn)(a[I]..., idx, c, b);
+}
+template <size_t N>
+void est_n(void *fn, void *const *a, uint8_t idx, uint64_t *c, uint64_t *b) {
+  est_call(fn, a, idx, c, b, std::make_index_sequence<N>{});
+}
+template <size_t... N>
+constexpr std::array<EstCaller, sizeof...(N)> est_callers(std::index_sequence<N...>) {
+  return {&est_n<N>...};
+}
+constexpr auto kEstCallers = est_callers(std::make_index_sequence<kMaxArgs + 1>{});
+
 void signal_barrier(cedr_barrier_t *b) {
   pthread_mutex_lock(b->mutex);
   __atomic_add_fetch(b->completion_ctr, 1, __ATOMIC_RELEASE);
@@ -91,6 +107,11 @@ void signal_barrier(cedr_barrier_t *b) {
 
 void call_impl(void *fn, void *const *args, unsigned n, bool accel, uint8_t instance_index) {
   (accel ? kAccelCallers : kCpuCallers)[n](fn, args, instance_index);
+}
+
+void call_estimate(void *fn, void *const *args, unsigned n, uint8_t instance_index, uint64_t *cycles,
+                   uint64_t *bytes_moved) {
+  kEstCallers[n](fn, args, instance_index, cycles, bytes_moved);
 }
 
 // ---------------------------------------------------------------- task pool
@@ -222,6 +243,9 @@ ApiSlot *Runtime::slot(const char *api, const char *prec) {
         void *fn = libs_.find(name + "_" + type);
         ns->impl[t] = fn;
         if (fn == nullptr) continue;
+        // accelerators: the implementation's own cycle / byte model, unless calibrated
+        if (t > 0 && std::strcmp(cfg_.costs.source(ns->api, ns->prec, type), "function") != 0)
+          ns->estimate[t] = libs_.find_companion(name + "_" + type, name + "_" + type + "_estimate");
         const double c0 = cfg_.costs.predict(ns->api, ns->prec, type, 0.0);
         const double c1 = cfg_.costs.predict(ns->api, ns->prec, type, 1.0);
         ns->fixed_ns[t] = std::max(0.0, c0);
@@ -460,13 +484,23 @@ bool Runtime::enqueue(const char *api, const char *prec, unsigned n_args, va_lis
   t->work = (std::isfinite(w) && w > 0) ? w : 0.0;
   double min_cost = -1;
   for (int k = 0; k < n_types_; ++k) {
-    t->cost[k] = (s->impl[k] != nullptr && cfg_.types[k].count > 0) ? s->fixed_ns[k] + s->slope_ns[k] * t->work : -1.0;
+    t->cost[k] = (s->impl[k] != nullptr && cfg_.types[k].count > 0) ? predict(s, k, t->args, t->n_args, t->work) : -1.0;
     if (t->cost[k] >= 0 && (min_cost < 0 || t->cost[k] < min_cost)) min_cost = t->cost[k];
   }
   tl_last_cost = min_cost;
   outstanding_tasks_.fetch_add(1, std::memory_order_relaxed);
   submit(t);
   return !aborted();
+}
+
+double Runtime::predict(const ApiSlot *s, int type, void *const *args, unsigned n_args, double work) const {
+  if (s->estimate[type] != nullptr) {
+    uint64_t cycles = 0, bytes = 0;
+    call_estimate(s->estimate[type], args, n_args, 0, &cycles, &bytes);
+    const double ns = cfg_.types[type].accel.latency_ns(cycles, bytes);
+    if (std::isfinite(ns) && ns >= 0) return ns;
+  }
+  return s->fixed_ns[type] + s->slope_ns[type] * work;
 }
 
 void Runtime::submit(Task *t) {
@@ -640,8 +674,7 @@ TaskRecord Runtime::run_direct(int pe_id, ApiSlot *s, const std::vector<void *> 
   t->task_id = 0;
   t->enqueue_ns = now_ns();
   t->work = work;
-  for (int k = 0; k < n_types_; ++k)
-    t->cost[k] = s->impl[k] != nullptr ? s->fixed_ns[k] + s->slope_ns[k] * work : -1.0;
+  for (int k = 0; k < n_types_; ++k) t->cost[k] = s->impl[k] != nullptr ? predict(s, k, t->args, t->n_args, work) : -1.0;
   t->assigned_cost = std::max(0.0, t->cost[pe.type]);
   t->report = &rec;
   t->next = nullptr;

@@ -3,7 +3,10 @@
 //
 // Hot path (enqueue -> start):
 //   enqueue_kernel  a task from a preallocated pool (lock-free free list), work and predicted
-//                   costs from the per-API slot (implementations and cost functions resolved once)
+//                   costs from the per-API slot (implementations, accelerator estimators and cost
+//                   functions resolved once); an accelerator type whose implementation exports an
+//                   estimator is predicted from it (overhead + cycles / clock + bytes / bandwidth)
+//                   unless a calibrated "API Cost Functions" entry exists
 //   submit          under the ready-queue lock: append; if no round is in progress the caller
 //                   becomes the round runner ("combining"): it schedules everything that is ready,
 //                   repeatedly, until nothing new arrived. Tasks enqueued meanwhile form the next
@@ -43,7 +46,10 @@ struct ApiSlot {
   const ApiInfo *info = nullptr;
   uint16_t index = 0;
   void *impl[kMaxPeTypes] = {};          // per PE type; nullptr: cannot run there
-  double fixed_ns[kMaxPeTypes] = {};     // predicted cost = fixed + slope * work
+  // per non-CPU PE type: the implementation's <API>_<prec>_<type>_estimate (dash_accel.h), used
+  // unless "API Cost Functions" has an entry for (API_prec, type); nullptr: none or not used
+  void *estimate[kMaxPeTypes] = {};
+  double fixed_ns[kMaxPeTypes] = {};     // predicted cost = fixed + slope * work (no estimator)
   double slope_ns[kMaxPeTypes] = {};
   bool runnable = false;                 // some configured PE (count > 0) can run it
 };
@@ -201,6 +207,9 @@ class Runtime {
   void run_rounds();
   bool round(std::vector<Task *> &batch);
   void fallback_assign(SchedContext &ctx);
+  // Predicted ns of one call on PE type `type` (which must have an implementation): the
+  // accelerator's estimator through that type's latency model, else the cost function.
+  double predict(const ApiSlot *s, int type, void *const *args, unsigned n_args, double work) const;
   void dispatch_to(PE &pe, Task *first, Task *last, int count, double pred_sum, int64_t now);
 
   const RunConfig &cfg_;
@@ -254,6 +263,9 @@ double last_enqueued_cost_ns();
 
 // Calls an implementation with n argument pointers (plus the instance index for accelerators).
 void call_impl(void *fn, void *const *args, unsigned n, bool accel, uint8_t instance_index);
+// Calls an estimator: n argument pointers, the instance index, then where to store cycles and bytes.
+void call_estimate(void *fn, void *const *args, unsigned n, uint8_t instance_index, uint64_t *cycles,
+                   uint64_t *bytes_moved);
 
 }  // namespace cedr
 

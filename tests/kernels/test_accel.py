@@ -1,7 +1,7 @@
 """The HLS-style accelerator kernels (kernels/accel/*.cpp -> libo2c_accel.so).
 
-Built like the runtime loads them (every kernels/accel/*.cpp, -std=c++17 -O3 -march=native -fPIC
--shared -I kernels/include, warning-free under -Wall), after a shim that defines
+Built from every kernels/accel/*.cpp (-std=c++17 -O3 -march=native -fPIC -shared -I kernels/include,
+warning-free under -Wall; the runtime's -O2 build is checked too), after a shim that defines
 cedr_accel_account (recording every report) is loaded with RTLD_GLOBAL, so the library's weak
 reference resolves to it.
 
@@ -51,9 +51,9 @@ class Accel:
         for f in ("shim_cycles", "shim_bytes", "shim_calls"):
             getattr(shim, f).restype = C.c_uint64
 
-    def call(self, name: str, *args):
-        """Call an accelerator implementation: every argument by pointer, then the instance index;
-        returns (cycles, bytes) of its single report."""
+    @staticmethod
+    def pointers(args):
+        """Every argument by pointer (the runtime's calling convention); keep the first list alive."""
         keep = []
         ptrs = []
         for a in args:
@@ -67,13 +67,33 @@ class Accel:
                 v = a  # a ctypes scalar
             keep.append(v)
             ptrs.append(C.cast(C.pointer(v), C.c_void_p))
+        return keep, ptrs
+
+    def estimate(self, name: str, *args):
+        """(cycles, bytes) from the implementation's <name>_estimate companion."""
+        keep, ptrs = self.pointers(args)
+        fn = getattr(self.lib, name + "_estimate")
+        fn.argtypes = [C.c_void_p] * len(ptrs) + [C.c_uint8, C.POINTER(C.c_uint64), C.POINTER(C.c_uint64)]
+        fn.restype = None
+        cyc, byt = C.c_uint64(12345), C.c_uint64(12345)
+        fn(*ptrs, 0, C.byref(cyc), C.byref(byt))
+        return int(cyc.value), int(byt.value)
+
+    def call(self, name: str, *args):
+        """Call an accelerator implementation: every argument by pointer, then the instance index;
+        returns (cycles, bytes) of its single report, after checking that the implementation's
+        estimator (asked first, as the runtime does) predicted exactly that."""
+        predicted = self.estimate(name, *args)
+        keep, ptrs = self.pointers(args)
         fn = getattr(self.lib, name)
         fn.argtypes = [C.c_void_p] * len(ptrs) + [C.c_uint8]
         fn.restype = None
         before = self.shim.shim_calls()
         fn(*ptrs, 1)
         assert self.shim.shim_calls() == before + 1, f"{name} must report exactly once per call"
-        return int(self.shim.shim_cycles()), int(self.shim.shim_bytes())
+        reported = int(self.shim.shim_cycles()), int(self.shim.shim_bytes())
+        assert predicted == reported, f"{name}_estimate predicted {predicted}, the call reported {reported}"
+        return reported
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +161,45 @@ def test_library_is_self_contained(accel):
     undefined = [ln.split()[-1] for ln in out.splitlines() if ln.strip()]
     assert not [u for u in undefined if u.startswith(("o2c_", "DASH_", "_ZN3o2c6detail"))], undefined
     assert any(ln.split()[0] == "w" and ln.endswith("cedr_accel_account") for ln in out.splitlines())
+
+
+def test_every_implementation_has_an_estimator(accel):
+    out = subprocess.run(["nm", "-D", "--defined-only", accel.lib._name], capture_output=True, text=True).stdout
+    defined = {ln.split()[-1] for ln in out.splitlines() if ln.split() and ln.split()[-2] == "T"}
+    impls = {d for d in defined if d.startswith("DASH_") and not d.endswith("_estimate")}
+    assert {"DASH_CONV_flt_conv", "DASH_GEMM_RE_flt_gemm", "DASH_FFT_flt_fft", "DASH_ZIP_flt_zip",
+            "DASH_UNARY_flt_zip", "DASH_BINARY_flt_zip", "DASH_CONV_2D_int_conv"} <= impls
+    assert {d + "_estimate" for d in impls} <= defined
+    assert {d[: -len("_estimate")] for d in defined if d.endswith("_estimate")} <= impls
+
+
+def test_estimators_read_no_buffer(accel):
+    """Estimators work from the parameters alone: with the data pointers NULL (but a bias, whose
+    presence is a parameter) they must neither crash nor change their answer (CONV_2D only compares
+    the addresses, for its staging copy)."""
+    rng = np.random.default_rng(3)
+    p, outs = conv_params(2, 2, 24, 40, 2, [20, 37], [3, 3], [2, 1], [1, 2], [1, 1], [1, 1], 1, (S.ACT_TANH, 0, 0))
+    x = rng.standard_normal(2 * 24 * 20 * 37).astype(np.float32)
+    w = rng.standard_normal(40 * 12 * 9).astype(np.float32)
+    bias = np.zeros(40, np.float32)
+    y = np.zeros(2 * 40 * int(np.prod(outs)), np.float32)
+    real = accel.call("DASH_CONV_flt_conv", x, w, bias, y, p)
+    assert accel.estimate("DASH_CONV_flt_conv", None, None, np.zeros(1, np.float32), None, p) == real
+    A, B, gb, gp = gemm_case(rng, 2, 33, 17, 300, 0, 1, 1.0, 1.0, 3, (S.ACT_RELU, 0, 0))
+    real = accel.call("DASH_GEMM_RE_flt_gemm", A, B, gb, np.zeros(2 * 33 * 17, np.float32), gp)
+    assert accel.estimate("DASH_GEMM_RE_flt_gemm", None, None, np.zeros(1, np.float32), None, gp) == real
+    for n in (1000, 4096, 1 << 17):
+        assert accel.estimate("DASH_FFT_flt_fft", None, None, C.c_size_t(n), C.c_bool(True)) == \
+            accel.call("DASH_FFT_flt_fft", *(np.zeros(n, np.complex64),) * 2, C.c_size_t(n), C.c_bool(True))
+    assert accel.estimate("DASH_ZIP_flt_zip", None, None, None, C.c_size_t(5000), C.c_int(S.ZIP_DIV))[0] > 0
+    assert accel.estimate("DASH_UNARY_flt_zip", None, None, S.UnaryParams(777, S.act(S.ACT_SIGMOID, 0, 0)))[1] == 8 * 777
+    bp = S.BinaryParams(S.BIN_ADD, 2, S.i64x([30, 40]), S.i64x([40, 1]), S.i64x([0, 1]), S.act(0, 0, 0))
+    assert accel.estimate("DASH_BINARY_flt_zip", None, None, None, bp) == (math.ceil(1200 / 8) + 4, 4 * (1200 + 1200 + 40))
+    # CONV_2D: a separate output, then out aliasing in (the staging copy costs 2 * H * W * 2 bytes)
+    img = np.zeros(40 * 50, np.int16)
+    sep = accel.estimate("DASH_CONV_2D_int_conv", img, C.c_int(40), C.c_int(50), None, C.c_int(5), img.copy())
+    alias = accel.estimate("DASH_CONV_2D_int_conv", img, C.c_int(40), C.c_int(50), None, C.c_int(5), img)
+    assert alias == (sep[0], sep[1] + 2 * 40 * 50 * 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -804,6 +863,57 @@ def test_fft_cycles_grow(accel):
         cyc, _ = accel.call("DASH_FFT_flt_fft", z, z, C.c_size_t(n), C.c_bool(True))
         assert cyc > prev
         prev = cyc
+
+
+# ---------------------------------------------------------------------------------------------
+# the runtime's build of the library (onnx2cedr.runtime_build: -O2, which vectorizes less)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def accel_o2(tmp_path_factory, accel) -> Accel:
+    out = tmp_path_factory.mktemp("o2c_accel_o2")
+    so = out / "libo2c_accel_o2.so"
+    warnings = _cc(["-std=c++17", "-O2", "-march=native", "-fPIC", "-shared", "-Wall", "-I", str(KERNELS / "include"),
+                    *map(str, sorted(ACCEL.glob("*.cpp"))), "-o", str(so)])
+    return Accel(accel.shim, C.CDLL(str(so)), warnings)
+
+
+# output widths / channel counts that select each way the emulation maps the array onto vector
+# lanes (positions or channels, 4 / 8 / 16 PE rows, 2 / 4 / 8 PE columns), depthwise included
+CONV_LANE_CASES = [
+    (2, 1, 128, 256, 1, [4, 4], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 1, 64, 40, 1, [2, 2], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 1, 48, 24, 1, [7, 7], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 1, 5, 3, 1, [20, 40], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 1, 9, 7, 1, [20, 21], [3, 3], [2, 2], [1, 1], [1, 1], [1, 1]),
+    (2, 1, 512, 64, 1, [4, 4], [1, 1], [1, 1], [1, 1], [0, 0], [0, 0]),
+    (2, 1, 6, 6, 6, [30, 33], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 1, 20, 20, 20, [12, 12], [5, 5], [2, 2], [1, 1], [2, 2], [2, 2]),
+]
+
+
+@pytest.mark.parametrize("i", range(len(CONV_LANE_CASES) + 4))
+def test_runtime_build_bit_identical(accel_o2, klib, i):
+    assert accel_o2.warnings.strip() == ""
+    rng = np.random.default_rng(700 + i)
+    act = ALL_ACTS[i % len(ALL_ACTS)]
+    if i < len(CONV_LANE_CASES):
+        rank, batch, cin, cout, G, ins, ks, st, dl, pb, pe = CONV_LANE_CASES[i]
+        p, outs = conv_params(rank, batch, cin, cout, G, ins, ks, st, dl, pb, pe, 1, act)
+        x = rng.standard_normal(batch * cin * int(np.prod(ins))).astype(np.float32)
+        w = rng.standard_normal(cout * (cin // G) * int(np.prod(ks))).astype(np.float32)
+        bias = rng.standard_normal(cout).astype(np.float32)
+        n_out = batch * cout * int(np.prod(outs))
+        y_acc, y_cpu = np.zeros(n_out, np.float32), np.zeros(n_out, np.float32)
+        accel_o2.call("DASH_CONV_flt_conv", x, w, bias, y_acc, p)
+        cpu_call(klib, "DASH_CONV_flt_cpu", x, w, bias, y_cpu, p)
+        assert same_bits(y_acc, y_cpu)
+        return
+    M, N, K, tb = [(300, 3, 200, 1), (3, 300, 200, 0), (70, 70, 333, 1), (6, 9, 1000, 0)][i - len(CONV_LANE_CASES)]
+    A, B, bias, p = gemm_case(rng, 1, M, N, K, 0, tb, 1.0, 0.5, 2, act)
+    C_acc, C_cpu = np.zeros(M * N, np.float32), np.zeros(M * N, np.float32)
+    accel_o2.call("DASH_GEMM_RE_flt_gemm", A, B, bias, C_acc, p)
+    cpu_call(klib, "DASH_GEMM_RE_flt_cpu", A, B, bias, C_cpu, p)
+    assert same_bits(C_acc, C_cpu)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -161,6 +161,38 @@ extern "C" __attribute__((visibility("default"))) int main(int, char **) {
 }
 """
 
+# Four blocking 32x32x32-channel 3x3 convolutions (9.4 M MACs each); checks one output value.
+CONV_APP = r"""
+#include <cmath>
+#include <cstdio>
+#include <vector>
+#include "dash_ml.h"
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  const int C = 32, H = 32, W = 32, O = 32;
+  std::vector<float> x(C * H * W), w(O * C * 9), b(O), y(O * H * W);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 13) * 0.125f - 0.75f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(i % 7) * 0.0625f - 0.1875f;
+  for (int o = 0; o < O; ++o) b[o] = 0.5f * o;
+  dash_conv_params_t p{};
+  p.spatial_rank = 2; p.has_bias = 1; p.batch = 1; p.in_channels = C; p.out_channels = O; p.groups = 1;
+  p.in_size[0] = H; p.in_size[1] = W; p.out_size[0] = H; p.out_size[1] = W;
+  p.kernel[0] = p.kernel[1] = 3; p.stride[0] = p.stride[1] = 1; p.dilation[0] = p.dilation[1] = 1;
+  p.pad_begin[0] = p.pad_begin[1] = 1; p.act = {DASH_ACT_NONE, 0.0f, 0.0f};
+  for (int k = 0; k < 4; ++k) DASH_CONV_flt(x.data(), w.data(), b.data(), y.data(), &p);
+  /* output (o = 5, y = 7, x = 9): every tap in bounds */
+  double ref = b[5];
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) ref += double(w[((5 * C + c) * 3 + i) * 3 + j]) * x[(c * H + 6 + i) * W + 8 + j];
+  const float got = y[(5 * H + 7) * W + 9];
+  if (std::fabs(got - ref) > 1e-3 * (1 + std::fabs(ref))) {
+    std::printf("conv_app: %g != %g\n", got, ref);
+    return 1;
+  }
+  return 0;
+}
+"""
+
 ONLY_FFT_LIB = r"""
 #include "dash.h"
 extern "C" void DASH_FFT_flt_cpu(dash_cmplx_flt_type **, dash_cmplx_flt_type **, size_t *, bool *) {}
@@ -191,6 +223,7 @@ def bins(tmp_path_factory, rt):
     d = tmp_path_factory.mktemp("rt_core")
     b = {name: _so(d, name, src) for name, src in [
         ("core_app", CORE_APP), ("toy_app", TOY_APP), ("fail_app", FAIL_APP), ("rogue_app", ROGUE_APP),
+        ("conv_app", CONV_APP),
         ("exit_app", EXIT_APP), ("crash_app", CRASH_APP),
         ("libtoy", TOY_KERNELS), ("libonlyfft", ONLY_FFT_LIB), ("no_main", NO_MAIN)]}
     b["unloadable"] = d / "libunloadable.so"
@@ -331,6 +364,41 @@ def test_accelerator_instance_index_and_modeled_latency(rt, bins, tmp_path):
              f"{bins['toy_app']}:1:0")
     assert r.returncode == 0, r.stderr
     assert set(re.findall(r"^toy \d (-?\d+)$", r.stdout, re.M)) == {"0"}
+
+
+def test_accelerator_estimator_drives_prediction(rt, bins, tmp_path):
+    """EFT places each big convolution where it is predicted to finish first. The conv PE's
+    prediction comes from the accelerator's own model (DASH_CONV_flt_conv_estimate through the
+    "Accelerators" clock / bandwidth): a slow clock keeps the convolutions on the CPUs (the built-in
+    default, 20 us + MACs / 10 at 0.029 ns, would have sent them to conv1), a fast one moves them to
+    conv1. The estimator beats a "DASH API Costs" constant; a calibrated "API Cost Functions" entry
+    beats the estimator."""
+    if "conv" not in accel_types(rt):
+        pytest.skip("no conv accelerator library")
+
+    def placements(name, conv_model, **extra):
+        cfg = write_config(tmp_path / f"{name}.json", {
+            "Worker Threads": {"cpu": 2, "conv": 1}, "Scheduler": "EFT",
+            "Accelerators": {"conv": conv_model}, **extra})
+        log = tmp_path / name
+        r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--quiet", f"{bins['conv_app']}:1:0")
+        assert r.returncode == 0, r.stderr + r.stdout
+        timing, _, _ = parse(log)
+        convs = [m.group(5) for m in timing if m.group(4) == "DASH_CONV"]
+        assert len(convs) == 4
+        return convs
+
+    # 32x32 output, 32 channels, Kg = 288: 2 channel tiles x 32 rows x 2 x tiles x (288 + 32) cycles
+    slow = {"clock_mhz": 10, "bandwidth_gbps": 4.0, "overhead_ns": 3000}     # ~4.2 ms predicted
+    fast = {"clock_mhz": 100000, "bandwidth_gbps": 1000.0, "overhead_ns": 1000}  # ~1.7 us predicted
+    assert all(pe.startswith("cpu") for pe in placements("slow", slow))
+    assert placements("fast", fast) == ["conv1"] * 4
+    assert all(pe.startswith("cpu") for pe in placements("slow_const", slow, **{"DASH API Costs": {"DASH_CONV_conv": 1}}))
+    calibrated = {"API Cost Functions": {"DASH_CONV_flt": {"conv": {"fixed_ns": 1000, "ns_per_unit": 0}}}}
+    assert placements("slow_calibrated", slow, **calibrated) == ["conv1"] * 4
+    # and the other way round: a calibrated conv cost above the CPU's keeps the fast accelerator idle
+    calibrated_slow = {"API Cost Functions": {"DASH_CONV_flt": {"conv": {"fixed_ns": 5e7, "ns_per_unit": 0}}}}
+    assert all(pe.startswith("cpu") for pe in placements("fast_calibrated", fast, **calibrated_slow))
 
 
 def test_failing_instance_exit_1(rt, bins, tmp_path):
