@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import O2CError
@@ -25,7 +26,8 @@ NoPassOpt = typer.Option(None, "--disable-pass", help="Skip a graph pass by name
 
 
 def _fail(e: O2CError) -> None:
-    err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+    # escaped: messages quote names with brackets, e.g. pip install 'onnx2cedr[tf]'
+    err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
     raise typer.Exit(e.exit_code)
 
 
@@ -42,21 +44,41 @@ def _human_bytes(n: int) -> str:
         n /= 1024
     return str(n)
 
+InputShapeOpt = typer.Option(None, "--input-shape", help="Shape of a framework model's example input, e.g. "
+                             "1x3x32x32 (repeatable, in input order; PyTorch/JAX factories need it).")
+
+
+def _framework_model(model: Path, input_shape: Optional[List[str]]):
+    """An ONNX path as it is; a framework model (.keras, SavedModel folder, FILE.py:FACTORY)
+    imported in memory, after its parity check (printed)."""
+    from .frontends import import_model, is_framework_input, report_of
+
+    if not is_framework_input(model):
+        return model
+    proto = import_model(str(model), input_shapes=input_shape or ())
+    rep = report_of(proto)
+    if rep is not None:
+        out.print(f"parity: {escape(rep.summary())}")
+    return proto
+
 
 @app.command()
-def convert(model: Path = typer.Argument(..., help="The ONNX model file."),
+def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a framework model: MODEL.keras, "
+                                          "a SavedModel folder, FILE.py:FACTORY (PyTorch, Keras, JAX)."),
             output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
             shape: Optional[List[str]] = ShapeOpt, batch: Optional[int] = BatchOpt,
             name: Optional[str] = typer.Option(None, help="Model name (default: the file's stem)."),
             cpu: Optional[List[str]] = CpuOpt, disable_pass: Optional[List[str]] = NoPassOpt,
             artifact: Optional[List[str]] = typer.Option(None, "--artifact", help="lib, exe, app (default: all)."),
             portable: bool = typer.Option(False, help="Do not optimize for this machine's CPU."),
-            force: bool = typer.Option(False, help="Replace a non-onnx2cedr output folder.")):
+            force: bool = typer.Option(False, help="Replace a non-onnx2cedr output folder."),
+            input_shape: Optional[List[str]] = InputShapeOpt):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
     try:
-        res = do_convert(model, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
+        src = _framework_model(model, input_shape)
+        res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
                          native=not portable, force=force)
     except O2CError as e:
@@ -105,7 +127,7 @@ def inspect(model: Path = typer.Argument(..., help="The ONNX model file."),
 
 
 @app.command()
-def validate(model: Path = typer.Argument(..., help="The ONNX model file."),
+def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a framework model (see convert)."),
              inputs: Optional[Path] = typer.Option(None, help=".npz with one array per input (extra leading axis: samples)."),
              samples: int = typer.Option(10, help="Random samples when --inputs is not given."),
              rtol: float = typer.Option(1e-4, help="Max error relative to the reference's largest magnitude."),
@@ -117,12 +139,14 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file."),
              seed: int = typer.Option(0, help="Seed of the random inputs."),
              labels: Optional[str] = typer.Option(None, help="Array of class labels in the --inputs file: "
                                                   "report accuracy of both."),
-             as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+             as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+             input_shape: Optional[List[str]] = InputShapeOpt):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
     from .validation import validate as do_validate
 
     try:
-        rep = do_validate(model, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
+        src = _framework_model(model, input_shape)
+        rep = do_validate(src, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
                           shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
                           disable_passes=disable_pass or ())
     except O2CError as e:
@@ -283,11 +307,104 @@ def gantt(log_dir: Path = typer.Argument(..., help="A log folder written by `onn
               f"{_fmt_ns(info['span_ns'])}")
 
 
+import_app = typer.Typer(no_args_is_help=True, help="Import a PyTorch, Keras 3, TensorFlow or JAX model as ONNX, "
+                         "checked against onnxruntime (the parity check).")
+app.add_typer(import_app, name="import")
+ImportOut = typer.Option(..., "-o", "--output", help="The ONNX file to write.")
+OpsetOpt = typer.Option(None, help="ONNX opset to export (default: the exporter's).")
+SamplesOpt = typer.Option(3, help="Input sets for the parity check (the first is the example input).")
+PRtolOpt = typer.Option(1e-4, "--rtol", help="Parity tolerance: max error relative to the framework's largest magnitude.")
+PAtolOpt = typer.Option(1e-5, "--atol", help="Parity: absolute error always accepted.")
+ExtOpt = typer.Option(None, "--external-data/--no-external-data",
+                      help="Weights in OUTPUT.data beside the model (default: only when over 2 GiB).")
+
+
+def _import_done(proto, output: Path, external_data: Optional[bool]) -> None:
+    from .frontends import report_of, save
+
+    files = save(proto, output, external_data)
+    rep = report_of(proto)
+    if rep is not None:
+        out.print(f"parity: {escape(rep.summary())}")
+    out.print(f"[bold green]wrote[/] {', '.join(map(str, files))} ({len(proto.graph.node)} nodes, "
+              f"{_human_bytes(sum(f.stat().st_size for f in files))})")
+
+
+@import_app.command("torch")
+def import_torch(factory: str = typer.Argument(..., help="FILE.py:FACTORY giving an nn.Module "
+                                               "(or (module, example_inputs))."),
+                 output: Path = ImportOut, input_shape: Optional[List[str]] = InputShapeOpt,
+                 exporter: str = typer.Option("dynamo", help="dynamo (torch.export) or legacy (TorchScript)."),
+                 opset: Optional[int] = OpsetOpt, samples: int = SamplesOpt, rtol: float = PRtolOpt,
+                 atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
+    """Export a PyTorch module with torch.onnx."""
+    from .frontends import import_model
+
+    try:
+        proto = import_model(factory, "torch", input_shape or (), exporter=exporter, opset=opset, samples=samples,
+                             rtol=rtol, atol=atol)
+        _import_done(proto, output, external_data)
+    except O2CError as e:
+        _fail(e)
+
+
+@import_app.command("keras")
+def import_keras(model: str = typer.Argument(..., help="A .keras (or .h5) file, or FILE.py:FACTORY giving a "
+                                             "keras.Model."),
+                 output: Path = ImportOut, input_shape: Optional[List[str]] = InputShapeOpt,
+                 batch: int = typer.Option(1, help="Batch size for inputs declared with an open batch."),
+                 opset: Optional[int] = OpsetOpt, samples: int = SamplesOpt, rtol: float = PRtolOpt,
+                 atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
+    """Export a Keras 3 model with keras.Model.export (tf2onnx under the TensorFlow backend)."""
+    from .frontends import import_model
+
+    try:
+        proto = import_model(model, "keras", input_shape or (), batch=batch, opset=opset, samples=samples,
+                             rtol=rtol, atol=atol)
+        _import_done(proto, output, external_data)
+    except O2CError as e:
+        _fail(e)
+
+
+@import_app.command("tf")
+def import_tf(saved_model: str = typer.Argument(..., help="A TensorFlow SavedModel folder."),
+              output: Path = ImportOut, input_shape: Optional[List[str]] = InputShapeOpt,
+              signature: str = typer.Option("serving_default", help="The signature to convert."),
+              batch: int = typer.Option(1, help="Batch size for inputs declared with an open batch."),
+              opset: Optional[int] = OpsetOpt, samples: int = SamplesOpt, rtol: float = PRtolOpt,
+              atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
+    """Convert a SavedModel signature with tf2onnx."""
+    from .frontends import import_model
+
+    try:
+        proto = import_model(saved_model, "tf", input_shape or (), signature=signature, batch=batch, opset=opset,
+                             samples=samples, rtol=rtol, atol=atol)
+        _import_done(proto, output, external_data)
+    except O2CError as e:
+        _fail(e)
+
+
+@import_app.command("jax")
+def import_jax(factory: str = typer.Argument(..., help="FILE.py:FACTORY giving fn, (fn, params) or "
+                                             "(fn, params, example_inputs)."),
+               output: Path = ImportOut, input_shape: Optional[List[str]] = InputShapeOpt,
+               opset: int = typer.Option(21, help="ONNX opset to export."), samples: int = SamplesOpt,
+               rtol: float = PRtolOpt, atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
+    """Export a JAX function (or Flax NNX module) with jax2onnx."""
+    from .frontends import import_model
+
+    try:
+        proto = import_model(factory, "jax", input_shape or (), opset=opset, samples=samples, rtol=rtol, atol=atol)
+        _import_done(proto, output, external_data)
+    except O2CError as e:
+        _fail(e)
+
+
 def main() -> None:
     try:
         app()
     except O2CError as e:  # errors raised outside a command body
-        err.print(f"[bold red]error:[/] {e}")
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
         sys.exit(e.exit_code)
 
 

@@ -16,16 +16,20 @@ from .common import Pass
 from .constant_fold import PASS as constant_fold
 from .dead_code import PASS as dead_code
 from .fold_batchnorm import PASS as fold_batchnorm
+from .fold_channel_scale import PASS as fold_channel_scale
+from .fold_transpose import PASS as fold_transpose
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
 from .remove_identity import PASS as remove_identity
 
 CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
-FUSION: list[Pass] = [fold_batchnorm, fuse_bias, fuse_activation, dead_code]
-FLOWS: list[tuple[str, list[Pass]]] = [("cleanup", CLEANUP), ("fusion", FUSION)]
+# channels-last exporters' Transposes go before fusion, so that what they separated can fuse
+LAYOUT: list[Pass] = [fold_transpose, remove_identity, dead_code]
+FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_activation, dead_code]
+FLOWS: list[tuple[str, list[Pass]]] = [("cleanup", CLEANUP), ("layout", LAYOUT), ("fusion", FUSION)]
 
-PASSES: dict[str, Pass] = {p.NAME: p for p in (remove_identity, constant_fold, dead_code, fold_batchnorm,
-                                               fuse_bias, fuse_activation)}
+PASSES: dict[str, Pass] = {p.NAME: p for p in (remove_identity, constant_fold, dead_code, fold_transpose,
+                                               fold_batchnorm, fold_channel_scale, fuse_bias, fuse_activation)}
 
 
 class FlowDidNotConverge(RuntimeWarning):
@@ -61,7 +65,7 @@ def check_pass_names(names: Iterable[str]) -> None:
 
 
 def optimize(graph: Graph, disabled: Iterable[str] = (), max_iter: int = 20) -> list[tuple[str, int]]:
-    """The default pipeline (CLEANUP, then FUSION) minus the passes named in `disabled`.
+    """The default pipeline (CLEANUP, LAYOUT, then FUSION) minus the passes named in `disabled`.
 
     Returns (pass name, times it changed something) for reports, one entry per pass in pipeline
     order (a pass used by several flows is summed); a disabled pass is not listed.
@@ -76,5 +80,5 @@ def optimize(graph: Graph, disabled: Iterable[str] = (), max_iter: int = 20) -> 
     return list(total.items())
 
 
-__all__ = ["CLEANUP", "FUSION", "FLOWS", "PASSES", "Pass", "run_flow", "optimize", "check_pass_names",
+__all__ = ["CLEANUP", "LAYOUT", "FUSION", "FLOWS", "PASSES", "Pass", "run_flow", "optimize", "check_pass_names",
            "FlowDidNotConverge"]
