@@ -30,7 +30,10 @@ class FrontendError(ModelError):
 def require(module: str, framework: str, extra: str):
     """Import `module`, or fail in one line naming the pip extra that installs it."""
     try:
-        return importlib.import_module(module)
+        if sys.modules.get(module) is not None:
+            return sys.modules[module]
+        with quiet():
+            return importlib.import_module(module)
     except ImportError as e:
         missing = getattr(e, "name", None) or module
         raise O2CError(f"{framework} frontend needs '{missing}', which is not installed: "
@@ -51,12 +54,38 @@ def first_line(e: BaseException, limit: int = 300) -> str:
 
 
 @contextlib.contextmanager
+def _quiet_fds():
+    """Silence file descriptors 1 and 2 themselves: TensorFlow's C++ logging (absl, oneDNN notices)
+    writes to them directly, past sys.stdout/sys.stderr."""
+    import tempfile
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+    except (OSError, ValueError):  # no real descriptors (embedded interpreters): Python-level only
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+@contextlib.contextmanager
 def quiet():
-    """Exporters print progress to stdout/stderr; their news arrives as exceptions or in the model."""
+    """Exporters print progress to stdout/stderr (Python and C++); their news arrives as
+    exceptions or in the model."""
     import warnings
 
     out, err = io.StringIO(), io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _quiet_fds():
         warnings.simplefilter("ignore")
         yield
 

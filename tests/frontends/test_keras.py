@@ -124,3 +124,20 @@ def test_cli_import_and_validate_keras_file(vgg_file, tmp_path):
     assert "DASH_CONV" in r.output and (tmp_path / "built" / "model.json").is_file()
     r = runner.invoke(app, ["import", "keras", str(tmp_path / "missing.keras"), "-o", str(out)])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_cli_import_keeps_tensorflow_chatter_off_the_terminal(tmp_path):
+    """TensorFlow's C++ logging (absl, oneDNN notices) writes to file descriptor 2 directly; a
+    user of the CLI sees only our lines."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "mlp.keras"
+    nets.keras_mlp().save(path)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    r = subprocess.run([sys.executable, "-m", "onnx2cedr", "import", "keras", str(path), "-o",
+                        str(tmp_path / "m.onnx"), "--samples", "1"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert lines[0].startswith("parity: Keras vs onnxruntime") and lines[-1].startswith("wrote "), lines
+    assert len(lines) == 2, lines
