@@ -20,16 +20,20 @@ from .fold_channel_scale import PASS as fold_channel_scale
 from .fold_transpose import PASS as fold_transpose
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
+from .merge_reshapes import PASS as merge_reshapes
 from .remove_identity import PASS as remove_identity
+from .sink_reshape import PASS as sink_reshape
 
 CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
-# channels-last exporters' Transposes go before fusion, so that what they separated can fuse
-LAYOUT: list[Pass] = [fold_transpose, remove_identity, dead_code]
+# channels-last exporters' Transposes and unit-dimension reshapes (1-D convolutions written as 2-D)
+# go before fusion, so that what they separated can fuse
+LAYOUT: list[Pass] = [fold_transpose, sink_reshape, merge_reshapes, remove_identity, dead_code]
 FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_activation, dead_code]
 FLOWS: list[tuple[str, list[Pass]]] = [("cleanup", CLEANUP), ("layout", LAYOUT), ("fusion", FUSION)]
 
 PASSES: dict[str, Pass] = {p.NAME: p for p in (remove_identity, constant_fold, dead_code, fold_transpose,
-                                               fold_batchnorm, fold_channel_scale, fuse_bias, fuse_activation)}
+                                               sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
+                                               fuse_bias, fuse_activation)}
 
 
 class FlowDidNotConverge(RuntimeWarning):

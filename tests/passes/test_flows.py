@@ -56,9 +56,11 @@ def test_default_pipeline_on_handmade_model():
     assert set(conv.fused_from) == {"conv_bias", "bn", "relu"}
     assert "unused" not in g.values
     assert [name for name, _ in stats] == ["remove_identity", "constant_fold", "dead_code", "fold_transpose",
-                                           "fold_batchnorm", "fold_channel_scale", "fuse_bias", "fuse_activation"]
-    # the model has no Transpose, nor a Mul after a layer
-    assert all(n > 0 for name, n in stats if name not in ("fold_transpose", "fold_channel_scale"))
+                                           "sink_reshape", "merge_reshapes", "fold_batchnorm", "fold_channel_scale",
+                                           "fuse_bias", "fuse_activation"]
+    # the model has no Transpose, no reshape before an element-wise op, nor a Mul after a layer
+    assert all(n > 0 for name, n in stats
+               if name not in ("fold_transpose", "sink_reshape", "merge_reshapes", "fold_channel_scale"))
     # a second run changes nothing
     assert all(n == 0 for _, n in optimize(g))
 
@@ -72,10 +74,11 @@ def test_disabled_passes():
 
 
 def test_registry_and_flows():
-    assert set(PASSES) == {"remove_identity", "constant_fold", "dead_code", "fold_transpose", "fold_batchnorm",
-                           "fold_channel_scale", "fuse_bias", "fuse_activation"}
+    assert set(PASSES) == {"remove_identity", "constant_fold", "dead_code", "fold_transpose", "sink_reshape",
+                           "merge_reshapes", "fold_batchnorm", "fold_channel_scale", "fuse_bias", "fuse_activation"}
     assert [p.NAME for p in CLEANUP] == ["remove_identity", "constant_fold", "dead_code"]
-    assert [p.NAME for p in LAYOUT] == ["fold_transpose", "remove_identity", "dead_code"]
+    assert [p.NAME for p in LAYOUT] == ["fold_transpose", "sink_reshape", "merge_reshapes", "remove_identity",
+                                        "dead_code"]
     assert [p.NAME for p in FUSION] == ["fold_batchnorm", "fold_channel_scale", "fuse_bias", "fuse_activation",
                                         "dead_code"]
     for name, p in PASSES.items():
