@@ -72,7 +72,9 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
             artifact: Optional[List[str]] = typer.Option(None, "--artifact", help="lib, exe, app (default: all)."),
             portable: bool = typer.Option(False, help="Do not optimize for this machine's CPU."),
             force: bool = typer.Option(False, help="Replace a non-onnx2cedr output folder."),
-            input_shape: Optional[List[str]] = InputShapeOpt):
+            input_shape: Optional[List[str]] = InputShapeOpt,
+            threads: int = typer.Option(1, "--threads", help="Worker threads for large kernels when the model runs "
+                                        "standalone or as a library (outputs are identical for any count).")):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
@@ -80,7 +82,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
         src = _framework_model(model, input_shape)
         res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
-                         native=not portable, force=force)
+                         native=not portable, force=force, threads=threads)
     except O2CError as e:
         _fail(e)
     d = res.model_json
@@ -182,26 +184,51 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
 
 @app.command()
 def ops(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    """List the supported ops: opset, dtypes, the CEDR API they map to or the CPU fallback."""
-    from .ops import all_ops
+    """List the supported ops: opset range, dtypes, the CEDR API they map to or the CPU fallback, constraints."""
+    from .conformance import op_table
 
-    rows = []
-    for o in all_ops():
-        rows.append({"op": (o.domain + "." if o.domain else "") + o.op_type,
-                     "dtypes": ["any"] if not o.dtypes else [str(d) for d in o.dtypes],
-                     "maps_to": "compile time" if o.fold_only else (o.api or "CPU (inline)"),
-                     "notes": o.summary})
+    rows = op_table()
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
     from .ir import INTERNAL_OPSET
 
-    t = Table(title=f"{len(rows)} supported ops (opsets 7 to {INTERNAL_OPSET}+, converted to {INTERNAL_OPSET})")
-    for col in ("op", "dtypes", "CEDR API / fallback", "notes"):
+    t = Table(title=f"{len(rows)} supported ops (models are converted to opset {INTERNAL_OPSET}; newer models "
+                    f"are kept when their ops only gained element types)")
+    for col in ("op", "opsets", "dtypes", "CEDR API / fallback", "notes and constraints"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["op"], ", ".join(r["dtypes"]), r["maps_to"], r["notes"])
+        t.add_row(r["op"], r["opsets"], ", ".join(r["dtypes"]), r["maps_to"], r["notes"])
     out.print(t)
+
+
+@app.command()
+def conformance(write: Optional[Path] = typer.Option(None, "--write", help="Write the markdown report "
+                                                     "(the project's docs/ops.md)."),
+                json_out: Optional[Path] = typer.Option(None, "--json", help="Write every case's result as JSON."),
+                only: Optional[str] = typer.Option(None, "--only", help="Only cases whose name or op matches "
+                                                   "this regular expression.")):
+    """Run the onnx package's backend node tests and model folders through the compiler and compare."""
+    import dataclasses
+
+    from .conformance import render_report, run_suite, summarize
+
+    try:
+        res, secs = run_suite(progress=lambda s: err.print(s), only=only)
+    except O2CError as e:
+        _fail(e)
+    s = summarize(res)
+    out.print(f"node cases: {s['node_pass']} / {s['node_total']} pass; model folders: "
+              f"{sum(r.passed for r in s['models'].values())} / {len(s['models'])} pass; {secs:.0f} s")
+    bad = [r for r in res if r.status in ("mismatch", "crash")]
+    for r in bad:
+        err.print(f"[bold red]{r.status}:[/] {escape(r.name)}: {escape(r.reason)}")
+    if write:
+        write.write_text(render_report(res, secs))
+    if json_out:
+        json_out.write_text(json.dumps([dataclasses.asdict(r) for r in res], indent=0))
+    if bad:
+        raise typer.Exit(1)
 
 
 def _fmt_ns(ns) -> str:

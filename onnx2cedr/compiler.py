@@ -148,6 +148,16 @@ def default_inputs(graph: Graph, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
+MAX_THREADS = 64  # O2C_MAX_THREADS in kernels/include/o2c_kernels.h
+
+
+def check_threads(threads) -> int:
+    """The thread count as an int in [1, MAX_THREADS], else a one-line error."""
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= int(threads) <= MAX_THREADS:
+        raise O2CError(f"--threads must be an integer from 1 to {MAX_THREADS}, got {threads!r}")
+    return int(threads)
+
+
 def _prepare_out(out_dir: Path, force: bool) -> None:
     if out_dir.exists():
         if not out_dir.is_dir():
@@ -158,15 +168,42 @@ def _prepare_out(out_dir: Path, force: bool) -> None:
                            f"choose another folder or pass --force")
 
 
+def _packed_bytes(lib: Path | None, sym: str) -> int | None:
+    """Bytes of weights the built kernel library packs at load for its CPU kernels (the layout, and so
+    the size, belongs to the library's build: it is asked, not computed here). Asked in a child
+    process: loaded here, the library would stay mapped under its build folder's name, and a later
+    load of the final folder's copy would get that instance (same file) and look for its weights
+    in the build folder. None without a library."""
+    if lib is None:
+        return None
+    import subprocess
+    import sys
+
+    code = ("import ctypes, sys\n"
+            "f = getattr(ctypes.CDLL(sys.argv[1]), sys.argv[2] + '_packed_bytes')\n"
+            "f.restype = ctypes.c_size_t\n"
+            "print(f())\n")
+    try:
+        r = subprocess.run([sys.executable, "-c", code, str(Path(lib).resolve()), sym], capture_output=True,
+                           text=True, timeout=60)
+        return int(r.stdout.strip()) if r.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
 def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int]] | None = None,
             batch: int | None = None, name: str | None = None, cpu_nodes: Iterable[str] = (),
             cpu_apis: Iterable[str] = (), disable_passes: Iterable[str] = (),
             artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
-            native: bool = True, force: bool = False) -> ConvertResult:
+            native: bool = True, force: bool = False, threads: int = 1) -> ConvertResult:
     """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
 
+    threads: worker threads the generated code's large kernels split their outputs over when run
+    standalone or through the library (results are bit-identical for any count; under the CEDR
+    runtime each PE is one thread and this setting does not apply).
     The folder is assembled beside out_dir and moved into place only when everything succeeded."""
     out_dir = Path(out_dir)
+    threads = check_threads(threads)
     artifacts = tuple(artifacts)
     for a in artifacts:
         if a not in ARTIFACTS:
@@ -180,11 +217,12 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         t0 = time.perf_counter()
         weights_file = f"{c.sym}.weights"
         mid = write_weights(c.plan, tmp / weights_file)
-        gen = generate(c.plan, c.name, weights_file, mid, c.source)
+        gen = generate(c.plan, c.name, weights_file, mid, c.source, threads=threads)
         (tmp / "model.cpp").write_text(gen["model.cpp"])
         (tmp / "CMakeLists.txt").write_text(render_cmake(c.name, c.sym, str(kernels_dir())))
         desc = describe(c)
         desc["weights_file"] = weights_file
+        desc["threads"] = threads
         desc["traced"] = gen["traced"]
         desc["artifacts"] = {a: artifact_names(c.sym)[a] for a in artifacts}
         ins = list(app_inputs) if app_inputs is not None else default_inputs(c.graph)
@@ -201,6 +239,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         t0 = time.perf_counter()
         built = build_model(tmp, c.sym, artifacts, native=native)
         timings["build"] = time.perf_counter() - t0
+        desc["memory"]["packed_weights_bytes"] = _packed_bytes(built.get("lib"), c.sym)
         (tmp / MARKER).write_text(json.dumps(desc, indent=1, sort_keys=False) + "\n")
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")

@@ -4,7 +4,8 @@ placement: every node is lowered (ops registry); a call with a CEDR API stays on
 user forces the node onto the CPU; the decision and its reason are recorded.
 memory: reshape-like nodes alias their input (one storage per alias group); graph inputs and
 outputs live in the caller's buffers; every other value gets an offset in one arena, reused by
-liveness (greedy best fit, largest first); constants go into the weights file.
+liveness (greedy best fit, largest first); element-wise nodes write in place over an input that
+dies with them; constants go into the weights file.
 """
 from __future__ import annotations
 
@@ -184,6 +185,7 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         for a in c.args:
             if isinstance(a, TensorArg):
                 last[root[a.value]] = end
+    _in_place(nodes, waves, vals, root, storage, first, last)
     arena_roots = [r for r in first if r not in storage]
     arena_roots.sort(key=lambda r: (-vals[r].nbytes, first[r], r))
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
@@ -209,6 +211,46 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
     return Plan(graph, nodes, root, storage, top, weights, weights_bytes, final_copies, bound, waves)
 
 
+_IN_PLACE_KERNELS = {"o2c_binary", "o2c_unary"}  # element-wise, documented safe with out == an input
+
+
+def _in_place(nodes, waves, vals, root, storage, first, last) -> None:
+    """Element-wise nodes write over an input that dies with them: the output joins the input's
+    storage (root) when both live in the arena, have the same dtype and size, the input is read
+    whole (offset 0; a broadcast input is smaller) and no other node of the same wave (which may
+    run concurrently) reads it."""
+    readers: dict[tuple[str, int], int] = {}
+    for p, w in zip(nodes, waves):
+        for r in {root[i] for i in p.node.inputs if i}:
+            readers[(r, w)] = readers.get((r, w), 0) + 1
+    for p, w in zip(nodes, waves):
+        if len(p.calls) != 1 or p.alias is not None or p.calls[0].inline not in _IN_PLACE_KERNELS:
+            continue
+        args = p.calls[0].args
+        out = args[-1]
+        if not isinstance(out, TensorArg) or out.offset != 0:
+            continue
+        ro = root[out.value]
+        if ro in storage or first.get(ro) != w:
+            continue
+        for a in args[:-1]:
+            if not isinstance(a, TensorArg) or a.offset != 0:
+                continue
+            ri = root[a.value]
+            if ri == ro or ri in storage or last.get(ri) != w or readers.get((ri, w)) != 1:
+                continue
+            vi, vo = vals[a.value], vals[out.value]
+            if vi.dtype != vo.dtype or vi.nbytes != vo.nbytes or vals[ri].nbytes != vo.nbytes or \
+                    [d for d in vi.shape if d != 1] != [d for d in vo.shape if d != 1]:
+                continue
+            for v, r in list(root.items()):
+                if r == ro:
+                    root[v] = ri
+            last[ri] = max(last[ri], last.pop(ro))
+            first.pop(ro)
+            break
+
+
 def write_weights(plan: Plan, path) -> int:
     """Write the weights file: a 64-byte header (magic, model id, payload size), then each constant
     at its planned offset (little-endian, C order). The model id is derived from the payload's
@@ -231,7 +273,7 @@ def write_weights(plan: Plan, path) -> int:
             arr = np.ascontiguousarray(plan.graph.values[name].data)
             if arr.dtype.byteorder == ">":
                 arr = arr.astype(arr.dtype.newbyteorder("<"))
-            emit(memoryview(arr).cast("B"))
+            emit(arr.reshape(-1).view(np.uint8).data)  # byte view: also for dtypes the buffer protocol lacks (bfloat16)
             pos += arr.nbytes
         if plan.weights_bytes > pos:
             emit(bytes(plan.weights_bytes - pos))

@@ -89,6 +89,11 @@ typedef struct dash_conv_params {
   int64_t dilation[DASH_MAX_SPATIAL];
   int64_t pad_begin[DASH_MAX_SPATIAL];
   dash_act_t act;
+  /* Optional: the weights as o2c_conv_pack (o2c_kernels.h) laid them out for the CPU kernel, made
+   * once when the model loads. NULL: the CPU kernel packs per call. Read only by the CPU kernel
+   * library that made it (a buffer of another build is ignored); other implementations
+   * (accelerators, the public ABI) ignore it and read `weight`, which must always be passed. */
+  const void *packed;
 } dash_conv_params_t;
 
 /* ---- CONV_TRANSPOSE: same struct; weight is in_channels x (out_channels/groups) x kernel.

@@ -15,8 +15,21 @@ extern "C" {
 #endif
 
 /* ---- compute kernels (same parameter structs as the APIs) ---- */
+/* Worker threads for the calling thread's kernel calls (default 1; at most O2C_MAX_THREADS).
+ * Large kernels split their outputs (never a reduction) across them, so results do not depend
+ * on the count. Returns the previous setting. */
+#define O2C_MAX_THREADS 64
+int o2c_set_threads(int n);
+int o2c_get_threads(void);
+
 void o2c_gemm(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
 void o2c_conv(const float *in, const float *weight, const float *bias, float *out, const dash_conv_params_t *p);
+/* Weights packed once for o2c_conv (dash_conv_params_t.packed): o2c_conv_packed_bytes gives the
+ * size of the buffer for this layer (0: the CPU kernel has no packed form for it, leave packed
+ * NULL); o2c_conv_pack fills a buffer of that size (64-byte aligned). The result is read-only and
+ * may be shared by any number of concurrent calls. Outputs are bit-identical with and without it. */
+size_t o2c_conv_packed_bytes(const dash_conv_params_t *p);
+void o2c_conv_pack(const float *weight, const dash_conv_params_t *p, void *dst);
 void o2c_conv_transpose(const float *in, const float *weight, const float *bias, float *out,
                         const dash_conv_params_t *p);
 void o2c_pool(const float *in, float *out, const dash_pool_params_t *p);
@@ -54,6 +67,13 @@ typedef struct o2c_pad_params {
   int64_t pad_begin[DASH_MAX_RANK]; /* may be negative (cropping) */
 } o2c_pad_params_t;
 void o2c_pad(const float *in, float *out, const o2c_pad_params_t *p);
+/* the same for any element type (copied as elem_size-byte units); value points to the constant (one
+ * element) or is NULL (zero); pad.value is not used */
+typedef struct o2c_pad_typed_params {
+  o2c_pad_params_t pad;
+  int32_t elem_size;
+} o2c_pad_typed_params_t;
+void o2c_pad_typed(const void *in, const void *value, void *out, const o2c_pad_typed_params_t *p);
 
 /* ---- Resize, separable: per output coordinate of each axis, taps input indices with weights.
  * tables holds, for axis d in order, out_shape[d]*taps entries of index (int64 in idx) and
@@ -94,8 +114,9 @@ typedef struct o2c_reduce_params {
   int32_t rank;
   int64_t in_shape[DASH_MAX_RANK];
   int32_t reduce[DASH_MAX_RANK]; /* 1 where the axis is reduced */
+  int32_t type; /* of in and out (O2C_DT_* of o2c_typed.h; 0 means float): float, double, float16, bfloat16 */
 } o2c_reduce_params_t;
-void o2c_reduce(const float *in, float *out, const o2c_reduce_params_t *p);
+void o2c_reduce(const void *in, void *out, const o2c_reduce_params_t *p);
 
 /* ---- .npy files (little-endian, C order) for the app and executable entry points ----
  * o2c_npy_read reads a file whose dtype descriptor equals descr (e.g. "<f4") and whose element
@@ -106,8 +127,106 @@ int o2c_npy_read(const char *path, const char *descr, const int64_t *shape, int3
 int o2c_npy_write(const char *path, const char *descr, const int64_t *shape, int32_t rank, const void *src,
                   int64_t elem_size);
 
+/* ---- element-wise math with no CEDR API (the DASH_UNARY unit implements ops 0..24 only) ----
+ * out[i] = op(in[i]) for i < n; in-place safe. alpha/beta per op are given beside each. */
+typedef enum o2c_math_op {
+  O2C_MATH_TAN = 0, O2C_MATH_ASIN = 1, O2C_MATH_ACOS = 2, O2C_MATH_ATAN = 3,
+  O2C_MATH_SINH = 4, O2C_MATH_COSH = 5, O2C_MATH_ASINH = 6, O2C_MATH_ACOSH = 7, O2C_MATH_ATANH = 8,
+  O2C_MATH_SELU = 9,              /* x > 0 ? beta*x : beta*alpha*(exp(x)-1)  (alpha, gamma) */
+  O2C_MATH_CELU = 10,             /* max(0,x) + min(0, alpha*(exp(x/alpha)-1)) */
+  O2C_MATH_GELU = 11,             /* 0.5*x*(1 + erf(x/sqrt(2))) */
+  O2C_MATH_GELU_TANH = 12,        /* 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3))) */
+  O2C_MATH_MISH = 13,             /* x*tanh(softplus(x)) */
+  O2C_MATH_SOFTSIGN = 14,         /* x/(1+|x|) */
+  O2C_MATH_THRESHOLDED_RELU = 15, /* x > alpha ? x : 0 */
+  O2C_MATH_SHRINK = 16,           /* x < -alpha ? x+beta : (x > alpha ? x-beta : 0)  (lambd, bias) */
+  O2C_MATH_SWISH = 17             /* x*sigmoid(alpha*x) */
+} o2c_math_op_t;
+typedef struct o2c_math_params {
+  int64_t n;
+  int32_t op;
+  float alpha, beta;
+} o2c_math_params_t;
+void o2c_unary_math(const float *in, float *out, const o2c_math_params_t *p);
+
+/* IsNaN (op 0) / IsInf (op 1, detect_negative / detect_positive) -> one byte (bool) per element */
+typedef struct o2c_classify_params {
+  int64_t n;
+  int32_t op;
+  int32_t detect_negative, detect_positive;
+} o2c_classify_params_t;
+void o2c_classify(const float *in, uint8_t *out, const o2c_classify_params_t *p);
+
+/* Hardmax over the middle axis of an (outer, axis, inner) view: 1 at the first maximum, else 0 */
+typedef struct o2c_hardmax_params {
+  int64_t outer, axis, inner;
+} o2c_hardmax_params_t;
+void o2c_hardmax(const float *in, float *out, const o2c_hardmax_params_t *p);
+
+/* ---- Normalization over a set of axes (LayerNorm, RMSNorm, Instance/GroupNorm, MVN, LpNorm) ----
+ * Statistics run over the reduced axes, one slot per index of the kept axes. Per slot:
+ *   MEAN_VAR  y = (x - mean) / sqrt(var + eps)        MEAN_STD y = (x - mean) / (sqrt(var) + eps)
+ *   RMS       y = x / sqrt(mean(x^2) + eps)           L1 / L2  y = x / sum|x|  or  x / sqrt(sum x^2)
+ *             (L1/L2: a zero norm gives 0)
+ * then y = y * scale[..] + bias[..] where scale/bias (either may be NULL) are read through element
+ * strides (0 broadcasts). mean_out / inv_out (may be NULL) receive, dense over the kept axes, the
+ * mean and 1/denominator. Statistics are accumulated in double. */
+typedef enum o2c_norm_kind {
+  O2C_NORM_MEAN_VAR = 0, O2C_NORM_MEAN_STD = 1, O2C_NORM_RMS = 2, O2C_NORM_L1 = 3, O2C_NORM_L2 = 4
+} o2c_norm_kind_t;
+typedef struct o2c_norm_params {
+  int32_t kind;
+  int32_t rank;
+  float epsilon;
+  int64_t shape[DASH_MAX_RANK];
+  int32_t reduce[DASH_MAX_RANK];
+  int64_t scale_stride[DASH_MAX_RANK];
+  int64_t bias_stride[DASH_MAX_RANK];
+} o2c_norm_params_t;
+void o2c_normalize(const float *in, const float *scale, const float *bias, float *out, float *mean_out,
+                   float *inv_out, const o2c_norm_params_t *p);
+
+/* ---- Einsum, generic: an index space of rank dims, the first rank_out of them the output's (dense,
+ * in that order), the rest summed. out[o] = sum over the summed indices of the product of the
+ * n_inputs (1..3) operands, each read at sum_d i_d*stride[k][d] (0: the operand ignores d).
+ * type: the operands' element type (O2C_DT_* of o2c_typed.h; 0 means float): float, double,
+ * float16 or bfloat16; accumulated in double, rounded once to the output type. */
+typedef struct o2c_einsum_params {
+  int32_t n_inputs;
+  int32_t rank_out;
+  int32_t rank;
+  int64_t shape[DASH_MAX_RANK];
+  int64_t stride[3][DASH_MAX_RANK];
+  int32_t type;
+} o2c_einsum_params_t;
+void o2c_einsum(const void *a, const void *b, const void *c, void *out, const o2c_einsum_params_t *p);
+
+/* ---- RNN / GRU / LSTM (ONNX semantics, gate orders: GRU z,r,h; LSTM i,o,f,c; peepholes i,o,f).
+ * X: layout 0 [seq, batch, input], 1 [batch, seq, input]; W [dirs, G*hidden, input];
+ * R [dirs, G*hidden, hidden]; B [dirs, 2*G*hidden] (NULL: zero); seq_lens [batch] (NULL: all seq);
+ * initial_h / initial_c [dirs, batch, hidden] (layout 1: [batch, dirs, hidden]) or NULL; P [dirs, 3*hidden].
+ * Y [seq, dirs, batch, hidden] (layout 1: [batch, seq, dirs, hidden]), Y_h / Y_c like initial_h; any
+ * output may be NULL. Steps past a sequence's length give zeros in Y. act[d] = {f, g, h} per direction;
+ * with has_clip, gate pre-activations are clipped to [-clip, clip]. */
+typedef enum o2c_rnn_cell { O2C_RNN_SIMPLE = 0, O2C_RNN_GRU = 1, O2C_RNN_LSTM = 2 } o2c_rnn_cell_t;
+typedef struct o2c_rnn_params {
+  int32_t cell;
+  int32_t direction; /* 0 forward, 1 reverse, 2 bidirectional */
+  int32_t layout;
+  int32_t linear_before_reset;
+  int32_t has_clip;
+  float clip;
+  int64_t seq, batch, input, hidden;
+  dash_act_t act[2][3];
+} o2c_rnn_params_t;
+void o2c_rnn(const float *X, const float *W, const float *R, const float *B, const int32_t *seq_lens,
+             const float *initial_h, const float *initial_c, const float *P, float *Y, float *Y_h, float *Y_c,
+             const o2c_rnn_params_t *p);
+
 #ifdef __cplusplus
 }
 #endif
 
 #endif /* ONNX2CEDR_O2C_KERNELS_H */
+
+#include "o2c_typed.h" /* kernels over any element type */

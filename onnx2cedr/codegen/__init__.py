@@ -109,10 +109,24 @@ class _Emitter:
             ptr = f"{ptr} + {off}"
         return f"({ctype}*)({ptr})"
 
-    def call(self, c: Call) -> dict[str, Any]:
+    def packable(self, c: Call) -> bool:
+        """A convolution whose weights are constants: the CPU kernel can have them packed once at load
+        (dash_conv_params_t.packed, made by o2c_conv_pack; other implementations ignore it)."""
+        if c.params is None or c.params.struct != "dash_conv_params_t" or c.inline != "o2c_conv":
+            return False
+        if len(c.args) < 2 or not isinstance(c.args[1], TensorArg):
+            return False
+        root = self.plan.root[c.args[1].value]
+        return self.plan.storage[root].kind == "const"
+
+    def call(self, c: Call, packed: list | None = None) -> dict[str, Any]:
         func = f"{c.api}_{c.prec}" if c.api else c.inline
         d = {"func": func, "struct": c.params.struct, "init": _c_value(c.params.fields),
-             "args": ", ".join(self.expr(a) for a in c.args), "comment": c_comment(c.comment)}
+             "args": ", ".join(self.expr(a) for a in c.args), "comment": c_comment(c.comment), "pack": None}
+        if packed is not None and self.packable(c):
+            # the parameter struct lives at namespace scope: model load fills its `packed` pointer
+            d["pack"] = len(packed)
+            packed.append({"index": len(packed), "init": d["init"], "weight": self.expr(c.args[1], "const float")})
         if c.api:
             # _nb takes pointers to the arguments: every tensor is read-only except the last (the
             # output), as in every API of dash_ml.h.
@@ -122,7 +136,7 @@ class _Emitter:
         return d
 
 
-def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) -> dict[str, Any]:
+def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str, threads: int = 1) -> dict[str, Any]:
     """Render the model source. Returns {'model.cpp': text, 'sym': ..., 'traced': [...], 'model_id': int}."""
     g = plan.graph
     em = _Emitter(plan)
@@ -130,6 +144,7 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) ->
     traced_names: list[str] = []
     nodes = []
     waves: list[dict[str, Any]] = []
+    packed: list[dict[str, Any]] = []
     for idx, p in enumerate(plan.nodes):
         n = p.node
         trace = []
@@ -141,7 +156,7 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) ->
                 traced_names.append(o)
         placement = p.placement if p.placement in ("cpu", "view") else p.placement + " (CEDR API)"
         node = {"index": idx, "comment": f"{c_comment(n.name)} {n.op} -> {placement}",
-                "calls": [em.call(c) for c in p.calls], "trace": trace}
+                "calls": [em.call(c, packed) for c in p.calls], "trace": trace}
         nodes.append(node)
         w = plan.waves[idx] if plan.waves else idx
         if not waves or waves[-1]["index"] != w:
@@ -162,12 +177,14 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str) ->
         "model_id": mid,
         "weights_bytes": plan.weights_bytes,
         "arena_bytes": plan.arena_bytes,
+        "threads": int(threads),
         "inputs": [_tensor_info(i, g.values[i].dtype, g.values[i].shape) for i in g.inputs],
         "outputs": [_tensor_info(o, g.values[o].dtype, g.values[o].shape) for o in g.outputs],
         "traced": [_tensor_info(t, g.values[t].dtype, g.values[t].shape) for t in traced_names],
         "waves": waves,
         "parallel_waves": any(wv["parallel"] for wv in waves),
         "final_copies": [em.call(c) for c in plan.final_copies],
+        "packed": packed,
         "name_c": c_string(name),
         "sym": sym,
     }

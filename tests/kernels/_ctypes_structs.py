@@ -53,6 +53,7 @@ class ConvParams(C.Structure):
         ("in_size", I64x3), ("out_size", I64x3), ("kernel", I64x3), ("stride", I64x3),
         ("dilation", I64x3), ("pad_begin", I64x3),
         ("act", Act),
+        ("packed", C.c_void_p),
     ]
 
 
@@ -111,7 +112,7 @@ class LrnParams(C.Structure):
 
 
 class ReduceParams(C.Structure):
-    _fields_ = [("op", C.c_int32), ("rank", C.c_int32), ("in_shape", I64x8), ("reduce", I32x8)]
+    _fields_ = [("op", C.c_int32), ("rank", C.c_int32), ("in_shape", I64x8), ("reduce", I32x8), ("type", C.c_int32)]
 
 
 class CmplxFlt(C.Structure):

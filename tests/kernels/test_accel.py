@@ -122,7 +122,7 @@ def cpu_prod(tmp_path_factory) -> C.CDLL:
         flags = ["-std=c++20", "-O3", "-march=native", "-fPIC"]
     out = tmp_path_factory.mktemp("o2c_cpu_prod")
     src = KERNELS / "src"
-    files = [src / "cpu" / "gemm.cpp", src / "cpu" / "conv.cpp", src / "cpu" / "eltwise.cpp",
+    files = [src / "cpu" / "gemm.cpp", src / "cpu" / "conv.cpp", src / "cpu" / "parallel.cpp", src / "cpu" / "eltwise.cpp",
              src / "public" / "zip.cpp", src / "public" / "conv_2d.cpp"]
     objs = []
     for f in files:
@@ -516,6 +516,48 @@ def test_conv_bit_identical(accel, klib, cpu_prod, i):
     kg = (cin // G) * int(np.prod(ks))
     assert np.abs(y_acc - ref).max() <= 1e-5 * (np.sqrt(kg) + 4) * (1 + np.abs(ref).max())
     assert cyc > 0 and byt > 0
+
+
+# the CPU kernel with its weights packed ahead of time (dash_conv_params_t.packed): the lanes path
+# (small images, many channels; only taken with packed weights) and the direct path
+CONV_PACKED = [
+    # rank, batch, cin, cout, G, in, k, s, d, pad_b, pad_e
+    (2, 1, 64, 64, 1, [8, 8], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 1, 48, 40, 1, [4, 4], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 2, 16, 40, 1, [9, 13], [3, 3], [2, 2], [1, 1], [1, 1], [0, 1]),
+    (2, 1, 20, 36, 2, [7, 5], [3, 2], [1, 1], [2, 1], [2, 0], [2, 1]),
+    (2, 1, 130, 17, 1, [3, 3], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+    (2, 2, 32, 64, 2, [5, 5], [1, 1], [1, 1], [1, 1], [0, 0], [0, 0]),
+    (3, 1, 6, 20, 1, [3, 4, 5], [3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]),
+    (1, 2, 12, 32, 1, [50], [5], [1], [1], [2], [2]),
+    (2, 1, 16, 16, 1, [32, 32], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+]
+
+
+@pytest.mark.parametrize("i", range(len(CONV_PACKED)))
+def test_conv_packed_bit_identical(accel, cpu_prod, i):
+    rank, batch, cin, cout, G, ins, ks, st, dl, pb, pe = CONV_PACKED[i]
+    rng = np.random.default_rng(8800 + i)
+    act = ALL_ACTS[i % len(ALL_ACTS)]
+    p, outs = conv_params(rank, batch, cin, cout, G, ins, ks, st, dl, pb, pe, int(i % 3 > 0), act)
+    x = rng.standard_normal(batch * cin * int(np.prod(ins))).astype(np.float32)
+    w = rng.standard_normal(cout * (cin // G) * int(np.prod(ks))).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    n_out = batch * cout * int(np.prod(outs))
+    y_acc = np.full(n_out, np.nan, np.float32)
+    accel.call("DASH_CONV_flt_conv", x, w, bias, y_acc, p)
+    cpu_prod.o2c_conv_packed_bytes.restype = C.c_size_t
+    cpu_prod.o2c_conv_packed_bytes.argtypes = [C.c_void_p]
+    cpu_prod.o2c_conv_pack.argtypes = [C.c_void_p, C.c_void_p, C.c_void_p]
+    n = cpu_prod.o2c_conv_packed_bytes(C.addressof(p))
+    assert n > 0
+    buf = np.zeros(n + 64, np.uint8)
+    buf = buf[(-buf.ctypes.data) % 64:]
+    cpu_prod.o2c_conv_pack(w.ctypes.data, C.addressof(p), buf.ctypes.data)
+    p.packed = buf.ctypes.data
+    y_cpu = np.full(n_out, np.nan, np.float32)
+    cpu_prod.o2c_conv(x.ctypes.data, w.ctypes.data, bias.ctypes.data, y_cpu.ctypes.data, C.byref(p))
+    assert same_bits(y_acc, y_cpu), "accelerator != CPU kernel with packed weights"
 
 
 def test_conv_special_values(accel, klib, cpu_prod):

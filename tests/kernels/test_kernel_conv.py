@@ -2,6 +2,8 @@
 pads, dilations, groups (incl. depthwise and channel multipliers), bias, every activation."""
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 import torch
@@ -260,3 +262,44 @@ def test_conv_concurrent_calls(klib):
     for t in threads:
         t.join()
     assert not errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads: outputs split across threads, never a reduction -> bit-identical for any count
+# ---------------------------------------------------------------------------------------------
+THREAD_CASES = [  # N, Cin, Cout, G, in, k, s, pad (large enough to be split; odd channel counts)
+    (1, 16, 37, 1, [40, 40], [3, 3], [1, 1], [1, 1]),
+    (1, 64, 130, 1, [8, 8], [3, 3], [1, 1], [1, 1]),
+    (2, 8, 20, 2, [33, 31], [5, 5], [2, 2], [2, 2]),
+    (1, 4, 64, 1, [3000], [9], [2], [4]),
+]
+
+
+def _conv_threads(lib, case, threads):
+    N, Cin, Cout, G, in_size, k, s, pad = case
+    rank = len(in_size)
+    out_size = [(i + 2 * p - kk) // st + 1 for i, p, kk, st in zip(in_size, pad, k, s)]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, Cin, *in_size)).astype(np.float32)
+    w = rng.standard_normal((Cout, Cin // G, *k)).astype(np.float32)
+    b = rng.standard_normal(Cout).astype(np.float32)
+    out = np.full((N, Cout, *out_size), np.nan, np.float32)
+    p = conv_params(rank, N, Cin, Cout, G, in_size, out_size, k, s, [1] * rank, pad, True, (S.ACT_RELU, 0, 0))
+    lib.o2c_set_threads.argtypes = [ctypes.c_int]
+    lib.o2c_set_threads.restype = ctypes.c_int
+    old = lib.o2c_set_threads(threads)
+    try:
+        lib.o2c_conv(S.ptr(x), S.ptr(w), S.ptr(b), S.ptr(out), p)
+    finally:
+        lib.o2c_set_threads(old)
+    return out
+
+
+@pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: f"{c[1]}x{c[4]}->{c[2]}")
+@pytest.mark.parametrize("which", ["native", "portable"])
+def test_conv_threads_bit_identical(klib, klib_portable, case, which):
+    lib = klib if which == "native" else klib_portable
+    one = _conv_threads(lib, case, 1)
+    assert not np.isnan(one).any()
+    for t in (2, 3):
+        assert np.array_equal(_conv_threads(lib, case, t), one), f"{t} threads differ from 1"

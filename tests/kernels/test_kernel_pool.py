@@ -115,3 +115,21 @@ def test_maxpool_nan_and_inf_like_onnxruntime(klib):
     ref = run_node("MaxPool", {"x": x}, dict(kernel_shape=[2, 2], strides=[2, 2]))
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got[0, 0], [[0.0, 0.0], [5.0, -np.inf]])
+
+
+@pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG, S.POOL_LP])
+def test_pool_threads_bit_identical(klib, kind):
+    """Large pools split their channels over the calling thread's workers: the same bits as 1 thread."""
+    import ctypes
+
+    klib.o2c_set_threads.argtypes = [ctypes.c_int]
+    klib.o2c_set_threads.restype = ctypes.c_int
+    x = np.random.default_rng(5).standard_normal((2, 37, 33, 35)).astype(np.float32)
+    args = (x, kind, [3, 2], [2, 2], [1, 1], [1, 0], [1, 1], [17, 18])
+    one = run_pool(klib, *args)
+    prev = klib.o2c_set_threads(3)
+    try:
+        three = run_pool(klib, *args)
+    finally:
+        klib.o2c_set_threads(prev)
+    assert np.array_equal(one.view(np.uint32), three.view(np.uint32))

@@ -8,15 +8,23 @@
  *    micro-kernel (the GEMM's, with B read in place through a row-offset table) runs over it;
  *    this covers any stride, dilation, padding and 1x1 kernels;
  *  - when that would compute too many padding columns (strongly dilated kernels on small
- *    images), implicit im2col: the GEMM engine's B-packing callback gathers the panels.
+ *    images), implicit im2col: the GEMM engine's B-packing callback gathers the panels;
+ *  - small images with many channels (at most 400 output positions), when the weights come
+ *    packed ahead of time: the "lanes" path, output channels on the vector lanes and a tile's
+ *    few positions broadcast from the zero-padded input (no wide-grid waste).
  * Depthwise convolution (groups == in == out channels) runs as a direct loop. Bias and
  * activation are fused into the epilogue.
  *
+ * Weights packed once (o2c_conv_pack, at model load; dash_conv_params_t.packed): the same
+ * layout the call would otherwise pack per call (direct) or could not afford to (lanes), behind a
+ * header naming the path and this build's layout, so a buffer from another build is ignored.
+ *
  * Reduction order (a contract: kernels/accel reproduces it bit for bit): every output element is
  * ONE fused multiply-add chain over the K index k = (input channel of the group, kz, ky, kx) in
- * order, padding taps included (they multiply a zero), starting from +0 on the direct and the
- * im2col paths, then + bias (only when there is one), then the activation; on the depthwise path
- * the chain over the taps (kz, ky, kx) starts from the bias (+0 without one), then the activation.
+ * order, padding taps included (they multiply a zero), starting from +0 on the direct, im2col
+ * and lanes paths, then + bias (only when there is one), then the activation; on the depthwise
+ * path the chain over the taps (kz, ky, kx) starts from the bias (+0 without one), then the
+ * activation.
  *
  * ConvTranspose: per (batch, group) the GEMM W_g^T x in_g gives the column matrix
  * (Cout/g*k x in_spatial, processed in chunks of input positions), which is scattered into the
@@ -24,6 +32,10 @@
  */
 #include "internal.h"
 #include "o2c_numerics.h"
+
+#include <array>
+#include <utility>
+#include <vector>
 
 using namespace o2c::detail;
 
@@ -263,6 +275,32 @@ void depthwise(const float *in, const float *w, const float *bias, float *out, c
  * to a block buffer and is compacted into the output together with bias and activation. */
 constexpr int64_t MR = GEMM_MR;
 constexpr int64_t DIRECT_NB = 256; /* wide positions per block (multiple of NR) */
+/* Output channels are cut into panels (one micro-kernel row block each): MR rows (the last one
+ * shorter) for the AVX2 and portable kernels; for the AVX-512 tiles ceil(M/12) panels of balanced
+ * heights (<= 12: 64 channels are 11,11,11,11,10,10, not 12,12,12,12,12,4). PANEL is the row
+ * padding of the weights buffers. */
+constexpr int64_t ZMR = 12;
+#if O2C_HAVE_AVX512
+constexpr int64_t PANEL = 1;
+#else
+constexpr int64_t PANEL = MR;
+#endif
+struct Panels {
+  int64_t n, base, extra, M;
+  explicit Panels(int64_t Mg) : M(Mg) {
+#if O2C_HAVE_AVX512
+    n = ceil_div(Mg, ZMR);
+    base = Mg / n;
+    extra = Mg % n;
+#else
+    n = ceil_div(Mg, MR);
+    base = MR;
+    extra = 0;
+#endif
+  }
+  int64_t start(int64_t p) const { return std::min(M, p * base + std::min(p, extra)); }
+  int64_t height(int64_t p) const { return start(p + 1) - start(p); }
+};
 
 /* A (the weights) is either packed (w[r] = panel + r, stride MR per k) or read in place from
  * the weight rows (w[r] = row r, stride 1). When accumulating, each element's FMA chain continues
@@ -375,7 +413,7 @@ DirectPlan direct_plan(const Geo3 &g, int64_t Cg, int64_t Mg, int64_t Kg) {
   if ((d.P / 16) % 2 == 0) d.P += 16;
   d.nplanes = Cg * g.s[0] * g.s[1] * g.s[2];
   d.Nw = wide_count(g);
-  d.Mpad = round_up(Mg, MR);
+  d.Mpad = round_up(Mg, PANEL);
   const int64_t nk = std::max<int64_t>(1, ceil_div(Kg, GEMM_KC));
   d.kcb = std::max<int64_t>(1, ceil_div(Kg, nk));
   /* reads reach up to the last plane's end plus a block of wide positions */
@@ -393,137 +431,296 @@ bool direct_pays(const Geo3 &g, int64_t Mg) {
   const int64_t nw_cols = (Nw / DIRECT_NB) * DIRECT_NB + round_up(Nw % DIRECT_NB, NR);
   const double direct = static_cast<double>(Mp) * static_cast<double>(nw_cols);
   const double im2col = static_cast<double>(Mp) * static_cast<double>(round_up(N, NR)) + 32.0 * static_cast<double>(N);
+#if O2C_HAVE_AVX512
+  /* the direct path's AVX-512 tiles do twice the work per instruction of the GEMM engine's */
+  return direct <= 2.0 * im2col;
+#else
   return direct <= im2col;
+#endif
 }
 
-/* offsets of the B rows: k = (c, kz, ky, kx) */
+/* offsets of the B rows: k = (c, kz, ky, kx); per axis, tap t sits in phase (t*d) % s at shift
+ * (t*d) / s (tables, so the loop over K has no divisions) */
 void direct_offsets(const Geo3 &g, const DirectPlan &d, int64_t Kg, int64_t *off) {
-  const int64_t ksz = g.k_sp();
-  for (int64_t k = 0; k < Kg; ++k) {
-    const int64_t c = k / ksz, r = k % ksz;
-    const int64_t kk[3] = {r / (g.k[1] * g.k[2]), (r / g.k[2]) % g.k[1], r % g.k[2]};
-    int64_t plane = c, shift = 0;
-    for (int a = 0; a < 3; ++a) {
-      const int64_t t = kk[a] * g.d[a];
-      plane = plane * g.s[a] + t % g.s[a];
+  std::vector<int64_t> ph[3], sh[3];
+  for (int a = 0; a < 3; ++a) {
+    ph[a].resize(static_cast<size_t>(g.k[a]));
+    sh[a].resize(static_cast<size_t>(g.k[a]));
+    for (int64_t t = 0; t < g.k[a]; ++t) {
+      ph[a][t] = (t * g.d[a]) % g.s[a];
+      sh[a][t] = (t * g.d[a]) / g.s[a];
     }
-    const int64_t qz = kk[0] * g.d[0] / g.s[0], qy = kk[1] * g.d[1] / g.s[1], qx = kk[2] * g.d[2] / g.s[2];
-    shift = (qz * d.q[1] + qy) * d.q[2] + qx;
-    off[k] = plane * d.P + shift;
   }
+  int64_t k = 0;
+  for (int64_t c = 0; k < Kg; ++c)
+    for (int64_t kz = 0; kz < g.k[0]; ++kz)
+      for (int64_t ky = 0; ky < g.k[1]; ++ky) {
+        const int64_t pzy = (c * g.s[0] + ph[0][kz]) * g.s[1] + ph[1][ky];
+        const int64_t szy = (sh[0][kz] * d.q[1] + sh[1][ky]) * d.q[2];
+        for (int64_t kx = 0; kx < g.k[2]; ++kx, ++k) off[k] = (pzy * g.s[2] + ph[2][kx]) * d.P + szy + sh[2][kx];
+      }
 }
 
 /* the padded input of one (batch, group) split into phase planes */
-void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t Cg, float *in_p) {
+void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t Cg, float *in_p, int nth = 1) {
   /* 1. the padded input split into phase planes: plane (c, rz, ry, rx), element (a, b, e) holds
-   * padded input (s0*a + rz, s1*b + ry, s2*e + rx), i.e. input index minus pad_begin */
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int64_t rz = 0; rz < g.s[0]; ++rz)
-      for (int64_t ry = 0; ry < g.s[1]; ++ry)
-        for (int64_t rx = 0; rx < g.s[2]; ++rx) {
-          float *plane = in_p + (((c * g.s[0] + rz) * g.s[1] + ry) * g.s[2] + rx) * d.P;
-          /* columns e whose input x = s2*e + rx - p2 lies in [0, in_w) */
-          const int64_t xoff = rx - g.p[2];
-          int64_t e0, e1;
-          valid_range(xoff, g.s[2], g.in[2], d.q[2], e0, e1);
-          for (int64_t a = 0; a < d.q[0]; ++a) {
-            const int64_t iz = a * g.s[0] + rz - g.p[0];
-            for (int64_t b = 0; b < d.q[1]; ++b) {
-              const int64_t iy = b * g.s[1] + ry - g.p[1];
-              float *row = plane + (a * d.q[1] + b) * d.q[2];
-              if (iz < 0 || iz >= g.in[0] || iy < 0 || iy >= g.in[1] || e1 <= e0) {
-                std::memset(row, 0, static_cast<size_t>(d.q[2]) * sizeof(float));
-                continue;
-              }
-              const float *src = in_g + ((c * g.in[0] + iz) * g.in[1] + iy) * g.in[2] + xoff;
-              for (int64_t e = 0; e < e0; ++e) row[e] = 0.0f;
-              if (g.s[2] == 1) {
-                std::memcpy(row + e0, src + e0, static_cast<size_t>(e1 - e0) * sizeof(float));
-              } else {
-                const int64_t st = g.s[2];
-                for (int64_t e = e0; e < e1; ++e) row[e] = src[e * st];
-              }
-              for (int64_t e = e1; e < d.q[2]; ++e) row[e] = 0.0f;
-            }
+   * padded input (s0*a + rz, s1*b + ry, s2*e + rx), i.e. input index minus pad_begin. Phases no
+   * tap reads (a 1x1 kernel with stride 2 reads phase 0 only) are left unwritten. */
+  auto used = [&](int a, int64_t r) {
+    for (int64_t t = 0; t < g.k[a]; ++t)
+      if ((t * g.d[a]) % g.s[a] == r) return true;
+    return false;
+  };
+  /* channels in chunks, over the threads when the copy is large (each chunk writes its own planes) */
+  const int64_t per = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(d.P * g.s[0] * g.s[1] * g.s[2], 1));
+  const int64_t nchunks = ceil_div(Cg, per);
+  if (g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1) {
+    /* unit stride (one phase per channel): zero each plane, then copy the input rows into place;
+     * the valid ranges are the same for every channel (small maps with many channels would
+     * otherwise pay the general loop's per-row work) */
+    int64_t z0, z1, y0, y1, x0, x1;
+    valid_range(-g.p[0], 1, g.in[0], d.q[0], z0, z1);
+    valid_range(-g.p[1], 1, g.in[1], d.q[1], y0, y1);
+    valid_range(-g.p[2], 1, g.in[2], d.q[2], x0, x1);
+    const int64_t len = x1 - x0;
+    parallel_for(nchunks, nth, [&](int64_t chunk, int) {
+      for (int64_t c = chunk * per; c < std::min(Cg, (chunk + 1) * per); ++c) {
+        float *plane = in_p + c * d.P;
+        std::memset(plane, 0, static_cast<size_t>(d.P) * sizeof(float));
+        if (len <= 0) continue;
+        const float *src_c = in_g + c * g.in[0] * g.in[1] * g.in[2];
+        for (int64_t a = z0; a < z1; ++a)
+          for (int64_t b = y0; b < y1; ++b) {
+            const float *src = src_c + ((a - g.p[0]) * g.in[1] + (b - g.p[1])) * g.in[2] + (x0 - g.p[2]);
+            float *dst = plane + (a * d.q[1] + b) * d.q[2] + x0;
+            for (int64_t e = 0; e < len; ++e) dst[e] = src[e];
           }
-          /* the pitch padding after the plane */
-          const int64_t used = d.q[0] * d.q[1] * d.q[2];
-          std::memset(plane + used, 0, static_cast<size_t>(d.P - used) * sizeof(float));
-        }
+      }
+    });
+    std::memset(in_p + d.nplanes * d.P, 0, (d.in_floats - static_cast<size_t>(d.nplanes * d.P)) * sizeof(float));
+    return;
   }
+  parallel_for(nchunks, nth, [&](int64_t chunk, int) {
+    for (int64_t c = chunk * per; c < std::min(Cg, (chunk + 1) * per); ++c) {
+      for (int64_t rz = 0; rz < g.s[0]; ++rz)
+        for (int64_t ry = 0; ry < g.s[1]; ++ry)
+          for (int64_t rx = 0; rx < g.s[2]; ++rx) {
+            if ((g.s[0] > 1 && !used(0, rz)) || (g.s[1] > 1 && !used(1, ry)) || (g.s[2] > 1 && !used(2, rx))) continue;
+            float *plane = in_p + (((c * g.s[0] + rz) * g.s[1] + ry) * g.s[2] + rx) * d.P;
+            /* columns e whose input x = s2*e + rx - p2 lies in [0, in_w) */
+            const int64_t xoff = rx - g.p[2];
+            int64_t e0, e1;
+            valid_range(xoff, g.s[2], g.in[2], d.q[2], e0, e1);
+            for (int64_t a = 0; a < d.q[0]; ++a) {
+              const int64_t iz = a * g.s[0] + rz - g.p[0];
+              for (int64_t b = 0; b < d.q[1]; ++b) {
+                const int64_t iy = b * g.s[1] + ry - g.p[1];
+                float *row = plane + (a * d.q[1] + b) * d.q[2];
+                if (iz < 0 || iz >= g.in[0] || iy < 0 || iy >= g.in[1] || e1 <= e0) {
+                  for (int64_t e = 0; e < d.q[2]; ++e) row[e] = 0.0f;
+                  continue;
+                }
+                const float *src = in_g + ((c * g.in[0] + iz) * g.in[1] + iy) * g.in[2] + xoff;
+                for (int64_t e = 0; e < e0; ++e) row[e] = 0.0f;
+                if (g.s[2] == 1) {
+                  for (int64_t e = e0; e < e1; ++e) row[e] = src[e]; /* short rows: no library call */
+                } else {
+                  const int64_t st = g.s[2];
+                  for (int64_t e = e0; e < e1; ++e) row[e] = src[e * st];
+                }
+                for (int64_t e = e1; e < d.q[2]; ++e) row[e] = 0.0f;
+              }
+            }
+            /* the pitch padding after the plane */
+            const int64_t used = d.q[0] * d.q[1] * d.q[2];
+            for (int64_t e = used; e < d.P; ++e) plane[e] = 0.0f;
+          }
+    }
+  });
   std::memset(in_p + d.nplanes * d.P, 0, (d.in_floats - static_cast<size_t>(d.nplanes * d.P)) * sizeof(float));
 }
 
-/* apk: weights packed in MR-row panels per K block (apk + pc*Mpad + ir*kc), or NULL to read the
- * weight rows Wg in place (cheaper when each weight meets only a few output positions) */
-void conv_direct_group(const float *in_p, const float *Wg, const float *apk, const int64_t *off, const float *bias_g,
-                       float *out_g, const Geo3 &g, const DirectPlan &d, int64_t Mg, int64_t Kg, const dash_act_t &act,
-                       float *cw) {
-  const int64_t N = g.out_sp();
-  const int64_t hw = d.q[1] * d.q[2];
-  /* 2. blocks of wide positions */
-  for (int64_t n0 = 0; n0 < d.Nw; n0 += DIRECT_NB) {
-    const int64_t nb = std::min(DIRECT_NB, d.Nw - n0);
-    /* weights read in place: one K block (the whole chain in registers) */
-    const int64_t kcb = apk ? d.kcb : Kg;
-    for (int64_t pc = 0; pc < Kg; pc += kcb) {
-      const int64_t kc = std::min(kcb, Kg - pc);
-      for (int64_t ic = 0; ic < Mg; ic += GEMM_MC) {
-        const int64_t mc = std::min(GEMM_MC, Mg - ic);
-        for (int64_t nt = 0; nt < nb; nt += NR) {
-          const float *bb = in_p + n0 + nt;
-          for (int64_t ir = ic; ir < ic + mc; ir += MR) {
-            const int64_t m = std::min(MR, Mg - ir);
-            float *c = cw + ir * DIRECT_NB + nt;
-            const float *w[MR];
-            if (apk) {
-              for (int64_t r = 0; r < MR; ++r) w[r] = apk + pc * d.Mpad + ir * kc + r;
-            } else {
-              /* rows past the end repeat the last one (their results are dropped) */
-              for (int64_t r = 0; r < MR; ++r) w[r] = Wg + std::min(ir + r, Mg - 1) * Kg + pc;
-            }
-            if (m == MR) {
-              if (apk)
-                direct_kernel<MR>(kc, w, bb, off + pc, c, DIRECT_NB, pc > 0);
-              else
-                direct_kernel<1>(kc, w, bb, off + pc, c, DIRECT_NB, pc > 0);
-            } else {
-              alignas(64) float tmp[MR * NR];
-              if (pc > 0) {
-                for (int64_t r = 0; r < MR; ++r)
-                  for (int64_t j = 0; j < NR; ++j) tmp[r * NR + j] = r < m ? c[r * DIRECT_NB + j] : 0.0f;
-              }
-              if (apk)
-                direct_kernel<MR>(kc, w, bb, off + pc, tmp, NR, pc > 0);
-              else
-                direct_kernel<1>(kc, w, bb, off + pc, tmp, NR, pc > 0);
-              for (int64_t r = 0; r < m; ++r)
-                for (int64_t j = 0; j < NR; ++j) c[r * DIRECT_NB + j] = tmp[r * NR + j];
-            }
+#if O2C_HAVE_AVX512
+/* AVX-512 tiles: RM (<= ZMR) output channels x 8*C8 wide positions (C8/2 zmm and C8%2 ymm
+ * accumulators per channel), each lane ONE fused multiply-add chain over k in order (continued
+ * from c when accumulating) - the same contract as direct_kernel. Weights packed (a[k*RM + r])
+ * or read in place from the weight rows (rows[r][k]). */
+template <int RM, int C8, bool PACKED>
+void zkernel(int64_t kc, const float *a, const float *const *rows, const float *__restrict b,
+             const int64_t *__restrict off, float *__restrict c, int64_t ldc, bool accumulate) {
+  constexpr int NZ = C8 / 2, HY = C8 % 2;
+  __m512 acc[RM][NZ > 0 ? NZ : 1];
+  __m256 accy[RM];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NZ; ++v) acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
+    if (HY) accy[r] = accumulate ? _mm256_loadu_ps(c + r * ldc + 16 * NZ) : _mm256_setzero_ps();
+  }
+  const float *wr[RM];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) wr[r] = PACKED ? a + r : rows[r];
+  for (int64_t k = 0; k < kc; ++k) {
+    const float *bk = b + off[k];
+    __m512 bv[NZ > 0 ? NZ : 1];
+    __m256 by = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int v = 0; v < NZ; ++v) bv[v] = _mm512_loadu_ps(bk + 16 * v);
+    if (HY) by = _mm256_loadu_ps(bk + 16 * NZ);
+#pragma GCC unroll 16
+    for (int r = 0; r < RM; ++r) {
+      const float w = PACKED ? a[k * RM + r] : wr[r][k];
+      if (NZ > 0) {
+        const __m512 av = _mm512_set1_ps(w);
+#pragma GCC unroll 4
+        for (int v = 0; v < NZ; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+      }
+      if (HY) accy[r] = _mm256_fmadd_ps(_mm256_set1_ps(w), by, accy[r]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NZ; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+    if (HY) _mm256_storeu_ps(c + r * ldc + 16 * NZ, accy[r]);
+  }
+}
+
+typedef void (*ZKernelFn)(int64_t, const float *, const float *const *, const float *, const int64_t *, float *,
+                          int64_t, bool);
+template <int C8, bool PACKED, int... R>
+constexpr std::array<ZKernelFn, sizeof...(R)> zkernel_table(std::integer_sequence<int, R...>) {
+  return {{&zkernel<R + 1, C8, PACKED>...}};
+}
+template <bool PACKED>
+constexpr std::array<std::array<ZKernelFn, ZMR>, 4> zkernel_tables() {
+  return {{zkernel_table<1, PACKED>(std::make_integer_sequence<int, ZMR>()),
+           zkernel_table<2, PACKED>(std::make_integer_sequence<int, ZMR>()),
+           zkernel_table<3, PACKED>(std::make_integer_sequence<int, ZMR>()),
+           zkernel_table<4, PACKED>(std::make_integer_sequence<int, ZMR>())}};
+}
+/* [packed][columns/8 - 1][rows - 1] */
+const std::array<std::array<ZKernelFn, ZMR>, 4> kZKernels[2] = {zkernel_tables<false>(), zkernel_tables<true>()};
+#endif
+
+/* weights rows [0, Mg) x columns [k0, k0+kc) packed by panel: panel p (rows [s, s+h)) at
+ * dst + s*kc, element (k, r) at [k*hp + r], where hp is h (AVX-512) or MR (rows past Mg zero) */
+void pack_weights(const float *Wg, int64_t Kg, int64_t Mg, int64_t k0, int64_t kc, float *dst) {
+  const Panels P(Mg);
+  for (int64_t p = 0; p < P.n; ++p) {
+    const int64_t s0 = P.start(p), m = P.height(p);
+    const int64_t hp = O2C_HAVE_AVX512 ? m : MR;
+    float *d = dst + s0 * kc;
+    for (int64_t r = 0; r < m; ++r) {
+      const float *src = Wg + (s0 + r) * Kg + k0;
+      for (int64_t k = 0; k < kc; ++k) d[k * hp + r] = src[k];
+    }
+    for (int64_t r = m; r < hp; ++r)
+      for (int64_t k = 0; k < kc; ++k) d[k * hp + r] = 0.0f;
+  }
+}
+
+/* One direct convolution (one batch, one group) over its phase planes. */
+struct DirectJob {
+  const float *in_p;   /* phase planes */
+  const float *Wg;     /* weight rows (Mg x Kg) */
+  const float *apk;    /* weights packed in PANEL-row panels per K block (apk + pc*Mpad + ir*kc), or NULL
+                        * to read the weight rows in place (cheaper when each weight meets few positions) */
+  const int64_t *off;  /* B row offsets */
+  const float *bias_g; /* Mg values or NULL */
+  float *out_g;
+  const Geo3 *g;
+  const DirectPlan *d;
+  int64_t Mg, Kg;
+  dash_act_t act;
+};
+
+/* Rows [m0, m1) (m0 a multiple of PANEL) of the wide-position block starting at n0: the
+ * micro-kernel into cw (rows x DIRECT_NB), then compaction of the valid runs with bias and
+ * activation into the output. */
+void direct_block(const DirectJob &J, int64_t n0, int64_t m0, int64_t m1, float *cw) {
+  const Geo3 &g = *J.g;
+  const DirectPlan &d = *J.d;
+  const int64_t Mg = J.Mg, Kg = J.Kg;
+  (void)Mg;
+  const float *apk = J.apk;
+  const int64_t *off = J.off;
+  const int64_t nb = std::min(DIRECT_NB, d.Nw - n0);
+  /* weights read in place: one K block (the whole chain in registers) */
+  const int64_t kcb = apk ? d.kcb : Kg;
+  for (int64_t pc = 0; pc < Kg; pc += kcb) {
+    const int64_t kc = std::min(kcb, Kg - pc);
+    for (int64_t ic = m0; ic < m1; ic += GEMM_MC) {
+      const int64_t mc = std::min(GEMM_MC, m1 - ic);
+#if O2C_HAVE_AVX512
+      const Panels P(Mg);
+      for (int64_t nt = 0; nt < nb; nt += 32) {
+        const float *bb = J.in_p + n0 + nt;
+        const int64_t c8 = std::min<int64_t>(4, ceil_div(nb - nt, 8));
+        for (int64_t pp = 0; pp < P.n; ++pp) {
+          const int64_t ir = P.start(pp), m = P.height(pp);
+          if (ir < ic) continue;
+          if (ir >= ic + mc) break;
+          float *c = cw + ir * DIRECT_NB + nt;
+          if (apk) {
+            kZKernels[1][c8 - 1][m - 1](kc, apk + pc * d.Mpad + ir * kc, nullptr, bb, off + pc, c, DIRECT_NB, pc > 0);
+          } else {
+            const float *rows[ZMR];
+            for (int64_t r = 0; r < m; ++r) rows[r] = J.Wg + (ir + r) * Kg + pc;
+            kZKernels[0][c8 - 1][m - 1](kc, nullptr, rows, bb, off + pc, c, DIRECT_NB, pc > 0);
           }
         }
       }
+#else
+      for (int64_t nt = 0; nt < nb; nt += NR) {
+        const float *bb = J.in_p + n0 + nt;
+        for (int64_t ir = ic; ir < ic + mc; ir += MR) {
+          const int64_t m = std::min(MR, Mg - ir);
+          float *c = cw + ir * DIRECT_NB + nt;
+          const float *w[MR];
+          if (apk) {
+            for (int64_t r = 0; r < MR; ++r) w[r] = apk + pc * d.Mpad + ir * kc + r;
+          } else {
+            /* rows past the end repeat the last one (their results are dropped) */
+            for (int64_t r = 0; r < MR; ++r) w[r] = J.Wg + std::min(ir + r, Mg - 1) * Kg + pc;
+          }
+          if (m == MR) {
+            if (apk)
+              direct_kernel<MR>(kc, w, bb, off + pc, c, DIRECT_NB, pc > 0);
+            else
+              direct_kernel<1>(kc, w, bb, off + pc, c, DIRECT_NB, pc > 0);
+          } else {
+            alignas(64) float tmp[MR * NR];
+            if (pc > 0) {
+              for (int64_t r = 0; r < MR; ++r)
+                for (int64_t j = 0; j < NR; ++j) tmp[r * NR + j] = r < m ? c[r * DIRECT_NB + j] : 0.0f;
+            }
+            if (apk)
+              direct_kernel<MR>(kc, w, bb, off + pc, tmp, NR, pc > 0);
+            else
+              direct_kernel<1>(kc, w, bb, off + pc, tmp, NR, pc > 0);
+            for (int64_t r = 0; r < m; ++r)
+              for (int64_t j = 0; j < NR; ++j) c[r * DIRECT_NB + j] = tmp[r * NR + j];
+          }
+        }
+      }
+#endif
     }
-    /* 3. compaction: valid runs of this block, then bias + activation */
+  }
+  /* the block's valid runs (wide positions [q, q+len) -> output positions [dst0, dst0+len)) */
+  struct Run {
+    int64_t q, dst0, len;
+  };
+  Run runs[DIRECT_NB + 2];
+  int64_t nr = 0;
+  {
+    const int64_t hw = d.q[1] * d.q[2];
     int64_t oz = n0 / hw, rem = n0 % hw, oy = rem / d.q[2], ox = rem % d.q[2];
     int64_t q = 0;
     while (q < nb) {
       const int64_t run = std::min(d.q[2] - ox, nb - q);
-      if (oy < g.out[1] && ox < g.out[2]) {
-        const int64_t len = std::min(run, g.out[2] - ox);
-        const int64_t dst0 = (oz * g.out[1] + oy) * g.out[2] + ox;
-        for (int64_t oc = 0; oc < Mg; ++oc) {
-          const float *src = cw + oc * DIRECT_NB + q;
-          float *dst = out_g + oc * N + dst0;
-          if (bias_g) {
-            const float bv = bias_g[oc];
-            for (int64_t t = 0; t < len; ++t) dst[t] = src[t] + bv;
-          } else {
-            std::memcpy(dst, src, static_cast<size_t>(len) * sizeof(float));
-          }
-          act_inplace(dst, len, act);
-        }
-      }
+      if (oy < g.out[1] && ox < g.out[2])
+        runs[nr++] = Run{q, (oz * g.out[1] + oy) * g.out[2] + ox, std::min(run, g.out[2] - ox)};
       q += run;
       ox = 0;
       if (++oy == d.q[1]) {
@@ -532,47 +729,477 @@ void conv_direct_group(const float *in_p, const float *Wg, const float *apk, con
       }
     }
   }
+  /* bias, activation and compaction in one pass per channel; ReLU and LeakyReLU written out (the
+   * expressions of unary_array), other activations on the block's rows before the copy */
+  const int64_t N = g.out_sp();
+  const int32_t op = J.act.op;
+  const bool inline_act = op == DASH_ACT_NONE || op == DASH_ACT_RELU || op == DASH_ACT_LEAKY_RELU;
+  const float alpha = J.act.alpha;
+  for (int64_t oc = m0; oc < m1; ++oc) {
+    float *row = cw + oc * DIRECT_NB;
+    const bool has_b = J.bias_g != nullptr;
+    const float bv = has_b ? J.bias_g[oc] : 0.0f;
+    float *out_c = J.out_g + oc * N;
+    if (!inline_act) {
+      if (has_b)
+        for (int64_t t = 0; t < nb; ++t) row[t] += bv;
+      act_inplace(row, nb, J.act);
+      for (int64_t r = 0; r < nr; ++r)
+        std::memcpy(out_c + runs[r].dst0, row + runs[r].q, static_cast<size_t>(runs[r].len) * sizeof(float));
+      continue;
+    }
+    for (int64_t r = 0; r < nr; ++r) {
+      const float *src = row + runs[r].q;
+      float *dst = out_c + runs[r].dst0;
+      const int64_t len = runs[r].len;
+      if (op == DASH_ACT_NONE) {
+        if (has_b)
+          for (int64_t t = 0; t < len; ++t) dst[t] = src[t] + bv;
+        else
+          for (int64_t t = 0; t < len; ++t) dst[t] = src[t];
+      } else if (op == DASH_ACT_RELU) {
+        if (has_b) {
+          for (int64_t t = 0; t < len; ++t) {
+            const float v = src[t] + bv;
+            dst[t] = v < 0.0f ? 0.0f : v;
+          }
+        } else {
+          for (int64_t t = 0; t < len; ++t) dst[t] = src[t] < 0.0f ? 0.0f : src[t];
+        }
+      } else {
+        for (int64_t t = 0; t < len; ++t) {
+          const float v = has_b ? src[t] + bv : src[t];
+          dst[t] = v >= 0.0f ? v : alpha * v;
+        }
+      }
+    }
+  }
+}
+
+/* ---- "lanes" path: output channels on the vector lanes (small images, many channels) ----
+ * On small images the wide grid wastes most of a 16/32-position tile; here a tile is LN output
+ * channels (the vector lanes: LN = 32 with AVX-512, 16 otherwise) x up to LR output positions
+ * (ROWS output rows x COLS consecutive columns), each position's input value broadcast from the
+ * zero-padded input (lanes_padded_geo: B(k, n) = padded[off[k] + position of n], consecutive
+ * columns s[2] apart), against weights packed by panels of LN channels (element (k, j) at
+ * [k*LN + j], channels past Mg zero). Every
+ * output is still ONE fused multiply-add chain over k in order from +0 (the whole K in
+ * registers), then + bias, then the activation: the same bits as the direct path. */
+#if O2C_HAVE_AVX512
+constexpr int64_t LN = 32;
+constexpr int LR = 12;
+constexpr int LROWS = 4;
+constexpr int64_t LPF = 16; /* weight prefetch distance, in k steps */
+#elif O2C_HAVE_AVX2
+constexpr int64_t LN = 16;
+constexpr int LR = 6;
+constexpr int LROWS = 2;
+constexpr int64_t LPF = 16;
+#else
+constexpr int64_t LN = 16;
+constexpr int LR = 4;
+constexpr int LROWS = 2;
+#endif
+
+/* c[(i*COLS + x)*LN + j] = sum_k rows[i][off[k] + x*SX] * w[k*LN + j] */
+template <int ROWS, int COLS, int SX>
+void lanes_kernel(int64_t K, const float *const *rows, const int64_t *__restrict off, const float *__restrict w,
+                  float *__restrict c) {
+  constexpr int R = ROWS * COLS;
+  const float *rp[ROWS];
+#pragma GCC unroll 4
+  for (int i = 0; i < ROWS; ++i) rp[i] = rows[i];
+#if O2C_HAVE_AVX512
+  __m512 a0[R], a1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t o = off[k];
+    /* the weights stream from L3 on large layers: fetch them well ahead */
+    _mm_prefetch(reinterpret_cast<const char *>(w + (k + LPF) * LN), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char *>(w + (k + LPF) * LN + 16), _MM_HINT_T0);
+    const __m512 b0 = _mm512_loadu_ps(w + k * LN), b1 = _mm512_loadu_ps(w + k * LN + 16);
+#pragma GCC unroll 4
+    for (int i = 0; i < ROWS; ++i) {
+#pragma GCC unroll 16
+      for (int x = 0; x < COLS; ++x) {
+        const __m512 v = _mm512_set1_ps(rp[i][o + x * SX]);
+        a0[i * COLS + x] = _mm512_fmadd_ps(v, b0, a0[i * COLS + x]);
+        a1[i * COLS + x] = _mm512_fmadd_ps(v, b1, a1[i * COLS + x]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(c + r * LN, a0[r]);
+    _mm512_storeu_ps(c + r * LN + 16, a1[r]);
+  }
+#elif O2C_HAVE_AVX2
+  __m256 a0[R], a1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t o = off[k];
+    _mm_prefetch(reinterpret_cast<const char *>(w + (k + LPF) * LN), _MM_HINT_T0);
+    const __m256 b0 = _mm256_loadu_ps(w + k * LN), b1 = _mm256_loadu_ps(w + k * LN + 8);
+#pragma GCC unroll 4
+    for (int i = 0; i < ROWS; ++i) {
+#pragma GCC unroll 16
+      for (int x = 0; x < COLS; ++x) {
+        const __m256 v = _mm256_broadcast_ss(rp[i] + o + x * SX);
+        a0[i * COLS + x] = _mm256_fmadd_ps(v, b0, a0[i * COLS + x]);
+        a1[i * COLS + x] = _mm256_fmadd_ps(v, b1, a1[i * COLS + x]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(c + r * LN, a0[r]);
+    _mm256_storeu_ps(c + r * LN + 8, a1[r]);
+  }
+#else
+  float acc[R][LN];
+  for (int r = 0; r < R; ++r)
+    for (int64_t j = 0; j < LN; ++j) acc[r][j] = 0.0f;
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t o = off[k];
+    const float *wk = w + k * LN;
+    for (int i = 0; i < ROWS; ++i)
+      for (int x = 0; x < COLS; ++x) {
+        const float v = rp[i][o + x * SX];
+        float *ar = acc[i * COLS + x];
+        for (int64_t j = 0; j < LN; ++j) ar[j] = fmac(v, wk[j], ar[j]);
+      }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int64_t j = 0; j < LN; ++j) c[r * LN + j] = acc[r][j];
+#endif
+}
+
+typedef void (*LanesFn)(int64_t, const float *const *, const int64_t *, const float *, float *);
+template <int SX, int ROWS, int... X>
+constexpr std::array<LanesFn, sizeof...(X)> lanes_row(std::integer_sequence<int, X...>) {
+  /* COLS past LR / ROWS are never used: point them at a valid instance */
+  return {{&lanes_kernel<ROWS, ((X + 1) * ROWS <= LR ? X + 1 : 1), SX>...}};
+}
+template <int SX, int... Y>
+constexpr std::array<std::array<LanesFn, LR>, sizeof...(Y)> lanes_table(std::integer_sequence<int, Y...>) {
+  return {{lanes_row<SX, Y + 1>(std::make_integer_sequence<int, LR>())...}};
+}
+/* [x stride - 1][rows - 1][cols - 1] */
+const std::array<std::array<LanesFn, LR>, LROWS> kLanes[2] = {
+    lanes_table<1>(std::make_integer_sequence<int, LROWS>()), lanes_table<2>(std::make_integer_sequence<int, LROWS>())};
+
+/* The tiles: output rows (oz, oy) cut into nseg column segments of cw (<= LR) columns, and the
+ * rows into groups of rows_per (rows_per * cw <= LR); of all the cuts, the one with the fewest
+ * tiles (8x8: 2 segments of 4 x groups of 3 rows, 6 tiles of up to 12 positions). */
+struct LanesTiles {
+  int64_t nrows, W, cw, nseg, rows_per;
+  explicit LanesTiles(const Geo3 &g) {
+    nrows = g.out[0] * g.out[1];
+    W = g.out[2];
+    int64_t best = -1;
+    for (int64_t ns = ceil_div(W, LR); ns <= W; ++ns) {
+      const int64_t c = ceil_div(W, ns);
+      if (ceil_div(W, c) != ns) continue; /* the same cut as a smaller ns */
+      const int64_t rp = std::max<int64_t>(1, std::min<int64_t>(LROWS, LR / c));
+      const int64_t groups = ceil_div(nrows, rp);
+      const int64_t tiles = ns * groups;
+      if (best < 0 || tiles < best) {
+        best = tiles;
+        nseg = ns;
+        cw = c;
+        rows_per = ceil_div(nrows, groups); /* balanced groups (4 rows, up to 3 per tile: 2 + 2) */
+      }
+    }
+  }
+  int64_t count() const { return ceil_div(nrows, rows_per) * nseg; }
+};
+
+/* Does the lanes path beat the direct one? Vector multiply-adds per k: lanes computes
+ * round_up(Mg, LN) channels x N positions; the direct path's tiles cover the wide grid (Nw columns
+ * in 8-column steps) for every channel. The lanes path also needs enough channels to fill its
+ * lanes and positions few enough that the broadcasts' reach stays small. */
+bool lanes_pays(const Geo3 &g, int64_t Mg) {
+  /* strided 1x1 kernels read one stride phase: the direct path copies just that one */
+  if (Mg < LN / 2 || g.s[2] > 2 || (g.s[2] == 2 && g.k[2] == 1)) return false;
+  const int64_t N = g.out_sp();
+  if (N > 400) return false;
+  const double lanes = static_cast<double>(round_up(Mg, LN)) * static_cast<double>(N);
+  const double direct = static_cast<double>(Mg) * static_cast<double>(round_up(wide_count(g), 8));
+  return lanes <= 1.05 * direct;
+}
+
+size_t lanes_packed_floats(int64_t Mg, int64_t Kg) { return static_cast<size_t>(round_up(Mg, LN) * Kg); }
+
+/* one group's weights (Mg x Kg rows) into LN-channel panels */
+void pack_lanes(const float *Wg, int64_t Mg, int64_t Kg, float *dst) {
+  for (int64_t p0 = 0; p0 < Mg; p0 += LN) {
+    float *d = dst + p0 * Kg;
+    const int64_t m = std::min(LN, Mg - p0);
+    for (int64_t k = 0; k < Kg; ++k) {
+      float *dk = d + k * LN;
+      for (int64_t j = 0; j < m; ++j) dk[j] = Wg[(p0 + j) * Kg + k];
+      for (int64_t j = m; j < LN; ++j) dk[j] = 0.0f;
+    }
+  }
+}
+
+/* The lanes path reads the input zero-padded (one plane per channel, no stride phases: the tile's
+ * positions sit s[2] apart along a row, and stride-2 phases would cost a strided copy): g1 is g
+ * with stride 1 over the output extent (out - 1)*s + 1, whose "phase planes" are exactly that. */
+Geo3 lanes_padded_geo(const Geo3 &g) {
+  Geo3 g1 = g;
+  for (int a = 0; a < 3; ++a) {
+    g1.out[a] = (g.out[a] - 1) * g.s[a] + 1;
+    g1.s[a] = 1;
+  }
+  return g1;
+}
+
+struct LanesJob {
+  const float *in_p;  /* padded planes (direct_plan of lanes_padded_geo) */
+  const float *wp;    /* packed weights of the group */
+  const int64_t *off; /* B row offsets */
+  const float *bias_g;
+  float *out_g;
+  const Geo3 *g;
+  const DirectPlan *d;
+  const LanesTiles *T;
+  int64_t Mg, Kg;
+  dash_act_t act;
+};
+
+void lanes_task(const LanesJob &J, int64_t pan, int64_t tile) {
+  const Geo3 &g = *J.g;
+  const LanesTiles &T = *J.T;
+  const int64_t row0 = (tile / T.nseg) * T.rows_per, seg = tile % T.nseg;
+  const int64_t rows = std::min(T.rows_per, T.nrows - row0);
+  const int64_t x0 = seg * T.cw, cols = std::min(T.cw, T.W - x0);
+  if (rows <= 0 || cols <= 0) return;
+  const float *rp[LROWS];
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t r = row0 + i, oz = r / g.out[1], oy = r % g.out[1];
+    rp[i] = J.in_p + (oz * g.s[0] * J.d->q[1] + oy * g.s[1]) * J.d->q[2] + x0 * g.s[2];
+  }
+  alignas(64) float ct[LR * LN];
+  kLanes[g.s[2] - 1][rows - 1][cols - 1](J.Kg, rp, J.off, J.wp + pan * LN * J.Kg, ct);
+  const int64_t N = g.out_sp(), m = std::min(LN, J.Mg - pan * LN), R = rows * cols;
+  /* bias and activation on the tile (contiguous: vectorized), then the transposed store */
+  if (J.bias_g) {
+    alignas(64) float bv[LN];
+    for (int64_t j = 0; j < LN; ++j) bv[j] = j < m ? J.bias_g[pan * LN + j] : 0.0f;
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t j = 0; j < LN; ++j) ct[r * LN + j] += bv[j];
+  }
+  act_inplace(ct, R * LN, J.act);
+  for (int64_t j = 0; j < m; ++j) {
+    float *dst = J.out_g + (pan * LN + j) * N + row0 * T.W + x0;
+    const float *src = ct + j;
+    for (int64_t i = 0; i < rows; ++i, dst += T.W, src += cols * LN)
+      for (int64_t x = 0; x < cols; ++x) dst[x] = src[x * LN];
+  }
+}
+
+/* How many threads a kernel of this many multiply-adds should use (the calling thread's setting,
+ * fewer for small kernels: a parallel region and the caches the helpers fill cost more than they
+ * save below about 1.5 M multiply-adds per thread, some 10 us, on the 2-core VM measured). */
+int threads_for(double macs) {
+  const int t = current_threads();
+  if (t <= 1) return 1;
+  const int by_work = static_cast<int>(macs / 1.5e6);
+  return std::max(1, std::min(t, by_work));
 }
 
 } /* namespace */
 
+namespace {
+
+/* ---- weights packed ahead of time (o2c_conv_pack) ----
+ * A 64-byte header, then per group the weights exactly as the chosen path packs them per call
+ * (direct: PANEL-row panels per K block, Mpad x Kg floats; lanes: LN-channel panels,
+ * round_up(Mg, LN) x Kg floats). The header records the path and this build's layout constants;
+ * a buffer made by a kernel library with another layout (other ISA flags) is ignored. */
+enum ConvPath { PATH_NONE = 0, PATH_DIRECT = 1, PATH_LANES = 2 };
+constexpr uint32_t PACK_MAGIC = 0x50433230u; /* "02CP" */
+struct PackHeader {
+  uint32_t magic, path;
+  int64_t layout, G, Mg, Kg, kcb, floats_per_group;
+};
+static_assert(sizeof(PackHeader) <= 64, "header fits its 64 bytes");
+constexpr int64_t PACK_LAYOUT = (O2C_HAVE_AVX512 ? 1 : 0) | (O2C_HAVE_AVX2 ? 2 : 0) | (LN << 4) | (PANEL << 12) |
+                                (MR << 20) | (GEMM_KC << 28);
+
+struct ConvShape {
+  Geo3 g;
+  int64_t B, Cin, Cout, G, Cg, Mg, Kg;
+  ConvPath path;
+  int64_t kcb, floats_per_group;
+};
+
+/* allow_lanes: the lanes path needs its weights packed ahead of time (packing them per call
+ * costs more than it saves), so without a packed buffer the direct path runs. */
+bool conv_shape(const dash_conv_params_t *p, ConvShape &s, bool allow_lanes) {
+  if (!make_geo(p, s.g)) return false;
+  s.B = p->batch;
+  s.Cin = p->in_channels;
+  s.Cout = p->out_channels;
+  s.G = p->groups > 0 ? p->groups : 1;
+  if (s.B <= 0 || s.Cout <= 0 || s.g.out_sp() <= 0) return false;
+  s.Cg = s.Cin / s.G;
+  s.Mg = s.Cout / s.G;
+  s.Kg = s.Cg * s.g.k_sp();
+  s.kcb = 0;
+  s.floats_per_group = 0;
+  if (s.Cg == 1 && s.Mg == 1 && s.G == s.Cin) {
+    s.path = PATH_NONE; /* depthwise */
+  } else if (allow_lanes && lanes_pays(s.g, s.Mg)) {
+    s.path = PATH_LANES;
+    s.floats_per_group = static_cast<int64_t>(lanes_packed_floats(s.Mg, s.Kg));
+  } else if (direct_pays(s.g, s.Mg)) {
+    s.path = PATH_DIRECT;
+    const DirectPlan d = direct_plan(s.g, s.Cg, s.Mg, s.Kg);
+    s.kcb = d.kcb;
+    s.floats_per_group = d.Mpad * s.Kg;
+  } else {
+    s.path = PATH_NONE; /* implicit im2col: the GEMM engine packs */
+  }
+  return true;
+}
+
+/* the packed weights of p->packed when they were made for this shape by this build, else NULL */
+const float *prepacked(const dash_conv_params_t *p, const ConvShape &s) {
+  if (!p->packed || s.path == PATH_NONE) return nullptr;
+  const PackHeader *h = static_cast<const PackHeader *>(p->packed);
+  if (h->magic != PACK_MAGIC || h->path != static_cast<uint32_t>(s.path) || h->layout != PACK_LAYOUT ||
+      h->G != s.G || h->Mg != s.Mg || h->Kg != s.Kg || h->kcb != s.kcb || h->floats_per_group != s.floats_per_group)
+    return nullptr;
+  return reinterpret_cast<const float *>(static_cast<const char *>(p->packed) + 64);
+}
+
+/* one group's weights packed for the direct path (K blocks of kcb) */
+void pack_direct(const float *Wg, int64_t Mg, int64_t Kg, int64_t kcb, int64_t Mpad, float *dst) {
+  for (int64_t pc = 0; pc < Kg; pc += kcb) pack_weights(Wg, Kg, Mg, pc, std::min(kcb, Kg - pc), dst + pc * Mpad);
+}
+
+} /* namespace */
+
+extern "C" size_t o2c_conv_packed_bytes(const dash_conv_params_t *p) {
+  ConvShape s;
+  if (!p || !conv_shape(p, s, true) || s.path == PATH_NONE) return 0;
+  return 64 + static_cast<size_t>(s.G * s.floats_per_group) * sizeof(float);
+}
+
+extern "C" void o2c_conv_pack(const float *weight, const dash_conv_params_t *p, void *dst) {
+  ConvShape s;
+  if (!p || !dst || !conv_shape(p, s, true) || s.path == PATH_NONE) return;
+  PackHeader h{};
+  h.magic = PACK_MAGIC;
+  h.path = static_cast<uint32_t>(s.path);
+  h.layout = PACK_LAYOUT;
+  h.G = s.G;
+  h.Mg = s.Mg;
+  h.Kg = s.Kg;
+  h.kcb = s.kcb;
+  h.floats_per_group = s.floats_per_group;
+  std::memset(dst, 0, 64);
+  std::memcpy(dst, &h, sizeof h);
+  float *d = reinterpret_cast<float *>(static_cast<char *>(dst) + 64);
+  for (int64_t gr = 0; gr < s.G; ++gr) {
+    const float *Wg = weight + gr * s.Mg * s.Kg;
+    float *dg = d + gr * s.floats_per_group;
+    if (s.path == PATH_LANES)
+      pack_lanes(Wg, s.Mg, s.Kg, dg);
+    else
+      pack_direct(Wg, s.Mg, s.Kg, s.kcb, s.floats_per_group / s.Kg, dg);
+  }
+}
+
 extern "C" void o2c_conv(const float *in, const float *weight, const float *bias, float *out,
                          const dash_conv_params_t *p) {
-  Geo3 g;
-  if (!make_geo(p, g)) return;
-  const int64_t B = p->batch, Cin = p->in_channels, Cout = p->out_channels;
-  const int64_t G = p->groups > 0 ? p->groups : 1;
-  if (B <= 0 || Cout <= 0 || g.out_sp() <= 0) return;
+  ConvShape cs;
+  if (!conv_shape(p, cs, p->packed != nullptr)) return;
+  const float *pre = prepacked(p, cs);
+  if (!pre && cs.path == PATH_LANES) conv_shape(p, cs, false); /* a buffer of another build */
+  const Geo3 &g = cs.g;
+  const int64_t B = cs.B, Cin = cs.Cin, Cout = cs.Cout, G = cs.G;
   const float *bs = p->has_bias ? bias : nullptr;
-  const int64_t Cg = Cin / G, Mg = Cout / G;
-  const int64_t in_sp = g.in_sp(), out_sp = g.out_sp(), ksz = g.k_sp();
-  const int64_t Kg = Cg * ksz;
+  const int64_t Cg = cs.Cg, Mg = cs.Mg;
+  const int64_t in_sp = g.in_sp(), out_sp = g.out_sp();
+  const int64_t Kg = cs.Kg;
 
   if (Cg == 1 && Mg == 1 && G == Cin) {
     depthwise(in, weight, bs, out, g, B * Cin, Cin, p->act);
     return;
   }
 
-  if (direct_pays(g, Mg)) {
+  if (cs.path == PATH_LANES) {
+    const Geo3 g1 = lanes_padded_geo(g);
+    DirectPlan d = direct_plan(g1, Cg, Mg, Kg);
+    /* 1x1, stride 1, no padding: the padded planes are the input's own planes (read in place;
+     * the lanes kernel reads valid positions only) */
+    bool in_place = true;
+    for (int a = 0; a < 3; ++a) in_place = in_place && g.k[a] == 1 && g.p[a] == 0 && g1.out[a] == g.in[a];
+    if (in_place) d.P = in_sp;
+    const LanesTiles T(g);
+    const int64_t npan = ceil_div(Mg, LN), ntiles = T.count();
+    const int nth = threads_for(static_cast<double>(npan * LN) * static_cast<double>(out_sp) * static_cast<double>(Kg));
+    Scratch<float> in_p(in_place ? 1 : d.in_floats);
+    Scratch<float> wpk(pre ? 1 : lanes_packed_floats(Mg, Kg));
+    Scratch<int64_t> off(static_cast<size_t>(Kg));
+    direct_offsets(g1, d, Kg, off.get());
+    for (int64_t gr = 0; gr < G; ++gr) {
+      const float *wp = pre ? pre + gr * cs.floats_per_group : wpk.get();
+      if (!pre) pack_lanes(weight + gr * Mg * Kg, Mg, Kg, wpk.get());
+      for (int64_t b = 0; b < B; ++b) {
+        const float *in_g = in + (b * Cin + gr * Cg) * in_sp;
+        if (!in_place) build_phases(in_g, g1, d, Cg, in_p.get(), nth);
+        LanesJob J{in_place ? in_g : in_p.get(), wp, off.get(), bs ? bs + gr * Mg : nullptr,
+                   out + (b * Cout + gr * Mg) * out_sp, &g, &d, &T, Mg, Kg, p->act};
+        parallel_for(npan * ntiles, nth, [&](int64_t t, int) { lanes_task(J, t / ntiles, t % ntiles); });
+      }
+    }
+    return;
+  }
+
+  if (cs.path == PATH_DIRECT) {
     const DirectPlan d = direct_plan(g, Cg, Mg, Kg);
     /* packing the weights pays when each one meets many output positions; otherwise (small
-     * images: 7x7, 14x14) the kernel reads the weight rows in place */
-    const bool pack_w = B * d.Nw >= 256;
+     * images: 7x7, 14x14) the kernel reads the weight rows in place - unless they come packed */
+    const bool pack_w = pre != nullptr || B * d.Nw >= 256;
+    const int64_t nblocks = ceil_div(d.Nw, DIRECT_NB);
+    const int nth = threads_for(static_cast<double>(d.Mpad) * static_cast<double>(d.Nw) * static_cast<double>(Kg));
+    /* tasks: (block of wide positions, chunk of output channels); channels are split only as far
+     * as needed to give every thread a few tasks */
+    const Panels P(Mg);
+    int64_t pchunk = P.n;
+    if (nth > 1 && nblocks < 4 * nth) pchunk = std::max<int64_t>(1, ceil_div(P.n, ceil_div(4 * nth, nblocks)));
+    const int64_t nmch = ceil_div(P.n, pchunk);
     Scratch<float> in_p(d.in_floats);
-    Scratch<float> cw(static_cast<size_t>(d.Mpad * DIRECT_NB));
-    Scratch<float> wpk(static_cast<size_t>(pack_w ? d.Mpad * Kg : 1));
+    Scratch<float> cw(static_cast<size_t>(nth) * static_cast<size_t>(d.Mpad * DIRECT_NB));
+    Scratch<float> wpk(static_cast<size_t>(pack_w && !pre ? d.Mpad * Kg : 1));
     Scratch<int64_t> off(static_cast<size_t>(Kg));
     direct_offsets(g, d, Kg, off.get());
     for (int64_t gr = 0; gr < G; ++gr) {
       const float *Wg = weight + gr * Mg * Kg;
-      if (pack_w) {
-        for (int64_t pc = 0; pc < Kg; pc += d.kcb)
-          gemm_pack_a(Wg, Kg, 1, 0, Mg, pc, std::min(d.kcb, Kg - pc), wpk.get() + pc * d.Mpad);
+      const float *apk = nullptr;
+      if (pre) {
+        apk = pre + gr * cs.floats_per_group;
+      } else if (pack_w) {
+        pack_direct(Wg, Mg, Kg, d.kcb, d.Mpad, wpk.get());
+        apk = wpk.get();
       }
       for (int64_t b = 0; b < B; ++b) {
-        build_phases(in + (b * Cin + gr * Cg) * in_sp, g, d, Cg, in_p.get());
-        conv_direct_group(in_p.get(), Wg, pack_w ? wpk.get() : nullptr, off.get(), bs ? bs + gr * Mg : nullptr,
-                          out + (b * Cout + gr * Mg) * out_sp, g, d, Mg, Kg, p->act, cw.get());
+        build_phases(in + (b * Cin + gr * Cg) * in_sp, g, d, Cg, in_p.get(), nth);
+        DirectJob J{in_p.get(), Wg, apk, off.get(), bs ? bs + gr * Mg : nullptr,
+                    out + (b * Cout + gr * Mg) * out_sp, &g, &d, Mg, Kg, p->act};
+        float *cwp = cw.get();
+        const int64_t cw_stride = d.Mpad * DIRECT_NB;
+        parallel_for(nblocks * nmch, nth, [&](int64_t t, int w) {
+          const int64_t nbk = t / nmch, mc = t % nmch;
+          const int64_t m0 = P.start(mc * pchunk), m1 = P.start(std::min(P.n, (mc + 1) * pchunk));
+          direct_block(J, nbk * DIRECT_NB, m0, m1, cwp + w * cw_stride);
+        });
       }
     }
     return;

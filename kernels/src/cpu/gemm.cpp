@@ -385,16 +385,25 @@ void gemm_strided(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, 
       for (int64_t k = 0; k < K; ++k) abuf[k] = A[k * csa];
       a = abuf.get();
     }
+    /* large matrix-vector products (fully-connected layers: memory bound) split their columns
+     * over the calling thread's workers; each output's chain is the same for any split */
+    const int64_t per_thread = std::max<int64_t>(1, (N * K) / 200000);
+    const int nth = static_cast<int>(std::min<int64_t>(current_threads(), per_thread));
     if (csb == 1) {
       constexpr int64_t NB = 2048;
-      for (int64_t j0 = 0; j0 < N; j0 += NB) {
-        const int64_t nb = std::min(NB, N - j0);
+      const int64_t cb = nth > 1 ? std::min(NB, round_up(ceil_div(N, 4 * nth), 16)) : NB;
+      parallel_for(ceil_div(N, cb), nth, [&](int64_t t, int) {
+        const int64_t j0 = t * cb, nb = std::min(cb, N - j0);
         float *c = C + j0;
         std::memset(c, 0, static_cast<size_t>(nb) * sizeof(float));
         for (int64_t k = 0; k < K; ++k) axpy(a[k], B + k * rsb + j0, c, nb);
-      }
+      });
     } else {
-      for (int64_t j = 0; j < N; ++j) C[j] = dot(a, B + j * csb, K);
+      const int64_t cb = std::max<int64_t>(1, ceil_div(N, 8 * nth));
+      parallel_for(ceil_div(N, cb), nth, [&](int64_t t, int) {
+        const int64_t j1 = std::min(N, (t + 1) * cb);
+        for (int64_t j = t * cb; j < j1; ++j) C[j] = dot(a, B + j * csb, K);
+      });
     }
     gemm_epilogue_tile(C, ldc, 0, 0, 1, N, ep);
     return;

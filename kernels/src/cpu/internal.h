@@ -15,12 +15,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define O2C_HAVE_AVX2 1
 #else
 #define O2C_HAVE_AVX2 0
+#endif
+/* AVX-512 (x86 with -march=native on a machine that has it): wider conv tiles */
+#if O2C_HAVE_AVX2 && defined(__AVX512F__)
+#define O2C_HAVE_AVX512 1
+#else
+#define O2C_HAVE_AVX512 0
 #endif
 
 namespace o2c {
@@ -62,6 +69,22 @@ class Scratch {
   T *p_ = nullptr;
   size_t n_ = 0;
 };
+
+/* ------------------------------------------------------------------------------------------
+ * Threads (parallel.cpp): o2c_set_threads() sets the calling thread's count (default 1).
+ * parallel_run calls fn(ctx, task, worker) for task in [0, ntasks) on up to nthreads threads
+ * (the caller is worker 0). Tasks must write disjoint outputs; the split never changes a
+ * reduction's order, so results are bit-identical for any thread count.
+ * ---------------------------------------------------------------------------------------- */
+typedef void (*TaskFn)(void *ctx, int64_t task, int worker);
+int current_threads();
+void parallel_run(int64_t ntasks, int nthreads, TaskFn fn, void *ctx);
+template <class F>
+inline void parallel_for(int64_t ntasks, int nthreads, F &&f) {
+  using FF = typename std::remove_reference<F>::type;
+  parallel_run(ntasks, nthreads, [](void *c, int64_t t, int w) { (*static_cast<FF *>(c))(t, w); },
+               const_cast<void *>(static_cast<const void *>(&f)));
+}
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 /* floor division for possibly negative numerators (b > 0) */

@@ -93,14 +93,19 @@ void pool_x(const float *src, float *dst, int64_t rows, const AxisTaps &ax, bool
   /* padded row: index u = input x + pl; the windows of all outputs lie in [0, W) */
   const int64_t W = std::max<int64_t>((ax.out - 1) * ax.s + (ax.k - 1) * ax.d + 1 - ax.pb + pl, ax.in + pl);
   const float fill = neutral<KIND>();
+  /* every window inside the row (no padding, no overhang): taps read the row in place */
+  const bool inside = ax.pb == 0 && (ax.out - 1) * ax.s + (ax.k - 1) * ax.d + 1 <= ax.in;
   for (int64_t r = 0; r < rows; ++r) {
     const float *x = src + r * ax.in;
     float *y = dst + r * ax.out;
-    for (int64_t u = 0; u < pl; ++u) rowp[u] = fill;
-    std::memcpy(rowp + pl, x, static_cast<size_t>(ax.in) * sizeof(float));
-    for (int64_t u = pl + ax.in; u < W; ++u) rowp[u] = fill;
-    /* output o's taps: rowp[o*s - pb + pl + t*d]; pb <= pl */
-    const float *base = rowp + (pl - ax.pb);
+    const float *base = x;
+    if (!inside) {
+      for (int64_t u = 0; u < pl; ++u) rowp[u] = fill;
+      std::memcpy(rowp + pl, x, static_cast<size_t>(ax.in) * sizeof(float));
+      for (int64_t u = pl + ax.in; u < W; ++u) rowp[u] = fill;
+      /* output o's taps: rowp[o*s - pb + pl + t*d]; pb <= pl */
+      base = rowp + (pl - ax.pb);
+    }
     const int64_t s = ax.s, d = ax.d;
     if (s == 1) {
       for (int64_t o = 0; o < ax.out; ++o) y[o] = combine<KIND>(fill, base[o]);
@@ -184,6 +189,28 @@ void pool_impl(const float *in, float *out, const dash_pool_params_t *p, const A
   Scratch<float> lp, t1, t2;
   if (KIND == DASH_POOL_LP) lp.reset(static_cast<size_t>(in_sp));
   const bool ident_z = tp[0].identity(), ident_y = tp[1].identity(), ident_x = tp[2].identity();
+  if (KIND != DASH_POOL_LP && ident_z) {
+    /* 1-D/2-D max/average: the planes are contiguous, so each pass runs over every channel at
+     * once (small planes with many channels would otherwise pay per-plane overheads); the same
+     * operations in the same order as plane by plane */
+    const int64_t C = p->channels;
+    const float *cur = in;
+    if (!ident_y) {
+      float *yo = out;
+      if (!ident_x) {
+        t2.reset(static_cast<size_t>(C * oD * oH * W));
+        yo = t2.get();
+      }
+      pool_rows<KIND>(cur, yo, C * oD, W, tp[1], average);
+      cur = yo;
+    }
+    if (!ident_x) {
+      pool_x<KIND>(cur, out, C * oD * oH, tp[2], average, rowp.get());
+    } else if (cur != out) {
+      std::memcpy(out, cur, static_cast<size_t>(C * out_sp) * sizeof(float));
+    }
+    return;
+  }
   if (!ident_z) t1.reset(static_cast<size_t>(oD * H * W));
   if (!ident_y) t2.reset(static_cast<size_t>(oD * oH * W));
   for (int64_t c = 0; c < p->channels; ++c) {
@@ -237,10 +264,29 @@ extern "C" void o2c_pool(const float *in, float *out, const dash_pool_params_t *
     axis_taps(in_d, out_d, std::max<int64_t>(p->kernel[src], 1), p->stride[src] > 0 ? p->stride[src] : 1,
               p->dilation[src] > 0 ? p->dilation[src] : 1, p->pad_begin[src], p->pad_end[src], include_pad, tp[d]);
   }
-  switch (p->kind) {
-    case DASH_POOL_MAX: pool_impl<DASH_POOL_MAX>(in, out, p, tp); break;
-    case DASH_POOL_AVG: pool_impl<DASH_POOL_AVG>(in, out, p, tp); break;
-    case DASH_POOL_LP: pool_impl<DASH_POOL_LP>(in, out, p, tp); break;
-    default: break;
+  auto run = [&](const float *x, float *y, const dash_pool_params_t *pp) {
+    switch (pp->kind) {
+      case DASH_POOL_MAX: pool_impl<DASH_POOL_MAX>(x, y, pp, tp); break;
+      case DASH_POOL_AVG: pool_impl<DASH_POOL_AVG>(x, y, pp, tp); break;
+      case DASH_POOL_LP: pool_impl<DASH_POOL_LP>(x, y, pp, tp); break;
+      default: break;
+    }
+  };
+  /* large pools: chunks of channels over the calling thread's workers (each channel's result
+   * does not depend on the split) */
+  const int64_t in_sp = tp[0].in * tp[1].in * tp[2].in, out_sp = tp[0].out * tp[1].out * tp[2].out;
+  const int64_t work = p->channels * in_sp;
+  const int nth = std::min<int64_t>(current_threads(), work / (int64_t(1) << 16));
+  if (nth > 1 && p->channels > 1) {
+    const int64_t nchunks = std::min<int64_t>(p->channels, 4 * nth);
+    const int64_t per = ceil_div(p->channels, nchunks);
+    parallel_for(ceil_div(p->channels, per), nth, [&](int64_t t, int) {
+      dash_pool_params_t q = *p;
+      const int64_t c0 = t * per;
+      q.channels = std::min(per, p->channels - c0);
+      run(in + c0 * in_sp, out + c0 * out_sp, &q);
+    });
+    return;
   }
+  run(in, out, p);
 }

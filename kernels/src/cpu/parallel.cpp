@@ -1,0 +1,184 @@
+/*
+ * parallel.cpp - the kernels' worker threads (o2c_set_threads / parallel_for in internal.h).
+ *
+ * The thread count is a per-calling-thread setting (thread_local, default 1): a generated model
+ * sets it at the start of its run, and kernels called from elsewhere (a CEDR runtime worker,
+ * which is itself one PE) stay single-threaded. The helper threads belong to the calling thread
+ * too (created on its first parallel call, joined when it exits), so concurrent model instances
+ * never share a pool or wait for each other. A parallel region hands out task indices from an
+ * atomic counter; each task writes its own part of the output, so results do not depend on the
+ * number of threads or on which thread ran which task.
+ */
+#include "internal.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace o2c {
+namespace detail {
+
+namespace {
+
+thread_local int t_threads = 1;
+
+/* How long a helper spins for the next region before it sleeps, and the caller for the helpers'
+ * last tasks before it blocks. A model's layers follow each other within microseconds to a few
+ * hundred; a sleeping helper takes tens of microseconds to wake (more on a busy machine), so a
+ * helper stays awake across a whole model run and sleeps only between runs. */
+constexpr std::chrono::microseconds kHelperSpin(1000);
+constexpr std::chrono::microseconds kCallerSpin(50);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+class Pool {
+ public:
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+      ++gen_;
+    }
+    cv_.notify_all();
+    for (auto &t : workers_) t.join();
+  }
+
+  /* Tasks are claimed from `claim_` = (generation << 32) | next index, so a helper that wakes
+   * late (its core busy) can never take a task of a later region; the caller waits for the tasks
+   * to be done, not for the helpers to show up, and runs every task itself if none does. */
+  void run(int64_t ntasks, int nthreads, TaskFn fn, void *ctx) {
+    grow(nthreads - 1);
+    uint64_t g;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      g = ++gen_ & 0xffffffffu;
+      fn_ = fn;
+      ctx_ = ctx;
+      ntasks_ = ntasks;
+      active_ = nthreads - 1;
+      done_.store(0, std::memory_order_relaxed);
+      claim_.store(g << 32, std::memory_order_release);
+    }
+    cv_.notify_all();
+    work(g, fn, ctx, ntasks);
+    /* wait for tasks still running on helpers: spin briefly, then block */
+    const auto t0 = std::chrono::steady_clock::now();
+    while (done_.load(std::memory_order_acquire) != ntasks) {
+      /* yield, not a bare spin: on a busy machine the helper may share this core, and its task
+       * can only finish when this thread lets it run */
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() - t0 > kCallerSpin) {
+        std::unique_lock<std::mutex> lk(mu_);
+        done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == ntasks; });
+        break;
+      }
+    }
+  }
+
+ private:
+  void grow(int n) {
+    while (static_cast<int>(workers_.size()) < n) {
+      const int id = static_cast<int>(workers_.size()) + 1;
+      workers_.emplace_back([this, id] { loop(id); });
+    }
+  }
+
+  void work(uint64_t g, TaskFn fn, void *ctx, int64_t ntasks) {
+    for (;;) {
+      uint64_t c = claim_.load(std::memory_order_acquire);
+      int64_t t;
+      do {
+        if ((c >> 32) != g) return; /* a later region: not ours */
+        t = static_cast<int64_t>(c & 0xffffffffu);
+        if (t >= ntasks) return;
+      } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+      fn(ctx, t, worker_id_);
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ntasks) {
+        std::lock_guard<std::mutex> lk(mu_);
+        done_cv_.notify_one();
+      }
+    }
+  }
+
+  void loop(int id) {
+    worker_id_ = id;
+    uint64_t seen = 0;
+    for (;;) {
+      /* spin a little for the next region (the next layer follows soon), then sleep */
+      const auto t0 = std::chrono::steady_clock::now();
+      while ((claim_.load(std::memory_order_acquire) >> 32) == (seen & 0xffffffffu) &&
+             std::chrono::steady_clock::now() - t0 < kHelperSpin) {
+        /* yielding keeps a waiting helper from taking the CPU from a thread sharing its core
+         * (the caller itself, on a busy machine); on an idle core it returns at once */
+        cpu_relax();
+        std::this_thread::yield();
+      }
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return gen_ != seen; });
+      seen = gen_;
+      if (stop_) return;
+      if (id > active_) continue; /* not needed in this region */
+      const uint64_t g = gen_ & 0xffffffffu;
+      TaskFn fn = fn_;
+      void *ctx = ctx_;
+      const int64_t n = ntasks_;
+      lk.unlock();
+      work(g, fn, ctx, n);
+    }
+  }
+
+  static thread_local int worker_id_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  uint64_t gen_ = 0;
+  bool stop_ = false;
+  int active_ = 0;
+  TaskFn fn_ = nullptr;
+  void *ctx_ = nullptr;
+  int64_t ntasks_ = 0;
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};
+};
+thread_local int Pool::worker_id_ = 0;
+
+thread_local Pool *t_pool = nullptr;
+struct PoolOwner {
+  ~PoolOwner() { delete t_pool; t_pool = nullptr; }
+};
+thread_local PoolOwner t_pool_owner;
+
+} /* namespace */
+
+int current_threads() { return t_threads; }
+
+void parallel_run(int64_t ntasks, int nthreads, TaskFn fn, void *ctx) {
+  if (nthreads > ntasks) nthreads = static_cast<int>(ntasks);
+  if (nthreads <= 1) {
+    for (int64_t t = 0; t < ntasks; ++t) fn(ctx, t, 0);
+    return;
+  }
+  if (!t_pool) {
+    (void)&t_pool_owner; /* make sure the owner (and its destructor) exists for this thread */
+    t_pool = new Pool();
+  }
+  t_pool->run(ntasks, nthreads, fn, ctx);
+}
+
+} /* namespace detail */
+} /* namespace o2c */
+
+extern "C" int o2c_set_threads(int n) {
+  const int old = o2c::detail::t_threads;
+  o2c::detail::t_threads = n < 1 ? 1 : (n > O2C_MAX_THREADS ? O2C_MAX_THREADS : n);
+  return old;
+}
+
+extern "C" int o2c_get_threads(void) { return o2c::detail::t_threads; }
