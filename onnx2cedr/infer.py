@@ -65,10 +65,17 @@ def onnx_infer(graph: Graph, node: Node) -> list[tuple[np.dtype, tuple[int, ...]
 
 
 def infer_node(graph: Graph, node: Node) -> None:
-    from .ops import get_op
+    from .errors import UnsupportedError
+    from .ops import Unsupported, get_op
 
     opdef = get_op(node)
-    results = opdef.infer(graph, node) if opdef is not None and opdef.has_infer else onnx_infer(graph, node)
+    if opdef is not None and opdef.has_infer:
+        try:
+            results = opdef.infer(graph, node)
+        except Unsupported as e:  # the registry's own inference found what it cannot compile
+            raise UnsupportedError(f"node '{node.name}' ({node.op}): {e}") from None
+    else:
+        results = onnx_infer(graph, node)
     for o, r in zip(node.outputs, results):
         if not o or r is None:
             continue

@@ -123,8 +123,8 @@ def _default_opset(model: onnx.ModelProto) -> int:
 def _normalize_proto(model: onnx.ModelProto) -> onnx.ModelProto:
     if model.functions:
         try:
-            import onnx.inliner
-            model = onnx.inliner.inline_local_functions(model)
+            import onnx.inliner as inliner  # aliased: a bare `import onnx.x` would make `onnx` local here
+            model = inliner.inline_local_functions(model)
         except Exception as e:
             raise ModelError(f"inlining the model's local functions failed: {str(e).splitlines()[0]}") from None
     # IR < 4 required initializers to be listed as graph inputs; many old files do not, and onnx's
@@ -132,16 +132,43 @@ def _normalize_proto(model: onnx.ModelProto) -> onnx.ModelProto:
     if model.ir_version < 4:
         model.ir_version = 4
     src = _default_opset(model)
-    if src < 7:
-        raise UnsupportedError(f"opset {src} is too old (supported: 7 to {onnx.defs.onnx_opset_version()})")
     if src != INTERNAL_OPSET:
+        from . import opset_fixups  # semantics changes the converter passes over silently
+        model = opset_fixups.apply(model, src)
+    if src != INTERNAL_OPSET:  # older opsets (down to 1) go through onnx's adapters; failures are reported
         try:
-            import onnx.version_converter
-            model = onnx.version_converter.convert_version(model, INTERNAL_OPSET)
+            import onnx.version_converter as converter
+            model = converter.convert_version(model, INTERNAL_OPSET)
         except Exception as e:
+            if src > INTERNAL_OPSET and _only_types_changed(model, src):
+                return model  # kept at its own opset: its ops read the same since INTERNAL_OPSET
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UnsupportedError(f"converting the model from opset {src} to opset {INTERNAL_OPSET} failed: {msg}") from None
     return model
+
+
+def _only_types_changed(model: onnx.ModelProto, src: int) -> bool:
+    """Whether every node of a model newer than INTERNAL_OPSET means the same at INTERNAL_OPSET:
+    its op existed then with the same inputs and outputs, and the node sets no attribute added
+    since (later versions of most ops only admit more element types, which the op registry checks)."""
+    for n in model.graph.node:
+        if n.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            new = onnx.defs.get_schema(n.op_type, src, "")
+            if new.since_version <= INTERNAL_OPSET:
+                continue
+            old = onnx.defs.get_schema(n.op_type, INTERNAL_OPSET, "")
+        except onnx.defs.SchemaError:
+            return False
+        if [i.name for i in new.inputs] != [i.name for i in old.inputs] or \
+                [o.name for o in new.outputs] != [o.name for o in old.outputs]:
+            return False
+        if any(a.name not in old.attributes for a in n.attribute):
+            return False
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute):
+            return False
+    return True
 
 
 def _dims_of(vi: onnx.ValueInfoProto) -> list[int | str | None]:

@@ -89,12 +89,12 @@ def test_missing_input(tmp_path):
 
 def test_unsupported_ops_reported_together(tmp_path):
     nodes = [H("Det", ["x"], ["d"], name="det_a"), H("Det", ["x"], ["d2"], name="det_b"),
-             H("Hardmax", ["x"], ["h"], name="hm"), H("Add", ["d", "d2"], ["y"])]
+             H("Bernoulli", ["x"], ["h"], name="hm"), H("Add", ["d", "d2"], ["y"])]
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
                            helper.make_tensor_value_info("h", TensorProto.FLOAT, None)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    _convert_fails(tmp_path, _save(m, tmp_path / "unsup.onnx"), "Det", "det_a", "det_b", "Hardmax", "hm")
+    _convert_fails(tmp_path, _save(m, tmp_path / "unsup.onnx"), "Det", "det_a", "det_b", "Bernoulli", "hm")
 
 
 def test_unknown_attribute_is_an_error(tmp_path):

@@ -57,6 +57,17 @@ def clip_bounds(graph: Graph, node: Node) -> dict[str, float]:
     return {"min": float(lo) if lo is not None else -math.inf, "max": float(hi) if hi is not None else math.inf}
 
 
+def clip_runtime(graph: Graph, node: Node) -> Lowered:
+    """Clip with a bound computed at run time: max with the lower bound, then min with the upper."""
+    x, y = node.inputs[0], node.outputs[0]
+    calls = []
+    for k, op in ((1, "DASH_BIN_MAX"), (2, "DASH_BIN_MIN")):
+        if node.input(k):
+            calls.append(binary_call(graph, x, node.input(k), y, op))
+            x = y
+    return Lowered(calls, reason="Clip with run-time bounds: DASH_BINARY max/min")
+
+
 def _unary_call(graph: Graph, node: Node, op_fields: dict[str, Any]) -> Lowered:
     x, y = node.inputs[0], node.outputs[0]
     n = graph.values[y].size
@@ -74,11 +85,15 @@ def _make_activation(name: str):
 
         def check_node(self, graph, node):
             if name == "Clip":
-                clip_bounds(graph, node)
+                for i in node.inputs[1:3]:
+                    if i and i in graph.values and graph.values[i].size != 1:
+                        raise Unsupported(f"Clip bound '{i}' is not a scalar")
 
         def lower(self, graph, node):
             attrs = dict(node.attrs)
             if name == "Clip":
+                if any(i and graph.const(i) is None for i in node.inputs[1:3]):
+                    return clip_runtime(graph, node)
                 attrs = clip_bounds(graph, node)
             else:
                 attrs = {**self.attrs, **attrs}
@@ -112,7 +127,12 @@ def broadcast_strides(in_shape, out_shape) -> list[int]:
     """Element strides of a dense tensor of in_shape read at out_shape's indices (0 = broadcast)."""
     in_shape = list(in_shape)
     rank = len(out_shape)
+    if len(in_shape) > rank:
+        raise Unsupported(f"shape {in_shape} does not broadcast to {list(out_shape)}")
     padded = [1] * (rank - len(in_shape)) + in_shape
+    for p, o in zip(padded, out_shape):
+        if p != 1 and p != o:  # never read past a tensor the graph declares with inconsistent shapes
+            raise Unsupported(f"shape {in_shape} does not broadcast to {list(out_shape)}")
     strides, acc = [0] * rank, 1
     for d in range(rank - 1, -1, -1):
         strides[d] = 0 if padded[d] == 1 and out_shape[d] != 1 else acc

@@ -8,6 +8,13 @@ import numpy as np
 from ..ir import Graph, Node
 from .base import Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported, act_fields, register
 
+try:  # onnx represents bfloat16 with ml_dtypes' type
+    import ml_dtypes
+
+    _BF16 = (np.dtype(ml_dtypes.bfloat16),)
+except ImportError:  # pragma: no cover
+    _BF16 = ()
+
 
 def _gemm_call(a: str, b: str, bias: str | None, out: str, fields: dict, flops: int,
                offsets=(0, 0, 0)) -> Call:
@@ -72,18 +79,32 @@ class MatMul(OpDef):
     op_type = "MatMul"
     attrs = {}
     api = "DASH_GEMM_RE"
-    summary = "batched matrix product with numpy broadcasting"
+    dtypes = tuple(np.dtype(d) for d in (np.float32, np.float64, np.float16)) + _BF16
+    summary = ("batched matrix product with numpy broadcasting; float64/float16/bfloat16: the inline einsum "
+               "loop (accumulates in double)")
 
     def check_node(self, graph, node):
-        for i in node.inputs[:2]:
-            if i in graph.values and graph.values[i].dtype != np.float32:
-                raise Unsupported(f"input '{i}' has element type {graph.values[i].dtype}")
+        from .einsum import _TYPES
+
+        dts = {np.dtype(graph.values[i].dtype) for i in node.inputs[:2] if i in graph.values}
+        if len(dts) > 1 or (dts and next(iter(dts)) not in _TYPES):
+            raise Unsupported(f"element types {', '.join(sorted(map(str, dts)))} (one of "
+                              f"{', '.join(map(str, _TYPES))})")
+        if dts and next(iter(dts)) != np.float32 and node.act is not None:
+            raise Unsupported("a fused activation on a non-float32 product")
 
     def flops(self, graph, node):
         a = graph.values[node.inputs[0]]
         return 2 * graph.values[node.outputs[0]].size * a.shape[-1]
 
     def lower(self, graph: Graph, node: Node) -> Lowered:
+        dt = np.dtype(graph.values[node.inputs[0]].dtype)
+        if dt != np.float32:
+            from .einsum import matmul_loop_call
+
+            self.check_node(graph, node)
+            return Lowered([matmul_loop_call(graph, node.inputs[0], node.inputs[1], node.outputs[0])],
+                           reason=f"{dt} matrix product (DASH_GEMM_RE is float32): inline einsum loop")
         a = list(graph.values[node.inputs[0]].shape)
         b = list(graph.values[node.inputs[1]].shape)
         k = a[-1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from .base import (Alias, Call, Lowered, OpDef, Params, TensorArg, Unsupported, dense_strides, norm_axis,
+from .base import (Alias, Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported, dense_strides, norm_axis,
                    pad8, register)
 
 ANY = ()  # no dtype restriction
@@ -70,21 +70,15 @@ class Dropout(_Alias):
         tm = graph.const(node.input(2))
         if node.input(2) and (tm is None or bool(np.asarray(tm))):
             raise Unsupported("training_mode must be a constant false")
-        if len(node.outputs) > 1 and node.outputs[1]:
-            raise Unsupported("the mask output is not supported")
 
+    def lower(self, graph: Graph, node: Node) -> Lowered:
+        if len(node.outputs) > 1 and node.outputs[1]:  # inference: the mask is all true
+            from .logic import fill_call
 
-@register
-class Cast(_Alias):
-    op_type = "Cast"
-    attrs = {"to": None, "saturate": 1, "round_mode": "up"}
-    summary = "same-type cast (others are folded at compile time)"
-
-    def check_node(self, graph, node):
-        x = graph.values.get(node.inputs[0])
-        y = graph.values.get(node.outputs[0])
-        if x is not None and y is not None and x.dtype != y.dtype and not x.is_const:
-            raise Unsupported(f"a run-time cast from {x.dtype} to {y.dtype}")
+            x = graph.values[node.inputs[0]]
+            return Lowered([copy_call(graph, node.inputs[0], node.outputs[0], x.shape, dense_strides(x.shape)),
+                            fill_call(graph, node.outputs[1], True)], reason="inference: copy, mask all true")
+        return super().lower(graph, node)
 
 
 @register
@@ -267,15 +261,17 @@ class Gather(OpDef):
 class Pad(OpDef):
     op_type = "Pad"
     attrs = {"mode": "constant"}
-    summary = "inline pad kernel"
+    dtypes = ANY
+    summary = "inline pad kernel (float32 with a constant value; any type, value given at run time: typed)"
 
     def check_node(self, graph, node):
         const_ints(graph, node.input(1), "pads")
         const_ints(graph, node.input(3), "axes")
-        if node.input(2) and graph.const(node.input(2)) is None:
-            raise Unsupported("constant_value must be a compile-time constant")
         if self.attr(node, "mode") not in ("constant", "reflect", "edge", "wrap"):
             raise Unsupported(f"mode '{self.attr(node, 'mode')}'")
+        x = graph.values.get(node.inputs[0])
+        if x is not None and np.dtype(x.dtype).itemsize not in (1, 2, 4, 8):
+            raise Unsupported(f"element type {x.dtype}")
 
     def lower(self, graph, node):
         x, y = graph.values[node.inputs[0]], graph.values[node.outputs[0]]
@@ -288,13 +284,20 @@ class Pad(OpDef):
         for k, a in enumerate(axes):
             begin[norm_axis(a, rank, node)] = pads[k]
         cv = graph.const(node.input(2))
-        value = float(np.asarray(cv).reshape(-1)[0]) if cv is not None and np.asarray(cv).size else 0.0
         mode = {"constant": "O2C_PAD_CONSTANT", "reflect": "O2C_PAD_REFLECT", "edge": "O2C_PAD_EDGE",
                 "wrap": "O2C_PAD_WRAP"}[self.attr(node, "mode")]
-        fields = {"rank": rank, "mode": mode, "value": value, "in_shape": pad8(x.shape, 1),
+        fields = {"rank": rank, "mode": mode, "value": 0.0, "in_shape": pad8(x.shape, 1),
                   "out_shape": pad8(y.shape, 1), "pad_begin": pad8(begin, 0)}
-        return Lowered([Call("o2c_pad", [TensorArg(node.inputs[0]), TensorArg(node.outputs[0])],
-                             Params("o2c_pad_params_t", fields))], reason="padding: inline CPU kernel")
+        if x.dtype == np.float32 and (cv is not None or not node.input(2)):
+            fields["value"] = float(np.asarray(cv).reshape(-1)[0]) if cv is not None and np.asarray(cv).size else 0.0
+            return Lowered([Call("o2c_pad", [TensorArg(node.inputs[0]), TensorArg(node.outputs[0])],
+                                 Params("o2c_pad_params_t", fields))], reason="padding: inline CPU kernel")
+        # any element type, the constant read through a pointer (a weight or a run-time value)
+        value = TensorArg(node.input(2), cast="void") if node.input(2) else NullArg("void")
+        call = Call("o2c_pad_typed", [TensorArg(node.inputs[0], cast="void"), value,
+                                      TensorArg(node.outputs[0], cast="void")],
+                    Params("o2c_pad_typed_params_t", {"pad": fields, "elem_size": np.dtype(x.dtype).itemsize}))
+        return Lowered([call], reason="padding (typed): inline CPU kernel")
 
 
 class _FoldOnly(OpDef):
@@ -306,6 +309,6 @@ class _FoldOnly(OpDef):
         pass  # whether it folds is decided by constant folding; lowering reports what is left
 
 
-for _name in ("Constant", "ConstantOfShape", "Shape", "Size", "Range", "Equal", "Where", "NonZero", "Less",
-              "Greater", "Not", "And", "Or"):
+# (Cast, ConstantOfShape, Where, comparisons and logic have run-time lowerings in logic.py)
+for _name in ("Constant", "Shape", "Size", "Range", "NonZero"):
     register(type(f"Op{_name}", (_FoldOnly,), {"op_type": _name}))

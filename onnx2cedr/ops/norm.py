@@ -62,11 +62,22 @@ _REDUCE = {"ReduceSum": "O2C_REDUCE_SUM", "ReduceMean": "O2C_REDUCE_MEAN", "Redu
            "ReduceSumSquare": "O2C_REDUCE_SUM_SQUARE", "ReduceLogSum": "O2C_REDUCE_LOG_SUM"}
 
 
+# element types o2c_reduce computes over (O2C_DT_* codes)
+_REDUCE_TYPES = {np.dtype(np.float32): 1, np.dtype(np.float64): 11, np.dtype(np.float16): 10}
+try:
+    import ml_dtypes
+
+    _REDUCE_TYPES[np.dtype(ml_dtypes.bfloat16)] = 16
+except ImportError:  # pragma: no cover
+    pass
+
+
 def _make_reduce(name: str):
     class Reduce(OpDef):
         op_type = name
         attrs = {"keepdims": 1, "noop_with_empty_axes": 0}
-        summary = "reduction over constant axes"
+        dtypes = tuple(_REDUCE_TYPES)
+        summary = "reduction over constant axes (accumulated in double)"
 
         def axes(self, graph, node):
             x = graph.values[node.inputs[0]]
@@ -92,8 +103,10 @@ def _make_reduce(name: str):
             x = graph.values[node.inputs[0]]
             ax = self.axes(graph, node)
             fields = {"op": _REDUCE[name], "rank": max(len(x.shape), 1), "in_shape": pad8(x.shape or [1], 1),
-                      "reduce": pad8([1 if d in ax else 0 for d in range(len(x.shape))] or [0], 0)}
-            return Lowered([Call("o2c_reduce", [TensorArg(node.inputs[0]), TensorArg(node.outputs[0])],
+                      "reduce": pad8([1 if d in ax else 0 for d in range(len(x.shape))] or [0], 0),
+                      "type": _REDUCE_TYPES[np.dtype(x.dtype)]}
+            return Lowered([Call("o2c_reduce", [TensorArg(node.inputs[0], cast="void"),
+                                                TensorArg(node.outputs[0], cast="void")],
                                  Params("o2c_reduce_params_t", fields), flops=x.size)],
                            reason="reduction: inline CPU kernel")
 

@@ -25,7 +25,8 @@ def _source_coord(x: np.ndarray, scale: float, in_len: int, out_len: int, mode: 
     if mode == "pytorch_half_pixel":
         return (x + 0.5) / scale - 0.5 if out_len > 1 else np.zeros_like(x)
     if mode == "align_corners":
-        return x * (in_len - 1) / (out_len - 1) if out_len > 1 else np.zeros_like(x)
+        # the resized length is in_len*scale, not rounded (as onnx's reference and onnxruntime)
+        return x * (in_len - 1) / (in_len * scale - 1) if out_len > 1 else np.zeros_like(x)
     return x / scale  # asymmetric
 
 

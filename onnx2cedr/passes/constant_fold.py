@@ -2,7 +2,8 @@
 
 That is a node whose inputs are all constants (Constant, ConstantOfShape, the Gather/Concat/
 Unsqueeze/Slice/Cast/Reshape/Range/Equal/Where/... chains exporters emit, Transpose/Reshape of a
-weight), and Shape/Size of any value, since every shape in the IR is static. Each node is run
+weight), Shape/Size of any value, since every shape in the IR is static, and CastLike of a constant
+(its second input only names the element type). Each node is run
 alone through onnx's reference evaluator (a fresh one-node model: nothing is cached between
 graphs); its outputs become constant values and the node goes away.
 
@@ -84,6 +85,8 @@ class ConstantFold(Pass):
         if node.op in ("Shape", "Size") and node.act is None:
             return node.input(0) in graph.values
         ins = [i for i in dict.fromkeys(node.inputs) if i]
+        if node.op == "CastLike":
+            ins = ins[:1]  # the second input only gives the element type
         if not all(graph.const(i) is not None for i in ins):
             return False
         if node.op == "Constant":
@@ -96,6 +99,10 @@ class ConstantFold(Pass):
         if not self.foldable(graph, node):
             return False
         results = _shape_only(graph, node) if node.op in ("Shape", "Size") and node.act is None else None
+        if results is None and node.op == "CastLike":  # as a Cast: the second input may be computed
+            to = helper.np_dtype_to_tensor_dtype(np.dtype(graph.values[node.input(1)].dtype))
+            results = _evaluate(graph, Node("Cast", node.name, node.inputs[:1], list(node.outputs),
+                                            {"to": to, **node.attrs}))
         if results is None:
             results = _evaluate(graph, node)
         outs = [o for o in node.outputs if o]

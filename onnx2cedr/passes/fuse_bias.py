@@ -62,6 +62,8 @@ class FuseBias(Pass):
                 vx, vy = graph.values.get(x), graph.values.get(add.outputs[0])
                 if vx is None or vy is None or vx.shape != vy.shape or vx.dtype != vy.dtype:
                     continue  # the Add broadcasts the result to a bigger shape
+                if vx.dtype != np.float32:
+                    continue  # the APIs that take a bias (GEMM, CONV) are float32
                 if prod.op in ("Conv", "ConvTranspose"):
                     ok = self._conv(graph, prod, c, vx.shape)
                 elif prod.op == "MatMul":

@@ -1,5 +1,6 @@
 /*
- * pad.cpp - o2c_pad: constant / reflect / edge / wrap padding; negative pads crop.
+ * pad.cpp - o2c_pad: constant / reflect / edge / wrap padding; negative pads crop. o2c_pad_typed: the
+ * same for elements of any type (copied as 1-, 2-, 4- or 8-byte units; the constant given by pointer).
  * Negative pads crop first (as onnxruntime does); then out index o along axis d reads index
  * o - max(pad_begin[d], 0) of the cropped axis, mapped into range by the mode (reflect mirrors
  * without repeating the edge element, like numpy's "reflect"; wrap is periodic).
@@ -32,9 +33,9 @@ int64_t map_index(int64_t i, int64_t n, int mode) {
   }
 }
 
-} /* namespace */
-
-extern "C" void o2c_pad(const float *in, float *out, const o2c_pad_params_t *p) {
+/* E: a type of the element's size (the values are only copied); value: the constant */
+template <class E>
+void pad(const E *in, E *out, E value, const o2c_pad_params_t *p) {
   const int rank = p->rank;
   if (rank < 0 || rank > DASH_MAX_RANK) return;
   int64_t total = 1;
@@ -65,11 +66,10 @@ extern "C" void o2c_pad(const float *in, float *out, const o2c_pad_params_t *p) 
   }
   const int64_t n = p->out_shape[rank - 1];
   const int64_t *mlast = maps[rank - 1].data();
-  const float value = p->value;
   Odometer od;
   const int64_t rows = od.outer_of(rank, p->out_shape);
   for (int64_t r = 0; r < rows; ++r) {
-    float *o = out + r * n;
+    E *o = out + r * n;
     bool constant_row = false;
     int64_t off = 0;
     for (int d = 0; d < rank - 1; ++d) {
@@ -83,12 +83,35 @@ extern "C" void o2c_pad(const float *in, float *out, const o2c_pad_params_t *p) 
     if (constant_row) {
       for (int64_t i = 0; i < n; ++i) o[i] = value;
     } else {
-      const float *irow = in + off;
+      const E *irow = in + off;
       for (int64_t i = 0; i < n; ++i) {
         const int64_t m = mlast[i];
         o[i] = m >= 0 ? irow[m] : value;
       }
     }
     if (od.next() < 0) break;
+  }
+}
+
+template <class E>
+void pad_bytes(const void *in, const void *value, void *out, const o2c_pad_params_t *p) {
+  E v{};
+  if (value) std::memcpy(&v, value, sizeof(E));
+  pad(static_cast<const E *>(in), static_cast<E *>(out), v, p);
+}
+
+} /* namespace */
+
+extern "C" void o2c_pad(const float *in, float *out, const o2c_pad_params_t *p) { pad(in, out, p->value, p); }
+
+extern "C" void o2c_pad_typed(const void *in, const void *value, void *out, const o2c_pad_typed_params_t *p) {
+  switch (p->elem_size) {
+    case 1: pad_bytes<uint8_t>(in, value, out, &p->pad); break;
+    case 2: pad_bytes<uint16_t>(in, value, out, &p->pad); break;
+    case 4: pad_bytes<uint32_t>(in, value, out, &p->pad); break;
+    case 8: pad_bytes<uint64_t>(in, value, out, &p->pad); break;
+    default:
+      std::fprintf(stderr, "onnx2cedr kernel: padding elements of %d bytes is not supported\n", int(p->elem_size));
+      std::abort();
   }
 }

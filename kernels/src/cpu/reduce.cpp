@@ -1,13 +1,17 @@
 /*
  * reduce.cpp - o2c_reduce: Reduce{Sum,Mean,Max,Min,Prod,L1,L2,LogSumExp,SumSquare,LogSum} over
  * a set of axes; the output is the dense layout with the reduced axes kept as size 1.
- * Accumulation is in double. LogSumExp subtracts the per-output maximum first.
+ * Accumulation is in double. LogSumExp subtracts the per-output maximum first. One template serves
+ * float, double, float16 and bfloat16 tensors (the result is rounded once to the element type).
  */
 #include "internal.h"
+
+#include "floatx.h"
 
 #include <limits>
 
 using namespace o2c::detail;
+using o2c::floatx::Tr;
 
 namespace {
 
@@ -16,7 +20,7 @@ enum Acc { ACC_SUM, ACC_ABS, ACC_SQ, ACC_MAX, ACC_MIN, ACC_PROD, ACC_EXP_SHIFTED
 /* accumulate one input row of n elements: into a single slot (reduced inner axis) or element-
  * wise into n slots (kept inner axis) */
 template <int A>
-inline double step(double acc, float x, double shift) {
+inline double step(double acc, double x, double shift) {
   switch (A) {
     case ACC_SUM: return acc + x;
     case ACC_ABS: return acc + std::fabs(static_cast<double>(x));
@@ -35,8 +39,8 @@ struct Layout {
   bool inner_reduced;
 };
 
-template <int A>
-void accumulate(const float *in, double *acc, const double *shift, const Layout &L) {
+template <int A, class T>
+void accumulate(const T *in, double *acc, const double *shift, const Layout &L) {
   const int rank = L.rank;
   const int64_t n = L.shape[rank - 1];
   Odometer od;
@@ -44,28 +48,28 @@ void accumulate(const float *in, double *acc, const double *shift, const Layout 
   for (int64_t r = 0; r < rows; ++r) {
     int64_t o = 0;
     for (int d = 0; d < rank - 1; ++d) o += od.idx[d] * L.ostride[d];
-    const float *x = in + r * n;
+    const T *x = in + r * n;
+    auto ld = [&](int64_t i) { return static_cast<double>(Tr<T>::ld(x[i])); };
     if (L.inner_reduced) {
       double a = acc[o];
       const double s = shift ? shift[o] : 0.0;
-      for (int64_t i = 0; i < n; ++i) a = step<A>(a, x[i], s);
+      for (int64_t i = 0; i < n; ++i) a = step<A>(a, ld(i), s);
       acc[o] = a;
     } else {
       double *ao = acc + o;
       if (shift) {
         const double *so = shift + o;
-        for (int64_t i = 0; i < n; ++i) ao[i] = step<A>(ao[i], x[i], so[i]);
+        for (int64_t i = 0; i < n; ++i) ao[i] = step<A>(ao[i], ld(i), so[i]);
       } else {
-        for (int64_t i = 0; i < n; ++i) ao[i] = step<A>(ao[i], x[i], 0.0);
+        for (int64_t i = 0; i < n; ++i) ao[i] = step<A>(ao[i], ld(i), 0.0);
       }
     }
     od.next();
   }
 }
 
-} /* namespace */
-
-extern "C" void o2c_reduce(const float *in, float *out, const o2c_reduce_params_t *p) {
+template <class T>
+void reduce(const T *in, T *out, const o2c_reduce_params_t *p) {
   if (p->rank < 0 || p->rank > DASH_MAX_RANK) return;
   /* drop size-1 axes, merge neighbours with the same flag */
   Layout L;
@@ -110,7 +114,7 @@ extern "C" void o2c_reduce(const float *in, float *out, const o2c_reduce_params_
   if (nin > 0) {
     if (rank == 0) {
       /* a single element */
-      const double x = in[0];
+      const double x = static_cast<double>(Tr<T>::ld(in[0]));
       switch (op) {
         case O2C_REDUCE_L1: acc[0] = std::fabs(x); break;
         case O2C_REDUCE_L2:
@@ -157,6 +161,25 @@ extern "C" void o2c_reduce(const float *in, float *out, const o2c_reduce_params_
       case O2C_REDUCE_LOG_SUM_EXP: v = (shift.get() ? shift[i] : 0.0) + std::log(v); break;
       default: break;
     }
-    out[i] = static_cast<float>(v);
+    out[i] = Tr<T>::st(static_cast<typename Tr<T>::C>(v));
+  }
+}
+
+} /* namespace */
+
+extern "C" void o2c_reduce(const void *in, void *out, const o2c_reduce_params_t *p) {
+  switch (p->type) {
+    case 0:
+    case O2C_DT_FLOAT: reduce(static_cast<const float *>(in), static_cast<float *>(out), p); break;
+    case O2C_DT_DOUBLE: reduce(static_cast<const double *>(in), static_cast<double *>(out), p); break;
+    case O2C_DT_FLOAT16:
+      reduce(static_cast<const o2c::floatx::f16 *>(in), static_cast<o2c::floatx::f16 *>(out), p);
+      break;
+    case O2C_DT_BFLOAT16:
+      reduce(static_cast<const o2c::floatx::bf16 *>(in), static_cast<o2c::floatx::bf16 *>(out), p);
+      break;
+    default:
+      std::fprintf(stderr, "onnx2cedr kernel: reduction over element type %d is not supported\n", int(p->type));
+      std::abort();
   }
 }

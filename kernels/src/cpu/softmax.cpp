@@ -89,3 +89,45 @@ extern "C" void o2c_softmax(const float *in, float *out, const dash_softmax_para
     }
   }
 }
+
+/* ---- other element types (o2c_typed.h): a plain loop in double, rounded once per element ---- */
+#include "floatx.h"
+
+namespace {
+template <class T>
+void softmax_typed(const T *in, T *out, const dash_softmax_params_t *p) {
+  using o2c::floatx::Tr;
+  const int64_t outer = p->outer, n = p->axis, inner = p->inner;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < inner; ++j) {
+      const T *x = in + o * n * inner + j;
+      T *y = out + o * n * inner + j;
+      auto ld = [&](int64_t i) { return static_cast<double>(Tr<T>::ld(x[i * inner])); };
+      double mx = -INFINITY;
+      for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, ld(i));
+      double s = 0.0;
+      for (int64_t i = 0; i < n; ++i) s += std::exp(ld(i) - mx);
+      const double ls = std::log(s);
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = p->log ? ld(i) - mx - ls : std::exp(ld(i) - mx) / s;
+        y[i * inner] = Tr<T>::st(static_cast<typename Tr<T>::C>(v));
+      }
+    }
+}
+} /* namespace */
+
+extern "C" void o2c_softmax_typed(const void *in, void *out, const o2c_softmax_typed_params_t *p) {
+  switch (p->type) {
+    case O2C_DT_FLOAT: softmax_typed(static_cast<const float *>(in), static_cast<float *>(out), &p->softmax); break;
+    case O2C_DT_DOUBLE: softmax_typed(static_cast<const double *>(in), static_cast<double *>(out), &p->softmax); break;
+    case O2C_DT_FLOAT16:
+      softmax_typed(static_cast<const o2c::floatx::f16 *>(in), static_cast<o2c::floatx::f16 *>(out), &p->softmax);
+      break;
+    case O2C_DT_BFLOAT16:
+      softmax_typed(static_cast<const o2c::floatx::bf16 *>(in), static_cast<o2c::floatx::bf16 *>(out), &p->softmax);
+      break;
+    default:
+      std::fprintf(stderr, "onnx2cedr kernel: softmax over element type %d is not supported\n", int(p->type));
+      std::abort();
+  }
+}

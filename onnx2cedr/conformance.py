@@ -1,0 +1,786 @@
+"""Conformance harness over the test data shipped in the onnx package.
+
+Cases: every backend node test (the shipped onnx/backend/test/data/node folders when the wheel has
+them, else generated offline from ``onnx.backend.test.case.node``) and the model folders with
+reference data (simple, real (the 'light' models), pytorch-converted, pytorch-operator).
+
+Each case is compiled (load -> passes -> placement -> plan -> codegen) in Python; the generated
+sources of many cases go into one translation unit and one shared object linked against the
+kernel library compiled once; every case then runs in-process through ctypes (in a child
+process, so that a crash costs one case, not the run) and its outputs are compared with the
+reference outputs under a tolerance chosen by op class. A case passes only when every output
+matches; a case that does not convert is recorded with its one-line reason.
+
+A static-shape compiler needs the inputs that decide output shapes (Reshape's shape, Slice's
+starts, a Reduce's axes, ...) at compile time. When a case does not compile as given, it is
+retried with its non-float inputs that only feed such parameter positions (never input 0 of a
+node) turned into constants ("params frozen"); the data inputs stay run-time inputs. A case whose
+every node then folds at compile time is reported as "folded".
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+MODEL_FOLDERS = ("simple", "real", "pytorch-converted", "pytorch-operator")
+
+# ---- op classes and their tolerances: |ours - ref| <= atol + rtol * |ref| (NaN == NaN); for outputs of a
+# float type narrower than float32 both are at least the type's epsilon (see compare) ----
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "exact": (0.0, 0.0),
+    "eltwise": (1e-5, 1e-6),
+    "transcendental": (1e-5, 1e-5),
+    "reduction": (1e-4, 1e-5),
+    "matmul/conv": (1e-4, 1e-4),
+    "model": (1e-3, 1e-4),
+}
+_EXACT_OPS = {
+    "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Concat", "Split", "Expand",
+    "Tile", "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "Scatter", "Pad", "Shape", "Size",
+    "ConstantOfShape", "Constant", "Range", "Cast", "CastLike", "Where", "Equal", "Less", "Greater",
+    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "ArgMax", "ArgMin", "TopK", "DepthToSpace",
+    "SpaceToDepth", "Trilu", "Mod", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "OneHot",
+    "EyeLike", "IsNaN", "IsInf", "Relu", "Neg", "Abs", "Max", "Min", "MaxPool", "Dropout", "Sign", "Floor", "Ceil",
+    "Round", "NonZero", "Compress", "ReverseSequence", "Unique", "MaxUnpool", "Hardmax",
+}
+_TRANSCENDENTAL_OPS = {
+    "Exp", "Log", "Sqrt", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+    "Tanh", "Sigmoid", "Softplus", "Softsign", "Erf", "Elu", "Selu", "Celu", "Gelu", "Mish", "Pow", "HardSwish",
+    "HardSigmoid", "ThresholdedRelu", "LeakyRelu", "PRelu", "Reciprocal", "Div", "Softmax", "LogSoftmax",
+}
+# GridSample: weighted sums over up to 64 neighbours, like a convolution (its reference outputs are
+# also written to 4 decimals)
+_GEMM_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum", "ConvInteger", "MatMulInteger", "DeformConv",
+             "Attention", "RNN", "GRU", "LSTM", "Col2Im", "GridSample"}
+_REDUCTION_OPS = {
+    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+    "ReduceLogSumExp", "ReduceSumSquare", "CumSum", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
+    "GlobalLpPool", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
+    "LRN", "MeanVarianceNormalization", "LpNormalization", "Mean", "Sum", "RMSNormalization", "Resize", "Upsample",
+    "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss", "RoiAlign", "AffineGrid", "DFT", "STFT",
+}
+_ORDER = ["exact", "eltwise", "transcendental", "reduction", "matmul/conv", "model"]
+
+
+def op_class(ops: Iterable[str], model_case: bool = False) -> str:
+    """The loosest class among the ops of a case (model folders: 'model')."""
+    if model_case:
+        return "model"
+    cls = "exact"
+    for op in ops:
+        c = ("matmul/conv" if op in _GEMM_OPS else "reduction" if op in _REDUCTION_OPS else
+             "transcendental" if op in _TRANSCENDENTAL_OPS else "exact" if op in _EXACT_OPS else "eltwise")
+        if _ORDER.index(c) > _ORDER.index(cls):
+            cls = c
+    return cls
+
+
+# ---- cases ----
+@dataclasses.dataclass
+class Case:
+    name: str
+    kind: str  # 'node' or a model folder name
+    op: str  # the op under test (node cases) or the folder's model name
+    model: onnx.ModelProto
+    inputs: list[Any]
+    outputs: list[Any]
+
+
+@dataclasses.dataclass
+class Result:
+    name: str
+    kind: str
+    op: str
+    status: str  # pass | mismatch | unsupported | error | build-error | crash
+    op_class: str = ""
+    reason: str = ""
+    mode: str = ""  # '' (as given) | 'params frozen' | 'folded'
+    placements: list[list[str]] = dataclasses.field(default_factory=list)  # [op, placement, reason]
+    max_err: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+def data_root() -> Path:
+    return Path(onnx.__file__).parent / "backend" / "test" / "data"
+
+
+def _load_pb(path: str, vi: onnx.ValueInfoProto | None):
+    raw = Path(path).read_bytes()
+    if vi is not None and vi.type.HasField("sequence_type"):
+        s = onnx.SequenceProto()
+        s.ParseFromString(raw)
+        return ("sequence", s)
+    if vi is not None and vi.type.HasField("optional_type"):
+        o = onnx.OptionalProto()
+        o.ParseFromString(raw)
+        return ("optional", o)
+    t = onnx.TensorProto()
+    t.ParseFromString(raw)
+    return numpy_helper.to_array(t)
+
+
+def _folder_case(d: Path, kind: str, op: str) -> Case:
+    model = onnx.load(str(d / "model.onnx"))
+    ds = sorted(glob.glob(str(d / "test_data_set_*")))[0]
+    ins = [_load_pb(p, model.graph.input[k] if k < len(model.graph.input) else None)
+           for k, p in enumerate(sorted(glob.glob(os.path.join(ds, "input_*.pb")), key=_pb_index))]
+    outs = [_load_pb(p, model.graph.output[k] if k < len(model.graph.output) else None)
+            for k, p in enumerate(sorted(glob.glob(os.path.join(ds, "output_*.pb")), key=_pb_index))]
+    return Case(d.name, kind, op, model, ins, outs)
+
+
+def _pb_index(p: str) -> int:
+    return int(re.search(r"_(\d+)\.pb$", p).group(1))
+
+
+def _main_op(model: onnx.ModelProto) -> str:
+    ops = [n.op_type for n in model.graph.node if n.op_type != "Constant"] or [n.op_type for n in model.graph.node]
+    return ops[-1] if ops else "?"
+
+
+def node_cases() -> list[Case]:
+    """Every backend node test case: the shipped folders, else generated from onnx's case code."""
+    folder = data_root() / "node"
+    cases: list[Case] = []
+    if folder.is_dir() and any(folder.iterdir()):
+        dirs = sorted(p for p in folder.iterdir() if (p / "model.onnx").is_file())
+        ops = {}
+        for d in dirs:
+            if not d.name.endswith("_expanded") and "_expanded_ver" not in d.name:
+                ops[d.name] = _main_op(onnx.load(str(d / "model.onnx")))
+        for d in dirs:
+            base = re.sub(r"_expanded(_ver\d+)?$", "", d.name)
+            try:
+                c = _folder_case(d, "node", ops.get(base, "?"))
+            except Exception as e:  # unreadable data: recorded by the caller as an error
+                c = Case(d.name, "node", ops.get(base, "?"), onnx.ModelProto(), [], [("error", str(e))])
+            if c.op == "?":
+                c.op = _main_op(c.model)
+            cases.append(c)
+        return cases
+    from onnx.backend.test.case import node as node_mod
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generated = node_mod.collect_testcases(None)
+    ops = {}
+    for tc in generated:
+        if "_expanded" not in tc.name:
+            ops[tc.name] = _main_op(tc.model)
+    for tc in generated:
+        base = re.sub(r"_expanded(_ver\d+)?$", "", tc.name)
+        ins, outs = tc.data_sets[0] if tc.data_sets else ([], [])
+        cases.append(Case(tc.name, "node", ops.get(base) or _main_op(tc.model), tc.model, list(ins), list(outs)))
+    return cases
+
+
+def _dummy_input(vi: onnx.ValueInfoProto) -> np.ndarray:
+    """The input onnx's backend runner feeds the 'light' models: arange(n)/n in the declared shape."""
+    shape = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in vi.type.tensor_type.shape.dim)
+    n = int(np.prod(shape))
+    return (np.arange(n).reshape(shape) / n).astype(np.float32)
+
+
+def model_cases(folders: Sequence[str] = MODEL_FOLDERS) -> list[Case]:
+    root = data_root()
+    cases = []
+    for kind in folders:
+        for d in sorted((root / kind).iterdir()) if (root / kind).is_dir() else []:
+            try:
+                if (d / "model.onnx").is_file():
+                    cases.append(_folder_case(d, kind, d.name))
+                elif (d / "data.json").is_file():
+                    info = json.loads((d / "data.json").read_text())
+                    url = info.get("url", "")
+                    light = Path(onnx.__file__).parent.parent / url
+                    if not url.startswith("onnx/backend/test/data/light/") or not light.is_file():
+                        cases.append(Case(d.name, kind, d.name, onnx.ModelProto(), [],
+                                          [("error", f"model not shipped (would download {url})")]))
+                        continue
+                    model = onnx.load(str(light))
+                    inits = {t.name for t in model.graph.initializer}
+                    ins = [_dummy_input(vi) for vi in model.graph.input if vi.name not in inits]
+                    outs = []
+                    for k in range(len(model.graph.output)):
+                        p = light.with_name(f"{light.stem}_output_{k}.pb")
+                        outs.append(_load_pb(str(p), None) if p.is_file() else ("error", "no reference output"))
+                    cases.append(Case(d.name, kind, d.name, model, ins, outs))
+            except Exception as e:
+                cases.append(Case(d.name, kind, d.name, onnx.ModelProto(), [], [("error", f"unreadable: {e}")]))
+    return cases
+
+
+def all_cases(node: bool = True, models: bool = True) -> list[Case]:
+    return (node_cases() if node else []) + (model_cases() if models else [])
+
+
+# ---- compile ----
+def _one_line(e: BaseException) -> str:
+    s = " ".join(str(e).split())
+    return s if s else type(e).__name__
+
+
+def _non_tensor(x) -> str | None:
+    if isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str):
+        return x[1] if x[0] == "error" else f"{x[0]} values are not supported"
+    if isinstance(x, list):
+        return "sequence values are not supported"
+    if x is None:
+        return "optional (absent) values are not supported"
+    if isinstance(x, onnx.TensorProto):
+        return None
+    if not isinstance(x, np.ndarray) and not np.isscalar(x):
+        return f"{type(x).__name__} values are not supported"
+    return None
+
+
+def _as_array(x) -> np.ndarray:
+    if isinstance(x, onnx.TensorProto):
+        return numpy_helper.to_array(x)
+    return np.asarray(x)
+
+
+def _freezable(model: onnx.ModelProto, feeds: dict[str, np.ndarray], floats: bool = False) -> list[str]:
+    """Graph inputs read only at parameter positions (never a node's input 0): the non-float ones,
+    or (floats) also small float ones (Resize's scales, OneHot's depth, ...)."""
+    pos: dict[str, set[int]] = {}
+    for n in model.graph.node:
+        for k, i in enumerate(n.input):
+            if i:
+                pos.setdefault(i, set()).add(k)
+    outs = {o.name for o in model.graph.output}
+    names = []
+    for vi in model.graph.input:
+        a = feeds.get(vi.name)
+        if a is None or vi.name in outs:
+            continue
+        if np.issubdtype(a.dtype, np.floating) and (not floats or a.size > 16):
+            continue
+        p = pos.get(vi.name, set())
+        if p and 0 not in p:
+            names.append(vi.name)
+    return names
+
+
+def _freeze(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: Sequence[str]) -> onnx.ModelProto:
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    keep = [vi for vi in m.graph.input if vi.name not in names]
+    del m.graph.input[:]
+    m.graph.input.extend(keep)
+    m.graph.initializer.extend(numpy_helper.from_array(feeds[n], n) for n in names)
+    return m
+
+
+@dataclasses.dataclass
+class Prepared:
+    index: int
+    sym: str
+    source: str  # the generated model.cpp
+    weights_file: str
+    weights: bytes
+    inputs: list[np.ndarray]
+    outputs: list[np.ndarray]
+    out_dtypes: list[str]
+
+
+def compile_case(case: Case, index: int) -> tuple[Result, Prepared | None]:
+    """Compile one case; returns its result so far (status '' when it compiled) and its sources."""
+    from .codegen import generate
+    from .compiler import compile_model
+    from .errors import O2CError
+    from .plan import write_weights
+
+    res = Result(case.name, case.kind, case.op, "", op_class([n.op_type for n in case.model.graph.node],
+                                                            model_case=case.kind != "node"))
+    for x in list(case.inputs) + list(case.outputs):
+        why = _non_tensor(x)
+        if why:
+            res.status, res.reason = ("error" if isinstance(x, tuple) and x[0] == "error" else "unsupported"), why
+            return res, None
+    ins = [_as_array(x) for x in case.inputs]
+    refs = [_as_array(x) for x in case.outputs]
+    inits = {t.name for t in case.model.graph.initializer}
+    in_names = [vi.name for vi in case.model.graph.input if vi.name not in inits]
+    if len(in_names) != len(ins):
+        # some older folders list initializers as inputs with data only for the real ones
+        in_names = [vi.name for vi in case.model.graph.input][:len(ins)]
+    feeds = dict(zip(in_names, ins))
+    sym = f"o2c_case{index}"
+    attempts = [(case.model, "")]
+    frozen = _freezable(case.model, feeds)
+    if frozen:
+        attempts.append((_freeze(case.model, feeds, frozen), "params frozen"))
+    frozen_f = _freezable(case.model, feeds, floats=True)
+    if frozen_f and frozen_f != frozen:
+        attempts.append((_freeze(case.model, feeds, frozen_f), "params frozen"))
+    comp, first_err = None, None
+    for model, mode in attempts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                comp = compile_model(model, name=sym)
+            res.mode = mode
+            break
+        except O2CError as e:
+            first_err = e  # the last attempt's reason: what is left with the parameters frozen
+        except Exception as e:  # a compiler bug: recorded, never a crash of the harness
+            first_err = first_err or e
+            if not isinstance(first_err, O2CError):
+                break
+    if comp is None:
+        res.status = "unsupported" if isinstance(first_err, O2CError) else "error"
+        res.reason = (_one_line(first_err) if isinstance(first_err, O2CError)
+                      else f"{type(first_err).__name__}: {_one_line(first_err)}")
+        return res, None
+    try:
+        g = comp.graph
+        run_in = [feeds[i] for i in g.inputs]
+        if len(g.outputs) != len(refs):
+            raise ValueError(f"{len(g.outputs)} outputs, {len(refs)} reference outputs")
+        res.placements = [[p.node.op, p.placement, p.reason] for p in comp.plan.nodes]
+        if not comp.plan.nodes and res.mode:
+            res.mode = "folded"
+        with tempfile.TemporaryDirectory() as tmp:
+            wpath = Path(tmp) / f"{sym}.weights"
+            mid = write_weights(comp.plan, wpath)
+            gen = generate(comp.plan, sym, wpath.name, mid, case.name)
+            weights = wpath.read_bytes()
+        ins_cast = []
+        for i, a in zip(g.inputs, run_in):
+            v = g.values[i]
+            if tuple(a.shape) != v.shape:
+                raise ValueError(f"input '{i}' has shape {list(a.shape)}, the model expects {list(v.shape)}")
+            if a.dtype.kind == "V" and a.dtype.itemsize == np.dtype(v.dtype).itemsize:
+                a = a.view(v.dtype)  # bfloat16 and the like, stored by the test as raw 16-bit values
+            ins_cast.append(np.ascontiguousarray(a.astype(v.dtype, copy=False)))
+        refs = [r.view(np.dtype(g.values[o].dtype)) if r.dtype.kind == "V" and
+                r.dtype.itemsize == np.dtype(g.values[o].dtype).itemsize else r for r, o in zip(refs, g.outputs)]
+        prep = Prepared(index, sym, gen["model.cpp"], wpath.name, weights, ins_cast, refs,
+                        [str(g.values[o].dtype) for o in g.outputs])
+        res.op_class = res.op_class if case.kind != "node" else op_class(
+            [n.op_type for n in case.model.graph.node] + [p[0] for p in res.placements])
+        return res, prep
+    except Exception as e:
+        res.status, res.reason = "error", f"{type(e).__name__}: {_one_line(e)}"
+        return res, None
+
+
+# ---- build: many cases per translation unit ----
+_INCLUDE_RE = re.compile(r"^#(include|define O2C_EXPORT)\b.*$", re.M)
+
+
+def _batch_source(preps: Sequence[Prepared]) -> str:
+    parts = ["// onnx2cedr conformance batch: generated sources, one namespace per case\n",
+             "#include <cstdint>\n#include <cmath>\n#include <cstring>\n#include <mutex>\n#include <pthread.h>\n",
+             '#include "dash_ml.h"\n#include "o2c_kernels.h"\n#include "o2c_model.h"\n',
+             '#define O2C_EXPORT extern "C" __attribute__((visibility("default")))\n']
+    for p in preps:
+        body = _INCLUDE_RE.sub("", p.source)
+        parts.append(f"\n#define o2c_model_info o2c_model_info_{p.sym}\nnamespace {p.sym}_ns {{\n{body}\n}}\n"
+                     f"#undef o2c_model_info\n")
+    return "".join(parts)
+
+
+def _build_batch(preps: Sequence[Prepared], work: Path, kl) -> Path:
+    """Compile and link one shared object for a batch (cached by content); weights beside it."""
+    from .build import _run, build_once, cache_root
+
+    src = _batch_source(preps)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(kl.key.encode())
+    h.update(src.encode())
+    key = h.hexdigest()
+    final = cache_root() / "conformance" / key
+
+    def build(tmp: Path) -> None:
+        (tmp / "batch.cpp").write_text(src)
+        # -O1: the generated code only calls kernels; optimizing it hard buys nothing here
+        flags = [f for f in kl.flags if not f.startswith("-O")] + ["-O1"]
+        _run(kl.cxx.split() + flags + ["-fvisibility=hidden", "-I", str(kl.include), "-c", str(tmp / "batch.cpp"),
+                                       "-o", str(tmp / "batch.o")], "compiling a conformance batch")
+        _run(kl.cxx.split() + ["-pthread", "-shared", str(tmp / "batch.o"), str(kl.inline), str(kl.core),
+                               "-Wl,--exclude-libs,ALL", "-ldl", "-o", str(tmp / "libbatch.so")],
+             "linking a conformance batch")
+        (tmp / "batch.o").unlink()
+
+    build_once(final, key, build)
+    out = work / f"batch_{key[:12]}"
+    out.mkdir(parents=True, exist_ok=True)
+    lib = out / "libbatch.so"
+    if not lib.exists():  # a copy, not a link: the library finds its weights files beside itself
+        shutil.copy2(final / "libbatch.so", lib)
+    for p in preps:
+        (out / p.weights_file).write_bytes(p.weights)
+    return out
+
+
+# ---- run (in a child process) ----
+def _type_eps(dt: np.dtype) -> float:
+    try:
+        return float(np.finfo(dt).eps)
+    except (TypeError, ValueError):
+        import ml_dtypes  # bfloat16 and the float8 types
+
+        return float(ml_dtypes.finfo(dt).eps)
+
+
+def compare(ours: Sequence[np.ndarray], refs: Sequence[np.ndarray], cls: str) -> tuple[bool, str, float]:
+    worst = 0.0
+    for k, (o, r) in enumerate(zip(ours, refs)):
+        rtol, atol = TOLERANCES[cls]
+        r = np.asarray(r)
+        if r.dtype.kind == "V" and r.dtype.itemsize == o.dtype.itemsize:
+            r = r.view(o.dtype)  # bfloat16 comes back from .npz as raw 16-bit values
+        if o.shape != r.shape:
+            return False, f"output {k}: shape {list(o.shape)}, reference {list(r.shape)}", worst
+        if o.dtype != r.dtype:
+            return False, f"output {k}: dtype {o.dtype}, reference {r.dtype}", worst
+        if not r.size:
+            continue
+        is_float = r.dtype.kind in "fc" or "float" in r.dtype.name  # ml_dtypes' bfloat16/float8 are kind 'V'
+        if is_float and r.dtype.itemsize < 4 and cls != "exact":
+            # float16/bfloat16: kernels compute in float and round once per op where the reference
+            # may round after every step; the tolerance is at least one unit of the type's precision
+            eps = _type_eps(r.dtype)
+            rtol, atol = max(rtol, eps), max(atol, eps)
+        if not is_float:
+            bad = int(np.count_nonzero(o != r))
+            if bad:
+                return False, f"output {k}: {bad} of {r.size} elements differ (exact)", worst
+            continue
+        of, rf = o.astype(np.float64), r.astype(np.float64)
+        nan_ok = np.isnan(of) == np.isnan(rf)
+        inf_ok = np.where(np.isinf(rf), of == rf, True)
+        if not nan_ok.all() or not inf_ok.all():
+            return False, f"output {k}: NaN/Inf pattern differs", worst
+        fin = np.isfinite(rf)
+        diff = np.abs(of[fin] - rf[fin])
+        lim = atol + rtol * np.abs(rf[fin])
+        if diff.size:
+            worst = max(worst, float(np.max(diff)))
+        if np.any(diff > lim):
+            i = int(np.argmax(diff - lim))
+            return False, (f"output {k}: max abs err {float(diff.max()):.3g} over tolerance "
+                           f"(rtol {rtol:g}, atol {atol:g}; ref {float(rf[fin][i]):.6g}, ours {float(of[fin][i]):.6g})"), worst
+    return True, "", worst
+
+
+def _run_child(manifest: Path) -> None:
+    """Child: run every case of a batch manifest; one JSON line per case (a 'start' line first,
+    so that the parent knows which case was running if this process dies)."""
+    import ctypes
+
+    m = json.loads(manifest.read_text())
+    lib = ctypes.CDLL(m["lib"], mode=ctypes.RTLD_LOCAL)
+    pp = ctypes.POINTER(ctypes.c_void_p)
+    data = np.load(m["data"], allow_pickle=False)
+    out = sys.stdout
+    for c in m["cases"]:
+        out.write(json.dumps({"start": c["sym"]}) + "\n")
+        out.flush()
+        fn = getattr(lib, f"{c['sym']}_run")
+        fn.argtypes = [pp, pp]
+        fn.restype = ctypes.c_int
+        ins = [data[f"{c['sym']}_in{k}"] for k in range(c["n_in"])]
+        refs = [data[f"{c['sym']}_ref{k}"] for k in range(c["n_out"])]
+        outs = [np.empty(tuple(s), dtype=np.dtype(dt)) for s, dt in zip(c["out_shapes"], c["out_dtypes"])]
+        ip = (ctypes.c_void_p * max(len(ins), 1))(*[a.ctypes.data for a in ins])
+        op = (ctypes.c_void_p * max(len(outs), 1))(*[a.ctypes.data for a in outs])
+        rc = fn(ip, op)
+        if rc != 0:
+            le = getattr(lib, f"{c['sym']}_last_error")
+            le.restype = ctypes.c_char_p
+            msg = (le() or b"").decode(errors="replace")
+            out.write(json.dumps({"sym": c["sym"], "ok": False, "reason": f"the model returned code {rc}: {msg}",
+                                  "err": 0.0}) + "\n")
+        else:
+            ok, why, err = compare(outs, refs, c["cls"])
+            out.write(json.dumps({"sym": c["sym"], "ok": ok, "reason": why, "err": err}) + "\n")
+        out.flush()
+
+
+def _run_batch(batch_dir: Path, preps: Sequence[Prepared], results: dict[int, Result]) -> None:
+    arrays = {}
+    cases = []
+
+    def storable(a: np.ndarray) -> np.ndarray:
+        # ml_dtypes' types (bfloat16, float8, int4, ...) as raw bytes: .npy cannot name all of them
+        return a.view(f"V{a.dtype.itemsize}") if a.dtype.type.__module__.split(".")[0] == "ml_dtypes" else a
+
+    for p in preps:
+        for k, a in enumerate(p.inputs):
+            arrays[f"{p.sym}_in{k}"] = storable(a)
+        for k, a in enumerate(p.outputs):
+            arrays[f"{p.sym}_ref{k}"] = storable(np.asarray(a))
+        r = results[p.index]
+        shapes = [list(np.asarray(a).shape) for a in p.outputs]
+        cases.append({"sym": p.sym, "n_in": len(p.inputs), "n_out": len(p.outputs), "out_dtypes": p.out_dtypes,
+                      "out_shapes": shapes, "cls": r.op_class})
+    np.savez(batch_dir / "data.npz", **arrays)
+    by_sym = {p.sym: p for p in preps}
+    todo = cases
+    while todo:
+        man = batch_dir / "manifest.json"
+        man.write_text(json.dumps({"lib": str(batch_dir / "libbatch.so"), "data": str(batch_dir / "data.npz"),
+                                   "cases": todo}))
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parent.parent)
+                   + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run([sys.executable, "-m", "onnx2cedr.conformance", "--run-child", str(man)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=600)
+        running, done = None, set()
+        for line in proc.stdout.splitlines():
+            d = json.loads(line)
+            if "start" in d:
+                running = d["start"]
+                continue
+            running = None
+            p = by_sym[d["sym"]]
+            r = results[p.index]
+            r.status = "pass" if d["ok"] else "mismatch"
+            r.reason, r.max_err = d["reason"], d["err"]
+            done.add(d["sym"])
+        rest = [c for c in todo if c["sym"] not in done]
+        if not rest:
+            break
+        if running is None:  # the child failed before running anything
+            for c in rest:
+                r = results[by_sym[c["sym"]].index]
+                r.status, r.reason = "crash", (proc.stderr.strip().splitlines() or ["the runner failed"])[-1][:300]
+            break
+        r = results[by_sym[running].index]
+        r.status, r.reason = "crash", f"the generated code crashed (exit {proc.returncode})"
+        todo = [c for c in rest if c["sym"] != running]
+
+
+def run_cases(cases: Sequence[Case], work: str | os.PathLike | None = None, batch_size: int = 80,
+              jobs: int | None = None, progress=None) -> list[Result]:
+    """Compile, build (batched) and run every case; returns one Result per case, in order."""
+    from .build import KernelLib
+    from .errors import BuildError
+
+    t0 = time.perf_counter()
+    jobs = jobs or min(os.cpu_count() or 2, 4)
+    results: dict[int, Result] = {}
+    preps: list[Prepared] = []
+    for k, c in enumerate(cases):
+        r, p = compile_case(c, k)
+        results[k] = r
+        if p is not None:
+            preps.append(p)
+    if progress:
+        progress(f"compiled {len(cases)} cases ({len(preps)} to build) in {time.perf_counter() - t0:.1f} s")
+    kl = KernelLib().ensure()
+    tmp_ctx = tempfile.TemporaryDirectory(prefix="o2c-conformance-") if work is None else None
+    root = Path(tmp_ctx.name if tmp_ctx else work)
+    root.mkdir(parents=True, exist_ok=True)
+    batches = [preps[i:i + batch_size] for i in range(0, len(preps), batch_size)]
+
+    def do_batch(batch: list[Prepared]) -> None:
+        try:
+            d = _build_batch(batch, root, kl)
+        except BuildError as e:
+            if len(batch) == 1:
+                r = results[batch[0].index]
+                r.status, r.reason = "build-error", _one_line(e)
+                return
+            half = len(batch) // 2  # find the case that breaks the build
+            do_batch(batch[:half])
+            do_batch(batch[half:])
+            return
+        _run_batch(d, batch, results)
+
+    try:
+        with cf.ThreadPoolExecutor(max_workers=jobs) as ex:
+            list(ex.map(do_batch, batches))
+    finally:
+        if tmp_ctx:
+            tmp_ctx.cleanup()
+    if progress:
+        progress(f"built and ran {len(batches)} batches; total {time.perf_counter() - t0:.1f} s")
+    return [results[k] for k in range(len(cases))]
+
+
+# ---- summaries and the report ----
+def summarize(results: Sequence[Result]) -> dict[str, Any]:
+    node = [r for r in results if r.kind == "node"]
+    by_status: dict[str, int] = {}
+    for r in node:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    by_class: dict[str, list[int]] = {}
+    for r in results:
+        if r.status in ("pass", "mismatch", "crash"):
+            v = by_class.setdefault(r.op_class, [0, 0])
+            v[0] += r.passed
+            v[1] += 1
+    return {"node_pass": sum(r.passed for r in node), "node_total": len(node),
+            "node_folded": sum(r.passed and r.mode == "folded" for r in node),
+            "node_frozen": sum(r.passed and r.mode == "params frozen" for r in node),
+            "by_status": by_status, "by_class": by_class,
+            "models": {r.name: r for r in results if r.kind != "node"}}
+
+
+def _md(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def render_report(results: Sequence[Result], seconds: float | None = None) -> str:
+    from .ops import all_ops
+
+    s = summarize(results)
+    node = [r for r in results if r.kind == "node"]
+    models = [r for r in results if r.kind != "node"]
+    lines = ["# Supported ops and ONNX conformance", "",
+             "Generated by `onnx2cedr conformance --write docs/ops.md` (do not edit by hand): every backend node "
+             f"test of onnx {onnx.__version__} and every case of its model folders, compiled, built and run, with "
+             "outputs compared to the reference data under a tolerance chosen by op class.", "",
+             f"**Node test cases: {s['node_pass']} of {s['node_total']} pass**"
+             f" ({s['node_frozen']} with shape/parameter inputs frozen to constants, {s['node_folded']} folded "
+             "entirely at compile time).",
+             f"Model-folder cases: {sum(r.passed for r in models)} of {len(models)} pass."
+             + (f" Run time: {seconds:.0f} s." if seconds is not None else ""), "",
+             "Status of the node cases: " + ", ".join(f"{k} {v}" for k, v in sorted(s["by_status"].items())) + ".",
+             "A case passes only when every output matches; `mismatch` would be a bug (the pytest suite fails on "
+             "any); `unsupported` cases stop at compile time with the reason shown.", "",
+             "| op class | tolerance (rtol, atol) | cases built and run | pass |", "|---|---|---|---|"]
+    for cls in _ORDER:
+        v = s["by_class"].get(cls, [0, 0])
+        rt, at = TOLERANCES[cls]
+        lines.append(f"| {cls} | {rt:g}, {at:g} | {v[1]} | {v[0]} |")
+    lines += ["", "## Model folders", "", "| folder | case | class | result |", "|---|---|---|---|"]
+    for r in models:
+        lines.append(f"| {r.kind} | {r.name} | {r.op_class} | {'pass' if r.passed else _md(r.status + ': ' + r.reason)} |")
+    # per op
+    per_op: dict[str, list[Result]] = {}
+    for r in node:
+        per_op.setdefault(r.op, []).append(r)
+    lines += ["", "## Node tests per op", "",
+              "| op | pass / total | class | failing cases and reasons |", "|---|---|---|---|"]
+    for op in sorted(per_op):
+        rs = per_op[op]
+        bad = [r for r in rs if not r.passed]
+        reasons: dict[str, list[str]] = {}
+        for r in bad:
+            reasons.setdefault(f"{r.status}: {r.reason}", []).append(r.name)
+        txt = "; ".join(f"{', '.join(n[5:] if n.startswith('test_') else n for n in names[:3])}"
+                        f"{' +' + str(len(names) - 3) if len(names) > 3 else ''}: {why[:160]}"
+                        for why, names in sorted(reasons.items(), key=lambda x: -len(x[1])))
+        cls = sorted({r.op_class for r in rs}, key=_ORDER.index)
+        lines.append(f"| {op} | {sum(r.passed for r in rs)} / {len(rs)} | {', '.join(cls)} | {_md(txt)} |")
+    # per CEDR API
+    apis = sorted({o.api for o in all_ops() if o.api})
+    lines += ["", "## CEDR APIs: which cases map to them and which fall back", ""]
+    for api in apis:
+        mapped: dict[str, list[str]] = {}
+        fell: dict[str, list[str]] = {}
+        ops_of_api = {o.op_type for o in all_ops() if o.api == api}
+        for r in results:
+            if r.status not in ("pass", "mismatch", "crash"):
+                continue
+            for op, placement, reason in r.placements:
+                if placement == api:
+                    mapped.setdefault(op, []).append(r.name)
+                elif op in ops_of_api and placement == "cpu":
+                    fell.setdefault(f"{op}: {reason}", []).append(r.name)
+        lines.append(f"### {api}")
+        lines.append("")
+        if mapped:
+            for op, names in sorted(mapped.items()):
+                u = sorted(set(names))
+                lines.append(f"- {op} on {api}: {len(u)} cases ({_md(', '.join(u[:8]))}{' ...' if len(u) > 8 else ''})")
+        else:
+            lines.append("- no case maps to it")
+        for why, names in sorted(fell.items()):
+            u = sorted(set(names))
+            lines.append(f"- CPU fallback, {_md(why)}: {len(u)} cases ({_md(', '.join(u[:6]))}"
+                         f"{' ...' if len(u) > 6 else ''})")
+        lines.append("")
+    lines += ["## The op table (`onnx2cedr ops`)", "", "| op | opsets | dtypes | CEDR API / fallback | constraints |",
+              "|---|---|---|---|---|"]
+    for row in op_table():
+        lines.append(f"| {row['op']} | {row['opsets']} | {', '.join(row['dtypes'])} | {row['maps_to']} | "
+                     f"{_md(row['notes'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def op_table() -> list[dict[str, Any]]:
+    """Every registered op: opset range, dtypes, CEDR API or CPU fallback, constraints."""
+    from .ir import INTERNAL_OPSET
+    from .ops import all_ops
+
+    since: dict[tuple[str, str], int] = {}
+    for sch in onnx.defs.get_all_schemas_with_history():
+        k = (sch.domain, sch.name)
+        since[k] = min(since.get(k, sch.since_version), sch.since_version)
+    from .opset_fixups import EXT_DOMAIN
+
+    rows = []
+    for o in all_ops():
+        if o.domain == EXT_DOMAIN:
+            continue  # the internal stand-in of a standard op newer than INTERNAL_OPSET, listed by its own name
+        first = since.get((o.domain, o.op_type))
+        lo = max(first or 7, 7)
+        rows.append({"op": (o.domain + "." if o.domain else "") + o.op_type,
+                     "opsets": f"{lo}-{INTERNAL_OPSET}+" if lo <= INTERNAL_OPSET else f"{lo}+",
+                     "dtypes": ["any"] if not o.dtypes else [str(np.dtype(d)) for d in o.dtypes],
+                     "maps_to": "compile time" if o.fold_only else (f"{o.api} (else CPU)" if o.api else "CPU (inline)"),
+                     "notes": o.summary + (f"; {o.constraints}" if getattr(o, "constraints", "") else "")})
+    return rows
+
+
+def run_suite(work=None, progress=None, node: bool = True, models: bool = True,
+              only: str | None = None) -> tuple[list[Result], float]:
+    t0 = time.perf_counter()
+    cases = all_cases(node, models)
+    if only:
+        rx = re.compile(only)
+        cases = [c for c in cases if rx.search(c.name) or rx.fullmatch(c.op)]
+    res = run_cases(cases, work, progress=progress)
+    return res, time.perf_counter() - t0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m onnx2cedr.conformance")
+    ap.add_argument("--run-child", help=argparse.SUPPRESS)
+    ap.add_argument("--write", help="write the markdown report (e.g. docs/ops.md)")
+    ap.add_argument("--json", help="write every case's result as JSON")
+    ap.add_argument("--only", help="regex over case names / op types")
+    args = ap.parse_args(argv)
+    if args.run_child:
+        _run_child(Path(args.run_child))
+        return 0
+    res, secs = run_suite(progress=lambda s: print(s, file=sys.stderr), only=args.only)
+    s = summarize(res)
+    print(f"node cases: {s['node_pass']} / {s['node_total']} pass; model folders: "
+          f"{sum(r.passed for r in s['models'].values())} / {len(s['models'])}; {secs:.0f} s")
+    if args.write:
+        Path(args.write).write_text(render_report(res, secs))
+    if args.json:
+        Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in res], indent=0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

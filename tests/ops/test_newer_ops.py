@@ -1,0 +1,68 @@
+"""Ops newer than the internal opset 21 (carried in the private domain, see opset_fixups):
+RotaryEmbedding (23) against onnxruntime; BitCast and CumProd (26, beyond onnxruntime) against onnx's
+reference evaluator."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+
+from tests.oncheck import assert_close, check, make_model, rand, run_ours
+
+H = helper.make_node
+
+
+@pytest.mark.parametrize("interleaved", [0, 1])
+def test_rotary_embedding(interleaved):
+    b, s, h, d, maxpos = 2, 3, 2, 8, 10
+    feeds = {"x4": rand(b, h, s, d, seed=1), "x3": rand(b, s, h * d, seed=2),
+             "pos": np.random.default_rng(3).integers(0, maxpos, (b, s)).astype(np.int64)}
+    inits = {"cos": rand(maxpos, d // 2, seed=4), "sin": rand(maxpos, d // 2, seed=5),
+             "cos_p": rand(maxpos, 2, seed=6), "sin_p": rand(maxpos, 2, seed=7)}
+    nodes = [H("RotaryEmbedding", ["x4", "cos", "sin", "pos"], ["y4"], interleaved=interleaved),
+             H("RotaryEmbedding", ["x3", "cos_p", "sin_p", "pos"], ["y3"], interleaved=interleaved, num_heads=h,
+               rotary_embedding_dim=4)]
+    check(nodes, feeds, ["y4", "y3"], inits, opset=23, tol=(1e-6, 1e-6))
+
+
+def _against_reference(nodes, feeds, outputs, opset):
+    model = make_model(nodes, feeds, outputs, opset=opset)
+    ref = ReferenceEvaluator(model).run(None, feeds)
+    ours = run_ours(model, feeds)
+    assert_close(ours, ref, 0, 0)
+
+
+def test_bitcast():
+    feeds = {"f": rand(3, 4, seed=1), "i": np.arange(-3, 3, dtype=np.int16), "z": np.array([True, False])}
+    nodes = [H("BitCast", ["f"], ["fi"], to=TensorProto.INT32), H("BitCast", ["i"], ["iu"], to=TensorProto.UINT16),
+             H("BitCast", ["z"], ["zu"], to=TensorProto.UINT8)]
+    _against_reference(nodes, feeds, ["fi", "iu", "zu"], opset=26)
+
+
+@pytest.mark.parametrize("exclusive,reverse", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_cumprod(exclusive, reverse):
+    feeds = {"x": rand(3, 4, seed=1, low=0.5, high=1.5).astype(np.float64), "k": np.arange(1, 7, dtype=np.int32)}
+    inits = {"ax1": np.array(1, np.int64), "ax0": np.array(0, np.int64)}
+    nodes = [H("CumProd", ["x", "ax1"], ["y"], exclusive=exclusive, reverse=reverse),
+             H("CumProd", ["k", "ax0"], ["ky"], exclusive=exclusive, reverse=reverse)]
+    model = make_model(nodes, feeds, ["y", "ky"], inits, opset=26)
+    ref = ReferenceEvaluator(model).run(None, feeds)
+    assert_close(run_ours(model, feeds), ref, 1e-15, 1e-15)
+
+
+@pytest.mark.parametrize("activation", ["none", "silu"])
+def test_causal_conv_with_state(activation):
+    feeds = {"x": rand(2, 3, 6, seed=1), "past": rand(2, 3, 3, seed=2)}
+    inits = {"w": rand(3, 1, 4, seed=3), "b": rand(3, seed=4)}
+    nodes = [H("CausalConvWithState", ["x", "w", "b", "past"], ["y", "state"], activation=activation),
+             H("CausalConvWithState", ["x", "w"], ["y0"], activation=activation)]
+    model = make_model(nodes, feeds, ["y", "state", "y0"], inits, opset=27)
+    assert_close(run_ours(model, feeds), ReferenceEvaluator(model).run(None, feeds), 1e-6, 1e-6)
+
+
+def test_swiglu():
+    feeds = {"a": rand(3, 8, seed=1), "b": rand(3, 8, seed=2)}
+    nodes = [H("SwiGLU", ["a", "b"], ["y"]), H("SwiGLU", ["a", "b"], ["y2"], alpha=1.7)]
+    model = make_model(nodes, feeds, ["y", "y2"], opset=28)
+    assert_close(run_ours(model, feeds), ReferenceEvaluator(model).run(None, feeds), 1e-6, 1e-6)
