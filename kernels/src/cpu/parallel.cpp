@@ -5,12 +5,15 @@
  * sets it at the start of its run, and kernels called from elsewhere (a CEDR runtime worker,
  * which is itself one PE) stay single-threaded. The helper threads belong to the calling thread
  * too (created on its first parallel call, joined when it exits), so concurrent model instances
- * never share a pool or wait for each other. A parallel region hands out task indices from an
- * atomic counter; each task writes its own part of the output, so results do not depend on the
- * number of threads or on which thread ran which task.
+ * never share a pool or wait for each other. A parallel region hands out task indices from one
+ * atomic word, the calling thread from the front and the helpers from the back (with two threads
+ * each runs a contiguous half, which keeps its data in its own core's caches); each task writes
+ * its own part of the output, so results do not depend on the number of threads or on which
+ * thread ran which task.
  */
 #include "internal.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -50,24 +53,24 @@ class Pool {
     for (auto &t : workers_) t.join();
   }
 
-  /* Tasks are claimed from `claim_` = (generation << 32) | next index, so a helper that wakes
-   * late (its core busy) can never take a task of a later region; the caller waits for the tasks
-   * to be done, not for the helpers to show up, and runs every task itself if none does. */
+  /* Tasks are claimed from `claim_` (generation, front and back indices: see pack), so a helper
+   * that wakes late (its core busy) can never take a task of a later region; the caller waits for
+   * the tasks to be done, not for the helpers to show up, and runs every task itself if none does. */
   void run(int64_t ntasks, int nthreads, TaskFn fn, void *ctx) {
     grow(nthreads - 1);
     uint64_t g;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      g = ++gen_ & 0xffffffffu;
+      g = ++gen_ & kGenMask;
       fn_ = fn;
       ctx_ = ctx;
       ntasks_ = ntasks;
       active_ = nthreads - 1;
       done_.store(0, std::memory_order_relaxed);
-      claim_.store(g << 32, std::memory_order_release);
+      claim_.store(pack(g, 0, ntasks), std::memory_order_release);
     }
     cv_.notify_all();
-    work(g, fn, ctx, ntasks);
+    work(g, fn, ctx, ntasks, true);
     /* wait for tasks still running on helpers: spin briefly, then block */
     const auto t0 = std::chrono::steady_clock::now();
     while (done_.load(std::memory_order_acquire) != ntasks) {
@@ -90,15 +93,28 @@ class Pool {
     }
   }
 
-  void work(uint64_t g, TaskFn fn, void *ctx, int64_t ntasks) {
+  /* claim_ = generation (20 bits) | next front task (22 bits) | end of the back (22 bits): the
+   * calling thread takes tasks from the front, the helpers from the back, so with two threads each
+   * runs one contiguous half of the tasks (its own part of the input and output stays in its
+   * caches) while the split still adapts to a helper that starts late or runs slowly. */
+  static constexpr uint64_t kGenMask = (uint64_t(1) << 20) - 1;
+  static constexpr uint64_t kIdxMask = (uint64_t(1) << 22) - 1;
+  static uint64_t pack(uint64_t g, int64_t lo, int64_t hi) {
+    return (g << 44) | (static_cast<uint64_t>(lo) << 22) | static_cast<uint64_t>(hi);
+  }
+
+  void work(uint64_t g, TaskFn fn, void *ctx, int64_t ntasks, bool front) {
     for (;;) {
       uint64_t c = claim_.load(std::memory_order_acquire);
       int64_t t;
+      uint64_t next;
       do {
-        if ((c >> 32) != g) return; /* a later region: not ours */
-        t = static_cast<int64_t>(c & 0xffffffffu);
-        if (t >= ntasks) return;
-      } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+        if ((c >> 44) != g) return; /* a later region: not ours */
+        const int64_t lo = static_cast<int64_t>((c >> 22) & kIdxMask), hi = static_cast<int64_t>(c & kIdxMask);
+        if (lo >= hi) return;
+        t = front ? lo : hi - 1;
+        next = front ? pack(g, lo + 1, hi) : pack(g, lo, hi - 1);
+      } while (!claim_.compare_exchange_weak(c, next, std::memory_order_acq_rel, std::memory_order_acquire));
       fn(ctx, t, worker_id_);
       if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ntasks) {
         std::lock_guard<std::mutex> lk(mu_);
@@ -113,7 +129,7 @@ class Pool {
     for (;;) {
       /* spin a little for the next region (the next layer follows soon), then sleep */
       const auto t0 = std::chrono::steady_clock::now();
-      while ((claim_.load(std::memory_order_acquire) >> 32) == (seen & 0xffffffffu) &&
+      while ((claim_.load(std::memory_order_acquire) >> 44) == (seen & kGenMask) &&
              std::chrono::steady_clock::now() - t0 < kHelperSpin) {
         /* yielding keeps a waiting helper from taking the CPU from a thread sharing its core
          * (the caller itself, on a busy machine); on an idle core it returns at once */
@@ -125,12 +141,12 @@ class Pool {
       seen = gen_;
       if (stop_) return;
       if (id > active_) continue; /* not needed in this region */
-      const uint64_t g = gen_ & 0xffffffffu;
+      const uint64_t g = gen_ & kGenMask;
       TaskFn fn = fn_;
       void *ctx = ctx_;
       const int64_t n = ntasks_;
       lk.unlock();
-      work(g, fn, ctx, n);
+      work(g, fn, ctx, n, false);
     }
   }
 
@@ -169,7 +185,15 @@ void parallel_run(int64_t ntasks, int nthreads, TaskFn fn, void *ctx) {
     (void)&t_pool_owner; /* make sure the owner (and its destructor) exists for this thread */
     t_pool = new Pool();
   }
-  t_pool->run(ntasks, nthreads, fn, ctx);
+  constexpr int64_t kMaxTasks = (int64_t(1) << 22) - 1; /* what one region's claim word holds */
+  if (ntasks <= kMaxTasks) {
+    t_pool->run(ntasks, nthreads, fn, ctx);
+    return;
+  }
+  struct Sub { TaskFn fn; void *ctx; int64_t base; } sub{fn, ctx, 0};
+  for (; sub.base < ntasks; sub.base += kMaxTasks)
+    t_pool->run(std::min(kMaxTasks, ntasks - sub.base), nthreads,
+                [](void *c, int64_t t, int w) { Sub *s = static_cast<Sub *>(c); s->fn(s->ctx, s->base + t, w); }, &sub);
 }
 
 } /* namespace detail */
