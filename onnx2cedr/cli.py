@@ -346,10 +346,15 @@ ExtOpt = typer.Option(None, "--external-data/--no-external-data",
                       help="Weights in OUTPUT.data beside the model (default: only when over 2 GiB).")
 
 
-def _import_done(proto, output: Path, external_data: Optional[bool]) -> None:
-    from .frontends import report_of, save
+def _import(spec: str, framework: str, output: Path, external_data: Optional[bool], input_shape, **kw) -> None:
+    """Import, check parity, write the ONNX file; a failure is one line and a non-zero exit."""
+    from .frontends import import_model, report_of, save
 
-    files = save(proto, output, external_data)
+    try:
+        proto = import_model(spec, framework, input_shape or (), **kw)
+        files = save(proto, output, external_data)
+    except O2CError as e:
+        _fail(e)
     rep = report_of(proto)
     if rep is not None:
         out.print(f"parity: {escape(rep.summary())}")
@@ -365,14 +370,8 @@ def import_torch(factory: str = typer.Argument(..., help="FILE.py:FACTORY giving
                  opset: Optional[int] = OpsetOpt, samples: int = SamplesOpt, rtol: float = PRtolOpt,
                  atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
     """Export a PyTorch module with torch.onnx."""
-    from .frontends import import_model
-
-    try:
-        proto = import_model(factory, "torch", input_shape or (), exporter=exporter, opset=opset, samples=samples,
+    _import(factory, "torch", output, external_data, input_shape, exporter=exporter, opset=opset, samples=samples,
                              rtol=rtol, atol=atol)
-        _import_done(proto, output, external_data)
-    except O2CError as e:
-        _fail(e)
 
 
 @import_app.command("keras")
@@ -383,14 +382,8 @@ def import_keras(model: str = typer.Argument(..., help="A .keras (or .h5) file, 
                  opset: Optional[int] = OpsetOpt, samples: int = SamplesOpt, rtol: float = PRtolOpt,
                  atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
     """Export a Keras 3 model with keras.Model.export (tf2onnx under the TensorFlow backend)."""
-    from .frontends import import_model
-
-    try:
-        proto = import_model(model, "keras", input_shape or (), batch=batch, opset=opset, samples=samples,
+    _import(model, "keras", output, external_data, input_shape, batch=batch, opset=opset, samples=samples,
                              rtol=rtol, atol=atol)
-        _import_done(proto, output, external_data)
-    except O2CError as e:
-        _fail(e)
 
 
 @import_app.command("tf")
@@ -401,14 +394,8 @@ def import_tf(saved_model: str = typer.Argument(..., help="A TensorFlow SavedMod
               opset: Optional[int] = OpsetOpt, samples: int = SamplesOpt, rtol: float = PRtolOpt,
               atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
     """Convert a SavedModel signature with tf2onnx."""
-    from .frontends import import_model
-
-    try:
-        proto = import_model(saved_model, "tf", input_shape or (), signature=signature, batch=batch, opset=opset,
+    _import(saved_model, "tf", output, external_data, input_shape, signature=signature, batch=batch, opset=opset,
                              samples=samples, rtol=rtol, atol=atol)
-        _import_done(proto, output, external_data)
-    except O2CError as e:
-        _fail(e)
 
 
 @import_app.command("jax")
@@ -418,13 +405,7 @@ def import_jax(factory: str = typer.Argument(..., help="FILE.py:FACTORY giving f
                opset: int = typer.Option(21, help="ONNX opset to export."), samples: int = SamplesOpt,
                rtol: float = PRtolOpt, atol: float = PAtolOpt, external_data: Optional[bool] = ExtOpt):
     """Export a JAX function (or Flax NNX module) with jax2onnx."""
-    from .frontends import import_model
-
-    try:
-        proto = import_model(factory, "jax", input_shape or (), opset=opset, samples=samples, rtol=rtol, atol=atol)
-        _import_done(proto, output, external_data)
-    except O2CError as e:
-        _fail(e)
+    _import(factory, "jax", output, external_data, input_shape, opset=opset, samples=samples, rtol=rtol, atol=atol)
 
 
 def main() -> None:

@@ -209,6 +209,23 @@ struct SharedRows {
   const float *zero;
 };
 
+/* The taps of a shared-input tile in reduction order (channel, kernel row, kernel column): mac(w, x)
+ * gets the tap's weight column (CONV_PM lanes) and its input row at the tile's positions. */
+template <class Mac>
+inline __attribute__((always_inline)) void walk_shared(const SharedRows &rs, const int64_t *off, int64_t kw,
+                                                       const float *wt, Mac &&mac) {
+  for (int64_t c = 0; c < rs.cg; ++c) {
+    const float *plane = rs.base + c * rs.plane_stride;
+    for (int64_t e = 0; e < rs.nkk; ++e) {
+      const float *row = rs.rel[e] >= 0 ? plane + rs.rel[e] : rs.zero;
+      for (int64_t kx = 0; kx < kw; ++kx, wt += CONV_PM) {
+        O2C_HLS(HLS PIPELINE II = 1)
+        mac(wt, row + off[kx]);
+      }
+    }
+  }
+}
+
 /* shared input (one group), positions on lanes: acc[m][n] += w[k][m] * x[k][n], m < MR */
 template <int64_t MR>
 void mac_shared_pos(const SharedRows &rs, const int64_t *off, int64_t kw, const float *wt, float (*acc)[CONV_PN]) {
@@ -216,19 +233,11 @@ void mac_shared_pos(const SharedRows &rs, const int64_t *off, int64_t kw, const 
   O2C_HLS(HLS ARRAY_PARTITION variable = a complete dim = 0)
   for (int64_t m = 0; m < MR; ++m)
     for (int64_t n = 0; n < CONV_PN; ++n) a[m][n] = acc[m][n];
-  for (int64_t c = 0; c < rs.cg; ++c) {
-    const float *plane = rs.base + c * rs.plane_stride;
-    for (int64_t e = 0; e < rs.nkk; ++e) {
-      const float *row = rs.rel[e] >= 0 ? plane + rs.rel[e] : rs.zero;
-      for (int64_t kx = 0; kx < kw; ++kx, wt += CONV_PM) {
-        O2C_HLS(HLS PIPELINE II = 1)
-        const float *x = row + off[kx];
+  walk_shared(rs, off, kw, wt, [&](const float *w, const float *x) __attribute__((always_inline)) {
 #pragma GCC unroll 16
-        for (int64_t m = 0; m < MR; ++m)
-          for (int64_t n = 0; n < CONV_PN; ++n) a[m][n] = fmac(wt[m], x[n], a[m][n]);
-      }
-    }
-  }
+    for (int64_t m = 0; m < MR; ++m)
+      for (int64_t n = 0; n < CONV_PN; ++n) a[m][n] = fmac(w[m], x[n], a[m][n]);
+  });
   for (int64_t m = 0; m < MR; ++m)
     for (int64_t n = 0; n < CONV_PN; ++n) acc[m][n] = a[m][n];
 }
@@ -240,19 +249,11 @@ void mac_shared_ch(const SharedRows &rs, const int64_t *off, int64_t kw, const f
   O2C_HLS(HLS ARRAY_PARTITION variable = a complete dim = 0)
   for (int64_t n = 0; n < NR; ++n)
     for (int64_t m = 0; m < CONV_PM; ++m) a[n][m] = acc[m][n];
-  for (int64_t c = 0; c < rs.cg; ++c) {
-    const float *plane = rs.base + c * rs.plane_stride;
-    for (int64_t e = 0; e < rs.nkk; ++e) {
-      const float *row = rs.rel[e] >= 0 ? plane + rs.rel[e] : rs.zero;
-      for (int64_t kx = 0; kx < kw; ++kx, wt += CONV_PM) {
-        O2C_HLS(HLS PIPELINE II = 1)
-        const float *x = row + off[kx];
+  walk_shared(rs, off, kw, wt, [&](const float *w, const float *x) __attribute__((always_inline)) {
 #pragma GCC unroll 16
-        for (int64_t n = 0; n < NR; ++n)
-          for (int64_t m = 0; m < CONV_PM; ++m) a[n][m] = fmac(wt[m], x[n], a[n][m]);
-      }
-    }
-  }
+    for (int64_t n = 0; n < NR; ++n)
+      for (int64_t m = 0; m < CONV_PM; ++m) a[n][m] = fmac(w[m], x[n], a[n][m]);
+  });
   for (int64_t n = 0; n < NR; ++n)
     for (int64_t m = 0; m < CONV_PM; ++m) acc[m][n] = a[n][m];
 }

@@ -94,11 +94,15 @@ class OpDef:
             return node.attrs[name]
         return self.attrs.get(name)
 
-    def check(self, graph: Graph, node: Node) -> None:
-        """Raise Unsupported with a reason when the node cannot be compiled."""
+    def check_attrs(self, node: Node) -> None:
+        """Unknown attributes are errors, never silently dropped."""
         for k in node.attrs:
             if k not in self.attrs:
                 raise Unsupported(f"attribute '{k}' is not supported")
+
+    def check(self, graph: Graph, node: Node) -> None:
+        """Raise Unsupported with a reason when the node cannot be compiled."""
+        self.check_attrs(node)
         if node.inputs and node.inputs[0] and self.dtypes:
             dt = graph.values[node.inputs[0]].dtype if node.inputs[0] in graph.values else None
             if dt is not None and dt not in self.dtypes:

@@ -354,9 +354,7 @@ def _extend_binary(name: str, op: str):
         def check(self, graph, node):
             if _is_f32(graph, node):
                 return super().check(graph, node)
-            for k in node.attrs:
-                if k not in self.attrs:
-                    raise Unsupported(f"attribute '{k}' is not supported")
+            self.check_attrs(node)
             if not [i for i in node.inputs if i]:
                 raise Unsupported("no inputs")
             _same_types(graph, node, NUMERIC)
@@ -389,9 +387,7 @@ def _extend_unary(name: str, op: str, allowed=NUMERIC):
         def check(self, graph, node):
             if _is_f32(graph, node):
                 return super().check(graph, node)
-            for k in node.attrs:
-                if k not in self.attrs:
-                    raise Unsupported(f"attribute '{k}' is not supported")
+            self.check_attrs(node)
             _same_types(graph, node, allowed)
 
         def lower(self, graph, node):
