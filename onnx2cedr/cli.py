@@ -183,6 +183,52 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
 
 
 @app.command()
+def profile(folder: Path = typer.Argument(..., help="An output folder made by `onnx2cedr convert` (with the lib artifact)."),
+            runs: int = typer.Option(100, help="Timed runs (after 3 warm-up runs); medians are reported."),
+            inputs: Optional[Path] = typer.Option(None, help=".npz with the inputs (first sample used); "
+                                                  "random normal inputs otherwise."),
+            top: int = typer.Option(0, help="Only the N slowest layers (0: all, in order)."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Time every layer of a converted model (its library, the thread count it was converted with)."""
+    import numpy as np
+
+    from .runner import ModelLibrary
+    from .validation import load_inputs, random_inputs
+
+    try:
+        lib = ModelLibrary(folder)
+        x = load_inputs(inputs, lib)[0] if inputs else random_inputs(lib, 1)[0]
+        totals, per = lib.profile(x, runs=runs)
+    except O2CError as e:
+        _fail(e)
+    layers = lib.desc["layers"]
+    med = np.median(per, axis=0)
+    total = float(np.median(totals))
+    rows = []
+    for layer, ns in zip(layers, med):
+        rows.append({"index": layer["index"], "name": layer["name"], "op": layer["op"],
+                     "activation": (layer.get("activation") or {}).get("op"), "placement": layer["placement"],
+                     "flops": layer["flops"], "median_ns": float(ns),
+                     "gflops": layer["flops"] / ns if ns > 0 else None})
+    if as_json:
+        sys.stdout.write(json.dumps({"model": lib.desc["name"], "threads": lib.desc.get("threads", 1), "runs": runs,
+                                     "median_total_ns": total, "layers": rows}, indent=1) + "\n")
+        return
+    shown = sorted(rows, key=lambda r: -r["median_ns"])[:top] if top > 0 else rows
+    t = Table(title=f"{lib.desc['name']}: {len(rows)} layers, {lib.desc.get('threads', 1)} thread(s), median of {runs} runs")
+    for col in ("#", "layer", "op", "placement", "MFLOP", "time", "share", "GFLOP/s"):
+        t.add_column(col, overflow="fold", justify="right" if col in ("#", "MFLOP", "time", "share", "GFLOP/s") else "left")
+    for r in shown:
+        t.add_row(str(r["index"]), r["name"], r["op"] + (f"+{r['activation']}" if r["activation"] else ""), r["placement"],
+                  f"{r['flops'] / 1e6:.3f}", _fmt_ns(r["median_ns"]),
+                  f"{100 * r['median_ns'] / total:.1f}%" if total > 0 else "-",
+                  "-" if not r["gflops"] or r["flops"] == 0 else f"{r['gflops']:.1f}")
+    out.print(t)
+    out.print(f"whole run: median {_fmt_ns(total)} (min {_fmt_ns(float(totals.min()))}); "
+              f"{lib.desc['flops'] / total:.1f} GFLOP/s over {lib.desc['flops'] / 1e6:.2f} MFLOP")
+
+
+@app.command()
 def ops(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List the supported ops: opset range, dtypes, the CEDR API they map to or the CPU fallback, constraints."""
     from .conformance import op_table

@@ -32,6 +32,14 @@ class ModelLibrary:
         self._trace = getattr(self._lib, f"{sym}_trace")
         self._trace.argtypes = [pp, pp, pp]
         self._trace.restype = ctypes.c_int
+        # per-layer profile (libraries built before it existed have no such entry point)
+        self._profile = getattr(self._lib, f"{sym}_profile", None)
+        if self._profile is not None:
+            self._profile.argtypes = [pp, pp, ctypes.POINTER(ctypes.c_int64)]
+            self._profile.restype = ctypes.c_int
+            nodes = getattr(self._lib, f"{sym}_profile_nodes")
+            nodes.restype = ctypes.c_int
+            self.num_layers = int(nodes())
         self._err = getattr(self._lib, f"{sym}_last_error")
         self._err.restype = ctypes.c_char_p
         self.inputs = [(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in self.desc["inputs"]]
@@ -73,3 +81,22 @@ class ModelLibrary:
         tr = [np.empty(shape, dt) for _, dt, shape in self.traced]
         self._check(self._trace(self._ptrs(ins), self._ptrs(outs), self._ptrs(tr)))
         return outs, {n: a for (n, _, _), a in zip(self.traced, tr)}
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int = 50, warmup: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """Time every layer: (per-run totals in ns [runs], per-layer times in ns [runs, layers]).
+        The layers of a wave issued together (_nb + barrier) are timed as one: the first of them
+        gets the wave's time, the others 0."""
+        if self._profile is None:
+            raise O2CError(f"'{self.dir}' was built by an older onnx2cedr without the profile entry point: re-run convert")
+        if runs < 1:
+            raise O2CError(f"runs must be at least 1, got {runs}")
+        ins = self._inputs(inputs)
+        outs = [np.empty(shape, dt) for _, dt, shape in self.outputs]
+        ip, op = self._ptrs(ins), self._ptrs(outs)
+        stamps = np.zeros((warmup + runs, self.num_layers + 1), np.int64)
+        for r in range(warmup + runs):
+            self._check(self._profile(ip, op, stamps[r].ctypes.data_as(ctypes.POINTER(ctypes.c_int64))))
+        stamps = stamps[warmup:]
+        per_layer = np.diff(stamps, axis=1)
+        # layers of one wave share the barrier's stamp: its whole time goes to the first of them
+        return stamps[:, -1] - stamps[:, 0], np.maximum(per_layer, 0)

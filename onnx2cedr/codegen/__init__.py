@@ -178,6 +178,7 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str, th
         "weights_bytes": plan.weights_bytes,
         "arena_bytes": plan.arena_bytes,
         "threads": int(threads),
+        "num_nodes": len(plan.nodes),
         "inputs": [_tensor_info(i, g.values[i].dtype, g.values[i].shape) for i in g.inputs],
         "outputs": [_tensor_info(o, g.values[o].dtype, g.values[o].shape) for o in g.outputs],
         "traced": [_tensor_info(t, g.values[t].dtype, g.values[t].shape) for t in traced_names],

@@ -272,6 +272,9 @@ THREAD_CASES = [  # N, Cin, Cout, G, in, k, s, pad (large enough to be split; od
     (1, 64, 130, 1, [8, 8], [3, 3], [1, 1], [1, 1]),
     (2, 8, 20, 2, [33, 31], [5, 5], [2, 2], [2, 2]),
     (1, 4, 64, 1, [3000], [9], [2], [4]),
+    (1, 8, 24, 1, [6, 20, 20], [3, 3, 3], [1, 1, 1], [1, 1, 1]),  # 3-D: slices of depth
+    (1, 16, 40, 1, [20, 20], [3, 3], [1, 1], [4, 4]),  # edge slices mostly padding
+    (1, 64, 64, 1, [3, 256], [3, 3], [1, 1], [0, 1]),  # one output row from three input rows
 ]
 
 

@@ -205,3 +205,34 @@ def test_unary_special_values(klib, opab):
     with np.errstate(over="ignore", invalid="ignore"):
         ref = unary_ref(vals, op, alpha, beta).astype(np.float32)  # float32 rounding: exp(88.8) is inf
     assert_close(got, ref, 2e-6, 1e-30 if op != S.ACT_ELU else 1e-7, f"op {op}")
+
+
+THREAD_PATTERNS = [  # large enough to be split by rows (first spatial axis > 1) over the threads
+    ((1, 16, 32, 32), (1, 16, 32, 32)),
+    ((2, 8, 40, 24), (1, 8, 1, 1)),      # per-channel
+    ((1, 32, 1000), (1, 32, 1000)),      # 1-D: split along the signal
+    ((1, 4, 1, 30, 50), (1, 4, 1, 30, 50)),  # leading spatial axis of 1
+    ((1, 8, 33, 17), (17,)),             # broadcast row
+]
+
+
+@pytest.mark.parametrize("shapes", THREAD_PATTERNS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_binary_threads_bit_identical(klib, shapes):
+    import ctypes
+
+    klib.o2c_set_threads.argtypes = [ctypes.c_int]
+    klib.o2c_set_threads.restype = ctypes.c_int
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal(shapes[0]).astype(np.float32)
+    b = rng.standard_normal(shapes[1]).astype(np.float32)
+    one = run_binary(klib, a, b, S.BIN_ADD, (S.ACT_RELU, 0, 0))
+    prev = klib.o2c_set_threads(2)
+    try:
+        two = run_binary(klib, a, b, S.BIN_ADD, (S.ACT_RELU, 0, 0))
+        inplace = a.copy()
+        run_binary(klib, inplace, b, S.BIN_ADD, (S.ACT_RELU, 0, 0), out=inplace)
+    finally:
+        klib.o2c_set_threads(prev)
+    np.testing.assert_array_equal(one, np.maximum(a + b, 0))
+    assert np.array_equal(one.view(np.uint32), two.view(np.uint32))
+    assert np.array_equal(one.view(np.uint32), inplace.view(np.uint32))

@@ -133,3 +133,78 @@ def test_pool_threads_bit_identical(klib, kind):
     finally:
         klib.o2c_set_threads(prev)
     assert np.array_equal(one.view(np.uint32), three.view(np.uint32))
+
+
+# 2x2 / stride 2 / no padding: the vectorized path (whole rows: 8- and 4-output steps, scalar tail)
+FAST_SHAPES = [(1, 3, 2, 2), (1, 2, 8, 8), (1, 4, 6, 10), (1, 3, 16, 16), (2, 3, 17, 33), (1, 2, 9, 50),
+               (1, 5, 32, 31), (1, 1, 4, 40)]
+
+
+@pytest.mark.parametrize("shape", FAST_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG])
+def test_pool2x2_fast_path(klib, shape, kind):
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    x.flat[::13] = np.nan if kind == S.POOL_MAX else x.flat[::13]
+    x.flat[5::29] = -np.inf if kind == S.POOL_MAX else x.flat[5::29]
+    ref = run_node(KIND_OP[kind], {"x": x}, dict(kernel_shape=[2, 2], strides=[2, 2]))
+    got = run_pool(klib, x, kind, [2, 2], [2, 2], [1, 1], [0, 0], [0, 0], ref.shape[2:])
+    if kind == S.POOL_MAX:
+        # NaN never wins (onnxruntime's answer depends on where in the window the NaN sits)
+        n, c, oh, ow = ref.shape
+        win = x[:, :, :2 * oh, :2 * ow].reshape(n, c, oh, 2, ow, 2)
+        want = np.fmax.reduce(np.fmax.reduce(win, axis=5), axis=3)
+        want[np.isnan(want)] = -np.inf
+        np.testing.assert_array_equal(got, want)
+        clean = ~np.isnan(win).any(axis=(3, 5))  # onnxruntime agrees wherever no NaN is involved
+        np.testing.assert_array_equal(got[clean], ref[clean])
+    else:
+        assert_close(got, ref, 1e-6, 1e-7)
+
+
+@pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG])
+def test_pool2x2_threads_bit_identical(klib, kind):
+    """The 2x2 path splits output rows over the threads: the same bits as one thread."""
+    import ctypes
+
+    klib.o2c_set_threads.argtypes = [ctypes.c_int]
+    klib.o2c_set_threads.restype = ctypes.c_int
+    x = np.random.default_rng(8).standard_normal((1, 64, 66, 70)).astype(np.float32)
+    args = (x, kind, [2, 2], [2, 2], [1, 1], [0, 0], [0, 0], [33, 35])
+    one = run_pool(klib, *args)
+    prev = klib.o2c_set_threads(2)
+    try:
+        two = run_pool(klib, *args)
+    finally:
+        klib.o2c_set_threads(prev)
+    assert np.array_equal(one.view(np.uint32), two.view(np.uint32))
+
+
+TILED = [  # shape, kernel (= stride): 1-D max pools of 4, rows left alone, 2-D max/avg
+    ((2, 5, 37), [4]), ((1, 3, 64), [4]), ((1, 2, 130), [2]), ((1, 3, 9, 20), [1, 2]), ((1, 3, 5, 70), [1, 4]),
+    ((1, 4, 1, 45), [1, 4]),
+]
+
+
+# (average pools of 4 take the generic path)
+TILED_RUNS = [(c, kd) for c in TILED for kd in (S.POOL_MAX, S.POOL_AVG) if kd == S.POOL_MAX or c[1][-1] != 4]
+
+
+@pytest.mark.parametrize("case,kind", TILED_RUNS, ids=lambda v: f"{'x'.join(map(str, v[0]))}-k{v[1]}" if isinstance(v, tuple) else str(v))
+def test_tiled_pools(klib, case, kind):
+    shape, k = case
+    x = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    rank = len(k)
+    ref = run_node(KIND_OP[kind], {"x": x}, dict(kernel_shape=k, strides=k))
+    got = run_pool(klib, x, kind, k, k, [1] * rank, [0] * rank, [0] * rank, ref.shape[2:])
+    if kind == S.POOL_MAX:
+        np.testing.assert_array_equal(got, ref)
+    else:
+        assert_close(got, ref, 1e-6, 1e-7)
+    if kind == S.POOL_MAX and rank == 1:  # NaN never wins, all-NaN windows give -inf
+        x.flat[::3] = np.nan
+        x.reshape(-1)[: 4 * (x.shape[-1] // 4)][:4] = np.nan
+        got = run_pool(klib, x, kind, k, k, [1], [0], [0], ref.shape[2:])
+        n = ref.shape[-1]
+        want = np.fmax.reduce(x[..., : n * k[0]].reshape(*x.shape[:-1], n, k[0]), axis=-1)
+        want[np.isnan(want)] = -np.inf
+        np.testing.assert_array_equal(got, want)

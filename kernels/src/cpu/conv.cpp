@@ -461,8 +461,11 @@ void direct_offsets(const Geo3 &g, const DirectPlan &d, int64_t Kg, int64_t *off
       }
 }
 
-/* the padded input of one (batch, group) split into phase planes */
-void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t Cg, float *in_p, int nth = 1) {
+/* the padded input of one (batch, group) split into phase planes; channel c of the input starts at
+ * in_g + c*cstride (cstride < 0: the planes are dense, in_sp apart) */
+void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t Cg, float *in_p, int nth = 1,
+                  int64_t cstride = -1) {
+  if (cstride < 0) cstride = g.in_sp();
   /* 1. the padded input split into phase planes: plane (c, rz, ry, rx), element (a, b, e) holds
    * padded input (s0*a + rz, s1*b + ry, s2*e + rx), i.e. input index minus pad_begin. Phases no
    * tap reads (a 1x1 kernel with stride 2 reads phase 0 only) are left unwritten. */
@@ -488,7 +491,7 @@ void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t
         float *plane = in_p + c * d.P;
         std::memset(plane, 0, static_cast<size_t>(d.P) * sizeof(float));
         if (len <= 0) continue;
-        const float *src_c = in_g + c * g.in[0] * g.in[1] * g.in[2];
+        const float *src_c = in_g + c * cstride;
         for (int64_t a = z0; a < z1; ++a)
           for (int64_t b = y0; b < y1; ++b) {
             const float *src = src_c + ((a - g.p[0]) * g.in[1] + (b - g.p[1])) * g.in[2] + (x0 - g.p[2]);
@@ -520,7 +523,7 @@ void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t
                   for (int64_t e = 0; e < d.q[2]; ++e) row[e] = 0.0f;
                   continue;
                 }
-                const float *src = in_g + ((c * g.in[0] + iz) * g.in[1] + iy) * g.in[2] + xoff;
+                const float *src = in_g + c * cstride + (iz * g.in[1] + iy) * g.in[2] + xoff;
                 for (int64_t e = 0; e < e0; ++e) row[e] = 0.0f;
                 if (g.s[2] == 1) {
                   for (int64_t e = e0; e < e1; ++e) row[e] = src[e]; /* short rows: no library call */
@@ -633,6 +636,7 @@ struct DirectJob {
   const DirectPlan *d;
   int64_t Mg, Kg;
   dash_act_t act;
+  int64_t out_cs; /* output channel stride (floats) */
 };
 
 /* Rows [m0, m1) (m0 a multiple of PANEL) of the wide-position block starting at n0: the
@@ -731,7 +735,7 @@ void direct_block(const DirectJob &J, int64_t n0, int64_t m0, int64_t m1, float 
   }
   /* bias, activation and compaction in one pass per channel; ReLU and LeakyReLU written out (the
    * expressions of unary_array), other activations on the block's rows before the copy */
-  const int64_t N = g.out_sp();
+  const int64_t N = J.out_cs;
   const int32_t op = J.act.op;
   const bool inline_act = op == DASH_ACT_NONE || op == DASH_ACT_RELU || op == DASH_ACT_LEAKY_RELU;
   const float alpha = J.act.alpha;
@@ -968,6 +972,7 @@ struct LanesJob {
   const LanesTiles *T;
   int64_t Mg, Kg;
   dash_act_t act;
+  int64_t out_cs; /* output channel stride (floats) */
 };
 
 void lanes_task(const LanesJob &J, int64_t pan, int64_t tile) {
@@ -984,7 +989,7 @@ void lanes_task(const LanesJob &J, int64_t pan, int64_t tile) {
   }
   alignas(64) float ct[LR * LN];
   kLanes[g.s[2] - 1][rows - 1][cols - 1](J.Kg, rp, J.off, J.wp + pan * LN * J.Kg, ct);
-  const int64_t N = g.out_sp(), m = std::min(LN, J.Mg - pan * LN), R = rows * cols;
+  const int64_t N = J.out_cs, m = std::min(LN, J.Mg - pan * LN), R = rows * cols;
   /* bias and activation on the tile (contiguous: vectorized), then the transposed store */
   if (J.bias_g) {
     alignas(64) float bv[LN];
@@ -1007,7 +1012,7 @@ void lanes_task(const LanesJob &J, int64_t pan, int64_t tile) {
 int threads_for(double macs) {
   const int t = current_threads();
   if (t <= 1) return 1;
-  const int by_work = static_cast<int>(macs / 1.5e6);
+  const int by_work = static_cast<int>(macs / 0.05e6);
   return std::max(1, std::min(t, by_work));
 }
 
@@ -1115,6 +1120,152 @@ extern "C" void o2c_conv_pack(const float *weight, const dash_conv_params_t *p, 
   }
 }
 
+/* ---- threads by output slices ----
+ * A layer split over threads is cut into slices of its output along the outermost axis (rows of
+ * a 2-D map, positions of a 1-D one; depth of a 3-D one), one per thread, at t*O/nth - the cut
+ * every split op uses (pools, element-wise ops): the calling thread takes the first slice, a
+ * helper the next, so the rows a thread writes in one layer are the rows it reads in the next and
+ * stay in its core's caches (a line read across the cut costs a cross-core transfer: the split of
+ * one shared input buffer by channel chunks spent a third of its time on them). A slice is the
+ * same convolution on a cropped input with adjusted padding, which each task copies into a buffer
+ * of its own thread: every output is the same FMA chain as without slices (same bits). */
+struct ConvSlice {
+  Geo3 g;
+  int64_t in_off, out_off; /* of the slice's first input / output value in a channel plane */
+};
+
+/* false when the geometry has no such axis (an outer axis of extent > 1 whose output is a single
+ * position) */
+bool conv_slices(const Geo3 &g, int nth, std::vector<ConvSlice> &sl) {
+  int a = 0;
+  while (a < 2 && g.in[a] == 1 && g.out[a] == 1) ++a;
+  const int64_t O = g.out[a];
+  if (O < 2) return false;
+  int64_t inner_in = 1, inner_out = 1;
+  for (int b = a + 1; b < 3; ++b) {
+    inner_in *= g.in[b];
+    inner_out *= g.out[b];
+  }
+  const int64_t nsl = std::min<int64_t>(O, static_cast<int64_t>(nth));
+  sl.resize(static_cast<size_t>(nsl));
+  for (int64_t i = 0; i < nsl; ++i) {
+    ConvSlice &S = sl[static_cast<size_t>(i)];
+    const int64_t o0 = i * O / nsl, o1 = (i + 1) * O / nsl;
+    S.g = g;
+    S.g.out[a] = o1 - o0;
+    /* input rows [lo, hi) reach the slice's taps (padding where outside [0, in)) */
+    const int64_t lo = o0 * g.s[a] - g.p[a];
+    const int64_t hi = (o1 - 1) * g.s[a] - g.p[a] + (g.k[a] - 1) * g.d[a] + 1;
+    const int64_t first = std::max<int64_t>(lo, 0);
+    S.g.p[a] = first - lo;
+    S.g.in[a] = std::max<int64_t>(std::min(g.in[a], hi) - first, 0);
+    S.in_off = first * inner_in;
+    S.out_off = o0 * inner_out;
+  }
+  return true;
+}
+
+/* The direct path by slices: each task builds its slice's phase planes and computes every output
+ * channel of the slice. */
+bool direct_sliced(const float *in, const float *weight, const float *bs, float *out, const ConvShape &cs,
+                   const float *pre, bool pack_w, int nth, const dash_act_t &act) {
+  const Geo3 &g = cs.g;
+  std::vector<ConvSlice> sl;
+  if (!conv_slices(g, nth, sl)) return false;
+  const int64_t nsl = static_cast<int64_t>(sl.size());
+  const int64_t Mg = cs.Mg, Kg = cs.Kg, Cg = cs.Cg;
+  std::vector<DirectPlan> dp(sl.size());
+  size_t max_in = 0;
+  for (size_t i = 0; i < sl.size(); ++i) {
+    dp[i] = direct_plan(sl[i].g, Cg, Mg, Kg);
+    max_in = std::max(max_in, dp[i].in_floats);
+  }
+  const size_t in_stride = (max_in + 15) / 16 * 16;
+  const int64_t Mpad = dp[0].Mpad, cw_stride = Mpad * DIRECT_NB;
+  Scratch<float> bufs(static_cast<size_t>(nth) * in_stride);
+  Scratch<float> cw(static_cast<size_t>(nth) * static_cast<size_t>(cw_stride));
+  Scratch<int64_t> offs(static_cast<size_t>(nth) * static_cast<size_t>(Kg));
+  Scratch<float> wpk(static_cast<size_t>(pack_w && !pre ? Mpad * Kg : 1));
+  const int64_t in_sp = g.in_sp(), out_sp = g.out_sp();
+  for (int64_t gr = 0; gr < cs.G; ++gr) {
+    const float *Wg = weight + gr * Mg * Kg;
+    const float *apk = nullptr;
+    if (pre) {
+      apk = pre + gr * cs.floats_per_group;
+    } else if (pack_w) {
+      pack_direct(Wg, Mg, Kg, dp[0].kcb, Mpad, wpk.get());
+      apk = wpk.get();
+    }
+    for (int64_t b = 0; b < cs.B; ++b) {
+      const float *in_g = in + (b * cs.Cin + gr * Cg) * in_sp;
+      float *out_g = out + (b * cs.Cout + gr * Mg) * out_sp;
+      parallel_for(nsl, nth, [&](int64_t t, int w) {
+        const ConvSlice &S = sl[static_cast<size_t>(t)];
+        const DirectPlan &d = dp[static_cast<size_t>(t)];
+        float *buf = bufs.get() + static_cast<size_t>(w) * in_stride;
+        int64_t *off = offs.get() + static_cast<size_t>(w) * static_cast<size_t>(Kg);
+        direct_offsets(S.g, d, Kg, off);
+        build_phases(in_g + S.in_off, S.g, d, Cg, buf, 1, in_sp);
+        const DirectJob J{buf, Wg, apk, off, bs ? bs + gr * Mg : nullptr, out_g + S.out_off, &S.g, &d, Mg, Kg, act,
+                          out_sp};
+        float *c = cw.get() + static_cast<size_t>(w) * static_cast<size_t>(cw_stride);
+        for (int64_t n0 = 0; n0 < d.Nw; n0 += DIRECT_NB) direct_block(J, n0, 0, Mg, c);
+      });
+    }
+  }
+  return true;
+}
+
+/* The lanes path by slices (packed weights only): each task pads its slice of the input and runs
+ * every channel panel over the slice's tiles. Used when the weights are small next to the
+ * activations; a layer whose weights dominate (many channels on a tiny map) splits its channel
+ * panels instead, so that each thread streams half of them. */
+bool lanes_sliced(const float *in, const float *wp_all, const float *bs, float *out, const ConvShape &cs, int nth,
+                  const dash_act_t &act) {
+  const Geo3 &g = cs.g;
+  std::vector<ConvSlice> sl;
+  if (!conv_slices(g, nth, sl)) return false;
+  const int64_t nsl = static_cast<int64_t>(sl.size());
+  const int64_t Mg = cs.Mg, Kg = cs.Kg, Cg = cs.Cg;
+  struct Plan {
+    Geo3 g1;
+    DirectPlan d;
+  };
+  std::vector<Plan> pl(sl.size());
+  size_t max_in = 0;
+  for (size_t i = 0; i < sl.size(); ++i) {
+    pl[i].g1 = lanes_padded_geo(sl[i].g);
+    pl[i].d = direct_plan(pl[i].g1, Cg, Mg, Kg);
+    max_in = std::max(max_in, pl[i].d.in_floats);
+  }
+  const size_t in_stride = (max_in + 15) / 16 * 16;
+  Scratch<float> bufs(static_cast<size_t>(nth) * in_stride);
+  Scratch<int64_t> offs(static_cast<size_t>(nth) * static_cast<size_t>(Kg));
+  const int64_t in_sp = g.in_sp(), out_sp = g.out_sp(), npan = ceil_div(Mg, LN);
+  for (int64_t gr = 0; gr < cs.G; ++gr) {
+    const float *wp = wp_all + gr * cs.floats_per_group;
+    for (int64_t b = 0; b < cs.B; ++b) {
+      const float *in_g = in + (b * cs.Cin + gr * Cg) * in_sp;
+      float *out_g = out + (b * cs.Cout + gr * Mg) * out_sp;
+      parallel_for(nsl, nth, [&](int64_t t, int w) {
+        const ConvSlice &S = sl[static_cast<size_t>(t)];
+        const Plan &P = pl[static_cast<size_t>(t)];
+        float *buf = bufs.get() + static_cast<size_t>(w) * in_stride;
+        int64_t *off = offs.get() + static_cast<size_t>(w) * static_cast<size_t>(Kg);
+        direct_offsets(P.g1, P.d, Kg, off);
+        build_phases(in_g + S.in_off, P.g1, P.d, Cg, buf, 1, in_sp);
+        const LanesTiles T(S.g);
+        const LanesJob J{buf, wp, off, bs ? bs + gr * Mg : nullptr, out_g + S.out_off, &S.g, &P.d, &T, Mg, Kg, act,
+                         out_sp};
+        const int64_t ntiles = T.count();
+        for (int64_t pan = 0; pan < npan; ++pan)
+          for (int64_t tile = 0; tile < ntiles; ++tile) lanes_task(J, pan, tile);
+      });
+    }
+  }
+  return true;
+}
+
 extern "C" void o2c_conv(const float *in, const float *weight, const float *bias, float *out,
                          const dash_conv_params_t *p) {
   ConvShape cs;
@@ -1144,7 +1295,16 @@ extern "C" void o2c_conv(const float *in, const float *weight, const float *bias
     const LanesTiles T(g);
     const int64_t npan = ceil_div(Mg, LN), ntiles = T.count();
     const int nth = threads_for(static_cast<double>(npan * LN) * static_cast<double>(out_sp) * static_cast<double>(Kg));
-    Scratch<float> in_p(in_place ? 1 : d.in_floats);
+    /* by slices when the activations outweigh the weights (each thread then reads all the weights) */
+    const double w_floats = static_cast<double>(npan * LN) * static_cast<double>(Kg) * static_cast<double>(G);
+    const double act_floats = static_cast<double>(B) * static_cast<double>(Cin * in_sp + Cout * out_sp);
+    if (nth > 1 && pre && !in_place && w_floats <= 2.0 * act_floats && lanes_sliced(in, pre, bs, out, cs, nth, p->act))
+      return;
+    /* with threads, each builds the padded input in a buffer of its own, when it takes its first
+     * task: reading a buffer the other core wrote costs the broadcasts' scattered loads a
+     * cross-core transfer each, copying the input costs one streamed pass */
+    const size_t in_stride = in_place ? 1 : (d.in_floats + 15) / 16 * 16;
+    Scratch<float> in_p(static_cast<size_t>(nth) * in_stride);
     Scratch<float> wpk(pre ? 1 : lanes_packed_floats(Mg, Kg));
     Scratch<int64_t> off(static_cast<size_t>(Kg));
     direct_offsets(g1, d, Kg, off.get());
@@ -1153,10 +1313,23 @@ extern "C" void o2c_conv(const float *in, const float *weight, const float *bias
       if (!pre) pack_lanes(weight + gr * Mg * Kg, Mg, Kg, wpk.get());
       for (int64_t b = 0; b < B; ++b) {
         const float *in_g = in + (b * Cin + gr * Cg) * in_sp;
-        if (!in_place) build_phases(in_g, g1, d, Cg, in_p.get(), nth);
         LanesJob J{in_place ? in_g : in_p.get(), wp, off.get(), bs ? bs + gr * Mg : nullptr,
-                   out + (b * Cout + gr * Mg) * out_sp, &g, &d, &T, Mg, Kg, p->act};
-        parallel_for(npan * ntiles, nth, [&](int64_t t, int) { lanes_task(J, t / ntiles, t % ntiles); });
+                   out + (b * Cout + gr * Mg) * out_sp, &g, &d, &T, Mg, Kg, p->act, out_sp};
+        if (nth <= 1 || in_place) {
+          if (!in_place) build_phases(in_g, g1, d, Cg, in_p.get(), 1);
+          parallel_for(npan * ntiles, nth, [&](int64_t t, int) { lanes_task(J, t / ntiles, t % ntiles); });
+          continue;
+        }
+        bool built[O2C_MAX_THREADS] = {};
+        parallel_for(npan * ntiles, nth, [&](int64_t t, int w) {
+          LanesJob Jw = J;
+          Jw.in_p = in_p.get() + static_cast<size_t>(w) * in_stride;
+          if (!built[w]) {
+            build_phases(in_g, g1, d, Cg, const_cast<float *>(Jw.in_p), 1);
+            built[w] = true;
+          }
+          lanes_task(Jw, t / ntiles, t % ntiles);
+        });
       }
     }
     return;
@@ -1169,6 +1342,7 @@ extern "C" void o2c_conv(const float *in, const float *weight, const float *bias
     const bool pack_w = pre != nullptr || B * d.Nw >= 256;
     const int64_t nblocks = ceil_div(d.Nw, DIRECT_NB);
     const int nth = threads_for(static_cast<double>(d.Mpad) * static_cast<double>(d.Nw) * static_cast<double>(Kg));
+    if (nth > 1 && direct_sliced(in, weight, bs, out, cs, pre, pack_w, nth, p->act)) return;
     /* tasks: (block of wide positions, chunk of output channels); channels are split only as far
      * as needed to give every thread a few tasks */
     const Panels P(Mg);
@@ -1192,7 +1366,7 @@ extern "C" void o2c_conv(const float *in, const float *weight, const float *bias
       for (int64_t b = 0; b < B; ++b) {
         build_phases(in + (b * Cin + gr * Cg) * in_sp, g, d, Cg, in_p.get(), nth);
         DirectJob J{in_p.get(), Wg, apk, off.get(), bs ? bs + gr * Mg : nullptr,
-                    out + (b * Cout + gr * Mg) * out_sp, &g, &d, Mg, Kg, p->act};
+                    out + (b * Cout + gr * Mg) * out_sp, &g, &d, Mg, Kg, p->act, out_sp};
         float *cwp = cw.get();
         const int64_t cw_stride = d.Mpad * DIRECT_NB;
         parallel_for(nblocks * nmch, nth, [&](int64_t t, int w) {

@@ -69,10 +69,7 @@ void binary_impl(const float *a, const float *b, float *out, int rank, const int
   }
 }
 
-} /* namespace */
-
-extern "C" void o2c_binary(const float *a, const float *b, float *out, const dash_binary_params_t *p) {
-  if (p->rank < 0 || p->rank > DASH_MAX_RANK) return;
+void binary_serial(const float *a, const float *b, float *out, const dash_binary_params_t *p) {
   int64_t shape[DASH_MAX_RANK], sa[DASH_MAX_RANK], sb[DASH_MAX_RANK];
   int rank = 0;
   for (int d = 0; d < p->rank; ++d) {
@@ -103,6 +100,52 @@ extern "C" void o2c_binary(const float *a, const float *b, float *out, const das
     default: break;
   }
 }
+
+} /* namespace */
+
+/* With threads, an (N, C, spatial...) tensor is split like the convolutions split theirs: by
+ * ranges of its first spatial axis (rows of a map, positions of a 1-D signal) in every channel,
+ * so each thread combines values its own core wrote and leaves its part where the next layer's
+ * thread for those rows reads it. Each element is computed the same way whatever the split. */
+extern "C" void o2c_binary(const float *a, const float *b, float *out, const dash_binary_params_t *p) {
+  if (p->rank < 0 || p->rank > DASH_MAX_RANK) return;
+  int64_t total = 1;
+  for (int d = 0; d < p->rank; ++d) total *= p->out_shape[d];
+  int ax = 2;
+  while (ax < p->rank && p->out_shape[ax] == 1) ++ax;
+  const int nt = p->rank >= 3 && ax < p->rank && total > 0
+                     ? static_cast<int>(std::min<int64_t>({static_cast<int64_t>(current_threads()), total / 4096,
+                                                           p->out_shape[ax]}))
+                     : 1;
+  if (nt <= 1) {
+    binary_serial(a, b, out, p);
+    return;
+  }
+  const int64_t N = p->out_shape[0], C = p->out_shape[1], S = p->out_shape[ax];
+  int64_t inner = 1, plane = 1;
+  for (int d = ax + 1; d < p->rank; ++d) inner *= p->out_shape[d];
+  for (int d = 2; d < p->rank; ++d) plane *= p->out_shape[d];
+  parallel_for(nt, nt, [&](int64_t t, int) {
+    const int64_t s0 = t * S / nt, s1 = (t + 1) * S / nt;
+    if (s1 <= s0) return;
+    /* the part of one (n, c) plane: the axes from ax on, ax cut to [s0, s1) (axes 2..ax-1 are 1) */
+    dash_binary_params_t q = *p;
+    q.rank = p->rank - ax;
+    for (int d = 0; d < q.rank; ++d) {
+      q.out_shape[d] = p->out_shape[ax + d];
+      q.a_stride[d] = p->a_stride[ax + d];
+      q.b_stride[d] = p->b_stride[ax + d];
+    }
+    q.out_shape[0] = s1 - s0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t ao = n * p->a_stride[0] + c * p->a_stride[1] + s0 * p->a_stride[ax];
+        const int64_t bo = n * p->b_stride[0] + c * p->b_stride[1] + s0 * p->b_stride[ax];
+        binary_serial(a + ao, b + bo, out + (n * C + c) * plane + s0 * inner, &q);
+      }
+  });
+}
+
 
 extern "C" void o2c_unary(const float *in, float *out, const dash_unary_params_t *p) {
   if (p->n <= 0) return;

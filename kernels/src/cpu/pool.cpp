@@ -246,6 +246,88 @@ void pool_impl(const float *in, float *out, const dash_pool_params_t *p, const A
   }
 }
 
+/* Windows that tile the map: kernel == stride on x (2 or 4; 4 for max only) and on y (1 or 2),
+ * nothing pooled along z, no padding or dilation - the pooling of nearly every CNN (2x2/2, and
+ * 1-D max pools of 4). Output rows [r0, r1) of every channel: the same operations in the same
+ * order as the separable path (along y first, then along x, each from the neutral element; a
+ * max over 4 columns as a max of pair maxima, which keeps the same value: the first of equal
+ * maxima, NaN never), vectorized over whole rows instead of paying the generic path's per-row
+ * set-up on small maps. */
+bool is_tiled_pool(const dash_pool_params_t *p, const AxisTaps tp[3]) {
+  if (p->kind != DASH_POOL_MAX && p->kind != DASH_POOL_AVG) return false;
+  if (!tp[0].identity()) return false;
+  const AxisTaps &y = tp[1], &x = tp[2];
+  const bool y_ok = y.identity() || (y.k == 2 && y.s == 2 && y.d == 1 && y.pb == 0 && 2 * y.out <= y.in);
+  const bool x_ok = (x.k == 2 || (x.k == 4 && p->kind == DASH_POOL_MAX)) && x.s == x.k && x.d == 1 && x.pb == 0 &&
+                    x.k * x.out <= x.in;
+  return y_ok && x_ok;
+}
+
+template <int KIND>
+void tiled_pool_rows(const float *in, float *out, int64_t C, const AxisTaps tp[3], int64_t r0, int64_t r1,
+                     int64_t x0, int64_t x1) {
+  const int64_t H = tp[1].in, W = tp[2].in, oH = tp[1].out, oW = tp[2].out, ky = tp[1].identity() ? 1 : 2;
+  const int64_t kx = tp[2].k;
+  const float h = 0.5f;
+#if O2C_HAVE_AVX2
+  const __m256 fill = _mm256_set1_ps(neutral<KIND>()), half = _mm256_set1_ps(h);
+  /* combine<KIND>(acc, v) on 8 lanes: max keeps acc when v is NaN (or not larger) */
+  auto comb = [](__m256 acc, __m256 v) { return KIND == DASH_POOL_MAX ? _mm256_max_ps(v, acc) : _mm256_add_ps(acc, v); };
+  /* 8 consecutive columns, combined over the window's rows */
+  auto vert = [&](const float *a, int64_t i) {
+    __m256 v = comb(fill, _mm256_loadu_ps(a + i));
+    if (ky == 2) {
+      v = comb(v, _mm256_loadu_ps(a + W + i));
+      if (KIND == DASH_POOL_AVG) v = _mm256_mul_ps(v, half);
+    }
+    return v;
+  };
+  /* columns 2i and 2i+1 of (v0, v1) combined -> 8 values in order */
+  auto pairs = [&](__m256 v0, __m256 v1, bool scale) {
+    __m256 m = comb(comb(fill, _mm256_shuffle_ps(v0, v1, 0x88)), _mm256_shuffle_ps(v0, v1, 0xDD));
+    if (scale) m = _mm256_mul_ps(m, half);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
+  };
+#endif
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t oy = r0; oy < r1; ++oy) {
+      const float *a = in + (c * H + ky * oy) * W;
+      float *y = out + (c * oH + oy) * oW;
+      int64_t ox = x0;
+#if O2C_HAVE_AVX2
+      if (kx == 2) {
+        for (; ox + 8 <= x1; ox += 8)
+          _mm256_storeu_ps(y + ox, pairs(vert(a, 2 * ox), vert(a, 2 * ox + 8), KIND == DASH_POOL_AVG));
+        if (ox + 4 <= x1) {
+          const __m256 v = vert(a, 2 * ox);
+          _mm_storeu_ps(y + ox, _mm256_castps256_ps128(pairs(v, v, KIND == DASH_POOL_AVG)));
+          ox += 4;
+        }
+      } else { /* kx == 4, max: the pair maxima of the pair maxima */
+        for (; ox + 8 <= x1; ox += 8) {
+          const __m256 p0 = pairs(vert(a, 4 * ox), vert(a, 4 * ox + 8), false);
+          const __m256 p1 = pairs(vert(a, 4 * ox + 16), vert(a, 4 * ox + 24), false);
+          _mm256_storeu_ps(y + ox, pairs(p0, p1, false));
+        }
+      }
+#endif
+      for (; ox < x1; ++ox) {
+        float r = neutral<KIND>();
+        for (int64_t t = 0; t < kx; ++t) {
+          float v = combine<KIND>(neutral<KIND>(), a[kx * ox + t]);
+          if (ky == 2) {
+            v = combine<KIND>(v, a[W + kx * ox + t]);
+            if (KIND == DASH_POOL_AVG) v *= h;
+          }
+          r = combine<KIND>(r, v);
+        }
+        if (KIND == DASH_POOL_AVG) r *= h;
+        y[ox] = r;
+      }
+    }
+  }
+}
+
 } /* namespace */
 
 extern "C" void o2c_pool(const float *in, float *out, const dash_pool_params_t *p) {
@@ -277,6 +359,27 @@ extern "C" void o2c_pool(const float *in, float *out, const dash_pool_params_t *
   const int64_t in_sp = tp[0].in * tp[1].in * tp[2].in, out_sp = tp[0].out * tp[1].out * tp[2].out;
   const int64_t work = p->channels * in_sp;
   const int nth = std::min<int64_t>(current_threads(), work / (int64_t(1) << 16));
+  if (is_tiled_pool(p, tp)) {
+    /* by output rows of every channel (columns of a 1-D map), as the convolutions split their
+     * outputs: each thread reads what its own core wrote. Cheap as it is, a pool after a layer
+     * split over the threads is split too from a few thousand values on: reading half of its
+     * input from the other core costs more than the parallel region. */
+    const int64_t oH = tp[1].out, oW = tp[2].out, span = oH > 1 ? oH : oW;
+    const int nt = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(current_threads()), work / 4096, span}));
+    auto part = [&](int64_t a, int64_t b) {
+      const int64_t r0 = oH > 1 ? a : 0, r1 = oH > 1 ? b : 1, x0 = oH > 1 ? 0 : a, x1 = oH > 1 ? oW : b;
+      if (p->kind == DASH_POOL_MAX)
+        tiled_pool_rows<DASH_POOL_MAX>(in, out, p->channels, tp, r0, r1, x0, x1);
+      else
+        tiled_pool_rows<DASH_POOL_AVG>(in, out, p->channels, tp, r0, r1, x0, x1);
+    };
+    if (nt <= 1) {
+      part(0, span);
+    } else {
+      parallel_for(nt, nt, [&](int64_t t, int) { part(t * span / nt, (t + 1) * span / nt); });
+    }
+    return;
+  }
   if (nth > 1 && p->channels > 1) {
     const int64_t nchunks = std::min<int64_t>(p->channels, 4 * nth);
     const int64_t per = ceil_div(p->channels, nchunks);

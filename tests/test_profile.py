@@ -1,0 +1,78 @@
+"""onnx2cedr profile / ModelLibrary.profile: per-layer times of a converted model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from typer.testing import CliRunner
+
+from onnx2cedr import convert
+from onnx2cedr.cli import app
+from onnx2cedr.errors import O2CError
+from onnx2cedr.runner import ModelLibrary
+
+
+def _model(path):
+    """conv -> conv -> residual add -> pool, big enough for the threads to split"""
+    rng = np.random.default_rng(3)
+    inits = {"w1": rng.standard_normal((16, 8, 3, 3)), "w2": rng.standard_normal((16, 16, 3, 3)) * 0.2,
+             "b": rng.standard_normal(16)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["c1", "w2", "b"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c1", "c2"], ["s"]),
+             helper.make_node("MaxPool", ["s"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
+    g = helper.make_graph(nodes, "prof", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 40, 40])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 20, 20])],
+                          initializer=[numpy_helper.from_array(a.astype(np.float32), n) for n, a in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp("prof")
+    out = d / "out"
+    convert(_model(d / "m.onnx"), out, artifacts=("lib",), threads=2)
+    return out
+
+
+def test_profile_api(built):
+    lib = ModelLibrary(built)
+    layers = json.loads((built / "model.json").read_text())["layers"]
+    assert lib.num_layers == len(layers) > 3
+    x = np.random.default_rng(0).standard_normal((1, 8, 40, 40)).astype(np.float32)
+    totals, per = lib.profile([x], runs=7)
+    assert totals.shape == (7,) and per.shape == (7, len(layers))
+    # the layers' times add up to the run's time, run by run (stamps are taken between layers)
+    assert np.array_equal(per.sum(axis=1), totals)
+    assert (per >= 0).all() and (totals > 0).all()
+    convs = [k for k, layer in enumerate(layers) if layer["op"] == "Conv"]
+    assert all(np.median(per[:, k]) > 0 for k in convs)
+    # profiling does not change the outputs
+    assert np.array_equal(lib.run([x])[0], ModelLibrary(built).run([x])[0])
+    with pytest.raises(O2CError, match="runs must be at least 1"):
+        lib.profile([x], runs=0)
+    with pytest.raises(O2CError, match="shape"):
+        lib.profile([x[:, :4]], runs=1)
+
+
+def test_profile_cli(built):
+    r = CliRunner().invoke(app, ["profile", str(built), "--runs", "5", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["threads"] == 2 and d["runs"] == 5 and d["median_total_ns"] > 0
+    assert [x["op"] for x in d["layers"]][:2] == ["Conv", "Conv"]
+    r = CliRunner().invoke(app, ["profile", str(built), "--runs", "5", "--top", "2"])
+    assert r.exit_code == 0 and "whole run: median" in r.output and "GFLOP/s" in r.output
+
+
+def test_profile_cli_bad_folder(tmp_path):
+    r = CliRunner().invoke(app, ["profile", str(tmp_path)])
+    assert r.exit_code == 2
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "not an onnx2cedr output folder" in lines[0]
