@@ -407,10 +407,18 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "bits, and threads split output channels / positions only (never a reduction): 1 and 2 threads give "
              "identical outputs.")
     L.append("- onnxruntime may reorder a reduction freely (its NCHWc convolutions and GEMMs do); ours may not.")
-    L.append("- Threads: `onnx2cedr convert --threads N` (Python: `convert(..., threads=N)`); kernels below about "
-             "1.5 M multiply-adds per thread (fully-connected layers: 0.2 M) stay on one thread. The helper threads "
-             "spin (yielding) for 1 ms after a parallel region before they sleep, so they stay awake through a "
-             "model run: waking a sleeping thread takes tens of microseconds on this VM.")
+    L.append("- Threads: `onnx2cedr convert --threads N` (Python: `convert(..., threads=N)`). Convolutions, tiled "
+             "pools and element-wise ops split their output into one slice of rows (positions of a 1-D signal) per "
+             "thread, cut at the same place in every layer, and each thread pads its slice's input in a buffer of its "
+             "own: a thread reads what its own core wrote in the layer before (a cache line written by the other "
+             "core costs a cross-core transfer, which made the earlier split by channel chunks of one shared buffer "
+             "lose a third of its time). Convolutions whose weights outweigh their activations (many channels on "
+             "a tiny map) split channel panels instead; fully-connected layers split their outputs from 0.2 M "
+             "multiply-adds per thread. The helper threads spin (yielding) for 1 ms after a parallel region before "
+             "they sleep, so they stay awake through a model run: waking a sleeping thread takes tens of "
+             "microseconds on this VM.")
+    L.append("- Per-layer times: `onnx2cedr profile OUT_DIR` (a converted model; the thread count it was "
+             "converted with).")
     L.append("- Convolutions on small images with many channels (at most 400 output positions: 4x4 to 16x16 maps) "
              "put output channels on the vector lanes (the lanes path of kernels/src/cpu/conv.cpp), which needs "
              "the weights packed at load; larger maps use the direct wide-grid path.")

@@ -159,6 +159,49 @@ def test_pad_matches_onnxruntime(klib, pads):
         np.testing.assert_array_equal(out, ref, err_msg=mode)
 
 
+# small maps with many channels: constant rows of at most one 32-byte chunk (blended), longer
+# rows (runs), pads on the last axes only or also on the channels, crops, the typed element sizes
+@pytest.mark.parametrize("shape,begin,end", [
+    ((1, 37, 4, 4), [0, 0, 0, 0], [0, 0, 1, 1]),
+    ((2, 19, 3, 5), [0, 0, 1, 2], [0, 0, 2, 0]),
+    ((1, 23, 6, 7), [0, 0, -1, -2], [0, 0, 1, 2]),     # crop at the start, pad at the end
+    ((3, 5, 13), [0, 1, 3], [0, 2, 4]),                # 20-element rows: longer than a chunk
+    ((2, 3, 4, 9, 6), [0, 1, 0, 2, 1], [1, 0, 0, 1, 1]),
+    ((1, 29, 5, 1), [0, 0, 0, 0], [0, 0, 0, 3]),        # 1-element input rows
+    ((7,), [3], [-2]),
+])
+@pytest.mark.parametrize("mode", [S.PAD_CONSTANT, S.PAD_EDGE, S.PAD_WRAP], ids=lambda m: NP_MODE[m])
+def test_pad_small_rows(klib, mode, shape, begin, end):
+    x = np.random.default_rng(11).standard_normal(shape).astype(np.float32)
+    x.flat[::7] = -0.0
+    x.flat[3::11] = np.nan
+    out_shape = [s + b + e for s, b, e in zip(shape, begin, end)]
+    out = np.full(out_shape, 42.0, np.float32)
+    p = S.PadParams()
+    p.rank, p.mode, p.value = len(shape), mode, -1.5
+    p.in_shape, p.out_shape, p.pad_begin = S.i64x(shape), S.i64x(out_shape), S.i64x(begin)
+    klib.o2c_pad(S.ptr(x), S.ptr(out), p)
+    ref = pad_ref(x, begin, end, mode, -1.5)
+    assert np.array_equal(out.view(np.uint32), ref.view(np.uint32))  # pure data movement: the same bits
+    if mode == S.PAD_CONSTANT:  # the other element sizes take the same paths with other chunk lengths
+        import ctypes
+
+        class PadTypedParams(ctypes.Structure):
+            _fields_ = [("pad", S.PadParams), ("elem_size", ctypes.c_int32)]
+
+        klib.o2c_pad_typed.argtypes = [ctypes.c_void_p] * 3 + [ctypes.POINTER(PadTypedParams)]
+        klib.o2c_pad_typed.restype = None
+        for dt in (np.uint8, np.uint16, np.uint64):
+            xt = np.random.default_rng(12).integers(0, 200, shape).astype(dt)
+            outt = np.zeros(out_shape, dt)
+            val = np.array([7], dt)
+            klib.o2c_pad_typed(S.ptr(xt), S.ptr(val), S.ptr(outt), PadTypedParams(p, xt.itemsize))
+            np.testing.assert_array_equal(outt, np.pad(xt[tuple(slice(max(0, -b), n - max(0, -e)) for n, b, e in
+                                                                 zip(shape, begin, end))],
+                                                       [(max(0, b), max(0, e)) for b, e in zip(begin, end)],
+                                                       constant_values=7), err_msg=str(dt))
+
+
 # ---------------------------------------------------------------------------------------------
 # resize
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +306,29 @@ def test_resize_matches_torch(klib):
     ref = F.interpolate(xt, size=(21, 18), mode="nearest").numpy()
     tables = [identity_table(1, 1), identity_table(2, 1), nearest_table(7, 21), nearest_table(9, 18)]
     np.testing.assert_array_equal(run_resize(klib, x, ref.shape, tables, 1), ref)
+
+
+@pytest.mark.parametrize("shape,out_shape", [
+    ((1, 64, 4, 4), (1, 64, 8, 8)),      # many small channels: the nearest gather
+    ((2, 5, 7, 9), (2, 5, 3, 20)),       # down on one axis, up on the other
+    ((3, 6, 5), (3, 6, 11)),             # rank 3, rows longer than one 8-value gather
+    ((2, 4, 6, 5), (2, 4, 13, 5)),       # last axis untouched: no pass sums from 0 along it
+    ((1, 3, 2, 2, 2), (1, 3, 4, 3, 5)),
+])
+def test_resize_nearest_matches_torch(klib, shape, out_shape):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[::5] = np.nan
+    x.flat[1::9] = -0.0
+    tables = [identity_table(n, 1) if n == m else nearest_table(n, m) for n, m in zip(shape, out_shape)]
+    got = run_resize(klib, x, out_shape, tables, 1)
+    ref = F.interpolate(torch.from_numpy(x), size=out_shape[2:], mode="nearest").numpy()
+    np.testing.assert_array_equal(got, ref)
+    # out-of-range table entries are clamped into the input
+    tables[-1] = ([i + (3 if o % 4 == 0 else -5 if o % 4 == 1 else 0) for o, i in enumerate(tables[-1][0])],
+                  tables[-1][1])
+    got = run_resize(klib, x, out_shape, tables, 1)
+    np.testing.assert_array_equal(got, resize_ref(x, out_shape, tables, 1))
 
 
 def test_resize_identity_is_copy(klib):

@@ -208,3 +208,42 @@ def test_tiled_pools(klib, case, kind):
         want = np.fmax.reduce(x[..., : n * k[0]].reshape(*x.shape[:-1], n, k[0]), axis=-1)
         want[np.isnan(want)] = -np.inf
         np.testing.assert_array_equal(got, want)
+
+
+# stride 1 on small maps with many channels (the pass along y over all planes at once, then rows of
+# at most 8 outputs as one chunk each); dilations, 1-D and 3-D maps, NaN and -inf for max
+SMALL_S1 = [((1, 256, 5, 5), [2, 2], [1, 1]), ((2, 37, 6, 7), [3, 2], [1, 2]), ((1, 19, 9, 4), [2, 3], [2, 1]),
+            ((3, 11, 12), [3], [1]), ((1, 7, 3, 5, 6), [1, 2, 3], [1, 1, 2]), ((1, 5, 4, 17), [2, 9], [1, 1]),
+            ((1, 1200, 11, 11), [2, 2], [1, 1])]  # enough work for 2 threads
+
+
+@pytest.mark.parametrize("case", SMALL_S1, ids=lambda c: "x".join(map(str, c[0])))
+@pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG])
+def test_pool_stride1_small_maps(klib, case, kind):
+    shape, k, d = case
+    rank = len(k)
+    x = np.random.default_rng(10).standard_normal(shape).astype(np.float32)
+    attrs = dict(kernel_shape=k, strides=[1] * rank, dilations=d)
+    if kind == S.POOL_MAX:
+        x.flat[::13] = -np.inf
+        x.flat[6::17] = np.nan
+    ref = run_node(KIND_OP[kind], {"x": x}, attrs)
+    got = run_pool(klib, x, kind, k, [1] * rank, d, [0] * rank, [0] * rank, ref.shape[2:])
+    if kind == S.POOL_MAX:
+        # NaN never wins: wherever the NaN-free input gives the same maximum, that is the answer
+        xc = np.where(np.isnan(x), -np.inf, x)
+        want = run_node("MaxPool", {"x": xc}, attrs)
+        np.testing.assert_array_equal(got, want)
+    else:
+        assert_close(got, ref, 1e-6, 1e-7)
+    # the channels split over the threads (pools with enough work): the same bits
+    import ctypes
+
+    klib.o2c_set_threads.argtypes = [ctypes.c_int]
+    klib.o2c_set_threads.restype = ctypes.c_int
+    prev = klib.o2c_set_threads(2)
+    try:
+        two = run_pool(klib, x, kind, k, [1] * rank, d, [0] * rank, [0] * rank, ref.shape[2:])
+    finally:
+        klib.o2c_set_threads(prev)
+    assert np.array_equal(got.view(np.uint32), two.view(np.uint32))

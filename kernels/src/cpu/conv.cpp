@@ -1006,9 +1006,11 @@ void lanes_task(const LanesJob &J, int64_t pan, int64_t tile) {
   }
 }
 
-/* How many threads a kernel of this many multiply-adds should use (the calling thread's setting,
- * fewer for small kernels: a parallel region and the caches the helpers fill cost more than they
- * save below about 1.5 M multiply-adds per thread, some 10 us, on the 2-core VM measured). */
+/* How many threads a kernel of this many multiply-adds should use (the calling thread's setting;
+ * fewer only for tiny kernels). The split layers keep each thread on the rows it wrote in the layer
+ * before, and a helper stays awake through a model run, so a parallel region costs well under a
+ * microsecond: even a small layer gains from it, and running it on one thread would make the
+ * next split layer read half of its input from the other core. */
 int threads_for(double macs) {
   const int t = current_threads();
   if (t <= 1) return 1;

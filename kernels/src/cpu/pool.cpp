@@ -86,9 +86,76 @@ inline float lp_value(float v, int p) {
   return std::pow(std::fabs(v), static_cast<float>(p));
 }
 
+/* Every window of the axis inside the input with all its taps (no padding, no overhang), and
+ * the stride 1: output o's taps are first[0] + o + t*d and one divisor serves all outputs. */
+bool full_unit_stride(const AxisTaps &ax) {
+  if (ax.s != 1) return false;
+  for (int64_t o = 0; o < ax.out; ++o)
+    if (ax.first[o] != ax.first[0] + o || ax.count[o] != ax.k || ax.inv_div[o] != ax.inv_div[0]) return false;
+  return true;
+}
+
+/* pool_x on short rows (out <= kRow) with full_unit_stride windows, for `planes` planes of
+ * `rows` rows each, a plane's rows in src starting src_plane values apart (src holding src_len
+ * values): a row is one fixed-size chunk of kRow values per tap, kept in vector registers,
+ * instead of loops of a few iterations with their set-up. The same operations in the same order
+ * per output as pool_x. A chunk reads and writes up to kRow values past its row; the spilled
+ * outputs belong to later rows, written afterwards; rows whose chunks would leave src or dst are
+ * done one value at a time. */
+constexpr int64_t kRow = 8;
+
+template <int KIND>
+void pool_x_short(const float *src, int64_t src_len, int64_t src_plane, float *dst, int64_t planes, int64_t rows,
+                  const AxisTaps &ax, bool average) {
+  const float fill = neutral<KIND>();
+  const float inv = ax.inv_div[0];
+  const int64_t k = ax.k, d = ax.d, out = ax.out;
+  const float *src_end = src + src_len;
+  float *dst_end = dst + planes * rows * out;
+  float *y = dst;
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    for (int64_t r = 0; r < rows; ++r, y += out) {
+      const float *x = src + pl * src_plane + r * ax.in + ax.first[0];
+      if (y + kRow > dst_end || x + (k - 1) * d + kRow > src_end) {
+        for (int64_t o = 0; o < out; ++o) {
+          float acc = combine<KIND>(fill, x[o]);
+          for (int64_t t = 1; t < k; ++t) acc = combine<KIND>(acc, x[o + t * d]);
+          y[o] = average ? acc * inv : acc;
+        }
+        continue;
+      }
+#if O2C_HAVE_AVX2
+      /* (compilers turn the select of combine<MAX> into scalar code here) combine<KIND> on 8
+       * lanes, as in tiled_pool_rows: max keeps acc when v is NaN or not larger */
+      static_assert(kRow == 8, "one __m256 per row");
+      auto comb = [](__m256 a, __m256 v) { return KIND == DASH_POOL_MAX ? _mm256_max_ps(v, a) : _mm256_add_ps(a, v); };
+      __m256 acc = comb(_mm256_set1_ps(fill), _mm256_loadu_ps(x));
+      for (int64_t t = 1; t < k; ++t) acc = comb(acc, _mm256_loadu_ps(x + t * d));
+      if (average) acc = _mm256_mul_ps(acc, _mm256_set1_ps(inv));
+      _mm256_storeu_ps(y, acc);
+#else
+      float acc[kRow], v[kRow];
+      std::memcpy(v, x, sizeof(v));
+      for (int64_t j = 0; j < kRow; ++j) acc[j] = combine<KIND>(fill, v[j]);
+      for (int64_t t = 1; t < k; ++t) {
+        std::memcpy(v, x + t * d, sizeof(v));
+        for (int64_t j = 0; j < kRow; ++j) acc[j] = combine<KIND>(acc[j], v[j]);
+      }
+      if (average)
+        for (int64_t j = 0; j < kRow; ++j) acc[j] *= inv;
+      for (int64_t j = 0; j < kRow; ++j) y[j] = acc[j];
+#endif
+    }
+  }
+}
+
 /* pooling along x of `rows` rows of length in -> out (x-axis taps ax); rowp is a scratch row */
 template <int KIND>
 void pool_x(const float *src, float *dst, int64_t rows, const AxisTaps &ax, bool average, float *rowp) {
+  if (ax.out <= kRow && full_unit_stride(ax)) {
+    pool_x_short<KIND>(src, rows * ax.in, rows * ax.in, dst, 1, rows, ax, average);
+    return;
+  }
   const int64_t pl = ax.pb > 0 ? ax.pb : 0;
   /* padded row: index u = input x + pl; the windows of all outputs lie in [0, W) */
   const int64_t W = std::max<int64_t>((ax.out - 1) * ax.s + (ax.k - 1) * ax.d + 1 - ax.pb + pl, ax.in + pl);
@@ -130,6 +197,24 @@ void pool_x(const float *src, float *dst, int64_t rows, const AxisTaps &ax, bool
 /* pooling along an outer axis: (outer, in, inner) -> (outer, out, inner), whole rows at a time */
 template <int KIND>
 void pool_rows(const float *src, float *dst, int64_t outer, int64_t inner, const AxisTaps &ax, bool average) {
+  if (full_unit_stride(ax)) {
+    /* the outputs' rows are consecutive, and so are each tap's input rows: per tap one loop
+     * over the whole output block rather than one per output row (short on small maps) */
+    const int64_t n = ax.out * inner;
+    const float w = ax.inv_div[0];
+    for (int64_t o0 = 0; o0 < outer; ++o0) {
+      const float *x = src + (o0 * ax.in + ax.first[0]) * inner;
+      float *y = dst + o0 * n;
+      for (int64_t i = 0; i < n; ++i) y[i] = combine<KIND>(neutral<KIND>(), x[i]);
+      for (int64_t t = 1; t < ax.k; ++t) {
+        const float *xt = x + t * ax.d * inner;
+        for (int64_t i = 0; i < n; ++i) y[i] = combine<KIND>(y[i], xt[i]);
+      }
+      if (average)
+        for (int64_t i = 0; i < n; ++i) y[i] *= w;
+    }
+    return;
+  }
   for (int64_t o0 = 0; o0 < outer; ++o0) {
     const float *x = src + o0 * ax.in * inner;
     float *y = dst + o0 * ax.out * inner;
@@ -195,6 +280,30 @@ void pool_impl(const float *in, float *out, const dash_pool_params_t *p, const A
      * operations in the same order as plane by plane */
     const int64_t C = p->channels;
     const float *cur = in;
+    if (!ident_y && !ident_x && full_unit_stride(tp[1]) && full_unit_stride(tp[2]) && oW <= kRow) {
+      /* small maps, stride 1 (and full windows) on both axes: the pass along y as one loop over
+       * all planes, each output row left where its first input row is (so that tap t of every
+       * row is the same distance away), then short rows along x from there */
+      const AxisTaps &ay = tp[1];
+      const int64_t n = C * oD * H * W;
+      const int64_t lim = n - (ay.first[0] + (ay.k - 1) * ay.d) * W;
+      t2.reset(static_cast<size_t>(n));
+      float *z = t2.get();
+      const float *x0 = in + ay.first[0] * W;
+      for (int64_t u = 0; u < lim; ++u) z[u] = combine<KIND>(neutral<KIND>(), x0[u]);
+      for (int64_t t = 1; t < ay.k; ++t) {
+        const float *xt = x0 + t * ay.d * W;
+        for (int64_t u = 0; u < lim; ++u) z[u] = combine<KIND>(z[u], xt[u]);
+      }
+      if (average) {
+        const float w = ay.inv_div[0];
+        for (int64_t u = 0; u < lim; ++u) z[u] *= w;
+      }
+      /* [lim, n) is no output row's; defined values for the spare lanes of the row chunks */
+      for (int64_t u = lim; u < n; ++u) z[u] = 0.0f;
+      pool_x_short<KIND>(z, n, H * W, out, C * oD, oH, tp[2], average);
+      return;
+    }
     if (!ident_y) {
       float *yo = out;
       if (!ident_x) {

@@ -57,6 +57,68 @@ void resize_axis(const float *src, float *dst, int64_t outer, int64_t nin, int64
   }
 }
 
+/* Nearest resampling (one tap of weight 1 per output on every axis) as a gather: output row
+ * by output row, the input row its outer coordinates select, read through the last axis's
+ * index table; consecutive output rows that select the same input row (upsampling) copy the
+ * row just written. The separable passes compute 1 * x, and 0 + 1 * x where a pass runs with
+ * inner == 1 (it sums from 0): the same bits as x, except that such a sum turns -0 into +0,
+ * which add_zero reproduces (and that a signaling NaN is copied as it is, not quieted). */
+void resize_nearest(const float *in, float *out, const int64_t *idx, const int64_t *toff, const o2c_resize_params_t *p,
+                    bool add_zero) {
+  const int rank = p->rank;
+  int64_t in_stride[DASH_MAX_RANK];
+  int64_t st = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    in_stride[d] = st;
+    st *= p->in_shape[d];
+  }
+  /* clamped tables; the outer axes' entries pre-multiplied by their strides */
+  const int64_t len = p->out_shape[rank - 1];
+  Scratch<int64_t> tab[DASH_MAX_RANK];
+  for (int d = 0; d < rank; ++d) {
+    tab[d].reset(static_cast<size_t>(p->out_shape[d]));
+    const int64_t mult = d == rank - 1 ? 1 : in_stride[d];
+    for (int64_t o = 0; o < p->out_shape[d]; ++o)
+      tab[d][o] = std::min(std::max<int64_t>(idx[toff[d] + o], 0), p->in_shape[d] - 1) * mult;
+  }
+  /* the last axis's table as int32 (the caller checked that an input row's length fits):
+   * vector gathers take 32-bit indices */
+  Scratch<int32_t> lx(static_cast<size_t>(len));
+  for (int64_t j = 0; j < len; ++j) lx[j] = static_cast<int32_t>(tab[rank - 1][j]);
+  Odometer od;
+  const int64_t rows = od.outer_of(rank, p->out_shape);
+  int64_t prev = -1;
+  for (int64_t r = 0; r < rows; ++r) {
+    float *o = out + r * len;
+    int64_t off = 0;
+    for (int d = 0; d < rank - 1; ++d) off += tab[d][od.idx[d]];
+    if (off == prev) {
+      /* a loop, not memcpy: rows are short, the call would cost more than the copy */
+      const float *q = o - len;
+      for (int64_t j = 0; j < len; ++j) o[j] = q[j];
+    } else {
+      const float *irow = in + off;
+      const int32_t *x = lx.get();
+      int64_t j = 0;
+#if O2C_HAVE_AVX2
+      /* (compilers do not vectorize this gather by themselves) */
+      for (; j + 8 <= len; j += 8) {
+        __m256 v = _mm256_i32gather_ps(irow, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x + j)), 4);
+        if (add_zero) v = _mm256_add_ps(_mm256_setzero_ps(), v);
+        _mm256_storeu_ps(o + j, v);
+      }
+#endif
+      if (add_zero) {
+        for (; j < len; ++j) o[j] = 0.0f + irow[x[j]];
+      } else {
+        for (; j < len; ++j) o[j] = irow[x[j]];
+      }
+      prev = off;
+    }
+    od.next();
+  }
+}
+
 } /* namespace */
 
 extern "C" void o2c_resize(const float *in, float *out, const int64_t *idx, const float *w,
@@ -95,6 +157,18 @@ extern "C" void o2c_resize(const float *in, float *out, const int64_t *idx, cons
   });
   int64_t cur[DASH_MAX_RANK];
   for (int d = 0; d < rank; ++d) cur[d] = p->in_shape[d];
+  if (taps == 1 && p->in_shape[rank - 1] <= INT32_MAX && std::all_of(w, w + off, [](float x) { return x == 1.0f; })) {
+    /* nearest: whether a pass (in the order below) would sum from 0 along an axis with inner == 1 */
+    bool add_zero = false;
+    for (int k = 0; k < npass; ++k) {
+      int64_t inner = 1;
+      for (int e = axes[k] + 1; e < rank; ++e) inner *= cur[e];
+      add_zero = add_zero || inner == 1;
+      cur[axes[k]] = p->out_shape[axes[k]];
+    }
+    resize_nearest(in, out, idx, toff, p, add_zero);
+    return;
+  }
   /* the largest intermediate */
   int64_t maxsz = 0;
   {
