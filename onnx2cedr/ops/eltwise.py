@@ -165,7 +165,11 @@ def binary_call(graph: Graph, a: str, b: str, out: str, op: str, act: dict[str, 
     out_shape = list(graph.values[out].shape)
     a_str = broadcast_strides(graph.values[a].shape, out_shape)
     b_str = broadcast_strides(graph.values[b].shape, out_shape)
-    shape, a_str, b_str = _collapse(out_shape, a_str, b_str)
+    # the kernel merges contiguous dims itself; it gets the tensor's own shape (N, C, spatial...)
+    # when that fits, to split it over threads at the same rows as the layers around it
+    shape = out_shape if 1 <= len(out_shape) <= 8 else None
+    if shape is None:
+        shape, a_str, b_str = _collapse(out_shape, a_str, b_str)
     if len(shape) > 8:
         raise Unsupported(f"broadcasting over {len(shape)} dimensions (at most 8)")
     fields = {"op": op, "rank": len(shape), "out_shape": pad8(shape, 1), "a_stride": pad8(a_str, 0),

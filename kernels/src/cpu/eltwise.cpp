@@ -43,7 +43,7 @@ void row(const float *a, int64_t ia, const float *b, int64_t ib, float *o, int64
 
 template <class Op>
 void binary_impl(const float *a, const float *b, float *out, int rank, const int64_t *shape, const int64_t *sa,
-                 const int64_t *sb, const dash_act_t &act) {
+                 const int64_t *sb, const int64_t *so, const dash_act_t &act) {
   if (rank == 0) {
     out[0] = Op::f(a[0], b[0]);
     act_inplace(out, 1, act);
@@ -52,9 +52,9 @@ void binary_impl(const float *a, const float *b, float *out, int rank, const int
   const int64_t n = shape[rank - 1], ia = sa[rank - 1], ib = sb[rank - 1];
   Odometer od;
   const int64_t rows = od.outer_of(rank, shape);
-  int64_t oa = 0, ob = 0;
+  int64_t oa = 0, ob = 0, oo = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    float *o = out + r * n;
+    float *o = out + oo;
     row<Op>(a + oa, ia, b + ob, ib, o, n);
     act_inplace(o, n, act);
     const int d = od.next();
@@ -62,41 +62,57 @@ void binary_impl(const float *a, const float *b, float *out, int rank, const int
     /* incremental offsets: dimension d advanced by one, the inner ones reset to 0 */
     oa += sa[d];
     ob += sb[d];
+    oo += so[d];
     for (int e = d + 1; e < rank - 1; ++e) {
       oa -= sa[e] * (shape[e] - 1);
       ob -= sb[e] * (shape[e] - 1);
+      oo -= so[e] * (shape[e] - 1);
     }
   }
 }
 
-void binary_serial(const float *a, const float *b, float *out, const dash_binary_params_t *p) {
-  int64_t shape[DASH_MAX_RANK], sa[DASH_MAX_RANK], sb[DASH_MAX_RANK];
+/* out_stride: the output's element strides (NULL: dense in p->out_shape); the innermost is 1 */
+void binary_serial(const float *a, const float *b, float *out, const dash_binary_params_t *p,
+                   const int64_t *out_stride = nullptr) {
+  int64_t dense[DASH_MAX_RANK];
+  if (out_stride == nullptr) {
+    int64_t acc = 1;
+    for (int d = p->rank - 1; d >= 0; --d) {
+      dense[d] = acc;
+      acc *= p->out_shape[d];
+    }
+    out_stride = dense;
+  }
+  int64_t shape[DASH_MAX_RANK], sa[DASH_MAX_RANK], sb[DASH_MAX_RANK], so[DASH_MAX_RANK];
   int rank = 0;
   for (int d = 0; d < p->rank; ++d) {
     const int64_t n = p->out_shape[d];
     if (n <= 0) return; /* empty output */
     if (n == 1) continue;
-    if (rank > 0 && sa[rank - 1] == p->a_stride[d] * n && sb[rank - 1] == p->b_stride[d] * n) {
+    if (rank > 0 && sa[rank - 1] == p->a_stride[d] * n && sb[rank - 1] == p->b_stride[d] * n &&
+        so[rank - 1] == out_stride[d] * n) {
       /* merge into the previous (outer) dim */
       shape[rank - 1] *= n;
       sa[rank - 1] = p->a_stride[d];
       sb[rank - 1] = p->b_stride[d];
+      so[rank - 1] = out_stride[d];
       continue;
     }
     shape[rank] = n;
     sa[rank] = p->a_stride[d];
     sb[rank] = p->b_stride[d];
+    so[rank] = out_stride[d];
     ++rank;
   }
   switch (p->op) {
-    case DASH_BIN_ADD: binary_impl<OpAdd>(a, b, out, rank, shape, sa, sb, p->act); break;
-    case DASH_BIN_SUB: binary_impl<OpSub>(a, b, out, rank, shape, sa, sb, p->act); break;
-    case DASH_BIN_MUL: binary_impl<OpMul>(a, b, out, rank, shape, sa, sb, p->act); break;
-    case DASH_BIN_DIV: binary_impl<OpDiv>(a, b, out, rank, shape, sa, sb, p->act); break;
-    case DASH_BIN_MAX: binary_impl<OpMax>(a, b, out, rank, shape, sa, sb, p->act); break;
-    case DASH_BIN_MIN: binary_impl<OpMin>(a, b, out, rank, shape, sa, sb, p->act); break;
-    case DASH_BIN_POW: binary_impl<OpPow>(a, b, out, rank, shape, sa, sb, p->act); break;
-    case DASH_BIN_PRELU: binary_impl<OpPrelu>(a, b, out, rank, shape, sa, sb, p->act); break;
+    case DASH_BIN_ADD: binary_impl<OpAdd>(a, b, out, rank, shape, sa, sb, so, p->act); break;
+    case DASH_BIN_SUB: binary_impl<OpSub>(a, b, out, rank, shape, sa, sb, so, p->act); break;
+    case DASH_BIN_MUL: binary_impl<OpMul>(a, b, out, rank, shape, sa, sb, so, p->act); break;
+    case DASH_BIN_DIV: binary_impl<OpDiv>(a, b, out, rank, shape, sa, sb, so, p->act); break;
+    case DASH_BIN_MAX: binary_impl<OpMax>(a, b, out, rank, shape, sa, sb, so, p->act); break;
+    case DASH_BIN_MIN: binary_impl<OpMin>(a, b, out, rank, shape, sa, sb, so, p->act); break;
+    case DASH_BIN_POW: binary_impl<OpPow>(a, b, out, rank, shape, sa, sb, so, p->act); break;
+    case DASH_BIN_PRELU: binary_impl<OpPrelu>(a, b, out, rank, shape, sa, sb, so, p->act); break;
     default: break;
   }
 }
@@ -121,31 +137,22 @@ extern "C" void o2c_binary(const float *a, const float *b, float *out, const das
     binary_serial(a, b, out, p);
     return;
   }
-  const int64_t N = p->out_shape[0], C = p->out_shape[1], S = p->out_shape[ax];
-  int64_t inner = 1, plane = 1;
-  for (int d = ax + 1; d < p->rank; ++d) inner *= p->out_shape[d];
-  for (int d = 2; d < p->rank; ++d) plane *= p->out_shape[d];
+  const int64_t S = p->out_shape[ax];
+  int64_t dense[DASH_MAX_RANK], acc = 1;
+  for (int d = p->rank - 1; d >= 0; --d) {
+    dense[d] = acc;
+    acc *= p->out_shape[d];
+  }
   parallel_for(nt, nt, [&](int64_t t, int) {
     const int64_t s0 = t * S / nt, s1 = (t + 1) * S / nt;
     if (s1 <= s0) return;
-    /* the part of one (n, c) plane: the axes from ax on, ax cut to [s0, s1) (axes 2..ax-1 are 1) */
+    /* rows [s0, s1) of axis ax in every (n, c): the same tensor with that axis cut, the output
+     * keeping its full strides */
     dash_binary_params_t q = *p;
-    q.rank = p->rank - ax;
-    for (int d = 0; d < q.rank; ++d) {
-      q.out_shape[d] = p->out_shape[ax + d];
-      q.a_stride[d] = p->a_stride[ax + d];
-      q.b_stride[d] = p->b_stride[ax + d];
-    }
-    q.out_shape[0] = s1 - s0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c) {
-        const int64_t ao = n * p->a_stride[0] + c * p->a_stride[1] + s0 * p->a_stride[ax];
-        const int64_t bo = n * p->b_stride[0] + c * p->b_stride[1] + s0 * p->b_stride[ax];
-        binary_serial(a + ao, b + bo, out + (n * C + c) * plane + s0 * inner, &q);
-      }
+    q.out_shape[ax] = s1 - s0;
+    binary_serial(a + s0 * p->a_stride[ax], b + s0 * p->b_stride[ax], out + s0 * dense[ax], &q, dense);
   });
 }
-
 
 extern "C" void o2c_unary(const float *in, float *out, const dash_unary_params_t *p) {
   if (p->n <= 0) return;

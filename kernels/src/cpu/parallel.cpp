@@ -34,6 +34,7 @@ thread_local int t_threads = 1;
  * helper stays awake across a whole model run and sleeps only between runs. */
 constexpr std::chrono::microseconds kHelperSpin(1000);
 constexpr std::chrono::microseconds kCallerSpin(50);
+constexpr std::chrono::microseconds kHandover(20);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -70,6 +71,16 @@ class Pool {
       claim_.store(pack(g, 0, ntasks), std::memory_order_release);
     }
     cv_.notify_all();
+    if (ntasks == nthreads) {
+      /* one task per thread (the split layers): task t belongs to thread t, whose core holds the
+       * rows of the layer before. The caller runs its own and leaves the others to the helpers
+       * for a moment, so that a helper a fraction of a microsecond late does not lose its task
+       * (and the next layer its data); a helper that does not come (asleep, its core busy) has
+       * its task run here after kHandover. */
+      work(g, fn, ctx, ntasks, true, 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      while (unclaimed(g) && std::chrono::steady_clock::now() - t0 < kHandover) cpu_relax();
+    }
     work(g, fn, ctx, ntasks, true);
     /* wait for tasks still running on helpers: spin briefly, then block */
     const auto t0 = std::chrono::steady_clock::now();
@@ -103,8 +114,14 @@ class Pool {
     return (g << 44) | (static_cast<uint64_t>(lo) << 22) | static_cast<uint64_t>(hi);
   }
 
-  void work(uint64_t g, TaskFn fn, void *ctx, int64_t ntasks, bool front) {
-    for (;;) {
+  bool unclaimed(uint64_t g) const {
+    const uint64_t c = claim_.load(std::memory_order_acquire);
+    return (c >> 44) == g && ((c >> 22) & kIdxMask) < (c & kIdxMask);
+  }
+
+  /* claims and runs tasks (at most `limit`) until none is left */
+  void work(uint64_t g, TaskFn fn, void *ctx, int64_t ntasks, bool front, int64_t limit = INT64_MAX) {
+    for (int64_t taken = 0; taken < limit; ++taken) {
       uint64_t c = claim_.load(std::memory_order_acquire);
       int64_t t;
       uint64_t next;
