@@ -208,11 +208,11 @@ def test_unary_special_values(klib, opab):
 
 
 THREAD_PATTERNS = [  # large enough to be split by rows (first spatial axis > 1) over the threads
-    ((1, 16, 32, 32), (1, 16, 32, 32)),
-    ((2, 8, 40, 24), (1, 8, 1, 1)),      # per-channel
-    ((1, 32, 1000), (1, 32, 1000)),      # 1-D: split along the signal
-    ((1, 4, 1, 30, 50), (1, 4, 1, 30, 50)),  # leading spatial axis of 1
-    ((1, 8, 33, 17), (17,)),             # broadcast row
+    ((1, 32, 32, 32), (1, 32, 32, 32)),
+    ((2, 16, 40, 24), (1, 16, 1, 1)),    # per-channel
+    ((1, 40, 1000), (1, 40, 1000)),      # 1-D: split along the signal
+    ((1, 24, 1, 30, 50), (1, 24, 1, 30, 50)),  # leading spatial axis of 1
+    ((1, 64, 33, 17), (17,)),            # broadcast row
 ]
 
 

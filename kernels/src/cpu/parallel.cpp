@@ -75,11 +75,17 @@ class Pool {
       /* one task per thread (the split layers): task t belongs to thread t, whose core holds the
        * rows of the layer before. The caller runs its own and leaves the others to the helpers
        * for a moment, so that a helper a fraction of a microsecond late does not lose its task
-       * (and the next layer its data); a helper that does not come (asleep, its core busy) has
-       * its task run here after kHandover. */
+       * (and the next layer its data). A helper that does not come within kHandover (asleep,
+       * its core busy with other work) has its task run here, and the regions after that do not
+       * wait for it again until it is seen taking its task while the caller runs its own. */
       work(g, fn, ctx, ntasks, true, 1);
-      const auto t0 = std::chrono::steady_clock::now();
-      while (unclaimed(g) && std::chrono::steady_clock::now() - t0 < kHandover) cpu_relax();
+      if (!unclaimed(g)) {
+        helpers_prompt_ = true;
+      } else if (helpers_prompt_) {
+        const auto t0 = std::chrono::steady_clock::now();
+        while (unclaimed(g) && std::chrono::steady_clock::now() - t0 < kHandover) cpu_relax();
+        helpers_prompt_ = !unclaimed(g);
+      }
     }
     work(g, fn, ctx, ntasks, true);
     /* wait for tasks still running on helpers: spin briefly, then block */
@@ -167,6 +173,7 @@ class Pool {
     }
   }
 
+  bool helpers_prompt_ = true; /* the helpers took their own tasks in time lately (caller only) */
   static thread_local int worker_id_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
