@@ -145,7 +145,7 @@ extern "C" void o2c_binary(const float *a, const float *b, float *out, const das
   int ax = 2;
   while (ax < p->rank && p->out_shape[ax] == 1) ++ax;
   const int nt = p->rank >= 3 && ax < p->rank && total > 0
-                     ? static_cast<int>(std::min<int64_t>({static_cast<int64_t>(current_threads()), total / 16384,
+                     ? static_cast<int>(std::min<int64_t>({static_cast<int64_t>(current_threads()), total / 4096,
                                                            p->out_shape[ax]}))
                      : 1;
   if (nt <= 1) {

@@ -471,10 +471,10 @@ extern "C" void o2c_pool(const float *in, float *out, const dash_pool_params_t *
   if (is_tiled_pool(p, tp)) {
     /* by output rows of every channel (columns of a 1-D map), as the convolutions split their
      * outputs: each thread reads what its own core wrote. Cheap as it is, a pool after a layer
-     * split over the threads is split too from 16 K values on: reading half of its input from
+     * split over the threads is split too from 4 K values on: reading half of its input from
      * the other core costs more than the parallel region. */
     const int64_t oH = tp[1].out, oW = tp[2].out, span = oH > 1 ? oH : oW;
-    const int nt = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(current_threads()), work / 16384, span}));
+    const int nt = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(current_threads()), work / 4096, span}));
     auto part = [&](int64_t a, int64_t b) {
       const int64_t r0 = oH > 1 ? a : 0, r1 = oH > 1 ? b : 1, x0 = oH > 1 ? 0 : a, x1 = oH > 1 ? oW : b;
       if (p->kind == DASH_POOL_MAX)
