@@ -443,6 +443,16 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "multiply-adds per thread. The helper threads spin (yielding) for 1 ms after a parallel region before "
              "they sleep, so they stay awake through a model run: waking a sleeping thread takes tens of "
              "microseconds on this VM.")
+    L.append("- A region with one task per thread hands each helper its own task: the caller waits up to 20 us "
+             "for a helper to take it before running it itself, and stops waiting for helpers once one missed its "
+             "hand-over (a second core busy with other work, such as onnxruntime's spinning pool threads in the "
+             "four-way loop, then costs nothing beyond running single-threaded) until a helper is seen taking its "
+             "task in time again.")
+    L.append("- Small maps: a layer of resnet8 (16-64 channels on 32x32 to 8x8) takes 20-35 us; a parallel region "
+             "costs about 0.5 us on this VM, and with channel planes of 1-4 KB the two threads' halves sit a few "
+             "hundred bytes apart, where the hardware prefetchers of one core pull lines the other is writing. "
+             "That bounds resnet8's 2-thread speed-up (onnxruntime's is below 1.5 as well); lenet5 (0.8 MFLOP, "
+             "23 us) does not gain from a second thread at all.")
     L.append("- Per-layer times: `onnx2cedr profile OUT_DIR` (a converted model; the thread count it was "
              "converted with).")
     L.append("- Convolutions on small images with many channels (at most 400 output positions: 4x4 to 16x16 maps) "
