@@ -205,11 +205,17 @@ def profile(folder: Path = typer.Argument(..., help="An output folder made by `o
     med = np.median(per, axis=0)
     total = float(np.median(totals))
     rows = []
-    for layer, ns in zip(layers, med):
+    wave_head = None
+    for k, (layer, ns) in enumerate(zip(layers, med)):
+        # a layer issued in one wave with the ones before it (_nb calls, one barrier) shares their stamp
+        in_wave = k > 0 and wave_head is not None and not per[:, k].any()
+        if not in_wave:
+            wave_head = layer["index"]
         rows.append({"index": layer["index"], "name": layer["name"], "op": layer["op"],
                      "activation": (layer.get("activation") or {}).get("op"), "placement": layer["placement"],
                      "flops": layer["flops"], "median_ns": float(ns),
-                     "gflops": layer["flops"] / ns if ns > 0 else None})
+                     "gflops": layer["flops"] / ns if ns > 0 else None,
+                     "timed_with": wave_head if in_wave else None})
     if as_json:
         sys.stdout.write(json.dumps({"model": lib.desc["name"], "threads": lib.desc.get("threads", 1), "runs": runs,
                                      "median_total_ns": total, "layers": rows}, indent=1) + "\n")
@@ -220,10 +226,13 @@ def profile(folder: Path = typer.Argument(..., help="An output folder made by `o
         t.add_column(col, overflow="fold", justify="right" if col in ("#", "MFLOP", "time", "share", "GFLOP/s") else "left")
     for r in shown:
         t.add_row(str(r["index"]), r["name"], r["op"] + (f"+{r['activation']}" if r["activation"] else ""), r["placement"],
-                  f"{r['flops'] / 1e6:.3f}", _fmt_ns(r["median_ns"]),
-                  f"{100 * r['median_ns'] / total:.1f}%" if total > 0 else "-",
+                  f"{r['flops'] / 1e6:.3f}",
+                  f"with #{r['timed_with']}" if r["timed_with"] is not None else _fmt_ns(r["median_ns"]),
+                  f"{100 * r['median_ns'] / total:.1f}%" if total > 0 and r["timed_with"] is None else "-",
                   "-" if not r["gflops"] or r["flops"] == 0 else f"{r['gflops']:.1f}")
     out.print(t)
+    if any(r["timed_with"] is not None for r in rows):
+        out.print("with #N: issued in one wave with layer N (independent CEDR calls, one barrier); timed together")
     out.print(f"whole run: median {_fmt_ns(total)} (min {_fmt_ns(float(totals.min()))}); "
               f"{lib.desc['flops'] / total:.1f} GFLOP/s over {lib.desc['flops'] / 1e6:.2f} MFLOP")
 

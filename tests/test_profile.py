@@ -67,6 +67,7 @@ def test_profile_cli(built):
     d = json.loads(r.output)
     assert d["threads"] == 2 and d["runs"] == 5 and d["median_total_ns"] > 0
     assert [x["op"] for x in d["layers"]][:2] == ["Conv", "Conv"]
+    assert all(x["timed_with"] is None for x in d["layers"])  # a chain: no layers issued together
     r = CliRunner().invoke(app, ["profile", str(built), "--runs", "5", "--top", "2"])
     assert r.exit_code == 0 and "whole run: median" in r.output and "GFLOP/s" in r.output
 
@@ -76,3 +77,26 @@ def test_profile_cli_bad_folder(tmp_path):
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "not an onnx2cedr output folder" in lines[0]
+
+
+def test_profile_wave_layers(tmp_path):
+    """Two independent convolutions of one input are issued as one wave: the second is timed with the first."""
+    rng = np.random.default_rng(4)
+    inits = {"wa": rng.standard_normal((8, 4, 3, 3)), "wb": rng.standard_normal((8, 4, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "wa"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x", "wb"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["y"])]
+    g = helper.make_graph(nodes, "wave", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])],
+                          initializer=[numpy_helper.from_array(a.astype(np.float32), n) for n, a in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(tmp_path / "w.onnx"))
+    convert(tmp_path / "w.onnx", tmp_path / "out", artifacts=("lib",))
+    r = CliRunner().invoke(app, ["profile", str(tmp_path / "out"), "--runs", "3", "--json"])
+    assert r.exit_code == 0, r.output
+    layers = json.loads(r.output)["layers"]
+    assert [x["op"] for x in layers] == ["Conv", "Conv", "Add"]
+    assert layers[0]["timed_with"] is None and layers[1]["timed_with"] == 0 and layers[1]["median_ns"] == 0
+    r = CliRunner().invoke(app, ["profile", str(tmp_path / "out"), "--runs", "3"])
+    assert "with #0" in r.output
