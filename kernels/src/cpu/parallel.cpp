@@ -34,6 +34,7 @@ thread_local int t_threads = 1;
  * helper stays awake across a whole model run and sleeps only between runs. */
 constexpr std::chrono::microseconds kHelperSpin(1000);
 constexpr std::chrono::microseconds kCallerSpin(50);
+constexpr std::chrono::microseconds kCallerPlain(40);
 constexpr std::chrono::microseconds kHandover(20);
 
 inline void cpu_relax() {
@@ -41,6 +42,13 @@ inline void cpu_relax() {
   __builtin_ia32_pause();
 #endif
 }
+
+/* The first stretch of every wait is a plain loop on the shared word, without pause or yield: in a
+ * virtual machine a pause loop or sched_yield can hand the physical core back to the host (a VM
+ * exit), and the thread then notices the next region microseconds late - measured here, a 5 us
+ * layer split over two threads ran no faster than on one. After kPlainSpin the waits pause and
+ * yield, so a thread that shares its core with others still lets them run. */
+constexpr std::chrono::microseconds kPlainSpin(200);
 
 class Pool {
  public:
@@ -83,7 +91,8 @@ class Pool {
         helpers_prompt_ = true;
       } else if (helpers_prompt_) {
         const auto t0 = std::chrono::steady_clock::now();
-        while (unclaimed(g) && std::chrono::steady_clock::now() - t0 < kHandover) cpu_relax();
+        while (unclaimed(g) && std::chrono::steady_clock::now() - t0 < kHandover) {
+        }
         helpers_prompt_ = !unclaimed(g);
       }
     }
@@ -91,10 +100,12 @@ class Pool {
     /* wait for tasks still running on helpers: spin briefly, then block */
     const auto t0 = std::chrono::steady_clock::now();
     while (done_.load(std::memory_order_acquire) != ntasks) {
-      /* yield, not a bare spin: on a busy machine the helper may share this core, and its task
-       * can only finish when this thread lets it run */
-      std::this_thread::yield();
-      if (std::chrono::steady_clock::now() - t0 > kCallerSpin) {
+      /* a bare spin first (helpers finish within microseconds of each other), then yield, then
+       * block: on a busy machine the helper may share this core, and its task can only finish
+       * when this thread lets it run */
+      const auto waited = std::chrono::steady_clock::now() - t0;
+      if (waited > kCallerPlain) std::this_thread::yield();
+      if (waited > kCallerSpin) {
         std::unique_lock<std::mutex> lk(mu_);
         done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == ntasks; });
         break;
@@ -154,10 +165,12 @@ class Pool {
       const auto t0 = std::chrono::steady_clock::now();
       while ((claim_.load(std::memory_order_acquire) >> 44) == (seen & kGenMask) &&
              std::chrono::steady_clock::now() - t0 < kHelperSpin) {
-        /* yielding keeps a waiting helper from taking the CPU from a thread sharing its core
-         * (the caller itself, on a busy machine); on an idle core it returns at once */
-        cpu_relax();
-        std::this_thread::yield();
+        /* after the plain stretch, yielding keeps a waiting helper from taking the CPU from a
+         * thread sharing its core (the caller itself, on a busy machine) */
+        if (std::chrono::steady_clock::now() - t0 > kPlainSpin) {
+          cpu_relax();
+          std::this_thread::yield();
+        }
       }
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return gen_ != seen; });
