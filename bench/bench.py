@@ -450,7 +450,9 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "task in time again.")
     L.append("- Small maps: a layer of resnet8 (16-64 channels on 32x32 to 8x8) takes 20-35 us; a parallel region "
              "costs about 0.5 us on this VM, and with channel planes of 1-4 KB the two threads' halves sit a few "
-             "hundred bytes apart, where the hardware prefetchers of one core pull lines the other is writing. "
+             "hundred bytes apart: a 2-thread Add+Relu on 32x16x16 takes 3-4 us against 0.7 us on one thread "
+             "even with each half written by its own thread (prefetches across the halves and the VM's "
+             "scheduling are the suspects; not settled). "
              "That bounds resnet8's 2-thread speed-up (onnxruntime's is below 1.5 as well); lenet5 (0.8 MFLOP, "
              "23 us) does not gain from a second thread at all.")
     L.append("- Per-layer times: `onnx2cedr profile OUT_DIR` (a converted model; the thread count it was "
