@@ -1,6 +1,8 @@
 """Independent float64 references and comparison helpers for the kernel tests."""
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import os
 from pathlib import Path
@@ -115,3 +117,15 @@ def reduction_tol(bound, k: int, extra_rel: float = 0.0):
     enough that a dropped or misplaced term fails."""
     bound = np.asarray(bound, dtype=np.float64)
     return (2.0 * np.sqrt(max(k, 1)) + 4.0) * EPS32 * bound + extra_rel * bound + 1e-30
+
+
+@contextlib.contextmanager
+def kernel_threads(lib, n: int):
+    """Runs the block with the library's thread count for the calling thread set to n."""
+    lib.o2c_set_threads.argtypes = [ctypes.c_int]
+    lib.o2c_set_threads.restype = ctypes.c_int
+    prev = lib.o2c_set_threads(n)
+    try:
+        yield
+    finally:
+        lib.o2c_set_threads(prev)

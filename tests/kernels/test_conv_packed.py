@@ -12,7 +12,7 @@ import pytest
 
 import _ctypes_structs as S
 from conftest import _compile_all
-from _kref import KERNELS
+from _kref import KERNELS, kernel_threads
 
 
 def conv_params(rank, batch, cin, cout, G, in_size, k, s, d, pb, pe, has_bias, act):
@@ -131,8 +131,6 @@ def test_no_packed_form(lib):
 def test_packed_threads(klib):
     """2 threads over a packed layer: the same bits as 1 (threads split outputs, never K)."""
     _setup(klib)
-    klib.o2c_set_threads.argtypes = [C.c_int]
-    klib.o2c_set_threads.restype = C.c_int
     rng = np.random.default_rng(7)
     # large enough to be split: the lanes path (128 channels on 8x8) and the direct path (32x32)
     for case in ((2, 1, 128, 128, 1, [8, 8], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
@@ -147,9 +145,6 @@ def test_packed_threads(klib):
         p.packed = buf.ctypes.data
         n_out = batch * cout * int(np.prod(outs))
         one = run(klib, x, w, b, p, n_out)
-        prev = klib.o2c_set_threads(2)
-        try:
+        with kernel_threads(klib, 2):
             two = run(klib, x, w, b, p, n_out)
-        finally:
-            klib.o2c_set_threads(prev)
         assert np.array_equal(one.view(np.uint32), two.view(np.uint32))

@@ -2,15 +2,13 @@
 pads, dilations, groups (incl. depthwise and channel multipliers), bias, every activation."""
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import _ctypes_structs as S
-from _kref import ALL_ACTS, assert_within, reduction_tol, unary_ref
+from _kref import ALL_ACTS, assert_within, kernel_threads, reduction_tol, unary_ref
 
 torch.set_num_threads(1)
 
@@ -288,13 +286,8 @@ def _conv_threads(lib, case, threads):
     b = rng.standard_normal(Cout).astype(np.float32)
     out = np.full((N, Cout, *out_size), np.nan, np.float32)
     p = conv_params(rank, N, Cin, Cout, G, in_size, out_size, k, s, [1] * rank, pad, True, (S.ACT_RELU, 0, 0))
-    lib.o2c_set_threads.argtypes = [ctypes.c_int]
-    lib.o2c_set_threads.restype = ctypes.c_int
-    old = lib.o2c_set_threads(threads)
-    try:
+    with kernel_threads(lib, threads):
         lib.o2c_conv(S.ptr(x), S.ptr(w), S.ptr(b), S.ptr(out), p)
-    finally:
-        lib.o2c_set_threads(old)
     return out
 
 

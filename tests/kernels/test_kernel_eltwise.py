@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import _ctypes_structs as S
-from _kref import ALL_ACTS, assert_close, unary_ref
+from _kref import ALL_ACTS, assert_close, kernel_threads, unary_ref
 
 NP_BIN = {
     S.BIN_ADD: np.add, S.BIN_SUB: np.subtract, S.BIN_MUL: np.multiply, S.BIN_DIV: np.divide,
@@ -218,21 +218,14 @@ THREAD_PATTERNS = [  # large enough to be split by rows (first spatial axis > 1)
 
 @pytest.mark.parametrize("shapes", THREAD_PATTERNS, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_binary_threads_bit_identical(klib, shapes):
-    import ctypes
-
-    klib.o2c_set_threads.argtypes = [ctypes.c_int]
-    klib.o2c_set_threads.restype = ctypes.c_int
     rng = np.random.default_rng(11)
     a = rng.standard_normal(shapes[0]).astype(np.float32)
     b = rng.standard_normal(shapes[1]).astype(np.float32)
     one = run_binary(klib, a, b, S.BIN_ADD, (S.ACT_RELU, 0, 0))
-    prev = klib.o2c_set_threads(2)
-    try:
+    with kernel_threads(klib, 2):
         two = run_binary(klib, a, b, S.BIN_ADD, (S.ACT_RELU, 0, 0))
         inplace = a.copy()
         run_binary(klib, inplace, b, S.BIN_ADD, (S.ACT_RELU, 0, 0), out=inplace)
-    finally:
-        klib.o2c_set_threads(prev)
     np.testing.assert_array_equal(one, np.maximum(a + b, 0))
     assert np.array_equal(one.view(np.uint32), two.view(np.uint32))
     assert np.array_equal(one.view(np.uint32), inplace.view(np.uint32))

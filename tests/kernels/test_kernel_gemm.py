@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import _ctypes_structs as S
-from _kref import ALL_ACTS, assert_within, reduction_tol, unary_ref
+from _kref import ALL_ACTS, assert_within, kernel_threads, reduction_tol, unary_ref
 
 
 def run_gemm(lib, A, B, bias, p: S.GemmParams, C=None, fn="o2c_gemm"):
@@ -163,10 +163,6 @@ def test_gemm_concurrent_calls(klib):
 def test_gemv_threads_bit_identical(klib, tb):
     """Large matrix-vector products (fully-connected layers) split their columns over the calling
     thread's workers: the same bits as 1 thread, on both the dot (B transposed) and axpy paths."""
-    import ctypes
-
-    klib.o2c_set_threads.argtypes = [ctypes.c_int]
-    klib.o2c_set_threads.restype = ctypes.c_int
     rng = np.random.default_rng(17)
     M, N, K = 1, 1037, 2311
     A = rng.standard_normal(M * K).astype(np.float32)
@@ -174,11 +170,8 @@ def test_gemv_threads_bit_identical(klib, tb):
     bias = rng.standard_normal(N).astype(np.float32)
     p = S.GemmParams(1, M, N, K, 0, 0, 0, 0, tb, 1.0, 1.0, 2, S.act(S.ACT_RELU))
     one = run_gemm(klib, A, B, bias, p)
-    prev = klib.o2c_set_threads(3)
-    try:
+    with kernel_threads(klib, 3):
         three = run_gemm(klib, A, B, bias, p)
-    finally:
-        klib.o2c_set_threads(prev)
     assert np.array_equal(one.view(np.uint32), three.view(np.uint32))
     ref, bound = ref_gemm(A, B, bias, M, N, K, 0, tb, 1.0, 1.0, 2, (S.ACT_RELU, 0, 0))
     assert_within(one.reshape(M, N), ref, reduction_tol(bound, K, 1e-6) + 1e-6 * np.abs(ref), "gemv")

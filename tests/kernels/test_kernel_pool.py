@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import _ctypes_structs as S
-from _kref import assert_close
+from _kref import assert_close, kernel_threads
 from _ort import run_node
 
 KIND_OP = {S.POOL_MAX: "MaxPool", S.POOL_AVG: "AveragePool", S.POOL_LP: "LpPool"}
@@ -120,18 +120,11 @@ def test_maxpool_nan_and_inf_like_onnxruntime(klib):
 @pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG, S.POOL_LP])
 def test_pool_threads_bit_identical(klib, kind):
     """Large pools split their channels over the calling thread's workers: the same bits as 1 thread."""
-    import ctypes
-
-    klib.o2c_set_threads.argtypes = [ctypes.c_int]
-    klib.o2c_set_threads.restype = ctypes.c_int
     x = np.random.default_rng(5).standard_normal((2, 37, 33, 35)).astype(np.float32)
     args = (x, kind, [3, 2], [2, 2], [1, 1], [1, 0], [1, 1], [17, 18])
     one = run_pool(klib, *args)
-    prev = klib.o2c_set_threads(3)
-    try:
+    with kernel_threads(klib, 3):
         three = run_pool(klib, *args)
-    finally:
-        klib.o2c_set_threads(prev)
     assert np.array_equal(one.view(np.uint32), three.view(np.uint32))
 
 
@@ -164,18 +157,11 @@ def test_pool2x2_fast_path(klib, shape, kind):
 @pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG])
 def test_pool2x2_threads_bit_identical(klib, kind):
     """The 2x2 path splits output rows over the threads: the same bits as one thread."""
-    import ctypes
-
-    klib.o2c_set_threads.argtypes = [ctypes.c_int]
-    klib.o2c_set_threads.restype = ctypes.c_int
     x = np.random.default_rng(8).standard_normal((1, 64, 66, 70)).astype(np.float32)
     args = (x, kind, [2, 2], [2, 2], [1, 1], [0, 0], [0, 0], [33, 35])
     one = run_pool(klib, *args)
-    prev = klib.o2c_set_threads(2)
-    try:
+    with kernel_threads(klib, 2):
         two = run_pool(klib, *args)
-    finally:
-        klib.o2c_set_threads(prev)
     assert np.array_equal(one.view(np.uint32), two.view(np.uint32))
 
 
@@ -237,13 +223,6 @@ def test_pool_stride1_small_maps(klib, case, kind):
     else:
         assert_close(got, ref, 1e-6, 1e-7)
     # the channels split over the threads (pools with enough work): the same bits
-    import ctypes
-
-    klib.o2c_set_threads.argtypes = [ctypes.c_int]
-    klib.o2c_set_threads.restype = ctypes.c_int
-    prev = klib.o2c_set_threads(2)
-    try:
+    with kernel_threads(klib, 2):
         two = run_pool(klib, x, kind, k, [1] * rank, d, [0] * rank, [0] * rank, ref.shape[2:])
-    finally:
-        klib.o2c_set_threads(prev)
     assert np.array_equal(got.view(np.uint32), two.view(np.uint32))
