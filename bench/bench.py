@@ -153,29 +153,12 @@ class Theirs:
         self.sess.run_with_iobinding(self.binding)
 
 
-def interleaved(fns: dict, reps: int, budget_s: float) -> dict[str, float]:
-    """Median seconds per call of each function, calls interleaved round by round."""
-    for f in fns.values():  # warm-up
-        f()
-        f()
-    times = {k: [] for k in fns}
-    t_start = time.perf_counter()
-    for r in range(reps):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-        if r >= 4 and time.perf_counter() - t_start > budget_s:
-            break
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def blocked(fns: dict, reps: int, budget_s: float, block: int = 10) -> dict[str, float]:
-    """Median seconds per call of each function, called in blocks of `block` back-to-back calls,
-    the blocks alternating: the steady state of one model run after another (a helper thread that
-    sits idle between runs for more than a millisecond goes to sleep, and a run of the other
-    function in between would measure its wake-up), with the functions still measured alike over
-    time."""
+def interleaved(fns: dict, reps: int, budget_s: float, block: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, the functions taking turns so that load on the
+    machine hits them alike: one call each per round, or with block > 1 `block` back-to-back calls
+    each - the steady state of one model run after another (a helper thread that sits idle between
+    runs for more than a millisecond goes to sleep, and a run of the other function in between
+    would measure its wake-up)."""
     for f in fns.values():  # warm-up
         f()
         f()
@@ -187,7 +170,7 @@ def blocked(fns: dict, reps: int, budget_s: float, block: int = 10) -> dict[str,
                 t0 = time.perf_counter()
                 f()
                 times[k].append(time.perf_counter() - t0)
-        if r >= 2 and time.perf_counter() - t_start > budget_s:
+        if r >= 4 and time.perf_counter() - t_start > budget_s:
             break
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -298,7 +281,7 @@ def main(argv=None) -> int:
         reps = args.reps if n != "vgg16" else max(5, args.reps // 20)
         # our 1 -> 2 thread speed-up in a loop of its own, before any onnxruntime session exists:
         # onnxruntime's pool threads keep spinning on the second core for a while after its runs
-        ts_o = blocked({"o2": ours2, "o1": ours1}, reps, args.seconds / 2, block=10 if n != "vgg16" else 2)
+        ts_o = interleaved({"o2": ours2, "o1": ours1}, reps, args.seconds / 2, block=10 if n != "vgg16" else 2)
         s1, s2 = ort_session(p, 1), ort_session(p, 2)
         ref = ort_session(p, 1, optimize=False).run(None, {i.name: a for i, a in zip(s1.get_inputs(), ins)})
         o1 = [a.copy() for a in ours1()]
@@ -310,8 +293,8 @@ def main(argv=None) -> int:
                         args.seconds)
         # onnxruntime's speed-up in a loop of its own as well
         time.sleep(0.05)
-        ts_r = blocked({"r2": Theirs(s2, ins), "r1": Theirs(s1, ins)}, reps, args.seconds / 2,
-                       block=10 if n != "vgg16" else 2)
+        ts_r = interleaved({"r2": Theirs(s2, ins), "r1": Theirs(s1, ins)}, reps, args.seconds / 2,
+                           block=10 if n != "vgg16" else 2)
         mem = r1.model_json["memory"]
         row = dict(name=n, o1=t["o1"], o2=t["o2"], r1=t["r1"], r2=t["r2"], same=same, err=err,
                    sp_o=ts_o["o1"] / ts_o["o2"], sp_r=ts_r["r1"] / ts_r["r2"],
