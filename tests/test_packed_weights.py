@@ -9,10 +9,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from onnx2cedr import convert
 from onnx2cedr.runner import ModelLibrary
+from tests.oncheck import make_model
 
 
 def _model(path):
@@ -28,13 +29,8 @@ def _model(path):
         helper.make_node("LeakyRelu", ["c2"], ["r2"], alpha=0.1),
         helper.make_node("Conv", ["r2", "w3", "b3"], ["y"], pads=[1, 1, 1, 1], strides=[2, 2]),
     ]
-    inits = [numpy_helper.from_array(a, n) for n, a in (("w1", w1), ("w2", w2), ("w3", w3), ("b1", b1),
-                                                        ("b2", b2), ("b3", b3))]
-    g = helper.make_graph(nodes, "packed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 8, 8])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 4, 4])], initializer=inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, str(path))
+    inits = {"w1": w1, "w2": w2, "w3": w3, "b1": b1, "b2": b2, "b3": b3}
+    onnx.save(make_model(nodes, {"x": np.zeros((1, 64, 8, 8), np.float32)}, ["y"], inits, opset=17), str(path))
     return path
 
 

@@ -6,13 +6,14 @@ import json
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 from typer.testing import CliRunner
 
 from onnx2cedr import convert
 from onnx2cedr.cli import app
 from onnx2cedr.errors import O2CError
 from onnx2cedr.runner import ModelLibrary
+from tests.oncheck import make_model
 
 
 def _model(path):
@@ -24,12 +25,8 @@ def _model(path):
              helper.make_node("Conv", ["c1", "w2", "b"], ["c2"], pads=[1, 1, 1, 1]),
              helper.make_node("Add", ["c1", "c2"], ["s"]),
              helper.make_node("MaxPool", ["s"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
-    g = helper.make_graph(nodes, "prof", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 40, 40])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 20, 20])],
-                          initializer=[numpy_helper.from_array(a.astype(np.float32), n) for n, a in inits.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, str(path))
+    onnx.save(make_model(nodes, {"x": np.zeros((1, 8, 40, 40), np.float32)}, ["y"],
+                         {k: v.astype(np.float32) for k, v in inits.items()}, opset=17), str(path))
     return path
 
 
@@ -86,12 +83,8 @@ def test_profile_wave_layers(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "wa"], ["a"], pads=[1, 1, 1, 1]),
              helper.make_node("Conv", ["x", "wb"], ["b"]),
              helper.make_node("Add", ["a", "b"], ["y"])]
-    g = helper.make_graph(nodes, "wave", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 16, 16])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])],
-                          initializer=[numpy_helper.from_array(a.astype(np.float32), n) for n, a in inits.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, str(tmp_path / "w.onnx"))
+    onnx.save(make_model(nodes, {"x": np.zeros((1, 4, 16, 16), np.float32)}, ["y"],
+                         {k: v.astype(np.float32) for k, v in inits.items()}, opset=17), str(tmp_path / "w.onnx"))
     convert(tmp_path / "w.onnx", tmp_path / "out", artifacts=("lib",))
     r = CliRunner().invoke(app, ["profile", str(tmp_path / "out"), "--runs", "3", "--json"])
     assert r.exit_code == 0, r.output

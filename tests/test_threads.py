@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 from typer.testing import CliRunner
 
 from onnx2cedr import convert, inspect
 from onnx2cedr.cli import app
 from onnx2cedr.errors import O2CError
 from onnx2cedr.runner import ModelLibrary
+from tests.oncheck import make_model
 
 
 def _model(path):
@@ -26,12 +27,8 @@ def _model(path):
         helper.make_node("Add", ["c2", "r1"], ["s"]),
         helper.make_node("MaxPool", ["s"], ["y"], kernel_shape=[2, 2], strides=[2, 2]),
     ]
-    g = helper.make_graph(nodes, "thr", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 40, 40])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 24, 20, 20])],
-                          initializer=[numpy_helper.from_array(a, n) for n, a in (("w1", w1), ("w2", w2), ("b", b))])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, str(path))
+    onnx.save(make_model(nodes, {"x": np.zeros((1, 8, 40, 40), np.float32)}, ["y"],
+                         {"w1": w1, "w2": w2, "b": b}, opset=17), str(path))
     return path
 
 
