@@ -194,25 +194,30 @@ void pool_x(const float *src, float *dst, int64_t rows, const AxisTaps &ax, bool
   }
 }
 
+/* n outputs of a full_unit_stride axis whose consecutive taps lie `step` values apart in x:
+ * y[i] = the taps x[i + t*d*step] combined in order from the neutral element (then averaged) */
+template <int KIND>
+void unit_stride_taps(const float *x, float *y, int64_t n, int64_t step, const AxisTaps &ax, bool average) {
+  for (int64_t i = 0; i < n; ++i) y[i] = combine<KIND>(neutral<KIND>(), x[i]);
+  for (int64_t t = 1; t < ax.k; ++t) {
+    const float *xt = x + t * ax.d * step;
+    for (int64_t i = 0; i < n; ++i) y[i] = combine<KIND>(y[i], xt[i]);
+  }
+  if (average) {
+    const float w = ax.inv_div[0];
+    for (int64_t i = 0; i < n; ++i) y[i] *= w;
+  }
+}
+
 /* pooling along an outer axis: (outer, in, inner) -> (outer, out, inner), whole rows at a time */
 template <int KIND>
 void pool_rows(const float *src, float *dst, int64_t outer, int64_t inner, const AxisTaps &ax, bool average) {
   if (full_unit_stride(ax)) {
     /* the outputs' rows are consecutive, and so are each tap's input rows: per tap one loop
      * over the whole output block rather than one per output row (short on small maps) */
-    const int64_t n = ax.out * inner;
-    const float w = ax.inv_div[0];
-    for (int64_t o0 = 0; o0 < outer; ++o0) {
-      const float *x = src + (o0 * ax.in + ax.first[0]) * inner;
-      float *y = dst + o0 * n;
-      for (int64_t i = 0; i < n; ++i) y[i] = combine<KIND>(neutral<KIND>(), x[i]);
-      for (int64_t t = 1; t < ax.k; ++t) {
-        const float *xt = x + t * ax.d * inner;
-        for (int64_t i = 0; i < n; ++i) y[i] = combine<KIND>(y[i], xt[i]);
-      }
-      if (average)
-        for (int64_t i = 0; i < n; ++i) y[i] *= w;
-    }
+    for (int64_t o0 = 0; o0 < outer; ++o0)
+      unit_stride_taps<KIND>(src + (o0 * ax.in + ax.first[0]) * inner, dst + o0 * ax.out * inner, ax.out * inner,
+                             inner, ax, average);
     return;
   }
   for (int64_t o0 = 0; o0 < outer; ++o0) {
@@ -289,16 +294,7 @@ void pool_impl(const float *in, float *out, const dash_pool_params_t *p, const A
       const int64_t lim = n - (ay.first[0] + (ay.k - 1) * ay.d) * W;
       t2.reset(static_cast<size_t>(n));
       float *z = t2.get();
-      const float *x0 = in + ay.first[0] * W;
-      for (int64_t u = 0; u < lim; ++u) z[u] = combine<KIND>(neutral<KIND>(), x0[u]);
-      for (int64_t t = 1; t < ay.k; ++t) {
-        const float *xt = x0 + t * ay.d * W;
-        for (int64_t u = 0; u < lim; ++u) z[u] = combine<KIND>(z[u], xt[u]);
-      }
-      if (average) {
-        const float w = ay.inv_div[0];
-        for (int64_t u = 0; u < lim; ++u) z[u] *= w;
-      }
+      unit_stride_taps<KIND>(in + ay.first[0] * W, z, lim, W, ay, average);
       /* [lim, n) is no output row's; defined values for the spare lanes of the row chunks */
       for (int64_t u = lim; u < n; ++u) z[u] = 0.0f;
       pool_x_short<KIND>(z, n, H * W, out, C * oD, oH, tp[2], average);
