@@ -1,9 +1,12 @@
-// Small kernel benchmark: GFLOP/s of o2c_gemm and o2c_conv (not pretty).
+// Small kernel benchmark: GFLOP/s of o2c_gemm and o2c_conv; microseconds of the small-map kernels
+// and the 1 -> 2 thread speed-up of small layers (not pretty).
 // build (from the repository root):
 //   g++ -O3 -march=native -std=c++17 -Ikernels/include kernels/bench/bench.cpp kernels/src/cpu/*.cpp -o /tmp/o2c_bench
-// or cmake -DO2C_BUILD_BENCH=ON. Usage: o2c_bench [gemm|conv]. See also compare_ort.py (vs onnxruntime).
+// or cmake -DO2C_BUILD_BENCH=ON. Usage: o2c_bench [gemm|conv|small]. See also compare_ort.py (vs onnxruntime).
 #include "o2c_kernels.h"
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -60,7 +63,102 @@ static void bench_conv(int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, in
               fl / t / 1e9);
 }
 
+/* median microseconds of f over many calls (small kernels: the median of back-to-back calls) */
+template <class F>
+static double median_us(F f, int n = 4000) {
+  std::vector<double> t(n);
+  for (int i = 0; i < 10; ++i) f();
+  for (auto &v : t) {
+    double a = now();
+    f();
+    v = (now() - a) * 1e6;
+  }
+  std::nth_element(t.begin(), t.begin() + n / 2, t.end());
+  return t[n / 2];
+}
+
+static dash_pool_params_t pool2d(int kind, int64_t C, int64_t H, int64_t W, int64_t k, int64_t s) {
+  dash_pool_params_t p{};
+  p.kind = kind; p.spatial_rank = 2; p.channels = C;
+  p.in_size[0] = H; p.in_size[1] = W; p.out_size[0] = (H - k) / s + 1; p.out_size[1] = (W - k) / s + 1;
+  p.kernel[0] = p.kernel[1] = k; p.stride[0] = p.stride[1] = s; p.dilation[0] = p.dilation[1] = 1;
+  return p;
+}
+
+/* the small-map kernels of issue 6 (tiny_yolo, m5, resnet8 sizes), and small layers on 1 and 2
+ * threads (each thread count in a block of back-to-back calls, as a model runs them) */
+static void bench_small() {
+  std::vector<float> a(1 << 20), b(1 << 20), c(1 << 20);
+  randv(a); randv(b);
+  auto pool = [&](const char *what, dash_pool_params_t p) {
+    std::printf("%-44s %8.2f us\n", what, median_us([&] { o2c_pool(a.data(), c.data(), &p); }));
+  };
+  pool("max pool 2x2/2, 128x8x8", pool2d(DASH_POOL_MAX, 128, 8, 8, 2, 2));
+  pool("max pool 2x2/2, 32x32x32", pool2d(DASH_POOL_MAX, 32, 32, 32, 2, 2));
+  pool("max pool 2x2/1, 256x5x5", pool2d(DASH_POOL_MAX, 256, 5, 5, 2, 1));
+  dash_pool_params_t p1{};
+  p1.kind = DASH_POOL_MAX; p1.spatial_rank = 1; p1.channels = 128; p1.in_size[0] = 1981; p1.out_size[0] = 495;
+  p1.kernel[0] = p1.stride[0] = 4; p1.dilation[0] = 1;
+  pool("max pool 4/4 (1-D), 128x1981", p1);
+  o2c_pad_params_t pp{};
+  pp.rank = 4; pp.mode = O2C_PAD_CONSTANT;
+  const int64_t pin[4] = {1, 256, 4, 4}, pout[4] = {1, 256, 5, 5};
+  for (int d = 0; d < 8; ++d) pp.in_shape[d] = pp.out_shape[d] = 1;
+  for (int d = 0; d < 4; ++d) { pp.in_shape[d] = pin[d]; pp.out_shape[d] = pout[d]; }
+  std::printf("%-44s %8.2f us\n", "constant pad 256x4x4 -> 256x5x5", median_us([&] { o2c_pad(a.data(), c.data(), &pp); }));
+  o2c_resize_params_t rp{};
+  rp.rank = 4; rp.taps = 1;
+  const int64_t rin[4] = {1, 64, 4, 4}, rout[4] = {1, 64, 8, 8};
+  for (int d = 0; d < 8; ++d) rp.in_shape[d] = rp.out_shape[d] = 1;
+  for (int d = 0; d < 4; ++d) { rp.in_shape[d] = rin[d]; rp.out_shape[d] = rout[d]; }
+  std::vector<int64_t> idx;
+  std::vector<float> wt;
+  for (int d = 0; d < 4; ++d)
+    for (int64_t o = 0; o < rout[d]; ++o) { idx.push_back(o * rin[d] / rout[d]); wt.push_back(1.0f); }
+  std::printf("%-44s %8.2f us\n", "nearest resize 64x4x4 -> 64x8x8",
+              median_us([&] { o2c_resize(a.data(), c.data(), idx.data(), wt.data(), &rp); }));
+
+  /* 1 -> 2 threads */
+  dash_binary_params_t bp{};
+  bp.op = DASH_BIN_ADD; bp.rank = 4; bp.act = {DASH_ACT_RELU, 0, 0};
+  const int64_t bs[4] = {1, 32, 16, 16};
+  for (int d = 3, st = 1; d >= 0; st *= bs[d], --d) { bp.out_shape[d] = bs[d]; bp.a_stride[d] = bp.b_stride[d] = st; }
+  auto threads = [&](const char *what, auto f) {
+    o2c_set_threads(1);
+    const double one = median_us(f);
+    o2c_set_threads(2);
+    const double two = median_us(f);
+    o2c_set_threads(1);
+    std::printf("%-44s %8.2f us 1 thr %8.2f us 2 thr  speed-up %.2f\n", what, one, two, one / two);
+  };
+  threads("add+relu 32x16x16 (in place)", [&] { o2c_binary(c.data(), b.data(), c.data(), &bp); });
+  auto conv = [&](const char *what, int64_t C, int64_t H, int64_t O, int64_t k, int64_t s) {
+    const int64_t pad = k / 2, OH = (H + 2 * pad - k) / s + 1;
+    dash_conv_params_t p{};
+    p.spatial_rank = 2; p.has_bias = 1; p.batch = 1; p.in_channels = C; p.out_channels = O; p.groups = 1;
+    p.in_size[0] = p.in_size[1] = H; p.out_size[0] = p.out_size[1] = OH;
+    p.kernel[0] = p.kernel[1] = k; p.stride[0] = p.stride[1] = s; p.dilation[0] = p.dilation[1] = 1;
+    p.pad_begin[0] = p.pad_begin[1] = pad; p.act = {DASH_ACT_RELU, 0, 0};
+    std::vector<uint8_t> packed(o2c_conv_packed_bytes(&p) + 64);
+    void *pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+    if (o2c_conv_packed_bytes(&p) > 0) {
+      o2c_conv_pack(b.data(), &p, pk);
+      p.packed = pk;
+    }
+    threads(what, [&] { o2c_conv(a.data(), b.data(), b.data(), c.data(), &p); });
+  };
+  conv("conv 3->16 3x3 on 32x32 (resnet8 stem)", 3, 32, 16, 3, 1);
+  conv("conv 16->16 3x3 on 32x32", 16, 32, 16, 3, 1);
+  conv("conv 32->32 3x3 on 32x32 (vgg)", 32, 32, 32, 3, 1);
+  conv("conv 64->64 3x3 on 16x16 (lanes, by rows)", 64, 16, 64, 3, 1);
+  conv("conv 128->128 3x3 on 8x8 (lanes, by channels)", 128, 8, 128, 3, 1);
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "small") == 0) {
+    bench_small();
+    return 0;
+  }
   bool conv = argc < 2 || std::strcmp(argv[1], "gemm") != 0;
   bool gemm = argc < 2 || std::strcmp(argv[1], "conv") != 0;
   if (gemm) {
