@@ -117,15 +117,23 @@ def test_maxpool_nan_and_inf_like_onnxruntime(klib):
     np.testing.assert_array_equal(got[0, 0], [[0.0, 0.0], [5.0, -np.inf]])
 
 
-@pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG, S.POOL_LP])
-def test_pool_threads_bit_identical(klib, kind):
-    """Large pools split their channels over the calling thread's workers: the same bits as 1 thread."""
-    x = np.random.default_rng(5).standard_normal((2, 37, 33, 35)).astype(np.float32)
-    args = (x, kind, [3, 2], [2, 2], [1, 1], [1, 0], [1, 1], [17, 18])
-    one = run_pool(klib, *args)
-    with kernel_threads(klib, 3):
-        three = run_pool(klib, *args)
-    assert np.array_equal(one.view(np.uint32), three.view(np.uint32))
+THREAD_RUNS = [  # kind, shape, (kernel, stride, dilation, pad begin, pad end, out), threads
+    # generic path: channel chunks over the workers
+    *[(kd, (2, 37, 33, 35), ([3, 2], [2, 2], [1, 1], [1, 0], [1, 1], [17, 18]), 3)
+      for kd in (S.POOL_MAX, S.POOL_AVG, S.POOL_LP)],
+    # 2x2/2 tiled path: output rows over the threads
+    *[(kd, (1, 64, 66, 70), ([2, 2], [2, 2], [1, 1], [0, 0], [0, 0], [33, 35]), 2) for kd in (S.POOL_MAX, S.POOL_AVG)],
+]
+
+
+@pytest.mark.parametrize("kind,shape,geo,threads", THREAD_RUNS, ids=lambda v: str(v))
+def test_pool_threads_bit_identical(klib, kind, shape, geo, threads):
+    """Pools split over the calling thread's workers give the same bits as 1 thread."""
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    one = run_pool(klib, x, kind, *geo)
+    with kernel_threads(klib, threads):
+        many = run_pool(klib, x, kind, *geo)
+    assert np.array_equal(one.view(np.uint32), many.view(np.uint32))
 
 
 # 2x2 / stride 2 / no padding: the vectorized path (whole rows: 8- and 4-output steps, scalar tail)
@@ -152,17 +160,6 @@ def test_pool2x2_fast_path(klib, shape, kind):
         np.testing.assert_array_equal(got[clean], ref[clean])
     else:
         assert_close(got, ref, 1e-6, 1e-7)
-
-
-@pytest.mark.parametrize("kind", [S.POOL_MAX, S.POOL_AVG])
-def test_pool2x2_threads_bit_identical(klib, kind):
-    """The 2x2 path splits output rows over the threads: the same bits as one thread."""
-    x = np.random.default_rng(8).standard_normal((1, 64, 66, 70)).astype(np.float32)
-    args = (x, kind, [2, 2], [2, 2], [1, 1], [0, 0], [0, 0], [33, 35])
-    one = run_pool(klib, *args)
-    with kernel_threads(klib, 2):
-        two = run_pool(klib, *args)
-    assert np.array_equal(one.view(np.uint32), two.view(np.uint32))
 
 
 TILED = [  # shape, kernel (= stride): 1-D max pools of 4, rows left alone, 2-D max/avg
