@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything onnx2cedr needs in ./.venv: the package (non-editable, so the CLI works from any
-# folder with the kernels inside the wheel) and the test/demo extras. Idempotent.
+# Set up everything onnx2cedr needs in ./.venv: the locked test/demo environment (requirements.lock)
+# and the package (non-editable, so the CLI works from any folder with the kernels inside the wheel).
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -12,12 +13,22 @@ command -v g++ >/dev/null || command -v c++ >/dev/null || {
   fi
 }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-# torch 2.13.0 is pinned exactly: that CPU wheel is what this machine provides
 mkdir -p .venv/log
-if ! .venv/bin/python -m pip install ".[test]" > .venv/log/pip-install.log 2>&1; then
-  tail -n 30 .venv/log/pip-install.log >&2
-  echo "error: installing onnx2cedr into .venv failed (full log: .venv/log/pip-install.log)" >&2
-  exit 2
-fi
+# Every package comes from requirements.lock at its exact version (scripts/lock.sh regenerates it):
+# pip itself first, then the lock without resolving anything, then onnx2cedr built with the locked
+# setuptools/wheel. torch 2.13.0+cpu is the CPU wheel this machine provides.
+install() {  # install ARGS...: pip quietly, its log kept, the tail shown on failure
+  if ! .venv/bin/python -m pip install --disable-pip-version-check "$@" >> .venv/log/pip-install.log 2>&1; then
+    tail -n 30 .venv/log/pip-install.log >&2
+    echo "error: installing into .venv failed (pip install $*; full log: .venv/log/pip-install.log)" >&2
+    exit 2
+  fi
+}
+: > .venv/log/pip-install.log
+install "$(grep -E '^pip==' requirements.lock)"
+install --no-deps -r requirements.lock
+install --no-deps --no-build-isolation .
+.venv/bin/python scripts/check_lock.py || exit 2
+.venv/bin/python -m pip check > .venv/log/pip-check.log 2>&1 || {
+  sed 's/^/error: pip check: /' .venv/log/pip-check.log >&2; exit 2; }
 .venv/bin/python -c "import onnx2cedr, onnxruntime, torch" || { echo "error: set-up failed" >&2; exit 2; }
