@@ -21,6 +21,15 @@ extern "C" {
 #define O2C_MAX_THREADS 64
 int o2c_set_threads(int n);
 int o2c_get_threads(void);
+/* Who ran the calling thread's parallel kernel work since the last reset (always counted: one
+ * store per task to the running thread's own cache line). Slot 0 is the calling thread, slot k its
+ * k-th helper thread. Fills tasks[k] (tasks of the kernels' parallel loops it ran; a loop run
+ * inside a task is part of that task) and os_tids[k] (the OS thread id - gettid on
+ * Linux - of the thread that ran them; 0 while it ran none) for k < min(n, slots), either pointer
+ * may be NULL; returns slots (1 + the helpers started so far). Call between kernel calls, from the
+ * thread that made them. */
+int o2c_pool_stats(uint64_t *tasks, uint64_t *os_tids, int n);
+void o2c_pool_stats_reset(void);
 
 void o2c_gemm(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
 void o2c_conv(const float *in, const float *weight, const float *bias, float *out, const dash_conv_params_t *p);

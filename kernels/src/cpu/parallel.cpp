@@ -10,6 +10,13 @@
  * each runs a contiguous half, which keeps its data in its own core's caches); each task writes
  * its own part of the output, so results do not depend on the number of threads or on which
  * thread ran which task.
+ *
+ * Each calling thread also keeps per-thread counters of its parallel work (o2c_pool_stats in
+ * o2c_kernels.h): for the caller (slot 0) and each helper k (slot k), the tasks it ran and its OS
+ * thread id, so a test can see the helpers doing their share instead of inferring it from equal
+ * results. Each slot has a cache line of its own and a single writer (the thread of that slot), so
+ * counting costs one relaxed load and store per task claimed (per loop when one thread runs it),
+ * with no line shared between threads while a region runs.
  */
 #include "internal.h"
 
@@ -21,12 +28,54 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace o2c {
 namespace detail {
 
 namespace {
 
 thread_local int t_threads = 1;
+
+/* The OS id of the calling thread (Linux: gettid, what /proc/self/task and Python's
+ * threading.get_native_id() show), read once per thread. */
+uint64_t os_thread_id() {
+  static thread_local uint64_t id = 0;
+  if (id == 0) {
+#if defined(__linux__)
+    id = static_cast<uint64_t>(::syscall(SYS_gettid));
+#else
+    id = static_cast<uint64_t>(std::hash<std::thread::id>()(std::this_thread::get_id())) | 1;
+#endif
+  }
+  return id;
+}
+
+/* One pool thread's counters: written only by that thread while a region runs (the caller reads or
+ * resets them between regions, after the region's done_ handshake), padded to a cache line so the
+ * threads never write the same line. */
+struct alignas(64) StatSlot {
+  std::atomic<uint64_t> tasks{0};
+  std::atomic<uint64_t> tid{0};
+  void count(uint64_t k = 1) {
+    const uint64_t n = tasks.load(std::memory_order_relaxed);
+    if (n == 0) tid.store(os_thread_id(), std::memory_order_relaxed);
+    tasks.store(n + k, std::memory_order_relaxed);
+  }
+};
+struct PoolStats {
+  StatSlot slot[O2C_MAX_THREADS];
+};
+static_assert(sizeof(StatSlot) == 64, "one counter slot per cache line");
+/* The calling thread's counters (constant-initialised, no destructor), shared with its helpers. */
+thread_local PoolStats t_stats;
+/* Set while this thread runs tasks (always on a helper): a kernel loop inside a task (build_phases
+ * in a conv slice) goes through parallel_run with one thread too, and is part of that task, not
+ * tasks of its own. */
+thread_local bool t_in_task = false;
 
 /* How long a helper spins for the next region before it sleeps, and the caller for the helpers'
  * last tasks before it blocks. A model's layers follow each other within microseconds to a few
@@ -52,6 +101,9 @@ constexpr std::chrono::microseconds kPlainSpin(200);
 
 class Pool {
  public:
+  explicit Pool(PoolStats *stats) : stats_(stats) {}
+  /* 1 + the helpers started so far (the slots o2c_pool_stats reports) */
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
   ~Pool() {
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -149,6 +201,7 @@ class Pool {
         t = front ? lo : hi - 1;
         next = front ? pack(g, lo + 1, hi) : pack(g, lo, hi - 1);
       } while (!claim_.compare_exchange_weak(c, next, std::memory_order_acq_rel, std::memory_order_acquire));
+      stats_->slot[worker_id_].count(); /* before done_: the caller sees it once the region is over */
       fn(ctx, t, worker_id_);
       if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ntasks) {
         std::lock_guard<std::mutex> lk(mu_);
@@ -159,6 +212,7 @@ class Pool {
 
   void loop(int id) {
     worker_id_ = id;
+    t_in_task = true;
     uint64_t seen = 0;
     for (;;) {
       /* spin a little for the next region (the next layer follows soon), then sleep */
@@ -188,6 +242,7 @@ class Pool {
 
   bool helpers_prompt_ = true; /* the helpers took their own tasks in time lately (caller only) */
   static thread_local int worker_id_;
+  PoolStats *const stats_; /* the calling thread's t_stats */
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
@@ -214,23 +269,29 @@ int current_threads() { return t_threads; }
 
 void parallel_run(int64_t ntasks, int nthreads, TaskFn fn, void *ctx) {
   if (nthreads > ntasks) nthreads = static_cast<int>(ntasks);
+  const bool outer = !t_in_task;
   if (nthreads <= 1) {
+    if (outer && ntasks > 0) t_stats.slot[0].count(static_cast<uint64_t>(ntasks));
+    t_in_task = true;
     for (int64_t t = 0; t < ntasks; ++t) fn(ctx, t, 0);
+    t_in_task = !outer;
     return;
   }
   if (!t_pool) {
     (void)&t_pool_owner; /* make sure the owner (and its destructor) exists for this thread */
-    t_pool = new Pool();
+    t_pool = new Pool(&t_stats);
   }
+  t_in_task = true;
   constexpr int64_t kMaxTasks = (int64_t(1) << 22) - 1; /* what one region's claim word holds */
   if (ntasks <= kMaxTasks) {
     t_pool->run(ntasks, nthreads, fn, ctx);
-    return;
+  } else {
+    struct Sub { TaskFn fn; void *ctx; int64_t base; } sub{fn, ctx, 0};
+    for (; sub.base < ntasks; sub.base += kMaxTasks)
+      t_pool->run(std::min(kMaxTasks, ntasks - sub.base), nthreads,
+                  [](void *c, int64_t t, int w) { Sub *s = static_cast<Sub *>(c); s->fn(s->ctx, s->base + t, w); }, &sub);
   }
-  struct Sub { TaskFn fn; void *ctx; int64_t base; } sub{fn, ctx, 0};
-  for (; sub.base < ntasks; sub.base += kMaxTasks)
-    t_pool->run(std::min(kMaxTasks, ntasks - sub.base), nthreads,
-                [](void *c, int64_t t, int w) { Sub *s = static_cast<Sub *>(c); s->fn(s->ctx, s->base + t, w); }, &sub);
+  t_in_task = !outer;
 }
 
 } /* namespace detail */
@@ -243,3 +304,20 @@ extern "C" int o2c_set_threads(int n) {
 }
 
 extern "C" int o2c_get_threads(void) { return o2c::detail::t_threads; }
+
+extern "C" int o2c_pool_stats(uint64_t *tasks, uint64_t *os_tids, int n) {
+  using namespace o2c::detail;
+  const int slots = t_pool ? t_pool->size() : 1;
+  for (int k = 0; k < n && k < slots; ++k) {
+    if (tasks) tasks[k] = t_stats.slot[k].tasks.load(std::memory_order_relaxed);
+    if (os_tids) os_tids[k] = t_stats.slot[k].tid.load(std::memory_order_relaxed);
+  }
+  return slots;
+}
+
+extern "C" void o2c_pool_stats_reset(void) {
+  for (auto &s : o2c::detail::t_stats.slot) {
+    s.tasks.store(0, std::memory_order_relaxed);
+    s.tid.store(0, std::memory_order_relaxed);
+  }
+}
