@@ -40,6 +40,13 @@ class ModelLibrary:
             nodes = getattr(self._lib, f"{sym}_profile_nodes")
             nodes.restype = ctypes.c_int
             self.num_layers = int(nodes())
+        # who ran the kernels' parallel work (absent from libraries built before it existed)
+        self._pool_stats = getattr(self._lib, f"{sym}_pool_stats", None)
+        if self._pool_stats is not None:
+            self._pool_stats.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]
+            self._pool_stats.restype = ctypes.c_int
+            self._pool_stats_reset = getattr(self._lib, f"{sym}_pool_stats_reset")
+            self._pool_stats_reset.restype = None
         self._err = getattr(self._lib, f"{sym}_last_error")
         self._err.restype = ctypes.c_char_p
         self.inputs = [(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in self.desc["inputs"]]
@@ -100,3 +107,25 @@ class ModelLibrary:
         per_layer = np.diff(stamps, axis=1)
         # layers of one wave share the barrier's stamp: its whole time goes to the first of them
         return stamps[:, -1] - stamps[:, 0], np.maximum(per_layer, 0)
+
+    def _need_pool_stats(self) -> None:
+        if self._pool_stats is None:
+            raise O2CError(f"'{self.dir}' was built by an older onnx2cedr without the pool statistics: re-run convert")
+
+    def pool_stats_reset(self) -> None:
+        """Zero the counters pool_stats() reads (those of the calling Python thread)."""
+        self._need_pool_stats()
+        self._pool_stats_reset()
+
+    def pool_stats(self) -> dict[str, list[int]]:
+        """Who ran this library's parallel kernel work on the calling thread since the last
+        pool_stats_reset(): {"tasks": [...], "os_tids": [...]}, one entry per pool thread (entry 0 the
+        calling thread, entry k its k-th helper): the tasks it ran and its OS thread id (what
+        threading.get_native_id() gives on Linux; 0 for a thread that ran none). The counters belong
+        to the thread that runs the model: read them from the thread that called run()."""
+        self._need_pool_stats()
+        n = int(self._pool_stats(None, None, 0))
+        tasks = (ctypes.c_uint64 * n)()
+        tids = (ctypes.c_uint64 * n)()
+        self._pool_stats(tasks, tids, n)
+        return {"tasks": list(tasks), "os_tids": list(tids)}
