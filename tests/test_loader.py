@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -95,6 +96,10 @@ def test_cli_works_from_any_folder_with_packaged_kernels(tmp_path):
     code = "import onnx2cedr.build as b; print(b.kernels_dir())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "x").parent.exists()
+    kd = Path(r.stdout.strip())
+    # found without help from the working folder: an absolute path to a folder with the kernel sources
+    assert kd.is_absolute() and tmp_path not in kd.parents
+    assert (kd / "include" / "dash.h").is_file() and (kd / "include" / "dash_ml.h").is_file()
+    assert any((kd / "src").rglob("*.cpp")) and (kd / "entry" / "exe_main.cpp").is_file()
     r2 = subprocess.run([sys.executable, "-m", "onnx2cedr", "ops"], capture_output=True, text=True, cwd=tmp_path)
     assert r2.returncode == 0 and "DASH_CONV" in r2.stdout
