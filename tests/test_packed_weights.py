@@ -53,22 +53,31 @@ def test_concurrent_runs_bit_identical(model_path, tmp_path):
     res = convert(model_path, tmp_path / "c", artifacts=("lib",))
     lib = ModelLibrary(res.out_dir)
     xs = [np.random.default_rng(10 + k).standard_normal((1, 64, 8, 8)).astype(np.float32) for k in range(4)]
+    runs = 25
     results: dict[int, list[np.ndarray]] = {k: [] for k in range(4)}
+    errors: list[BaseException] = []  # an exception in a worker thread would not fail the test by itself
     start = threading.Barrier(4)
 
     def worker(k):
-        start.wait()
-        for _ in range(25):
-            results[k].append(lib.run([xs[k]])[0])
+        try:
+            start.wait()
+            for _ in range(runs):
+                results[k].append(lib.run([xs[k]])[0])
+        except BaseException as e:
+            errors.append(e)
+            start.abort()  # the others stop waiting for a thread that will not come
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert not errors, errors
+    assert [len(results[k]) for k in range(4)] == [runs] * 4
     for k in range(4):
         single = lib.run([xs[k]])[0]
-        assert all(np.array_equal(r.view(np.uint32), single.view(np.uint32)) for r in results[k])
+        for r in results[k]:
+            assert np.array_equal(r.view(np.uint32), single.view(np.uint32))
 
 
 def test_packed_threads_bit_identical(model_path, tmp_path):
