@@ -4,6 +4,7 @@ executable and the CEDR app artifact, determinism, and the VGG-16-size scale tes
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,10 +43,43 @@ def test_zoo_model_validates_on_200_inputs(zoo, name, tmp_path):
     assert set(desc["artifacts"]) == {"lib", "exe", "app"}
     for a in desc["artifacts"].values():
         assert (out / a).is_file()
-    # no weights in the source: the largest constant's leading values must not appear as literals
+    # no weights in the source: the largest constant's leading values must not appear as literals,
+    # no long runs of float literals at all, and the weights file holds every constant's bytes
     src = (out / "model.cpp").read_text()
     assert len(src) < 200_000
+    assert_weights_not_in_source(out, desc, src, zoo[name])
     assert "BatchNormalization" not in [layer["op"] for layer in desc["layers"]], "BN should be folded"
+
+
+FLOAT_RUN = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?f?(?:\s*,\s*-?\d+\.\d+(?:e[-+]?\d+)?f?){15,}")
+
+
+def assert_weights_not_in_source(out: Path, desc: dict, src: str, model: Path) -> None:
+    """The weights live in the weights file (64-byte header, then each constant at its offset), never
+    in model.cpp: the constants the passes left unchanged are there byte for byte, the largest
+    constant's leading values do not appear as C literals and no run of 16 float literals appears
+    anywhere."""
+    from onnx import numpy_helper
+
+    from onnx2cedr.ops.eltwise import c_float
+
+    assert not FLOAT_RUN.search(src), FLOAT_RUN.search(src).group(0)[:200]
+    blob = (out / desc["weights_file"]).read_bytes()
+    assert len(blob) >= 64 + sum(c["bytes"] for c in desc["constants"])
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(model)).graph.initializer}
+    same = 0
+    for c in desc["constants"]:
+        a = inits.get(c["name"])
+        if a is not None and list(a.shape) == c["shape"] and str(a.dtype) == c["dtype"]:
+            same += blob[64 + c["offset"]:64 + c["offset"] + c["bytes"]] == a.tobytes()
+    assert same > 0, "no initializer found in the weights file byte for byte"
+    big = max(desc["constants"], key=lambda c: c["bytes"])
+    assert big["dtype"] == "float32" and big["bytes"] >= 1024, big
+    lead = np.frombuffer(blob, np.float32, count=8, offset=64 + big["offset"])
+    assert np.any(lead != 0)
+    for v in lead:
+        if v != 0:
+            assert c_float(float(v)).rstrip("f") not in src, (big["name"], float(v))
 
 
 @pytest.mark.parametrize("name", ["resnet8", "tiny_yolo"])
