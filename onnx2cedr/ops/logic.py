@@ -94,6 +94,30 @@ def _same_types(graph: Graph, node: Node, allowed, what: str = "") -> np.dtype:
 # ---------------------------------------------------------------- casts
 _CAST_ATTRS = {"to": None, "saturate": 1, "round_mode": "up"}
 
+# ONNX's rule for a cast from a float type to a 4- or 2-bit integer (its int4 technical document, and
+# onnx.numpy_helper.saturate_cast): round half to even, then saturate to the type's range. numpy's
+# astype to ml_dtypes' int4/uint4/int2/uint2 does not follow it (out-of-range values wrap in
+# ml_dtypes 0.6 and become 0 in 0.7, fractions truncate), so it is never used for these casts.
+SUB_BYTE_INT_RANGES = {"int4": (-8, 7), "uint4": (0, 15), "int2": (-2, 1), "uint2": (0, 3)}
+SUB_BYTE_CAST_RULE = "round half to even, then saturate to the type's range (NaN -> 0)"
+
+
+def sub_byte_int_range(dtype) -> tuple[int, int] | None:
+    """(min, max) of a 4- or 2-bit integer type, else None."""
+    dt = np.dtype(dtype)
+    return SUB_BYTE_INT_RANGES.get(dt.name) if dt.type.__module__.split(".")[0] == "ml_dtypes" else None
+
+
+def cast_array(x: np.ndarray, dtype) -> np.ndarray:
+    """Cast like ONNX's Cast: the spec rule for floats to 4-/2-bit integers, numpy's astype otherwise."""
+    x = np.asarray(x)
+    rng = sub_byte_int_range(dtype)
+    if rng is None or not (x.dtype.kind == "f" or "float" in x.dtype.name):
+        return x.astype(dtype)
+    v = np.rint(x.astype(np.float64))
+    v = np.where(np.isnan(v), 0.0, np.clip(v, *rng))
+    return v.astype(np.int8).astype(dtype)
+
 
 def cast_lowering(graph: Graph, node: Node, x: str, y: str) -> Lowered:
     src, dst = _dtype(graph, x), _dtype(graph, y)

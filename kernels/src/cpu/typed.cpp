@@ -241,6 +241,23 @@ template <class F> void dispatch_cast(int32_t t, F &&f) {
 
 template <class T> struct is_mini : std::false_type {};
 template <int E, int M, int B, int K> struct is_mini<mini<E, M, B, K>> : std::true_type {};
+template <class T> struct is_sub_byte_int : std::false_type {};
+template <int B, bool S> struct is_sub_byte_int<small_int<B, S>> : std::true_type {};
+
+// ONNX's rule for a cast from a float type to a 4- or 2-bit integer (the int4 technical document, and
+// onnx.numpy_helper.saturate_cast): round half to even, then saturate to the type's range; NaN -> 0.
+// Integer sources keep the general fixed-point rule (the high bits are dropped).
+template <int BITS, bool SIGNED> int32_t to_sub_byte_int(double v) {
+  constexpr double lo = SIGNED ? -double(1 << (BITS - 1)) : 0.0;
+  constexpr double hi = SIGNED ? double((1 << (BITS - 1)) - 1) : double((1 << BITS) - 1);
+  if (std::isnan(v)) return 0;
+  const double r = std::nearbyint(v);  // the default rounding mode: half to even
+  return int32_t(r < lo ? lo : r > hi ? hi : r);
+}
+
+template <int BITS, bool SIGNED> small_int<BITS, SIGNED> sub_byte_from_float(small_int<BITS, SIGNED>, double v) {
+  return Tr<small_int<BITS, SIGNED>>::st(to_sub_byte_int<BITS, SIGNED>(v));
+}
 
 }  // namespace
 
@@ -260,6 +277,9 @@ extern "C" void o2c_cast(const void *in, void *out, const o2c_cast_params_t *p) 
           if (p->saturate) v = v > mx ? mx : v < -mx ? -mx : v;
           dst[i] = Tr<D>::st(v);
         }
+      } else if constexpr (is_sub_byte_int<D>::value && std::is_floating_point_v<typename Tr<S>::C>) {
+        for (int64_t i = 0; i < p->n; ++i)
+          dst[i] = sub_byte_from_float(d, double(Tr<S>::ld(src[i])));
       } else {
         for (int64_t i = 0; i < p->n; ++i) dst[i] = Tr<D>::st(convert<DC>(Tr<S>::ld(src[i])));
       }
