@@ -261,27 +261,38 @@ def ops(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
 def conformance(write: Optional[Path] = typer.Option(None, "--write", help="Write the markdown report "
                                                      "(the project's docs/ops.md)."),
                 json_out: Optional[Path] = typer.Option(None, "--json", help="Write every case's result as JSON."),
+                save_passing: Optional[Path] = typer.Option(None, "--save-passing", help="Write the cases that "
+                                                            "pass, one a line (the suite's "
+                                                            "tests/conformance_passing.txt)."),
                 only: Optional[str] = typer.Option(None, "--only", help="Only cases whose name or op matches "
                                                    "this regular expression.")):
-    """Run the onnx package's backend node tests and model folders through the compiler and compare."""
+    """Run the onnx package's backend node tests and model folders through the compiler and compare.
+
+    Exits 1 when a case computes something else (mismatch, crash) or the compiler fails on it in a way
+    other than its one-line refusal (error, build-error)."""
     import dataclasses
 
-    from .conformance import render_report, run_suite, summarize
+    from .conformance import FAILURES, render_report, run_suite, summarize, write_pass_set
 
     try:
         res, secs = run_suite(progress=lambda s: err.print(s), only=only)
     except O2CError as e:
         _fail(e)
     s = summarize(res)
-    out.print(f"node cases: {s['node_pass']} / {s['node_total']} pass; model folders: "
+    out.print(f"node cases: {s['node_pass']} / {s['node_total']} pass, {s['node_disputed']} disputed; model folders: "
               f"{sum(r.passed for r in s['models'].values())} / {len(s['models'])} pass; {secs:.0f} s")
-    bad = [r for r in res if r.status in ("mismatch", "crash")]
+    for r in res:
+        if r.status == "disputed":
+            out.print(f"disputed: {escape(r.name)}: {escape(r.reason)}", soft_wrap=True)
+    bad = [r for r in res if r.status in FAILURES]
     for r in bad:
-        err.print(f"[bold red]{r.status}:[/] {escape(r.name)}: {escape(r.reason)}")
+        err.print(f"[bold red]{r.status}:[/] {escape(r.name)}: {escape(r.reason)}", soft_wrap=True)
     if write:
-        write.write_text(render_report(res, secs))
+        write.write_text(render_report(res))
     if json_out:
         json_out.write_text(json.dumps([dataclasses.asdict(r) for r in res], indent=0))
+    if save_passing:
+        write_pass_set(res, save_passing)
     if bad:
         raise typer.Exit(1)
 

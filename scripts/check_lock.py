@@ -34,10 +34,10 @@ def read_lock(path: Path) -> dict[str, str]:
 
 def installed() -> dict[str, str]:
     out: dict[str, str] = {}
-    for d in metadata.distributions():
+    for d in metadata.distributions():  # in sys.path order: the first of a name is the one imported
         name = d.metadata["Name"]
         if name:
-            out[norm(name)] = d.version
+            out.setdefault(norm(name), d.version)
     return out
 
 
