@@ -23,6 +23,8 @@ ShapeOpt = typer.Option(None, "--shape", help="Fix an input's shape: NAME=1x3x22
 BatchOpt = typer.Option(None, "--batch", help="Use N for symbolic batch (first) dimensions.")
 CpuOpt = typer.Option(None, "--cpu", help="Force a node onto the inline CPU fallback (repeatable).")
 NoPassOpt = typer.Option(None, "--disable-pass", help="Skip a graph pass by name (repeatable).")
+ApiOpt = typer.Option("extended", "--api", help="Target API set: extended (ours) or public (the public CEDR "
+                      "release's APIs only; other layers run inline in the app).")
 
 
 def _fail(e: O2CError) -> None:
@@ -74,7 +76,8 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
             force: bool = typer.Option(False, help="Replace a non-onnx2cedr output folder."),
             input_shape: Optional[List[str]] = InputShapeOpt,
             threads: int = typer.Option(1, "--threads", help="Worker threads for large kernels when the model runs "
-                                        "standalone or as a library (outputs are identical for any count).")):
+                                        "standalone or as a library (outputs are identical for any count)."),
+            api: str = ApiOpt):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
@@ -82,7 +85,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
         src = _framework_model(model, input_shape)
         res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
-                         native=not portable, force=force, threads=threads)
+                         native=not portable, force=force, threads=threads, api=api)
     except O2CError as e:
         _fail(e)
     d = res.model_json
@@ -90,7 +93,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
     out.print(f"[bold green]converted[/] {model} -> {res.out_dir}/  ({len(d['layers'])} layers, "
               f"{d['flops'] / 1e6:.2f} MFLOP, weights {_human_bytes(d['memory']['weights_bytes'])}, "
               f"arena {_human_bytes(d['memory']['arena_bytes'])})")
-    out.print(f"  CEDR APIs: {apis}")
+    out.print(f"  CEDR APIs ({d['api']} target): {apis}")
     for a, p in sorted(res.artifacts.items()):
         out.print(f"  {a:4s} {p}")
     out.print("  " + ", ".join(f"{k} {v:.2f}s" for k, v in res.timings.items()))
@@ -100,13 +103,14 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
 def inspect(model: Path = typer.Argument(..., help="The ONNX model file."),
             shape: Optional[List[str]] = ShapeOpt, batch: Optional[int] = BatchOpt,
             cpu: Optional[List[str]] = CpuOpt, disable_pass: Optional[List[str]] = NoPassOpt,
-            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+            api: str = ApiOpt):
     """Show the graph after passes: each node's placement and why, FLOPs and buffer sizes."""
     from .compiler import compile_model, describe
 
     try:
         c = compile_model(model, shapes=_shapes(shape), batch=batch, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or ())
+                          disable_passes=disable_pass or (), api=api)
     except O2CError as e:
         _fail(e)
     d = describe(c)
@@ -114,7 +118,7 @@ def inspect(model: Path = typer.Argument(..., help="The ONNX model file."),
         sys.stdout.write(json.dumps(d, indent=1) + "\n")
         return
     sizes = {t["name"]: t["bytes"] for t in d["tensors"]}
-    t = Table(title=f"{d['name']}: {len(d['layers'])} layers after passes", show_lines=False)
+    t = Table(title=f"{d['name']}: {len(d['layers'])} layers after passes, {d['api']} API set", show_lines=False)
     for col in ("#", "node", "op", "placement", "MFLOP", "out bytes", "reason"):
         t.add_column(col, overflow="fold")
     for layer in d["layers"]:
@@ -132,7 +136,9 @@ def inspect(model: Path = typer.Argument(..., help="The ONNX model file."),
 def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a framework model (see convert)."),
              inputs: Optional[Path] = typer.Option(None, help=".npz with one array per input (extra leading axis: samples)."),
              samples: int = typer.Option(10, help="Random samples when --inputs is not given."),
-             rtol: float = typer.Option(1e-4, help="Max error relative to the reference's largest magnitude."),
+             rtol: float = typer.Option(1e-4, help="Max error relative to the reference's largest magnitude, and "
+                                        "element-wise relative error (atol + rtol*|ref|) on elements of at least "
+                                        "1% of that magnitude."),
              atol: float = typer.Option(1e-5, help="Absolute error always accepted."),
              per_layer: bool = typer.Option(False, "--per-layer", help="Compare every intermediate tensor."),
              output: Optional[Path] = typer.Option(None, "-o", "--output", help="Keep the converted model here."),
@@ -157,12 +163,13 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         sys.stdout.write(json.dumps(rep.as_dict(), indent=1) + "\n")
     else:
         t = Table(title=f"{model}: {rep.samples} sample(s) vs onnxruntime")
-        for col in ("output", "shape", "max abs err", "max rel err", "min cosine", "top-1", "top-5", "result"):
+        for col in ("output", "shape", "max abs err", "max rel err", "max elem rel err", "min cosine", "top-1",
+                    "top-5", "result"):
             t.add_column(col)
         for o in rep.outputs:
             pct = (lambda v: "-" if v is None else f"{100 * v:.1f}%")
             t.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs_err:.3g}", f"{o.max_rel_err:.3g}",
-                      f"{o.min_cosine:.7f}", pct(o.top1), pct(o.top5),
+                      f"{o.max_elem_rel_err:.3g}", f"{o.min_cosine:.7f}", pct(o.top1), pct(o.top5),
                       "[green]pass[/]" if o.passed else "[red]FAIL[/]")
         out.print(t)
         for n in rep.notes:
@@ -178,7 +185,8 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
                        f"max abs {fd.max_abs_err:.3g}, rel {fd.max_rel_err:.3g}"))
     if not rep.passed:
         err.print("[bold red]error:[/] validation failed: " + "; ".join(
-            f"output '{o.name}' max rel err {o.max_rel_err:.3g} > rtol {rtol:g}" for o in rep.outputs if not o.passed))
+            f"output '{o.name}' max abs err {o.max_abs_err:.3g}, max rel err {o.max_rel_err:.3g}, max element rel "
+            f"err {o.max_elem_rel_err:.3g} (rtol {rtol:g}, atol {atol:g})" for o in rep.outputs if not o.passed))
         raise typer.Exit(1)
 
 
