@@ -46,6 +46,24 @@ void o2c_binary(const float *a, const float *b, float *out, const dash_binary_pa
 void o2c_unary(const float *in, float *out, const dash_unary_params_t *p);
 void o2c_softmax(const float *in, float *out, const dash_softmax_params_t *p);
 
+/* ---- complex packing, for layers lowered to the public API set (convert --api public) ----
+ * DASH_GEMM_flt is a complex GEMM: a real product is computed on complex data with zero imaginary
+ * parts. o2c_cplx_pack writes src (rows x cols, or cols x rows read transposed when trans) as a
+ * rows x cols complex matrix; o2c_im2col_cplx writes the im2col matrix of one image of a
+ * convolution (p->batch 1, p->groups 1) as (in_channels * prod kernel) x prod out_size complex
+ * values, rows ordered like the weight's (channel, kernel...) axes; o2c_cplx_unpack writes
+ * dst = act(alpha * re(src) + beta * bias) for a rows x cols complex src. */
+typedef struct o2c_cplx_params {
+  int64_t rows, cols;
+  int32_t trans;     /* pack: src is stored cols x rows */
+  int32_t bias_kind; /* unpack: 0 none, 1 scalar, 2 one per column, 3 one per row, 4 rows x cols */
+  float alpha, beta; /* unpack */
+  dash_act_t act;    /* unpack: fused activation */
+} o2c_cplx_params_t;
+void o2c_cplx_pack(const float *src, dash_cmplx_flt_type *dst, const o2c_cplx_params_t *p);
+void o2c_cplx_unpack(const dash_cmplx_flt_type *src, const float *bias, float *dst, const o2c_cplx_params_t *p);
+void o2c_im2col_cplx(const float *in, dash_cmplx_flt_type *cols, const dash_conv_params_t *p);
+
 /* ---- data movement, any element size ----
  * For every index i of shape (rank dims):
  *   dst[sum i_d*dst_stride[d]] = src[src_offset + sum i_d*src_stride[d]]
