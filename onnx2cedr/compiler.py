@@ -21,6 +21,8 @@ from .errors import ModelError, O2CError
 from .ir import Graph
 from .loader import load_model
 from .plan import Plan, place, plan_memory, write_weights
+from .targets import DEFAULT as DEFAULT_API
+from .targets import check_app_symbols, get_target
 
 MARKER = "model.json"
 
@@ -37,6 +39,7 @@ class Compiled:
     sym: str
     source: str
     timings: dict[str, float]
+    api: str = DEFAULT_API
 
 
 @dataclasses.dataclass
@@ -55,9 +58,12 @@ class ConvertResult:
 
 def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batch: int | None = None,
                   name: str | None = None, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (),
-                  disable_passes: Iterable[str] = ()) -> Compiled:
+                  disable_passes: Iterable[str] = (), api: str = DEFAULT_API) -> Compiled:
+    """api: the target API set (onnx2cedr/targets.py): 'extended' (ours) or 'public' (the public
+    CEDR release's APIs only, every other layer inline in the app)."""
     from .passes import optimize
 
+    target = get_target(api)
     t = {}
     t0 = time.perf_counter()
     graph, proto = load_model(model, shapes=shapes, batch=batch, name=name)
@@ -66,11 +72,11 @@ def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batc
     applied = optimize(graph, disabled=tuple(disable_passes))
     t["passes"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    nodes = place(graph, cpu_nodes, cpu_apis)
+    nodes = place(graph, cpu_nodes, cpu_apis, target)
     plan = plan_memory(graph, nodes)
     t["plan"] = time.perf_counter() - t0
     source = str(model) if not isinstance(model, onnx.ModelProto) else "<in-memory model>"
-    return Compiled(graph, plan, proto, applied, graph.name, c_identifier(graph.name), source, t)
+    return Compiled(graph, plan, proto, applied, graph.name, c_identifier(graph.name), source, t, target.name)
 
 
 def _jsonable(v):
@@ -119,7 +125,7 @@ def describe(c: Compiled) -> dict[str, Any]:
                     | set(g.inputs) | set(g.outputs))
     return {
         "generator": f"onnx2cedr {__version__}",
-        "name": c.name, "symbol": c.sym, "source": c.source, "opset": g.opset,
+        "name": c.name, "symbol": c.sym, "source": c.source, "opset": g.opset, "api": c.api,
         "inputs": [tensor(i) for i in g.inputs], "outputs": [tensor(o) for o in g.outputs],
         "layers": layers,
         "tensors": [tensor(v) for v in values if not g.values[v].is_const],
@@ -195,21 +201,24 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             batch: int | None = None, name: str | None = None, cpu_nodes: Iterable[str] = (),
             cpu_apis: Iterable[str] = (), disable_passes: Iterable[str] = (),
             artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
-            native: bool = True, force: bool = False, threads: int = 1) -> ConvertResult:
+            native: bool = True, force: bool = False, threads: int = 1, api: str = DEFAULT_API) -> ConvertResult:
     """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
 
     threads: worker threads the generated code's large kernels split their outputs over when run
     standalone or through the library (results are bit-identical for any count; under the CEDR
     runtime each PE is one thread and this setting does not apply).
+    api: the target API set, 'extended' (default) or 'public': with 'public' the app calls only the
+    public CEDR APIs (checked on the built app: a BuildError names any other DASH_* symbol).
     The folder is assembled beside out_dir and moved into place only when everything succeeded."""
     out_dir = Path(out_dir)
     threads = check_threads(threads)
+    target = get_target(api)
     artifacts = tuple(artifacts)
     for a in artifacts:
         if a not in ARTIFACTS:
             raise O2CError(f"unknown artifact '{a}' (choose from {', '.join(ARTIFACTS)})")
     _prepare_out(out_dir, force)
-    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes)
+    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, target.name)
     timings = dict(c.timings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -239,6 +248,8 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         t0 = time.perf_counter()
         built = build_model(tmp, c.sym, artifacts, native=native)
         timings["build"] = time.perf_counter() - t0
+        if "app" in built:
+            desc["app_dash_symbols"] = check_app_symbols(built["app"], target)
         desc["memory"]["packed_weights_bytes"] = _packed_bytes(built.get("lib"), c.sym)
         (tmp / MARKER).write_text(json.dumps(desc, indent=1, sort_keys=False) + "\n")
         if out_dir.exists():

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ModelError, UnsupportedError
 from .ir import Graph, Node
-from .ops import Alias, Call, Lowered, TensorArg, Unsupported, get_op
+from .ops import Alias, Call, Lowered, TensorArg, Unsupported, get_op, lower_for
 from .ops.base import dense_strides
 from .ops.movement import copy_call
 
@@ -35,6 +35,7 @@ class NodePlan:
     reason: str
     flops: int
     alias: Alias | None = None  # set for views: the output shares the input's storage
+    temps: list[str] = dataclasses.field(default_factory=list)  # arena values live only inside this node
 
 
 @dataclasses.dataclass
@@ -58,7 +59,13 @@ class Plan:
     waves: list[int] = dataclasses.field(default_factory=list)  # per node: its wave (see assign_waves)
 
 
-def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = ()) -> list[NodePlan]:
+def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (), target=None) -> list[NodePlan]:
+    """Lower every node for the target (onnx2cedr/targets.py; default: the extended API set). A
+    call to an API the target lacks runs inline; a node forced onto the CPU gets the generic
+    lowering, inline."""
+    from .targets import DEFAULT, get_target
+
+    target = get_target(target or DEFAULT)
     cpu_nodes, cpu_apis = set(cpu_nodes), set(cpu_apis)
     names = {n.name for n in graph.nodes}
     for c in cpu_nodes:
@@ -70,7 +77,9 @@ def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] =
         try:
             if opdef is None:
                 raise Unsupported("not supported")
-            low: Lowered = opdef.lower(graph, n)
+            low: Lowered = opdef.lower(graph, n) if n.name in cpu_nodes else lower_for(opdef, graph, n, target.name)
+            if any(c.api in cpu_apis for c in low.calls if c.api):
+                low = opdef.lower(graph, n)
         except Unsupported as e:
             problems.setdefault(f"{n.op} ({e})", []).append(n.name)
             continue
@@ -80,14 +89,20 @@ def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] =
             for c in low.calls:
                 c.api = None
             reason = "forced onto the CPU by the user (--cpu)"
+        missing = sorted({c.api_symbol for c in low.calls if c.api and not target.provides(c.api_symbol)})
+        if missing:
+            for c in low.calls:
+                if c.api and not target.provides(c.api_symbol):
+                    c.api = None
+            reason = f"{target.name} target: inline, {', '.join(missing)} not in its API set ({reason})"
         if low.alias is not None:
             placement = "view"
         elif any(c.api for c in low.calls):
-            placement = low.calls[0].api or "cpu"
+            placement = next(c.api for c in low.calls if c.api)  # the (first) API the node calls
         else:
             placement = "cpu"
         calls = [] if low.alias is not None else low.calls
-        plans.append(NodePlan(n, calls, placement, reason, sum(c.flops for c in calls), low.alias))
+        plans.append(NodePlan(n, calls, placement, reason, sum(c.flops for c in calls), low.alias, list(low.temps)))
     if problems:
         parts = [f"{what}: " + ", ".join(f"'{x}'" for x in v[:5]) for what, v in sorted(problems.items())]
         raise UnsupportedError(f"{sum(len(v) for v in problems.values())} node(s) cannot be lowered: " + "; ".join(parts))
@@ -175,7 +190,7 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         for i in p.node.inputs:
             if i:
                 last[root[i]] = max(last.get(root[i], w), w)
-        for o in p.node.outputs:
+        for o in list(p.node.outputs) + p.temps:
             if o:
                 r = root[o]
                 first.setdefault(r, w)

@@ -14,7 +14,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__
-from ..ops import Call, NullArg, TensorArg
+from ..ops import Call, NullArg, ScalarArg, TensorArg
 from ..ops.eltwise import c_float
 from ..plan import Plan
 
@@ -92,6 +92,8 @@ class _Emitter:
     def expr(self, arg, cast_override: str | None = None) -> str:
         if isinstance(arg, NullArg):
             return "nullptr"
+        if isinstance(arg, ScalarArg):
+            return f"static_cast<{arg.ctype}>({_c_value(arg.value)})"
         assert isinstance(arg, TensorArg)
         plan = self.plan
         root = plan.root[arg.value]
@@ -121,6 +123,9 @@ class _Emitter:
 
     def call(self, c: Call, packed: list | None = None) -> dict[str, Any]:
         func = f"{c.api}_{c.prec}" if c.api else c.inline
+        if c.params is None:  # a public API: arguments only, called blocking
+            return {"func": func, "struct": None, "init": None, "args": ", ".join(self.expr(a) for a in c.args),
+                    "comment": c_comment(c.comment), "pack": None}
         d = {"func": func, "struct": c.params.struct, "init": _c_value(c.params.fields),
              "args": ", ".join(self.expr(a) for a in c.args), "comment": c_comment(c.comment), "pack": None}
         if packed is not None and self.packable(c):

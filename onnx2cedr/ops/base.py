@@ -38,6 +38,14 @@ class NullArg:
 
 
 @dataclasses.dataclass
+class ScalarArg:
+    """A value passed by value (the public APIs take sizes and enums, not a parameter struct)."""
+
+    ctype: str  # C type, e.g. size_t, zip_op_t
+    value: Any  # int, or an enum constant's name
+
+
+@dataclasses.dataclass
 class Params:
     struct: str  # C struct type, e.g. dash_conv_params_t
     fields: dict[str, Any]  # designated-initializer fields, in declaration order
@@ -48,8 +56,8 @@ class Call:
     """One kernel call. ``api`` is the CEDR API name without precision (e.g. 'DASH_CONV') or None."""
 
     inline: str  # the o2c_* CPU kernel
-    args: list[Any]  # TensorArg | NullArg, in the kernel's order (params last, separately)
-    params: Params | None
+    args: list[Any]  # TensorArg | NullArg | ScalarArg, in the kernel's order (params last, separately)
+    params: Params | None  # None: the function takes only args (the public APIs)
     api: str | None = None
     prec: str = "flt"
     flops: int = 0
@@ -73,6 +81,7 @@ class Lowered:
     calls: list[Call]
     alias: Alias | None = None
     reason: str = ""  # why this placement (API constraints held, or why it fell back)
+    temps: list[str] = dataclasses.field(default_factory=list)  # values the calls use only inside this node
 
 
 # ---- op definitions ----
@@ -87,6 +96,9 @@ class OpDef:
     # ops that only exist to be folded away at compile time (Shape, Constant, ...)
     fold_only: ClassVar[bool] = False
     api: ClassVar[str | None] = None  # the CEDR API this op maps to, for the ops table
+    # target name -> method lowering the op for that target's API set (see onnx2cedr/targets.py);
+    # targets without an entry use `lower`, whose calls to APIs outside the set then run inline
+    lowerings: ClassVar[dict[str, str]] = {}
     summary: ClassVar[str] = ""
 
     def attr(self, node: Node, name: str):
@@ -123,6 +135,17 @@ class OpDef:
         if self.fold_only:
             raise Unsupported(f"{node.op} must be computable at compile time (its inputs are not constant)")
         raise Unsupported(f"{node.op} has no lowering")
+
+
+def lower_for(opdef: OpDef, graph: Graph, node: Node, target: str) -> Lowered:
+    """The node lowered for a target: the op family's lowering for it, else the generic one. A
+    target lowering may return None (no special form for this node): the generic one is used."""
+    meth = opdef.lowerings.get(target)
+    if meth is not None:
+        low = getattr(opdef, meth)(graph, node)
+        if low is not None:
+            return low
+    return opdef.lower(graph, node)
 
 
 def register(cls: type[OpDef]) -> type[OpDef]:

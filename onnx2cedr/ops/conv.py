@@ -1,7 +1,10 @@
 """Convolution family: Conv and ConvTranspose (1-D/2-D/3-D) -> DASH_CONV / DASH_CONV_TRANSPOSE."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import Graph, Node
+from . import public_api as pub
 from .base import Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported, act_fields, pad3, register
 
 _AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
@@ -66,6 +69,7 @@ class Conv(_ConvBase):
     op_type = "Conv"
     api = "DASH_CONV"
     summary = "N-D convolution, any stride/pad/dilation/groups, fused bias + activation"
+    lowerings = {"public": "lower_public"}
 
     def flops(self, graph, node):
         w = graph.values[node.inputs[1]]
@@ -90,6 +94,37 @@ class Conv(_ConvBase):
         call = conv_call(graph, node, int(self.attr(node, "group")), kernel, strides, dilations, begin, "o2c_conv",
                          "DASH_CONV", self.flops(graph, node))
         return Lowered([call], reason=f"{rank}-D convolution: DASH_CONV")
+
+    def lower_public(self, graph: Graph, node: Node) -> Lowered:
+        """im2col + DASH_GEMM_flt per image: C (out_channels x pixels) = W (out_channels x K) . cols."""
+        low = self.lower(graph, node)
+        p = low.calls[0].params.fields
+        w = graph.const(node.inputs[1])
+        if p["groups"] != 1:
+            return pub.inline(low, f"public target: inline, grouped convolution (group {p['groups']})")
+        if w is None:
+            return pub.inline(low, "public target: inline, the weights are not constant")
+        cout, cin = p["out_channels"], p["in_channels"]
+        kk = cin * int(np.prod(p["kernel"]))
+        pix = int(np.prod(p["out_size"]))
+        ok, reason = pub.gemm_decision(cout * kk * pix, kk * pix + cout * pix,
+                                       f"im2col {cout}x{kk}x{pix} product per image")
+        if not ok:
+            return pub.inline(low, reason)
+        wc = pub.packed_const(graph, node, "w", np.asarray(w, dtype=np.float32).reshape(cout, kk))
+        cols = pub.temp(graph, node, "cols", (kk, pix))
+        out = pub.temp(graph, node, "c", (cout, pix))
+        bias = node.input(2) or None
+        pix_in = int(np.prod(p["in_size"]))
+        calls = []
+        for b in range(p["batch"]):
+            im2col = dict(p, batch=1)
+            calls.append(Call("o2c_im2col_cplx", [TensorArg(node.inputs[0], b * cin * pix_in),
+                                                  TensorArg(cols, cast=pub.CPLX)],
+                              Params("dash_conv_params_t", im2col), comment=f"image {b}: im2col (complex)"))
+            calls.append(pub.cgemm_call(wc, cols, out, cout, kk, pix))
+            calls.append(pub.unpack_call(node, out, bias, node.outputs[0], cout, pix, 3, offset=b * cout * pix))
+        return Lowered(calls, reason=reason, temps=[cols, out])
 
 
 @register

@@ -210,6 +210,27 @@ def _make_binary(name: str):
                 acc = out
             return Lowered(calls, reason="element-wise: DASH_BINARY")
 
+        lowerings = {"public": "lower_public"} if name in ("Add", "Sub") else {}
+
+        def lower_public(self, graph, node):
+            """Equal-shape add/sub as DASH_ZIP_flt on the floats viewed as complex pairs."""
+            from . import public_api as pub
+
+            low = self.lower(graph, node)
+            a, b = node.inputs[0], node.inputs[1]
+            out = node.outputs[0]
+            n = graph.values[out].size
+            same = graph.values[a].shape == graph.values[b].shape == graph.values[out].shape
+            ok, reason = pub.zip_decision(n, same)
+            if not ok:
+                return pub.inline(low, reason)
+            calls = pub.zip_calls(a, b, out, n, "ZIP_ADD" if name == "Add" else "ZIP_SUB")
+            if node.act is not None:
+                calls.append(Call("o2c_unary", [TensorArg(out), TensorArg(out)],
+                                  Params("dash_unary_params_t", {"n": n, "op": act_fields(node)}), flops=n,
+                                  comment="fused activation"))
+            return Lowered(calls, reason=reason)
+
     Binary.__name__ = f"Op{name}"
     return Binary
 

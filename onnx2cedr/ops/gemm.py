@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 
 from ..ir import Graph, Node
+from . import public_api as pub
 from .base import Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported, act_fields, register
 
 try:  # onnx represents bfloat16 with ml_dtypes' type
@@ -47,6 +48,7 @@ class Gemm(OpDef):
     attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
     api = "DASH_GEMM_RE"
     summary = "alpha*op(A)op(B) + beta*C, fused activation"
+    lowerings = {"public": "lower_public"}
 
     def check_node(self, graph, node):
         for i in node.inputs[:2]:
@@ -73,6 +75,17 @@ class Gemm(OpDef):
         return Lowered([_gemm_call(node.inputs[0], node.inputs[1], bias, node.outputs[0], fields,
                                    self.flops(graph, node))], reason="matrix product: DASH_GEMM_RE")
 
+    def lower_public(self, graph: Graph, node: Node) -> Lowered:
+        a, b = node.inputs[0], node.inputs[1]
+        y = graph.values[node.outputs[0]]
+        ta, tb = int(self.attr(node, "transA")), int(self.attr(node, "transB"))
+        m, n = y.shape
+        k = graph.values[a].shape[0] if ta else graph.values[a].shape[1]
+        bias = node.input(2) or None
+        kind = _bias_kind(graph.values[bias].shape, m, n) if bias else 0
+        return public_product(graph, node, a, b, bias, kind, m, k, n, ta, tb, float(self.attr(node, "alpha")),
+                              float(self.attr(node, "beta")), self.lower(graph, node))
+
 
 @register
 class MatMul(OpDef):
@@ -82,6 +95,7 @@ class MatMul(OpDef):
     dtypes = tuple(np.dtype(d) for d in (np.float32, np.float64, np.float16)) + _BF16
     summary = ("batched matrix product with numpy broadcasting; float64/float16/bfloat16: the inline einsum "
                "loop (accumulates in double)")
+    lowerings = {"public": "lower_public"}
 
     def check_node(self, graph, node):
         from .einsum import _TYPES
@@ -142,6 +156,47 @@ class MatMul(OpDef):
             calls.append(_gemm_call(node.inputs[0], node.inputs[1], None, node.outputs[0], fields(1, 0, 0, 0),
                                     2 * m * n * k, offsets=(ia * m * k, ib * k * n, out_i * m * n)))
         return Lowered(calls, reason=f"matrix product: DASH_GEMM_RE, {len(calls)} calls for mixed batch broadcasting")
+
+
+    def lower_public(self, graph: Graph, node: Node) -> Lowered:
+        low = self.lower(graph, node)
+        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
+        if np.dtype(a.dtype) != np.float32:
+            return pub.inline(low, f"public target: inline, {low.reason}")
+        if len(b.shape) != 2 or any(d != 1 for d in a.shape[:-2]) or len(a.shape) < 2:
+            return pub.inline(low, "public target: inline, only a 2-D product (batch 1) maps onto DASH_GEMM_flt")
+        m, k = a.shape[-2], a.shape[-1]
+        return public_product(graph, node, node.inputs[0], node.inputs[1], None, 0, m, k, b.shape[1], 0, 0, 1.0, 1.0,
+                              low)
+
+
+def public_product(graph: Graph, node: Node, a: str, b: str, bias: str | None, kind: int, m: int, k: int, n: int,
+                   ta: int, tb: int, alpha: float, beta: float, generic: Lowered) -> Lowered:
+    """Y = act(alpha * op(A) op(B) + beta * bias) as DASH_GEMM_flt on complex-packed operands, when
+    the decision rule says it pays; otherwise the generic lowering, inline."""
+    ca, cb = graph.const(a), graph.const(b)
+    packed = m * n + (0 if ca is not None else m * k) + (0 if cb is not None else k * n)
+    ok, reason = pub.gemm_decision(m * n * k, packed, f"{m}x{k}x{n} product")
+    if not ok:
+        return pub.inline(generic, reason)
+    calls, temps = [], []
+
+    def operand(name, const, rows, cols, trans, what):
+        if const is not None:
+            mat = np.asarray(const, dtype=np.float32).reshape((cols, rows) if trans else (rows, cols))
+            return pub.packed_const(graph, node, what, mat.T if trans else mat)
+        t = pub.temp(graph, node, what, (rows, cols))
+        temps.append(t)
+        calls.append(pub.pack_call(name, t, rows, cols, bool(trans)))
+        return t
+
+    pa = operand(a, ca, m, k, ta, "a")
+    pb = operand(b, cb, k, n, tb, "b")
+    pc = pub.temp(graph, node, "c", (m, n))
+    temps.append(pc)
+    calls.append(pub.cgemm_call(pa, pb, pc, m, k, n))
+    calls.append(pub.unpack_call(node, pc, bias, node.outputs[0], m, n, kind, alpha, beta))
+    return Lowered(calls, reason=reason, temps=temps)
 
 
 def _strides(dims):

@@ -1,0 +1,96 @@
+"""Targets: the API set a converted app may call, handed to the compiler as data.
+
+A target names the CEDR APIs the runtime it is built for provides. Placement lowers every node
+with the lowering its op family declares for the target (``OpDef.lowerings``), or with the
+generic one; any call to an API outside the target's set then runs inline in the app (the
+kernel library's CPU code is linked into it). After the build, the app's undefined ``DASH_*``
+symbols are checked against the set (``check_app_symbols``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+from .errors import BuildError, O2CError
+
+# The public CEDR release's APIs (master, Dec 2023; /work/shared/cedr-api.md): blocking names.
+PUBLIC_APIS = frozenset({
+    "DASH_FFT_flt", "DASH_FFT_int", "DASH_GEMM_flt", "DASH_GEMM_int", "DASH_ZIP_flt", "DASH_ZIP_int",
+    "DASH_CONV_2D_int", "DASH_CONV_1D_flt", "DASH_BPSK_flt", "DASH_QAM16_flt",
+    "DASH_BLAS_MADD_flt", "DASH_BLAS_MADD_int", "DASH_BLAS_MSUB_flt", "DASH_BLAS_MSUB_int",
+    "DASH_BLAS_TRANSPOSE_flt", "DASH_BLAS_TRANSPOSE_int",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    name: str
+    apis: frozenset[str] | None  # API symbols (DASH_<API>_<prec>) the runtime provides; None: all of ours
+    summary: str
+
+    def provides(self, symbol: str) -> bool:
+        return self.apis is None or symbol in self.apis
+
+    def allows_symbol(self, symbol: str) -> bool:
+        """An app symbol (blocking or _nb form) the target's runtime resolves."""
+        base = symbol[:-3] if symbol.endswith("_nb") else symbol
+        return self.provides(base)
+
+
+TARGETS = {
+    "extended": Target("extended", None, "our API set: the public APIs plus the ML APIs of dash_ml.h"),
+    "public": Target("public", PUBLIC_APIS, "the public CEDR release's APIs only; other layers run inline"),
+}
+DEFAULT = "extended"
+
+
+def get_target(name) -> Target:
+    t = TARGETS.get(name) if isinstance(name, str) else name if isinstance(name, Target) else None
+    if t is None:
+        raise O2CError(f"--api must be one of {', '.join(TARGETS)}, got {name!r}")
+    return t
+
+
+def _dynsym_undefined(data: bytes) -> list[str] | None:
+    """Undefined symbols of an ELF64 little-endian shared object's .dynsym; None if not one."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    secs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    out = []
+    for s in secs:
+        if s[1] != 11:  # SHT_DYNSYM
+            continue
+        off, size, link, entsize = s[4], s[5], s[6], s[9] or 24
+        stroff = secs[link][4]
+        for k in range(1, size // entsize):
+            name_off, _info, _other, shndx = struct.unpack_from("<IBBH", data, off + k * entsize)
+            if shndx == 0:
+                end = data.index(b"\0", stroff + name_off)
+                out.append(data[stroff + name_off:end].decode())
+    return sorted(set(out))
+
+
+def undefined_symbols(path: Path) -> list[str]:
+    """The undefined dynamic symbols of a shared object (ELF64 read directly, else nm -D)."""
+    got = _dynsym_undefined(Path(path).read_bytes())
+    if got is not None:
+        return got
+    if shutil.which("nm") is None:
+        raise BuildError(f"cannot list the symbols of '{path}': not an ELF64 little-endian object and no nm")
+    r = subprocess.run(["nm", "-D", "--undefined-only", str(path)], capture_output=True, text=True)
+    return sorted({ln.split()[-1] for ln in r.stdout.splitlines() if ln.strip()})
+
+
+def check_app_symbols(app: Path, target: Target) -> list[str]:
+    """The app's undefined DASH_* symbols; a one-line BuildError naming any the target lacks."""
+    dash = [s for s in undefined_symbols(app) if s.startswith("DASH_")]
+    bad = [s for s in dash if not target.allows_symbol(s)]
+    if bad:
+        raise BuildError(f"the app '{Path(app).name}' needs {', '.join(bad)}, which the {target.name} API set "
+                         f"does not provide")
+    return dash
