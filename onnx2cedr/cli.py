@@ -148,7 +148,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
              labels: Optional[str] = typer.Option(None, help="Array of class labels in the --inputs file: "
                                                   "report accuracy of both."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-             input_shape: Optional[List[str]] = InputShapeOpt):
+             input_shape: Optional[List[str]] = InputShapeOpt, api: str = ApiOpt):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
     from .validation import validate as do_validate
 
@@ -156,7 +156,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         src = _framework_model(model, input_shape)
         rep = do_validate(src, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
                           shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or ())
+                          disable_passes=disable_pass or (), api=api)
     except O2CError as e:
         _fail(e)
     if as_json:
@@ -335,7 +335,8 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
     try:
         specs = [R.parse_app_spec(a) for a in apps]
         if check:
-            out.print(R.check(config, specs, extra_libs=lib or ()).rstrip())
+            # as the runtime wrote it: one line per PE (rich would wrap long lines and read brackets as markup)
+            sys.stdout.write(R.check(config, specs, extra_libs=lib or ()).rstrip() + "\n")
             return
         res = R.run(config, log_dir, specs, scheduler=scheduler, seed=seed, arrival=arrival, force=force,
                     extra_libs=lib or ())
