@@ -229,3 +229,61 @@ def test_gemm_corners_and_conv_stride_pad_dilation():
     assert _placements(m)["cv"] == "DASH_GEMM"
     np.testing.assert_allclose(run_ours(m, {"x": x}, api="public")[0], run_ort(m, {"x": x})[0], rtol=1e-4, atol=1e-4)
 
+
+
+def _public_cedr() -> Path | None:
+    """The build folder of the public CEDR release named by CEDR_ROOT (the folder or its build/)."""
+    root = os.environ.get("CEDR_ROOT")
+    if not root:
+        return None
+    for d in (Path(root), Path(root) / "build"):
+        if all((d / f).is_file() for f in ("cedr", "sub_dag", "kill_daemon")):
+            return d
+    pytest.fail(f"CEDR_ROOT={root}: no cedr, sub_dag and kill_daemon in it or in its build/")
+
+
+@pytest.mark.skipif(not os.environ.get("CEDR_ROOT"), reason="CEDR_ROOT does not name a build of the public CEDR release")
+@pytest.mark.parametrize("name", ["lenet", "vgg"])
+def test_under_the_public_daemon(built, name, tmp_path):
+    """The public daemon loads the app (no undefined symbol), schedules its public calls and the
+    instances' outputs match the standalone executable's (its CPU GEMM sums in its own order)."""
+    import time
+
+    build = _public_cedr()
+    pub = built[(name, "public")]
+    res = pub["res"]
+    shutil.rmtree(res.out_dir / "app_outputs", ignore_errors=True)
+    cfg = {"Worker Threads": {"cpu": 2, "fft": 0, "gemm": 0, "gpu": 0},
+           "Features": {"Cache Schedules": False, "Enable Queueing": True, "Use PAPI": False,
+                        "Loosen Thread Permissions": True, "Fixed Periodic Injection": True, "Exit When Idle": False},
+           "PAPI Counters": ["perf::INSTRUCTIONS"], "DASH API Costs": {"DASH_GEMM_cpu": 400, "DASH_ZIP_cpu": 100},
+           "Scheduler": "SIMPLE", "Random Seed": 0,
+           "DASH Binary Paths": [str(build / "libdash-rt" / "libdash-rt.so")]}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    daemon = subprocess.Popen([str(build / "cedr"), "-c", str(tmp_path / "config.json")], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outs = [res.out_dir / "app_outputs" / f"instance_{k}" / "output_0.npy" for k in range(2)]
+    try:
+        time.sleep(1.0)
+        assert daemon.poll() is None, daemon.stdout.read()
+        subprocess.run([str(build / "sub_dag"), "-a", str(res.artifacts["app"]), "-n", "2", "-p", "0"], cwd=tmp_path,
+                       check=True, capture_output=True)
+        deadline = time.monotonic() + 120  # a hang guard, not a timing check
+        while not all(p.is_file() for p in outs) and daemon.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)  # the instances' last writes
+    finally:
+        subprocess.run([str(build / "kill_daemon")], cwd=tmp_path, capture_output=True)
+        try:
+            log = daemon.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            log = daemon.communicate()[0]
+    assert "symbol lookup error" not in log, log[-2000:]
+    for ref, got in zip(pub["exe_out"], outs):
+        x, y = np.load(got), np.load(ref)
+        assert np.abs(x - y).max() <= 1e-5 * max(float(np.abs(y).max()), 1.0)
+    trace = next(tmp_path.glob("log_dir/experiment*/timing_trace.log")).read_text()
+    tasks = Counter(re.findall(r"task_name: (\w+)", trace))
+    calls = Counter(re.findall(r"\b(DASH_[A-Z_0-9]+)_flt\(", (res.out_dir / "model.cpp").read_text()))
+    assert tasks == Counter({api: 2 * n for api, n in calls.items()}), (tasks, calls)
