@@ -3,12 +3,15 @@
  *
  * Everything here is per instance: the runtime runs many instances of one app concurrently in
  * one process, so there is no mutable global or function-local static state. Header-only,
- * needs only "dash.h" and the C++ standard library.
+ * needs only "dash.h" and the C++ standard library, and only what the public release's dash.h
+ * declares (its header has no barrier helper, so Batch waits on the barrier itself).
  *
  *   Rng        a seeded xorshift-style generator (uniform, Gaussian, bits), one per instance
  *   Batch      issues _nb calls that share one cedr_barrier_t and waits for all of them
  *   cd         double-precision complex helpers for the in-app references
  *   max_rel_err  max |result - reference| relative to the reference's peak magnitude
+ *   conjugated   a conjugated copy, for a*conj(b) through ZIP_MULT: the public CPU ZIP declares
+ *                ZIP_CMP_MULT but leaves the output untouched for it, so the apps never use it
  */
 #ifndef O2C_APPS_APP_UTIL_H
 #define O2C_APPS_APP_UTIL_H
@@ -76,6 +79,13 @@ inline double cabs(cd a) { return std::sqrt(cabs2(a)); }
 inline cd tod(cf a) { return {static_cast<double>(a.re), static_cast<double>(a.im)}; }
 inline cf tof(cd a) { return {static_cast<float>(a.re), static_cast<float>(a.im)}; }
 
+/* conj(x), element-wise, computed in the app (exact: only the sign of im changes) */
+inline std::vector<cf> conjugated(const cf *x, size_t n) {
+  std::vector<cf> c(x, x + n);
+  for (cf &v : c) v.im = -v.im;
+  return c;
+}
+
 /* twiddle table t[k] = exp(sign * 2*pi*i*k/n), k < n, exact angles in double */
 inline std::vector<cd> twiddles(size_t n, double sign) {
   std::vector<cd> t(n);
@@ -128,12 +138,13 @@ class Batch {
   /* wait for every call issued since the last wait, then reuse the barrier */
   void wait() {
     if (issued_ == 0) return;
-    cedr_barrier_wait(&barrier_, issued_);
-    total_ += issued_;
-    issued_ = 0;
+    /* a worker locks the mutex, increments the counter and signals, once per finished call */
     pthread_mutex_lock(&mutex_);
+    while (ctr_ < issued_) pthread_cond_wait(&cond_, &mutex_);
     ctr_ = 0;
     pthread_mutex_unlock(&mutex_);
+    total_ += issued_;
+    issued_ = 0;
     ffts_.clear();
     zips_.clear();
     gemms_.clear();

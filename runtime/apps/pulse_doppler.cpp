@@ -6,7 +6,8 @@
  * at a known range (delay) and Doppler (pulse-to-pulse phase progression) plus a stationary
  * clutter return at another range, in complex Gaussian noise. Processing:
  *   1. FFT of the zero-padded chirp and of every pulse                    (_nb batch, kP+1 calls)
- *   2. multiply each pulse spectrum by the conjugate chirp spectrum       (_nb batch, kP calls)
+ *   2. multiply each pulse spectrum by the conjugate chirp spectrum       (_nb batch, kP calls,
+ *      ZIP_MULT with a conjugated copy made in the app: the public CPU ZIP ignores ZIP_CMP_MULT)
  *   3. inverse FFT: range-compressed pulses                               (_nb batch, kP calls)
  *   4. corner turn (pulse-major -> range-major), plain C++
  *   5. per range bin an FFT across the pulses                             (_nb batch, kN calls)
@@ -77,7 +78,8 @@ int run() {
     batch.fft(chirp.data(), S.data(), kN, true);
     for (size_t p = 0; p < kP; ++p) batch.fft(&X[p * kN], &Xf[p * kN], kN, true);
     batch.wait();
-    for (size_t p = 0; p < kP; ++p) batch.zip(&Xf[p * kN], S.data(), &Z[p * kN], kN, ZIP_CMP_MULT);
+    std::vector<cf> Sc = conjugated(S.data(), kN);
+    for (size_t p = 0; p < kP; ++p) batch.zip(&Xf[p * kN], Sc.data(), &Z[p * kN], kN, ZIP_MULT);
     batch.wait();
     for (size_t p = 0; p < kP; ++p) batch.fft(&Z[p * kN], &RC[p * kN], kN, false);
     batch.wait();

@@ -6,7 +6,8 @@
  * from one direction, plus complex Gaussian noise on every channel. Processing:
  *   1. beamforming: one GEMM forms 8 orthogonal (DFT) beams from the 8 channels, Y = W * X
  *   2. FFT of the zero-padded chirp and of every beam                  (_nb batch, 9 calls)
- *   3. multiply each beam spectrum by the conjugate chirp spectrum     (_nb batch, ZIP_CMP_MULT)
+ *   3. multiply each beam spectrum by the conjugate chirp spectrum     (_nb batch, ZIP_MULT with a
+ *      conjugated copy made in the app: the public CPU ZIP leaves the output alone for ZIP_CMP_MULT)
  *   4. inverse FFT: the circular cross-correlation of each beam with the chirp  (_nb batch)
  *   5. the strongest |correlation| over beams and lags gives direction and delay.
  * Verified against a double-precision reference (plain-loop beamforming and direct time-domain
@@ -87,7 +88,8 @@ int run() {
     batch.fft(chirp.data(), S.data(), kN, true);
     for (size_t b = 0; b < kB; ++b) batch.fft(&Y[b * kN], &Yf[b * kN], kN, true);
     batch.wait();
-    for (size_t b = 0; b < kB; ++b) batch.zip(&Yf[b * kN], S.data(), &Z[b * kN], kN, ZIP_CMP_MULT);
+    std::vector<cf> Sc = conjugated(S.data(), kN);
+    for (size_t b = 0; b < kB; ++b) batch.zip(&Yf[b * kN], Sc.data(), &Z[b * kN], kN, ZIP_MULT);
     batch.wait();
     for (size_t b = 0; b < kB; ++b) batch.fft(&Z[b * kN], &R[b * kN], kN, false);
     batch.wait();
