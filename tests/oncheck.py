@@ -87,3 +87,19 @@ def rand(*shape, seed: int = 0, dtype=np.float32, low=None, high=None) -> np.nda
     if low is not None:
         return rng.uniform(low, high, shape).astype(dtype)
     return rng.standard_normal(shape).astype(dtype)
+
+
+def cli(*args):
+    """Run the onnx2cedr CLI in-process (typer's runner): the result has exit_code and output."""
+    from typer.testing import CliRunner
+
+    from onnx2cedr.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(r) -> str:
+    """The CLI result's only non-blank line, an 'error:' line; returns it."""
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    return lines[0]

@@ -15,25 +15,13 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from typer.testing import CliRunner
 
 from onnx2cedr import build
-from onnx2cedr.cli import app
 from onnx2cedr.runner import ModelLibrary
-from tests.oncheck import make_model, rand
+from tests.oncheck import cli, make_model, one_line_error, rand
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "models" / "demo" / "lenet5_digits.onnx"
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r) -> str:
-    lines = [ln for ln in r.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 # ------------------------------------------------------------------ convert --name, exe --repeat

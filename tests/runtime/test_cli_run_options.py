@@ -10,9 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from onnx2cedr.cli import app
+from tests.oncheck import cli, one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "runtime" / "configs"
@@ -43,16 +42,6 @@ extern "C" __attribute__((visibility("default"))) int main(int, char **) {
   return 0;
 }
 """
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r) -> str:
-    lines = [ln for ln in r.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 def arrival_offsets(log: Path) -> list[int]:
