@@ -40,6 +40,7 @@ class Compiled:
     source: str
     timings: dict[str, float]
     api: str = DEFAULT_API
+    conv: str = "gemm"
 
 
 @dataclasses.dataclass
@@ -58,12 +59,13 @@ class ConvertResult:
 
 def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batch: int | None = None,
                   name: str | None = None, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (),
-                  disable_passes: Iterable[str] = (), api: str = DEFAULT_API) -> Compiled:
+                  disable_passes: Iterable[str] = (), api: str = DEFAULT_API, conv: str | None = None) -> Compiled:
     """api: the target API set (onnx2cedr/targets.py): 'extended' (ours) or 'public' (the public
-    CEDR release's APIs only, every other layer inline in the app)."""
+    CEDR release's APIs only, every other layer inline in the app); conv: the public target's
+    convolution scheme, 'gemm' (default) or 'int16'."""
     from .passes import optimize
 
-    target = get_target(api)
+    target = get_target(api, conv)
     t = {}
     t0 = time.perf_counter()
     graph, proto = load_model(model, shapes=shapes, batch=batch, name=name)
@@ -76,7 +78,7 @@ def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batc
     plan = plan_memory(graph, nodes)
     t["plan"] = time.perf_counter() - t0
     source = str(model) if not isinstance(model, onnx.ModelProto) else "<in-memory model>"
-    return Compiled(graph, plan, proto, applied, graph.name, c_identifier(graph.name), source, t, target.name)
+    return Compiled(graph, plan, proto, applied, graph.name, c_identifier(graph.name), source, t, target.name, target.conv)
 
 
 def _jsonable(v):
@@ -126,6 +128,7 @@ def describe(c: Compiled) -> dict[str, Any]:
     return {
         "generator": f"onnx2cedr {__version__}",
         "name": c.name, "symbol": c.sym, "source": c.source, "opset": g.opset, "api": c.api,
+        **({"conv": c.conv} if c.api == "public" else {}),
         "inputs": [tensor(i) for i in g.inputs], "outputs": [tensor(o) for o in g.outputs],
         "layers": layers,
         "tensors": [tensor(v) for v in values if not g.values[v].is_const],
@@ -201,7 +204,8 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             batch: int | None = None, name: str | None = None, cpu_nodes: Iterable[str] = (),
             cpu_apis: Iterable[str] = (), disable_passes: Iterable[str] = (),
             artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
-            native: bool = True, force: bool = False, threads: int = 1, api: str = DEFAULT_API) -> ConvertResult:
+            native: bool = True, force: bool = False, threads: int = 1, api: str = DEFAULT_API,
+            conv: str | None = None) -> ConvertResult:
     """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
 
     threads: worker threads the generated code's large kernels split their outputs over when run
@@ -212,13 +216,13 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
     The folder is assembled beside out_dir and moved into place only when everything succeeded."""
     out_dir = Path(out_dir)
     threads = check_threads(threads)
-    target = get_target(api)
+    target = get_target(api, conv)
     artifacts = tuple(artifacts)
     for a in artifacts:
         if a not in ARTIFACTS:
             raise O2CError(f"unknown artifact '{a}' (choose from {', '.join(ARTIFACTS)})")
     _prepare_out(out_dir, force)
-    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, target.name)
+    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, target.name, target.conv)
     timings = dict(c.timings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -77,7 +77,7 @@ def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] =
         try:
             if opdef is None:
                 raise Unsupported("not supported")
-            low: Lowered = opdef.lower(graph, n) if n.name in cpu_nodes else lower_for(opdef, graph, n, target.name)
+            low: Lowered = opdef.lower(graph, n) if n.name in cpu_nodes else lower_for(opdef, graph, n, target.lowering_keys)
             if any(c.api in cpu_apis for c in low.calls if c.api):
                 low = opdef.lower(graph, n)
         except Unsupported as e:

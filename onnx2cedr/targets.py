@@ -30,6 +30,9 @@ class Target:
     name: str
     apis: frozenset[str] | None  # API symbols (DASH_<API>_<prec>) the runtime provides; None: all of ours
     summary: str
+    # the OpDef.lowerings keys this target uses, most specific first
+    lowering_keys: tuple[str, ...] = ()
+    conv: str = "gemm"  # public target: how convolutions use the public APIs (gemm | int16)
 
     def provides(self, symbol: str) -> bool:
         return self.apis is None or symbol in self.apis
@@ -42,16 +45,26 @@ class Target:
 
 TARGETS = {
     "extended": Target("extended", None, "our API set: the public APIs plus the ML APIs of dash_ml.h"),
-    "public": Target("public", PUBLIC_APIS, "the public CEDR release's APIs only; other layers run inline"),
+    "public": Target("public", PUBLIC_APIS, "the public CEDR release's APIs only; other layers run inline",
+                     ("public",)),
 }
 DEFAULT = "extended"
+CONV_SCHEMES = ("gemm", "int16")
 
 
-def get_target(name) -> Target:
+def get_target(name, conv: str | None = None) -> Target:
+    """The target named by --api; conv (--conv, public target only): 'gemm' (im2col + DASH_GEMM_flt,
+    the default) or 'int16' (DASH_CONV_2D_int per channel pair, accumulated with DASH_ZIP_flt)."""
     t = TARGETS.get(name) if isinstance(name, str) else name if isinstance(name, Target) else None
     if t is None:
         raise O2CError(f"--api must be one of {', '.join(TARGETS)}, got {name!r}")
-    return t
+    if conv is None or conv == t.conv:
+        return t
+    if conv not in CONV_SCHEMES:
+        raise O2CError(f"--conv must be one of {', '.join(CONV_SCHEMES)}, got {conv!r}")
+    if t.name != "public":
+        raise O2CError(f"--conv {conv} applies to the public API set only (--api public)")
+    return dataclasses.replace(t, conv=conv, lowering_keys=(f"public_conv_{conv}",) + t.lowering_keys)
 
 
 def _dynsym_undefined(data: bytes) -> list[str] | None:

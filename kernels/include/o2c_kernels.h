@@ -64,6 +64,22 @@ void o2c_cplx_pack(const float *src, dash_cmplx_flt_type *dst, const o2c_cplx_pa
 void o2c_cplx_unpack(const dash_cmplx_flt_type *src, const float *bias, float *dst, const o2c_cplx_params_t *p);
 void o2c_im2col_cplx(const float *in, dash_cmplx_flt_type *cols, const dash_conv_params_t *p);
 
+/* ---- the int16 convolution scheme of the public API set (convert --api public --conv int16) ----
+ * Each input channel plane is quantized to int16 with its own scale (o2c_i16_quantize: scale[c] =
+ * max|x_c| / 32767, q = round(x / scale[c]); an all-zero plane gets scale 1); DASH_CONV_2D_int runs
+ * per (input, output) channel pair on the plane with the pair's mask normalized to sum|mask| = 1
+ * (its "same" output then never saturates); o2c_i16_dequant takes the positions of the layer's
+ * output from that "same" result (out[y][x] = same[y*stride_h + off_h][x*stride_w + off_w]) and
+ * scales them by scale[channel] * factor (the mask's norm) into floats. */
+typedef struct o2c_i16_params {
+  int64_t channels, height, width;   /* quantize: planes of height x width */
+  int64_t out_h, out_w, stride_h, stride_w, off_h, off_w;  /* dequant */
+  int64_t channel;                   /* dequant: which scale */
+  float factor;                      /* dequant */
+} o2c_i16_params_t;
+void o2c_i16_quantize(const float *x, dash_re_int_type *q, float *scale, const o2c_i16_params_t *p);
+void o2c_i16_dequant(const dash_re_int_type *same, const float *scale, float *out, const o2c_i16_params_t *p);
+
 /* ---- data movement, any element size ----
  * For every index i of shape (rank dims):
  *   dst[sum i_d*dst_stride[d]] = src[src_offset + sum i_d*src_stride[d]]

@@ -137,14 +137,16 @@ class OpDef:
         raise Unsupported(f"{node.op} has no lowering")
 
 
-def lower_for(opdef: OpDef, graph: Graph, node: Node, target: str) -> Lowered:
-    """The node lowered for a target: the op family's lowering for it, else the generic one. A
-    target lowering may return None (no special form for this node): the generic one is used."""
-    meth = opdef.lowerings.get(target)
-    if meth is not None:
-        low = getattr(opdef, meth)(graph, node)
-        if low is not None:
-            return low
+def lower_for(opdef: OpDef, graph: Graph, node: Node, keys: Sequence[str]) -> Lowered:
+    """The node lowered for a target (its lowering keys, most specific first): the op family's
+    first lowering declared for one of them, else the generic one. A target lowering may return
+    None (no special form for this node): the next one is tried."""
+    for key in keys:
+        meth = opdef.lowerings.get(key)
+        if meth is not None:
+            low = getattr(opdef, meth)(graph, node)
+            if low is not None:
+                return low
     return opdef.lower(graph, node)
 
 

@@ -69,7 +69,7 @@ class Conv(_ConvBase):
     op_type = "Conv"
     api = "DASH_CONV"
     summary = "N-D convolution, any stride/pad/dilation/groups, fused bias + activation"
-    lowerings = {"public": "lower_public"}
+    lowerings = {"public": "lower_public", "public_conv_int16": "lower_public_int16"}
 
     def flops(self, graph, node):
         w = graph.values[node.inputs[1]]
@@ -125,6 +125,35 @@ class Conv(_ConvBase):
             calls.append(pub.cgemm_call(wc, cols, out, cout, kk, pix))
             calls.append(pub.unpack_call(node, out, bias, node.outputs[0], cout, pix, 3, offset=b * cout * pix))
         return Lowered(calls, reason=reason, temps=[cols, out])
+
+    def lower_public_int16(self, graph: Graph, node: Node) -> Lowered:
+        """--conv int16: DASH_CONV_2D_int per (input, output) channel pair, accumulated with DASH_ZIP_flt."""
+        low = self.lower(graph, node)
+        p = low.calls[0].params.fields
+        w = graph.const(node.inputs[1])
+        k = p["kernel"][0]
+        why = None
+        if p["spatial_rank"] != 2:
+            why = f"{p['spatial_rank']}-D"
+        elif p["groups"] != 1:
+            why = f"group {p['groups']}"
+        elif w is None:
+            why = "weights not constant"
+        elif p["kernel"][1] != k or k % 2 == 0:
+            why = f"kernel {p['kernel'][:2]} not square and odd"
+        elif p["dilation"][:2] != [1, 1]:
+            why = "dilation"
+        if why is None:
+            h = k // 2
+            x = graph.values[node.inputs[0]]
+            ends = [(o - 1) * s - b + h for o, s, b in zip(p["out_size"][:2], p["stride"][:2], p["pad_begin"][:2])]
+            if min(p["pad_begin"][:2]) > h or any(e > i - 1 for e, i in zip(ends, x.shape[2:])):
+                why = "padding wider than half the kernel"
+        if why is not None:
+            low = self.lower_public(graph, node)
+            low.reason = f"int16 scheme not applicable ({why}); {low.reason}"
+            return low
+        return pub.int16_conv(graph, node, p, np.asarray(w, dtype=np.float32), k)
 
 
 @register

@@ -98,9 +98,11 @@ def cgemm_call(a: str, b: str, c: str, m: int, k: int, n: int) -> Call:
     return Call("DASH_GEMM_flt", args, None, api="DASH_GEMM", flops=8 * m * n * k)
 
 
-def zip_calls(a: str, b: str, out: str, n: int, op: str) -> list[Call]:
-    """out = a op b over n floats as n // 2 complex pairs; an odd last element inline."""
-    calls = [Call("DASH_ZIP_flt", [TensorArg(a, cast=CPLX), TensorArg(b, cast=CPLX), TensorArg(out, cast=CPLX),
+def zip_calls(a: str, b: str, out: str, n: int, op: str, offsets=(0, 0, 0)) -> list[Call]:
+    """out = a op b over n floats as n // 2 complex pairs; an odd last element inline. offsets: in
+    floats, of a, b and out."""
+    oa, ob, oo = offsets
+    calls = [Call("DASH_ZIP_flt", [TensorArg(a, oa, CPLX), TensorArg(b, ob, CPLX), TensorArg(out, oo, CPLX),
                                    ScalarArg("size_t", n // 2), ScalarArg("zip_op_t", op)],
                   None, api="DASH_ZIP", flops=n - n % 2)]
     if n % 2:
@@ -108,6 +110,70 @@ def zip_calls(a: str, b: str, out: str, n: int, op: str) -> list[Call]:
         one = [1] * 8
         fields = {"op": {"ZIP_ADD": "DASH_BIN_ADD", "ZIP_SUB": "DASH_BIN_SUB"}[op], "rank": 1, "out_shape": one,
                   "a_stride": one, "b_stride": one, "act": {"op": "DASH_ACT_NONE", "alpha": 0.0, "beta": 0.0}}
-        calls.append(Call("o2c_binary", [TensorArg(a, last), TensorArg(b, last), TensorArg(out, last)],
+        calls.append(Call("o2c_binary", [TensorArg(a, oa + last), TensorArg(b, ob + last), TensorArg(out, oo + last)],
                           Params("dash_binary_params_t", fields), flops=1, comment="the odd last element"))
     return calls
+
+
+def int16_conv(graph: Graph, node: Node, p: dict, w: np.ndarray, k: int) -> Lowered:
+    """The --conv int16 lowering of a 2-D convolution whose checks held (see the module's doc)."""
+    from .eltwise import binary_call
+
+    cin, cout, nb = p["in_channels"], p["out_channels"], p["batch"]
+    hgt, wid = p["in_size"][:2]
+    oh, ow = p["out_size"][:2]
+    plane, pix = hgt * wid, oh * ow
+    h = k // 2
+    norms = np.abs(w).reshape(cout, cin, -1).sum(axis=2)
+    norms[norms == 0] = 1.0
+    masks = (w.reshape(cout, cin, k * k) / norms[:, :, None]).astype(np.float32)
+    mask = graph.fresh_name(f"{node.name}/public_masks")
+    graph.add_const(mask, masks)
+
+    def tmp(what, dtype, shape):
+        name = graph.fresh_name(f"{node.name}/public_{what}")
+        graph.add_value(name, dtype, shape)
+        return name
+
+    q = tmp("q", np.int16, (cin, plane))
+    scale = tmp("scale", np.float32, (cin,))
+    same = tmp("same", np.int16, (plane,))
+    part = tmp("part", np.float32, (pix,))
+    y = node.outputs[0]
+    base = {"channels": cin, "height": hgt, "width": wid, "out_h": oh, "out_w": ow, "stride_h": p["stride"][0],
+            "stride_w": p["stride"][1], "off_h": h - p["pad_begin"][0], "off_w": h - p["pad_begin"][1],
+            "channel": 0, "factor": 1.0}
+    i16 = "dash_re_int_type"
+    calls = []
+    for b in range(nb):
+        calls.append(Call("o2c_i16_quantize", [TensorArg(node.inputs[0], b * cin * plane), TensorArg(q, cast=i16),
+                                               TensorArg(scale)], Params("o2c_i16_params_t", dict(base)),
+                          comment=f"image {b}: int16 planes"))
+        for o in range(cout):
+            yo = (b * cout + o) * pix
+            for c in range(cin):
+                calls.append(Call("DASH_CONV_2D_int",
+                                  [TensorArg(q, c * plane, i16), ScalarArg("int", hgt), ScalarArg("int", wid),
+                                   TensorArg(mask, (o * cin + c) * k * k, "dash_re_flt_type"), ScalarArg("int", k),
+                                   TensorArg(same, cast=i16)], None, api="DASH_CONV_2D", prec="int",
+                                  flops=2 * plane * k * k))
+                dst, off = (y, yo) if c == 0 else (part, 0)
+                calls.append(Call("o2c_i16_dequant", [TensorArg(same, cast=i16), TensorArg(scale), TensorArg(dst, off)],
+                                  Params("o2c_i16_params_t", dict(base, channel=c, factor=float(norms[o, c]))),
+                                  comment=f"output channel {o} <- input channel {c}"))
+                if c > 0:
+                    calls += zip_calls(y, part, y, pix, "ZIP_ADD", (yo, 0, yo))
+    bias = node.input(2) or None
+    if bias is not None:
+        b3 = graph.fresh_name(f"{node.name}/public_bias")
+        graph.add_const(b3, np.asarray(graph.const(bias), dtype=np.float32).reshape(cout, 1, 1))
+        epi = binary_call(graph, y, b3, y, "DASH_BIN_ADD", act_fields(node))
+        epi.api = None
+        calls.append(epi)
+    elif node.act is not None:
+        calls.append(Call("o2c_unary", [TensorArg(y), TensorArg(y)],
+                          Params("dash_unary_params_t", {"n": graph.values[y].size, "op": act_fields(node)}),
+                          comment="fused activation"))
+    return Lowered(calls, reason=f"public target, --conv int16: {cin * cout} DASH_CONV_2D_int calls per image "
+                                 f"({cin}x{cout} channel pairs, {k}x{k} masks), accumulated with DASH_ZIP_flt",
+                   temps=[q, scale, same, part])
