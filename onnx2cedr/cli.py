@@ -25,6 +25,8 @@ CpuOpt = typer.Option(None, "--cpu", help="Force a node onto the inline CPU fall
 NoPassOpt = typer.Option(None, "--disable-pass", help="Skip a graph pass by name (repeatable).")
 ApiOpt = typer.Option("extended", "--api", help="Target API set: extended (ours) or public (the public CEDR "
                       "release's APIs only; other layers run inline in the app).")
+ConvOpt = typer.Option(None, "--conv", help="With --api public: gemm (im2col + DASH_GEMM_flt, the default) or int16 "
+                       "(DASH_CONV_2D_int per channel pair + DASH_ZIP_flt; costs accuracy).")
 
 
 def _fail(e: O2CError) -> None:
@@ -77,7 +79,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
             input_shape: Optional[List[str]] = InputShapeOpt,
             threads: int = typer.Option(1, "--threads", help="Worker threads for large kernels when the model runs "
                                         "standalone or as a library (outputs are identical for any count)."),
-            api: str = ApiOpt):
+            api: str = ApiOpt, conv: Optional[str] = ConvOpt):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
@@ -85,7 +87,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
         src = _framework_model(model, input_shape)
         res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
-                         native=not portable, force=force, threads=threads, api=api)
+                         native=not portable, force=force, threads=threads, api=api, conv=conv)
     except O2CError as e:
         _fail(e)
     d = res.model_json
@@ -104,13 +106,13 @@ def inspect(model: Path = typer.Argument(..., help="The ONNX model file."),
             shape: Optional[List[str]] = ShapeOpt, batch: Optional[int] = BatchOpt,
             cpu: Optional[List[str]] = CpuOpt, disable_pass: Optional[List[str]] = NoPassOpt,
             as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-            api: str = ApiOpt):
+            api: str = ApiOpt, conv: Optional[str] = ConvOpt):
     """Show the graph after passes: each node's placement and why, FLOPs and buffer sizes."""
     from .compiler import compile_model, describe
 
     try:
         c = compile_model(model, shapes=_shapes(shape), batch=batch, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or (), api=api)
+                          disable_passes=disable_pass or (), api=api, conv=conv)
     except O2CError as e:
         _fail(e)
     d = describe(c)
@@ -148,7 +150,8 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
              labels: Optional[str] = typer.Option(None, help="Array of class labels in the --inputs file: "
                                                   "report accuracy of both."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-             input_shape: Optional[List[str]] = InputShapeOpt, api: str = ApiOpt):
+             input_shape: Optional[List[str]] = InputShapeOpt, api: str = ApiOpt,
+             conv: Optional[str] = ConvOpt):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
     from .validation import validate as do_validate
 
@@ -156,7 +159,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         src = _framework_model(model, input_shape)
         rep = do_validate(src, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
                           shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or (), api=api)
+                          disable_passes=disable_pass or (), api=api, conv=conv)
     except O2CError as e:
         _fail(e)
     if as_json:
