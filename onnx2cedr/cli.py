@@ -323,7 +323,8 @@ def _fmt_ns(ns) -> str:
 def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]: an app .so, a folder made by "
                                           "`convert`, or a bundled app (radar_correlator, pulse_doppler, wifi_tx)."),
         config: Path = typer.Option(..., "--config", "-c", help="Hardware composition and scheduler (JSON)."),
-        log_dir: Path = typer.Option(..., "--log-dir", help="Folder for the CEDR logs and summary.json."),
+        log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="Folder for the CEDR logs, summary.json and "
+                                               "app_output/<app>.<app_id>.log (required unless --check)."),
         scheduler: Optional[str] = typer.Option(None, help="Override the config's scheduler "
                                                 "(SIMPLE, RANDOM, MET, EFT, ETF, HEFT_RT)."),
         seed: Optional[int] = typer.Option(None, help="Override the config's random seed."),
@@ -331,6 +332,8 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         lib: Optional[List[Path]] = typer.Option(None, "--lib", help="Extra kernel library to load (repeatable)."),
         check: bool = typer.Option(False, "--check", help="Validate config and apps, list the PEs, run nothing."),
         force: bool = typer.Option(False, help="Replace a log folder not written by `onnx2cedr run`."),
+        print_output: bool = typer.Option(False, "--print-output", help="Also print every instance's output, "
+                                          "each line prefixed [APP#APP_ID] (failed instances' always are)."),
         as_json: bool = typer.Option(False, "--json", help="Print summary.json.")):
     """Run apps on the CEDR-compatible runtime with a described SoC; write CEDR logs and a summary."""
     from . import run as R
@@ -341,11 +344,18 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
             # as the runtime wrote it: one line per PE (rich would wrap long lines and read brackets as markup)
             sys.stdout.write(R.check(config, specs, extra_libs=lib or ()).rstrip() + "\n")
             return
+        if log_dir is None:
+            raise O2CError("--log-dir DIR is required to run apps (only --check runs without one)")
         res = R.run(config, log_dir, specs, scheduler=scheduler, seed=seed, arrival=arrival, force=force,
                     extra_libs=lib or ())
     except O2CError as e:
         _fail(e)
     s = res.summary
+    failed = {(f.get("app"), f.get("instance")) for f in s.get("failures", [])}
+    for (name, app_id), text in R.app_outputs(res.log_dir).items():
+        if print_output or (name, app_id) in failed:
+            for line in text.splitlines():
+                sys.stderr.write(f"[{name}#{app_id}] {line}\n")
     if as_json:
         sys.stdout.write(json.dumps(s, indent=1) + "\n")
     else:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from .errors import O2CError
 
 RUN_MARKER = ".onnx2cedr-run"
 LOG_FILES = ("timing_trace.log", "schedule_trace.log", "appruntime_trace.log", "summary.json")
+APP_OUTPUT = "app_output"  # in the log folder: <app>.<app_id>.log, one per instance (its stdout + stderr)
 
 
 class RunError(O2CError):
@@ -152,7 +154,7 @@ def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optiona
         cmd = [str(rb.cedr_run)]
         for lib in list(rb.default_libs) + [Path(p) for p in extra_libs]:
             cmd += ["--lib", str(lib)]
-        cmd += ["--config", str(config), "--log-dir", str(tmp), "--quiet"]
+        cmd += ["--config", str(config), "--log-dir", str(tmp), "--quiet", "--app-output", str(tmp / APP_OUTPUT)]
         if scheduler:
             cmd += ["--scheduler", scheduler]
         if seed is not None:
@@ -177,6 +179,20 @@ def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optiona
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def app_outputs(log_dir: Path) -> dict:
+    """{(app name, app_id): text} of every instance's output file in a run's log folder, in app_id order."""
+    out = {}
+    folder = Path(log_dir) / APP_OUTPUT
+    found = []
+    for p in folder.glob("*.log") if folder.is_dir() else ():
+        name, _, num = p.stem.rpartition(".")
+        if name and num.isdigit():
+            found.append((int(num), name, p))
+    for num, name, p in sorted(found):
+        out[(name, num)] = p.read_text(errors="replace")
+    return out
+
+
 def check(config: Path, apps: Sequence[AppSpec] = (), extra_libs: Iterable[Path] = (), rb=None) -> str:
     """Validate the config (and apps) without running; returns the runtime's PE listing."""
     rb = rb or _runtime()
@@ -187,6 +203,9 @@ def check(config: Path, apps: Sequence[AppSpec] = (), extra_libs: Iterable[Path]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise RunError(_runtime_error(res.stderr, res.returncode))
+    for line in res.stderr.splitlines():  # e.g. the public release's libdash-rt.so not found: built-ins run
+        if line.startswith("note: "):
+            sys.stderr.write(line + "\n")
     return res.stdout
 
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <set>
 
+#include <unistd.h>
+
 #include "common.h"
 #include "json.h"
 #include "scheduler.h"
@@ -18,6 +20,26 @@ namespace {
 }
 
 std::string quoted(const std::string &s) { return "\"" + s + "\""; }
+
+// the public release's kernel library, as its daemon_config.json names it
+const char *const kPublicKernelLibrary = "libdash-rt.so";
+
+// dir + "/" + rel without rel's leading "./" (for messages that name the file plainly)
+std::string join_path(const std::string &dir, std::string rel) {
+  while (rel.compare(0, 2, "./") == 0) rel.erase(0, 2);
+  return dir + "/" + rel;
+}
+
+std::string cwd_path(const std::string &rel) {
+  char buf[4096];
+  if (getcwd(buf, sizeof buf) == nullptr) return rel;
+  return join_path(buf, rel);
+}
+
+std::string base_name(const std::string &p) {
+  const size_t slash = p.find_last_of('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
 
 const json::Value &expect(const std::string &path, const json::Value &v, json::Value::Kind kind,
                           const std::string &where) {
@@ -217,11 +239,30 @@ RunConfig load_config(const std::string &path) {
   }
   if (const json::Value *v = doc.get("DASH Binary Paths")) {
     expect(path, *v, json::Value::Array, "\"DASH Binary Paths\"");
-    const std::string base = dir_of(path);
+    std::string base = dir_of(path);
+    if (base[0] != '/') base = cwd_path(base);
     for (const auto &p : v->arr) {
       expect(path, p, json::Value::String, "an entry of \"DASH Binary Paths\"");
       if (p.str.empty()) bad(path, p, "an entry of \"DASH Binary Paths\" is empty");
-      cfg.binary_paths.push_back(p.str[0] == '/' ? p.str : base + "/" + p.str);
+      if (p.str[0] == '/') {
+        cfg.binary_paths.push_back(p.str);
+        continue;
+      }
+      // the public daemon dlopens the path as given, i.e. against its working directory (its README
+      // runs `./cedr -c ../daemon_config.json` from build/); then the config's folder
+      const std::string in_cwd = cwd_path(p.str), in_cfg = join_path(base, p.str);
+      if (file_exists(in_cwd)) {
+        cfg.binary_paths.push_back(in_cwd);
+      } else if (file_exists(in_cfg)) {
+        cfg.binary_paths.push_back(in_cfg);
+      } else if (base_name(p.str) == kPublicKernelLibrary) {
+        // the public release's CPU kernel library, named the way its daemon finds it from its build
+        // folder: the built-in CPU library implements the same APIs, so without it we run on ours
+        cfg.public_library_absent.push_back(p.str);
+      } else {
+        bad(path, p, "library " + quoted(p.str) + " not found: tried '" + in_cwd + "' (working directory) and '" +
+                         in_cfg + "' (the config's folder)");
+      }
     }
   }
   if (const json::Value *v = doc.get("DASH API Costs")) read_api_costs(path, *v, cfg);

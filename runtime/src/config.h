@@ -33,7 +33,9 @@ struct RunConfig {
   std::vector<PeType> types;              // "cpu" first (always present, maybe count 0), then file order
   std::string scheduler = "SIMPLE";
   uint64_t seed = 0;
-  std::vector<std::string> binary_paths;  // "DASH Binary Paths", resolved against the config's folder
+  std::vector<std::string> binary_paths;  // "DASH Binary Paths": working directory first, then the config's folder
+  // entries naming the public release's libdash-rt.so found in neither place: its APIs are built in
+  std::vector<std::string> public_library_absent;
   CostModel costs;
   bool queueing = true;                   // Features."Enable Queueing"
   bool fixed_periodic = true;             // Features."Fixed Periodic Injection"

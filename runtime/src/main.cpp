@@ -1,6 +1,7 @@
 // main.cpp - cedr-run: the command line.
 //   cedr-run --config FILE --log-dir DIR [--scheduler NAME] [--seed N] [--arrival periodic|poisson]
-//            [--lib PATH]... [--quiet] APP.so:INSTANCES:PERIOD_US [...]
+//            [--lib PATH]... [--quiet] [--app-output DIR] APP.so:INSTANCES:PERIOD_US [...]
+//            (--app-output: each instance's stdout and stderr go to DIR/<app>.<app_id>.log)
 //   cedr-run --config FILE [--lib PATH]... --check [APP.so:N:P ...]
 //   cedr-run --config FILE [--lib PATH]... --calibrate OUT.json
 // Exit codes: 0 every instance returned 0; 1 some instance returned non-zero; 2 bad input found
@@ -28,7 +29,7 @@ namespace {
 
 const char kUsage[] =
     "usage: cedr-run --config FILE --log-dir DIR [--scheduler NAME] [--seed N] [--arrival periodic|poisson]\n"
-    "                [--lib PATH]... [--quiet] APP.so:INSTANCES:PERIOD_US [...]\n"
+    "                [--lib PATH]... [--quiet] [--app-output DIR] APP.so:INSTANCES:PERIOD_US [...]\n"
     "       cedr-run --config FILE [--lib PATH]... --check [APP.so:N:P ...]\n"
     "       cedr-run --config FILE [--lib PATH]... --calibrate OUT.json\n"
     "exit codes: 0 ok, 1 an app instance returned non-zero, 2 bad input, 3 fatal error during the run\n";
@@ -38,7 +39,7 @@ const char kUsage[] =
 constexpr int64_t kDefaultSpinNs = 50000;
 
 struct Args {
-  std::string config, log_dir, scheduler, arrival, calibrate_out;
+  std::string config, log_dir, scheduler, arrival, calibrate_out, app_output;
   bool has_seed = false, check = false, quiet = false, calibrate = false;
   uint64_t seed = 0;
   std::vector<std::string> libs, apps;
@@ -99,6 +100,8 @@ Args parse_args(int argc, char **argv) {
       a.libs.push_back(need("PATH"));
     } else if (arg == "--quiet") {
       a.quiet = true;
+    } else if (arg == "--app-output") {
+      a.app_output = need("DIR");
     } else if (arg == "--check") {
       a.check = true;
     } else if (arg == "--calibrate") {
@@ -167,6 +170,9 @@ int real_main(int argc, char **argv) {
           list += (list.empty() ? "" : ", ") + ap.first + "_" + ap.second;
       for (int k = 1; k <= pt.count; ++k) std::printf("%s%d %s: %s\n", pt.name.c_str(), k, pt.name.c_str(), list.c_str());
     }
+    for (const auto &p : cfg.public_library_absent)
+      std::fprintf(stderr, "note: \"%s\" (the public release's kernel library) is not in the working directory or the "
+                  "config's folder; its APIs run on the built-in libraries\n", p.c_str());
     for (const auto &app : apps) {
       std::string list;
       for (const auto &ap : app.apis) list += (list.empty() ? "" : ", ") + ap.first + "_" + ap.second;
@@ -188,6 +194,7 @@ int real_main(int argc, char **argv) {
   opt.poisson = args.arrival.empty() ? !cfg.fixed_periodic : args.arrival == "poisson";
   opt.quiet = args.quiet;
   opt.spin_ns = spin_ns;
+  opt.app_output_dir = args.app_output;
   return run_apps(cfg, libs, apps, specs, opt);
 }
 

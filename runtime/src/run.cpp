@@ -1,7 +1,9 @@
 // run.cpp - submitting app instances and ending the run.
 #include "run.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -46,10 +48,32 @@ struct InstanceStart {
   Runtime *rt;
   Instance *inst;
   AppMain main;
+  std::string output;  // file for the instance's stdout and stderr ("" : the process's)
 };
+
+// Gives the calling thread its own file-descriptor table (unshare(CLONE_FILES)) whose 1 and 2 are
+// `path`: what the instance prints goes to its own file while the other threads keep theirs. The
+// stdio buffers are shared by the process, so stdout is line-buffered during such a run (run_apps)
+// and a complete line is written by the thread that printed it.
+void redirect_instance_output(const std::string &path, const Instance &inst) {
+  if (unshare(CLONE_FILES) != 0) {
+    std::fprintf(stderr, "cedr-run: warning: app '%s' (instance %d): cannot separate its output (%s)\n",
+                 inst.name.c_str(), inst.id, std::strerror(errno));
+    return;
+  }
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "cedr-run: warning: cannot write '%s': %s\n", path.c_str(), std::strerror(errno));
+    return;
+  }
+  dup2(fd, STDOUT_FILENO);
+  dup2(fd, STDERR_FILENO);
+  close(fd);
+}
 
 void *instance_main(void *arg) {
   std::unique_ptr<InstanceStart> st(static_cast<InstanceStart *>(arg));
+  if (!st->output.empty()) redirect_instance_output(st->output, *st->inst);
   Runtime::set_current_instance(st->inst);
   st->inst->start_ns = now_ns();
   st->rt->instance_started(st->inst);
@@ -57,6 +81,10 @@ void *instance_main(void *arg) {
   char *argv[] = {arg0, nullptr};
   const int rc = st->main(1, argv, nullptr);
   st->inst->end_ns = now_ns();
+  if (!st->output.empty()) {  // what is still buffered belongs to this instance's file
+    std::fflush(stdout);
+    std::fflush(stderr);
+  }
   st->inst->exit_code = rc;
   {
     std::lock_guard<std::mutex> lk(st->rt->state_mu);
@@ -141,9 +169,14 @@ int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App>
   const std::vector<Arrival> plan = plan_arrivals(specs, opt.poisson, opt.seed);
   std::vector<std::unique_ptr<Instance>> instances;
   instances.reserve(plan.size());
+  // app_id as the public release numbers it: one counter over the submission, app by app in the
+  // order given, instance k of an app after all instances of the apps before it (not arrival order)
+  std::vector<int> first_id(specs.size(), 0);
+  for (size_t s = 1; s < specs.size(); ++s) first_id[s] = first_id[s - 1] + specs[s - 1].instances;
   for (size_t i = 0; i < plan.size(); ++i) {
     auto inst = std::make_unique<Instance>();
-    inst->id = int(i);
+    inst->id = first_id[size_t(plan[i].spec)] + plan[i].k;
+    inst->index = int(i);
     inst->app = specs[plan[i].spec].app;
     inst->name = apps[inst->app].name;
     instances.push_back(std::move(inst));
@@ -159,6 +192,11 @@ int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App>
   g_runtime = &rt;
   rt.start_workers(opt.spin_ns);
 
+  if (!opt.app_output_dir.empty()) {
+    if (!make_dirs(opt.app_output_dir)) throw InputError("cannot create '" + opt.app_output_dir + "'");
+    std::fflush(stdout);
+    setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
+  }
   install_run_guards();
   std::vector<pthread_t> threads(plan.size());
   size_t spawned = 0;
@@ -170,7 +208,9 @@ int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App>
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, size_t(64) << 20);
-    auto *st = new InstanceStart{&rt, &inst, apps[inst.app].main};
+    auto *st = new InstanceStart{&rt, &inst, apps[inst.app].main, ""};
+    if (!opt.app_output_dir.empty())
+      st->output = opt.app_output_dir + "/" + inst.name + "." + std::to_string(inst.id) + ".log";
     const int rc = pthread_create(&threads[i], &attr, instance_main, st);
     pthread_attr_destroy(&attr);
     if (rc != 0) {

@@ -19,6 +19,7 @@ struct RunOptions {
   bool poisson = false;
   bool quiet = false;
   int64_t spin_ns = 0;
+  std::string app_output_dir;  // each instance's stdout+stderr to <dir>/<app>.<app_id>.log ("": shared)
 };
 
 struct Arrival {

@@ -418,7 +418,7 @@ void Runtime::execute(PE &pe, Task *t) {
       stop = target;  // the modeled accelerator is free from here on
     }
   }
-  const TaskRecord rec{t->inst ? t->inst->id : -1, t->task_id, t->slot->index, uint16_t(pe.id),
+  const TaskRecord rec{t->inst ? t->inst->index : -1, t->task_id, t->slot->index, uint16_t(pe.id),
                        t->enqueue_ns, start, stop};
   pe.records.push_back(rec);
   if (t->report != nullptr) *t->report = rec;

@@ -56,7 +56,8 @@ struct ApiSlot {
 
 // One running (or finished) app instance.
 struct Instance {
-  int id = 0;             // app_id of the logs: arrival order from 0
+  int id = 0;             // app_id of the logs: submission order, app by app (as the public release)
+  int index = 0;          // position in the run's instance list (arrival order): TaskRecord::instance
   int app = 0;            // index of its app
   std::string name;       // app name of the logs
   std::atomic<uint32_t> next_task{0};

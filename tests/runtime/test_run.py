@@ -83,8 +83,10 @@ def test_model_app_every_scheduler_bit_identical(models, rt, tmp_path, scheduler
     assert len(recs) == s["tasks"] == 4 * m["calls"]
     per_instance = Counter(r["app_id"] for r in recs)
     assert set(per_instance.values()) == {m["calls"]}
-    for line in (res.log_dir / "schedule_trace.log").read_text().splitlines():
+    *rounds, total = (res.log_dir / "schedule_trace.log").read_text().split("\n")
+    for line in rounds:
         assert SCHED.match(line), line
+    assert re.fullmatch(r"total_ready_tasks: \d+, total_scheduling_overhead: \d+ ns", total), total
     lines = (res.log_dir / "appruntime_trace.log").read_text().splitlines()
     assert len(lines) == 4 and all(APPRT.match(ln) for ln in lines)
 

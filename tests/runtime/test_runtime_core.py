@@ -22,6 +22,8 @@ TIMING = re.compile(r"^app_id: (\d+), app_name: ([^,]+), task_id: (\d+), task_na
                     r"actual_exe_time: (\d+)$")
 SCHED = re.compile(r"^ready_queue_size: (\d+), ref_start_time: (\d+), ref_stop_time: (\d+), "
                    r"sheduling_overhead: (\d+) ns$")
+# the public file's last line, after the rounds and without a newline
+SCHED_TOTAL = re.compile(r"^total_ready_tasks: (\d+), total_scheduling_overhead: (\d+) ns$")
 APPRT = re.compile(r"^app_id: (\d+), app_name: ([^,]+), ref_arrival_time: (\d+), ref_start_time: (\d+), "
                    r"ref_end_time: (\d+), app_runtime: (\d+), app_lifetime: (\d+)$")
 
@@ -266,9 +268,14 @@ def cedr(rt, *args, env=None, timeout=120) -> subprocess.CompletedProcess:
 
 def parse(log_dir: Path):
     timing = [TIMING.match(ln) for ln in (log_dir / "timing_trace.log").read_text().splitlines()]
-    sched = [SCHED.match(ln) for ln in (log_dir / "schedule_trace.log").read_text().splitlines()]
+    sched_text = (log_dir / "schedule_trace.log").read_text()
+    *rounds, last = sched_text.split("\n")
+    sched = [SCHED.match(ln) for ln in rounds]
+    total = SCHED_TOTAL.match(last)
     apprt = [APPRT.match(ln) for ln in (log_dir / "appruntime_trace.log").read_text().splitlines()]
-    assert all(timing) and all(sched) and all(apprt)
+    assert all(timing) and all(sched) and all(apprt) and total, sched_text[-300:]
+    assert int(total.group(1)) == sum(int(m.group(1)) for m in sched)
+    assert int(total.group(2)) == sum(int(m.group(4)) for m in sched)
     return timing, sched, apprt
 
 
