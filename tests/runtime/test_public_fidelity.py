@@ -359,7 +359,11 @@ def public_daemon(public: PublicCedr, cwd: Path, config: Path):
             yield proc
         finally:
             if proc.poll() is None:
-                subprocess.run([str(public.kill_daemon)], capture_output=True, timeout=30)
+                # kill_daemon speaks to whichever daemon owns the IPC names now: only if that is ours
+                if ours and shm_inodes() == ours:
+                    subprocess.run([str(public.kill_daemon)], capture_output=True, timeout=30)
+                else:
+                    proc.terminate()
                 try:
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
