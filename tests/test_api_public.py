@@ -77,26 +77,27 @@ def built(tmp_path_factory):
     vgg = base / "vgg_small.onnx"
     onnx.save(vgg_model(), vgg)
     out = {}
-    for name, src in (("lenet", LENET), ("vgg", vgg)):
-        for api in ("public", "extended"):
-            res = onnx2cedr.convert(src, base / f"{name}_{api}", api=api)
-            ins = sorted((res.out_dir / "app_inputs").glob("input_*.npy"))
-            ref = base / f"{name}_{api}_exe"
-            subprocess.run([str(res.artifacts["exe"]), *map(str, ins), "-o", str(ref)], check=True,
-                           capture_output=True)
-            out[(name, api)] = {"res": res, "src": src, "inputs": ins, "exe_out": sorted(ref.glob("output_*.npy"))}
+    builds = [(name, src, api) for name, src in (("lenet", LENET), ("vgg", vgg)) for api in ("public", "extended")]
+    for name, src, api in builds + [("lenet", LENET, "int16")]:
+        kw = {"api": "public", "conv": "int16"} if api == "int16" else {"api": api}
+        res = onnx2cedr.convert(src, base / f"{name}_{api}", **kw)
+        ins = sorted((res.out_dir / "app_inputs").glob("input_*.npy"))
+        ref = base / f"{name}_{api}_exe"
+        subprocess.run([str(res.artifacts["exe"]), *map(str, ins), "-o", str(ref)], check=True, capture_output=True)
+        out[(name, api)] = {"res": res, "src": src, "inputs": ins, "exe_out": sorted(ref.glob("output_*.npy"))}
     return out
 
 
-@pytest.mark.parametrize("name", ["lenet", "vgg"])
-def test_app_needs_only_public_symbols(built, name):
-    res = built[(name, "public")]["res"]
+@pytest.mark.parametrize("name,build", [("lenet", "public"), ("vgg", "public"), ("lenet", "int16")])
+def test_app_needs_only_public_symbols(built, name, build):
+    res = built[(name, build)]["res"]
     app = res.artifacts["app"]
     dash = {s for s in undefined_symbols(app) if s.startswith("DASH_")}
     assert dash and dash <= PUBLIC, dash - PUBLIC
     assert "DASH_GEMM_flt" in dash
-    if name == "vgg":
+    if name == "vgg" or build == "int16":
         assert "DASH_ZIP_flt" in dash
+    assert ("DASH_CONV_2D_int" in dash) == (build == "int16")
     assert set(res.model_json["app_dash_symbols"]) == dash
     if shutil.which("nm"):  # our ELF reader agrees with binutils
         r = subprocess.run(["nm", "-D", "--undefined-only", str(app)], capture_output=True, text=True, check=True)
@@ -126,9 +127,9 @@ def test_outputs_match_onnxruntime_and_extended(built, name):
         assert np.abs(np.load(a) - r).max() <= 1e-5 * max(float(np.abs(r).max()), 1.0)
 
 
-@pytest.mark.parametrize("name", ["lenet", "vgg"])
-def test_runs_on_our_runtime_with_gemm_and_zip_tasks(built, name, tmp_path):
-    pub = built[(name, "public")]
+@pytest.mark.parametrize("name,build", [("lenet", "public"), ("vgg", "public"), ("lenet", "int16")])
+def test_runs_on_our_runtime_with_gemm_and_zip_tasks(built, name, build, tmp_path):
+    pub = built[(name, build)]
     res = pub["res"]
     shutil.rmtree(res.out_dir / "app_outputs", ignore_errors=True)
     log = tmp_path / "logs"
@@ -144,10 +145,13 @@ def test_runs_on_our_runtime_with_gemm_and_zip_tasks(built, name, tmp_path):
     tasks = Counter(re.search(r"task_name: (\w+)", ln).group(1)
                     for ln in (log / "timing_trace.log").read_text().splitlines())
     code = (res.out_dir / "model.cpp").read_text()
-    calls = Counter(m for m in re.findall(r"\b(DASH_[A-Z_0-9]+)_flt\(", code))
+    calls = Counter(m for m in re.findall(r"\b(DASH_[A-Z_0-9]+)_(?:flt|int)\(", code))
     assert set(tasks) == set(calls), (tasks, calls)
     for api, n in calls.items():
         assert tasks[api] == 3 * n, (api, tasks, calls)
+    if build == "int16":  # 1x6 and 6x16 channel pairs; (6-1)x16 accumulations; the two large dense layers
+        assert (calls["DASH_CONV_2D"], calls["DASH_ZIP"], calls["DASH_GEMM"]) == (102, 80, 2)
+        return
     assert calls["DASH_GEMM"] == 4  # lenet: 2 convolutions, 2 of 3 dense layers; vgg: 3 convolutions, fc1
     assert calls["DASH_ZIP"] == (1 if name == "vgg" else 0)
 
@@ -243,14 +247,14 @@ def _public_cedr() -> Path | None:
 
 
 @pytest.mark.skipif(not os.environ.get("CEDR_ROOT"), reason="CEDR_ROOT does not name a build of the public CEDR release")
-@pytest.mark.parametrize("name", ["lenet", "vgg"])
-def test_under_the_public_daemon(built, name, tmp_path):
+@pytest.mark.parametrize("name,build", [("lenet", "public"), ("vgg", "public"), ("lenet", "int16")])
+def test_under_the_public_daemon(built, name, build, tmp_path):
     """The public daemon loads the app (no undefined symbol), schedules its public calls and the
     instances' outputs match the standalone executable's (its CPU GEMM sums in its own order)."""
     import time
 
-    build = _public_cedr()
-    pub = built[(name, "public")]
+    cedr = _public_cedr()
+    pub = built[(name, build)]
     res = pub["res"]
     shutil.rmtree(res.out_dir / "app_outputs", ignore_errors=True)
     cfg = {"Worker Threads": {"cpu": 2, "fft": 0, "gemm": 0, "gpu": 0},
@@ -258,32 +262,77 @@ def test_under_the_public_daemon(built, name, tmp_path):
                         "Loosen Thread Permissions": True, "Fixed Periodic Injection": True, "Exit When Idle": False},
            "PAPI Counters": ["perf::INSTRUCTIONS"], "DASH API Costs": {"DASH_GEMM_cpu": 400, "DASH_ZIP_cpu": 100},
            "Scheduler": "SIMPLE", "Random Seed": 0,
-           "DASH Binary Paths": [str(build / "libdash-rt" / "libdash-rt.so")]}
+           "DASH Binary Paths": [str(cedr / "libdash-rt" / "libdash-rt.so")]}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
-    daemon = subprocess.Popen([str(build / "cedr"), "-c", str(tmp_path / "config.json")], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_file = open(tmp_path / "daemon.out", "w")  # a file, not a pipe: it logs every task
+    daemon = subprocess.Popen([str(cedr / "cedr"), "-c", str(tmp_path / "config.json")], cwd=tmp_path,
+                              stdout=log_file, stderr=subprocess.STDOUT)
     outs = [res.out_dir / "app_outputs" / f"instance_{k}" / "output_0.npy" for k in range(2)]
     try:
         time.sleep(1.0)
-        assert daemon.poll() is None, daemon.stdout.read()
-        subprocess.run([str(build / "sub_dag"), "-a", str(res.artifacts["app"]), "-n", "2", "-p", "0"], cwd=tmp_path,
+        assert daemon.poll() is None, (tmp_path / "daemon.out").read_text()[-2000:]
+        subprocess.run([str(cedr / "sub_dag"), "-a", str(res.artifacts["app"]), "-n", "2", "-p", "0"], cwd=tmp_path,
                        check=True, capture_output=True)
         deadline = time.monotonic() + 120  # a hang guard, not a timing check
         while not all(p.is_file() for p in outs) and daemon.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(0.5)  # the instances' last writes
     finally:
-        subprocess.run([str(build / "kill_daemon")], cwd=tmp_path, capture_output=True)
+        subprocess.run([str(cedr / "kill_daemon")], cwd=tmp_path, capture_output=True)
         try:
-            log = daemon.communicate(timeout=30)[0]
+            daemon.wait(timeout=30)
         except subprocess.TimeoutExpired:
             daemon.kill()
-            log = daemon.communicate()[0]
+            daemon.wait()
+        log_file.close()
+    log = (tmp_path / "daemon.out").read_text()
     assert "symbol lookup error" not in log, log[-2000:]
+    # its int16 convolution rounds its own way: the int16 build is held to that scheme's tolerance
+    tol = 1e-3 if build == "int16" else 1e-5
     for ref, got in zip(pub["exe_out"], outs):
         x, y = np.load(got), np.load(ref)
-        assert np.abs(x - y).max() <= 1e-5 * max(float(np.abs(y).max()), 1.0)
+        assert np.abs(x - y).max() <= tol * max(float(np.abs(y).max()), 1.0)
     trace = next(tmp_path.glob("log_dir/experiment*/timing_trace.log")).read_text()
     tasks = Counter(re.findall(r"task_name: (\w+)", trace))
-    calls = Counter(re.findall(r"\b(DASH_[A-Z_0-9]+)_flt\(", (res.out_dir / "model.cpp").read_text()))
+    calls = Counter(re.findall(r"\b(DASH_[A-Z_0-9]+)_(?:flt|int)\(", (res.out_dir / "model.cpp").read_text()))
     assert tasks == Counter({api: 2 * n for api, n in calls.items()}), (tasks, calls)
+
+
+def test_int16_scheme_accuracy_cost_and_fallback(built):
+    """--conv int16: LeNet's convolutions become DASH_CONV_2D_int calls; the outputs keep onnxruntime's
+    top-1 on random inputs but with a larger, bounded error than the GEMM scheme (which validate
+    reports); a convolution the scheme cannot express falls back to DASH_GEMM_flt, saying why."""
+    d = onnx2cedr.inspect(LENET, api="public", conv="int16")
+    assert d["conv"] == "int16"
+    convs = [x for x in d["layers"] if x["op"] == "Conv"]
+    assert [x["placement"] for x in convs] == ["DASH_CONV_2D", "DASH_CONV_2D"]
+    assert "96 DASH_CONV_2D_int calls per image (6x16 channel pairs" in convs[1]["reason"]
+    i16 = onnx2cedr.validate(LENET, samples=100, api="public", conv="int16", rtol=1e-2, atol=1e-3)
+    flt = onnx2cedr.validate(LENET, samples=100, api="public")
+    (o16,), (of,) = i16.outputs, flt.outputs
+    assert i16.passed and o16.top1 == 1.0
+    assert 10 * of.max_rel_err < o16.max_rel_err < 1e-3, (o16.max_rel_err, of.max_rel_err)
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 4, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="plain", pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Conv", ["x", "w"], ["b"], name="dilated", dilations=[2, 2])]
+    m = make_model(nodes, {"x": x}, ["a", "b"], {"w": w})
+    layers = {ly["name"]: ly for ly in onnx2cedr.inspect(m, api="public", conv="int16")["layers"]}
+    assert layers["plain"]["placement"] == "DASH_CONV_2D"
+    assert layers["dilated"]["placement"] == "DASH_GEMM"
+    assert layers["dilated"]["reason"].startswith("int16 scheme not applicable (dilation)")
+    ours, ref = run_ours(m, {"x": x}, api="public", conv="int16"), run_ort(m, {"x": x})
+    for o, r in zip(ours, ref):
+        np.testing.assert_allclose(o, r, atol=2e-3 * float(np.abs(r).max()))
+
+
+@pytest.mark.parametrize("args,needle", [(["--api", "public", "--conv", "int8"], "--conv must be one of gemm, int16"),
+                                         (["--conv", "int16"], "applies to the public API set only")])
+def test_bad_conv_is_one_line_exit_2(args, needle):
+    r = subprocess.run(CLI + ["inspect", str(LENET)] + args, capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "300"})
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
