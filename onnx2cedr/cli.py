@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -383,6 +384,84 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         err.print(f"[bold red]error:[/] {s['failed_instances']} app instance(s) failed"
                   + (f" (first: {f0.get('app')} instance {f0.get('instance')}, exit code {f0.get('exit_code')})"
                      if f0 else ""))
+        raise typer.Exit(1)
+
+
+SocketOpt = typer.Option(None, "--socket", help="The daemon's Unix socket (default $XDG_RUNTIME_DIR/onnx2cedr/"
+                         "daemon.sock, else /tmp/onnx2cedr-$UID/daemon.sock).")
+
+
+@app.command()
+def daemon(config: Path = typer.Option(..., "--config", "-c", help="Hardware composition and scheduler (JSON)."),
+           log_dir: Path = typer.Option(..., "--log-dir", help="Where the logs go when the daemon stops."),
+           socket: Optional[Path] = SocketOpt,
+           scheduler: Optional[str] = typer.Option(None, help="Override the config's scheduler."),
+           seed: Optional[int] = typer.Option(None, help="Override the config's random seed."),
+           arrival: Optional[str] = typer.Option(None, help="periodic or poisson (mean gap = the period)."),
+           lib: Optional[List[Path]] = typer.Option(None, "--lib", help="Extra kernel library to load (repeatable)."),
+           background: bool = typer.Option(False, "--background", help="Detach; return once it is ready "
+                                           "(its output goes to LOG_DIR/daemon.out)."),
+           force: bool = typer.Option(False, help="Replace a log folder not written by onnx2cedr.")):
+    """Run the runtime as a daemon that takes submissions (`submit`) until `stop`, then writes the logs."""
+    from . import daemon as D
+
+    try:
+        if background:
+            st = D.start_background(config, log_dir, socket, scheduler, seed, arrival, lib or (), force)
+            sys.stdout.write(f"daemon pid {st.pid} on {st.socket}; logs in {st.log_dir}/ when stopped\n")
+            return
+        log, path = D.prepare(config, log_dir, socket, force)
+        cmd = D.daemon_command(config, log, path, scheduler, seed, arrival, lib or ())
+    except O2CError as e:
+        _fail(e)
+    sys.stdout.flush()
+    os.execv(cmd[0], cmd)  # the runtime itself serves in the foreground (Ctrl-C stops it, logs written)
+
+
+@app.command()
+def submit(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]: an app .so, a folder made by "
+                                            "`convert`, or a bundled app."),
+           socket: Optional[Path] = SocketOpt,
+           wait: bool = typer.Option(False, "--wait", help="Wait until these instances finish; report their status."),
+           timeout: Optional[float] = typer.Option(None, help="Give up waiting after this many seconds.")):
+    """Submit a workload to a running daemon (CEDR's sub_dag); returns once the daemon accepted it."""
+    from . import daemon as D
+    from . import run as R
+
+    try:
+        specs = [R.parse_app_spec(a) for a in apps]
+        replies = D.submit(specs, socket, wait=wait, timeout=timeout)
+    except O2CError as e:
+        _fail(e)
+    acc = replies[0]
+    first, last = acc["app_ids"]
+    sys.stdout.write(f"submission {acc['submission']}: {acc['instances']} instance(s), app_id {first}"
+                     + (f"-{last}" if last != first else "") + "\n")
+    if wait:
+        done = replies[1]
+        for i in done["instances"]:
+            state = "dropped" if i.get("dropped") else ("ok" if i["exit_code"] == 0 else f"exit code {i['exit_code']}")
+            sys.stdout.write(f"  {i['app']} app_id {i['app_id']}: {state}\n")
+        if done["failed"]:
+            err.print(f"[bold red]error:[/] {done['failed']} app instance(s) failed")
+            raise typer.Exit(1)
+
+
+@app.command()
+def stop(socket: Optional[Path] = SocketOpt,
+         now: bool = typer.Option(False, "--now", help="Drop instances whose arrival time has not come "
+                                  "(running ones still finish)."),
+         timeout: Optional[float] = typer.Option(None, help="Give up waiting after this many seconds.")):
+    """Stop the daemon (CEDR's kill_daemon): it waits for its instances, writes the logs and exits."""
+    from . import daemon as D
+
+    try:
+        res = D.stop(socket, now=now, timeout=timeout)
+    except O2CError as e:
+        _fail(e)
+    sys.stdout.write(f"daemon stopped: {res['summary']}\n")
+    if res.get("exit_code"):
+        err.print("[bold red]error:[/] some app instances failed (see summary.json)")
         raise typer.Exit(1)
 
 
