@@ -4,6 +4,8 @@
 //            (--app-output: each instance's stdout and stderr go to DIR/<app>.<app_id>.log)
 //   cedr-run --config FILE [--lib PATH]... --check [APP.so:N:P ...]
 //   cedr-run --config FILE [--lib PATH]... --calibrate OUT.json
+//   cedr-run --config FILE --log-dir DIR --daemon --socket PATH [--scheduler ...] [--app-output DIR]
+//            (serves submissions on a Unix socket until stopped; see daemon.h for the protocol)
 // Exit codes: 0 every instance returned 0; 1 some instance returned non-zero; 2 bad input found
 // before anything ran; 3 fatal error during the run. Errors are one line on stderr.
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include "calibrate.h"
 #include "common.h"
 #include "config.h"
+#include "daemon.h"
 #include "libraries.h"
 #include "run.h"
 #include "scheduler.h"
@@ -32,6 +35,7 @@ const char kUsage[] =
     "                [--lib PATH]... [--quiet] [--app-output DIR] APP.so:INSTANCES:PERIOD_US [...]\n"
     "       cedr-run --config FILE [--lib PATH]... --check [APP.so:N:P ...]\n"
     "       cedr-run --config FILE [--lib PATH]... --calibrate OUT.json\n"
+    "       cedr-run --config FILE --log-dir DIR --daemon --socket PATH [options as for a run, no apps]\n"
     "exit codes: 0 ok, 1 an app instance returned non-zero, 2 bad input, 3 fatal error during the run\n";
 
 // Default poll time of idle workers and blocking callers before they sleep (ns); see
@@ -39,8 +43,8 @@ const char kUsage[] =
 constexpr int64_t kDefaultSpinNs = 50000;
 
 struct Args {
-  std::string config, log_dir, scheduler, arrival, calibrate_out, app_output;
-  bool has_seed = false, check = false, quiet = false, calibrate = false;
+  std::string config, log_dir, scheduler, arrival, calibrate_out, app_output, socket;
+  bool has_seed = false, check = false, quiet = false, calibrate = false, daemon = false;
   uint64_t seed = 0;
   std::vector<std::string> libs, apps;
 };
@@ -102,6 +106,10 @@ Args parse_args(int argc, char **argv) {
       a.quiet = true;
     } else if (arg == "--app-output") {
       a.app_output = need("DIR");
+    } else if (arg == "--daemon") {
+      a.daemon = true;
+    } else if (arg == "--socket") {
+      a.socket = need("PATH");
     } else if (arg == "--check") {
       a.check = true;
     } else if (arg == "--calibrate") {
@@ -116,7 +124,14 @@ Args parse_args(int argc, char **argv) {
   if (a.config.empty()) throw InputError("--config FILE is required (see --help)");
   if (a.check && a.calibrate) throw InputError("--check and --calibrate cannot be combined");
   if (a.calibrate && !a.apps.empty()) throw InputError("--calibrate takes no apps (got '" + a.apps[0] + "')");
-  if (!a.check && !a.calibrate) {
+  if (a.daemon) {
+    if (a.check || a.calibrate) throw InputError("--daemon cannot be combined with --check or --calibrate");
+    if (!a.apps.empty()) throw InputError("--daemon takes no apps (submit them to it; got '" + a.apps[0] + "')");
+    if (a.socket.empty()) throw InputError("--daemon needs --socket PATH");
+    if (a.log_dir.empty()) throw InputError("--log-dir DIR is required with --daemon");
+  } else if (!a.socket.empty()) {
+    throw InputError("--socket is only for --daemon");
+  } else if (!a.check && !a.calibrate) {
     if (a.log_dir.empty()) throw InputError("--log-dir DIR is required to run apps");
     if (a.apps.empty()) throw InputError("no app given (APP.so:INSTANCES:PERIOD_US)");
   }
@@ -195,6 +210,7 @@ int real_main(int argc, char **argv) {
   opt.quiet = args.quiet;
   opt.spin_ns = spin_ns;
   opt.app_output_dir = args.app_output;
+  if (args.daemon) return run_daemon(cfg, libs, opt, args.socket);
   return run_apps(cfg, libs, apps, specs, opt);
 }
 

@@ -42,15 +42,6 @@ std::vector<Arrival> plan_arrivals(const std::vector<AppSpec> &specs, bool poiss
   return out;
 }
 
-namespace {
-
-struct InstanceStart {
-  Runtime *rt;
-  Instance *inst;
-  AppMain main;
-  std::string output;  // file for the instance's stdout and stderr ("" : the process's)
-};
-
 // Gives the calling thread its own file-descriptor table (unshare(CLONE_FILES)) whose 1 and 2 are
 // `path`: what the instance prints goes to its own file while the other threads keep theirs. The
 // stdio buffers are shared by the process, so stdout is line-buffered during such a run (run_apps)
@@ -70,6 +61,15 @@ void redirect_instance_output(const std::string &path, const Instance &inst) {
   dup2(fd, STDERR_FILENO);
   close(fd);
 }
+
+namespace {
+
+struct InstanceStart {
+  Runtime *rt;
+  Instance *inst;
+  AppMain main;
+  std::string output;  // file for the instance's stdout and stderr ("" : the process's)
+};
 
 void *instance_main(void *arg) {
   std::unique_ptr<InstanceStart> st(static_cast<InstanceStart *>(arg));

@@ -33,6 +33,11 @@ struct Arrival {
 // std::mt19937_64 seeded with (seed, spec index) - the same seed gives the same offsets.
 std::vector<Arrival> plan_arrivals(const std::vector<AppSpec> &specs, bool poisson, uint64_t seed);
 
+struct Instance;
+// Points the calling (instance) thread's stdout and stderr at `path` (its own fd table); also
+// used by the daemon (daemon.cpp).
+void redirect_instance_output(const std::string &path, const Instance &inst);
+
 // Runs the apps; returns the exit code (0 all returned 0, 1 some failed). A fatal error writes
 // the logs it can and ends the process with exit code 3 (instance threads cannot be joined).
 int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App> &apps,
