@@ -14,6 +14,18 @@ ratios against it.
 
   python3 runtime/bench/dispatch.py [--repeat 3] [--calls 2000] [--batch 1000] [--batches 50]
                                     [--spin NS ...]   (CEDR_RUN_SPIN_NS values to compare)
+
+--public: a public-API app instead (zip_app.cpp: tiny DASH_ZIP_flt calls through dash.h, with the
+CPU DASH_ZIP_flt of zip_kernel.cpp), 2 CPU PEs, SIMPLE, each case on a quiet machine and with a
+busy-loop process pinned to core 0 (--no-load: quiet only):
+  blocking    ZIP_CALLS blocking calls, each timed by the app: p50 and p99 (medians over runs)
+  nb          batches of _nb calls sharing one barrier: tasks per second
+  idle        the whole cedr-run process's CPU time while its app sleeps --idle-seconds
+With --baseline REV, the same cases also run on the runtime of git revision REV (runtime/src and
+kernels/include of that commit, built here the same way) and the table gives new/old ratios.
+
+  python3 runtime/bench/dispatch.py --public [--baseline REV] [--repeat 3] [--zip-calls 5000]
+                                    [--idle-seconds 10] [--no-load]
 """
 from __future__ import annotations
 
@@ -89,7 +101,8 @@ def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 def cache_dir() -> Path:
     h = hashlib.blake2b(digest_size=10)
-    for f in sorted(list(RT_SRC.glob("*")) + [HERE / "nop_kernel.cpp", HERE / "nop_app.cpp"]):
+    for f in sorted(list(RT_SRC.glob("*")) + [HERE / n for n in ("nop_kernel.cpp", "nop_app.cpp", "zip_app.cpp",
+                                                                 "zip_kernel.cpp")]):
         if f.is_file():
             h.update(f.name.encode())
             h.update(f.read_bytes())
@@ -134,6 +147,109 @@ def build(d: Path) -> dict[str, Path]:
     return out
 
 
+def compile_runtime(src: Path, include: Path, out: Path) -> Path:
+    """cedr-run from the runtime sources in src (two compile jobs at a time), cached in out."""
+    exe = out / "cedr-run"
+    if exe.exists():
+        return exe
+    out.mkdir(parents=True, exist_ok=True)
+    objs = [(f, out / f"{f.stem}.o") for f in sorted(src.glob("*.cpp"))]
+    procs: list[subprocess.Popen] = []
+    for f, obj in objs:
+        if len(procs) == 2:
+            procs.pop(0).wait()
+        procs.append(subprocess.Popen([CXX, "-std=c++17", "-O2", "-pthread", "-I", str(src), "-I", str(include),
+                                       "-c", str(f), "-o", str(obj)]))
+    for p in procs:
+        p.wait()
+    sh([CXX, "-pthread", *[str(o) for _, o in objs], "-rdynamic", "-ldl", "-o", str(exe)])
+    return exe
+
+
+def baseline_runtime(rev: str) -> Path:
+    """cedr-run of git revision rev, built from that commit's runtime/src and kernels/include."""
+    full = sh(["git", "-C", str(ROOT), "rev-parse", "--verify", rev + "^{commit}"]).stdout.strip()
+    d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx2cedr" / "bench" / f"rev-{full[:16]}"
+    if not (d / "cedr-run").exists():
+        tree = d / "tree"
+        tree.mkdir(parents=True, exist_ok=True)
+        arch = subprocess.run(["git", "-C", str(ROOT), "archive", full, "runtime/src", "kernels/include"],
+                              capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=arch, check=True)
+        compile_runtime(tree / "runtime" / "src", tree / "kernels" / "include", d)
+    return d / "cedr-run"
+
+
+BUSY = "import os\nos.sched_setaffinity(0, {0})\nwhile True:\n    pass\n"
+
+
+def public_bench(a: argparse.Namespace) -> None:
+    d = cache_dir()
+    app, lib = d / "zip_app.so", d / "libo2c_benchzip.so"
+    if not app.exists():
+        sh([CXX, "-std=c++17", "-O2", "-shared", "-fPIC", "-I", str(INCLUDE), str(HERE / "zip_app.cpp"), "-o", str(app)])
+    if not lib.exists():
+        sh([CXX, "-std=c++17", "-O2", "-shared", "-fPIC", "-I", str(INCLUDE), str(HERE / "zip_kernel.cpp"),
+            "-o", str(lib)])
+    runtimes = {"new": compile_runtime(RT_SRC, INCLUDE, d / "public")}
+    if a.baseline:
+        runtimes["old"] = baseline_runtime(a.baseline)
+
+    def once(exe: Path, work: Path, mode: str, extra: dict[str, str]) -> dict[str, str]:
+        cfg = work / "cfg.json"
+        cfg.write_text(json.dumps({"Worker Threads": {"cpu": 2}, "Scheduler": "SIMPLE"}))
+        env = dict(os.environ, ZIP_MODE=mode, ZIP_CALLS=str(a.zip_calls), **extra)
+        r = sh([str(exe), "--config", str(cfg), "--lib", str(lib), "--log-dir", str(work / "log"), "--quiet",
+                f"{app}:1:0"], env=env)
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("zip_app:")][-1]
+        f = dict(kv.split("=") for kv in line.split()[1:])
+        if f.get("bad") != "0":
+            sys.exit(f"dispatch.py: error: wrong DASH_ZIP_flt results: {line}")
+        return f
+
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    res: dict[tuple[str, str], dict[str, float]] = {}
+    loads = ["quiet"] if a.no_load else ["quiet", "loaded"]
+    with tempfile.TemporaryDirectory(prefix="cedr_public_") as tmp:
+        for load in loads:
+            busy = None
+            if load == "loaded":
+                busy = subprocess.Popen([sys.executable, "-c", BUSY])
+            try:
+                for _ in range(a.repeat):  # runtimes interleaved, so drift hits both alike
+                    for name, exe in runtimes.items():
+                        b = once(exe, Path(tmp), "blocking", {})
+                        n = once(exe, Path(tmp), "nb", {})
+                        r = res.setdefault((name, load), {"p50": [], "p99": [], "tps": []})
+                        r["p50"].append(float(b["p50_ns"]))
+                        r["p99"].append(float(b["p99_ns"]))
+                        r["tps"].append(float(n["tasks_per_s"]))
+            finally:
+                if busy is not None:
+                    busy.kill()
+                    busy.wait()
+        idle = {name: once(exe, Path(tmp), "idle", {"ZIP_IDLE_MS": str(int(a.idle_seconds * 1000))})
+                for name, exe in runtimes.items()}
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"tiny DASH_ZIP_flt (4 complex values, ADD), 2 cpu PEs, SIMPLE; medians of {a.repeat} runs; "
+          f"'loaded': a busy loop pinned to core 0")
+    print(f"{'runtime':>8} {'machine':>7} | {'blocking p50':>12} {'p99':>10} | {'_nb tasks/s':>11}")
+    for (name, load), r in res.items():
+        print(f"{name:>8} {load:>7} | {statistics.median(r['p50']) / 1e3:>9.2f} us {statistics.median(r['p99']) / 1e3:>7.2f} us"
+              f" | {statistics.median(r['tps']):>11.0f}")
+    if "old" in runtimes:
+        for load in loads:
+            n, o = res[("new", load)], res[("old", load)]
+            print(f"new/old {load:>7} | p50 x{statistics.median(n['p50']) / statistics.median(o['p50']):.3f}"
+                  f"  p99 x{statistics.median(n['p99']) / statistics.median(o['p99']):.3f}"
+                  f"  tasks/s x{statistics.median(n['tps']) / statistics.median(o['tps']):.3f}")
+    for name, f in idle.items():
+        print(f"{name:>8} idle: {float(f['cpu_s']) * 1e3:.1f} ms CPU over {float(f['wall_s']):.1f} s asleep "
+              f"({float(f['cpu_s']) / float(f['wall_s']) * 100:.3f}% of one core)")
+    print("targets: blocking p50 <= 3 us quiet, <= 10 us loaded; >= 1M _nb tasks/s quiet, >= 500k loaded; "
+          "idle ~0")
+
+
 def run_case(b: dict[str, Path], work: Path, pes: int, mode: str, env_extra: dict[str, str]) -> dict:
     cfg = work / f"cfg{pes}.json"
     cfg.write_text(json.dumps({"Worker Threads": {"cpu": pes}, "Scheduler": "SIMPLE"}))
@@ -156,7 +272,15 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=50)
     ap.add_argument("--spin", type=int, nargs="*", default=None,
                     help="CEDR_RUN_SPIN_NS values to compare (default: the runtime's built-in value)")
+    ap.add_argument("--public", action="store_true", help="the public-API DASH_ZIP_flt benchmark (see above)")
+    ap.add_argument("--baseline", metavar="REV", help="--public: also run the runtime of this git revision")
+    ap.add_argument("--zip-calls", type=int, default=5000)
+    ap.add_argument("--idle-seconds", type=float, default=10.0)
+    ap.add_argument("--no-load", action="store_true", help="--public: skip the cases with a busy core")
     a = ap.parse_args()
+    if a.public:
+        public_bench(a)
+        return
     b = build(cache_dir())
     pp = [tuple(map(float, sh([str(b["pingpong"]), "20000"]).stdout.split())) for _ in range(a.repeat)]
     wake50 = statistics.median(p[0] for p in pp)
