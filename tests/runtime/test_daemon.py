@@ -230,3 +230,49 @@ def test_background_daemon(tmp_path, rt):
                 pass
         for p in (sock, sock.with_name(sock.name + ".lock")):
             p.unlink(missing_ok=True)
+
+
+def test_crashing_and_exiting_instances_are_recorded_and_the_daemon_goes_on(daemons, tmp_path, rt):
+    srcs = {"crash": "int main(int, char **) { volatile int *p = nullptr; *p = 1; return 0; }\n",
+            "quit": "#include <cstdlib>\nint main(int, char **) { std::exit(7); }\n"}
+    for name, text in srcs.items():
+        (tmp_path / f"{name}.cpp").write_text(text)
+        subprocess.run(rt.cxx.split() + ["-shared", "-fPIC", "-o", str(tmp_path / f"{name}.so"),
+                                         str(tmp_path / f"{name}.cpp")], check=True, timeout=WAIT)
+    d = daemons().start()
+    crash = cli("submit", f"{tmp_path / 'crash.so'}:2:0", "--socket", d.sock, "--wait")
+    assert crash.returncode == 1 and crash.stdout.count("exit code 139") == 2, crash.stdout + crash.stderr
+    quit_ = cli("submit", f"{tmp_path / 'quit.so'}:1:0", "--socket", d.sock, "--wait")
+    assert quit_.returncode == 1 and "quit app_id 2: exit code 1" in quit_.stdout, quit_.stdout + quit_.stderr
+    ok = cli("submit", "wifi_tx:1:0", "--socket", d.sock, "--wait")
+    assert ok.returncode == 0 and "wifi_tx app_id 3: ok" in ok.stdout, ok.stdout + ok.stderr
+    st = cli("stop", "--socket", d.sock)
+    assert st.returncode == 1 and "4 instance(s) (3 failed)" in st.stdout
+    assert d.proc.wait(timeout=WAIT) == 1
+    s = json.loads((d.log / "summary.json").read_text())
+    assert sorted((f["app"], f["instance"], f["exit_code"]) for f in s["failures"]) == [
+        ("crash", 0, 139), ("crash", 1, 139), ("quit", 2, 1)]
+    assert len((d.log / "appruntime_trace.log").read_text().splitlines()) == 4
+    assert "crashed (SIGSEGV)" in d.out.read_text()
+
+
+def test_idle_daemon_threads_all_block(daemons):
+    """Idle, every thread of the daemon sleeps (poll, condition variables): it burns no core."""
+    import time
+
+    d = daemons().start()
+    assert cli("submit", "wifi_tx:1:0", "--socket", d.sock, "--wait").returncode == 0
+    tasks = Path(f"/proc/{d.proc.pid}/task")
+    t0 = time.monotonic()
+    states = []
+    while time.monotonic() - t0 < WAIT:
+        # field 3 of /proc/PID/task/TID/stat, after the parenthesized name
+        try:
+            states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks.iterdir()]
+        except FileNotFoundError:  # a connection's thread ended meanwhile
+            continue
+        if all(s in "SD" for s in states):
+            break
+        time.sleep(0.05)
+    assert states and all(s in "SD" for s in states), states
+    assert cli("stop", "--socket", d.sock).returncode == 0
