@@ -3,6 +3,8 @@
 // a barrier on its stack and waits for that one completion.
 #include "api_enqueue.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -34,14 +36,31 @@ extern "C" __attribute__((visibility("default"))) void enqueue_kernel(const char
 
 namespace {
 
-// A barrier on the caller's stack for one blocking call.
+// A barrier on the caller's stack for one blocking call. Its task, when short and given alone to
+// an idle CPU PE, runs on this thread as that PE (Runtime::run_inline): no thread wake-up on
+// either side. Otherwise we wait for the PE's worker.
 struct LocalBarrier {
   pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
   pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
   uint32_t count = 0;
   cedr_barrier_t b{&cond, &mutex, &count};
+  std::atomic<int> offer{-1};  // see cedr::offer_inline
+
+  LocalBarrier() { cedr::offer_inline(&offer); }
 
   void wait() {
+    int pe = offer.load(std::memory_order_acquire);
+    if (pe == -1) {
+      // Another thread's scheduling round places our task: rounds take well under a
+      // microsecond, so look (a plain loop) for a moment, then withdraw the offer.
+      const int64_t until = cedr::now_ns() + std::min<int64_t>(cedr::g_wait_spin_ns, 20000);
+      while ((pe = offer.load(std::memory_order_acquire)) == -1 && cedr::now_ns() < until) {
+      }
+      if (pe == -1 && offer.compare_exchange_strong(pe, -2, std::memory_order_acq_rel)) pe = -2;
+    }
+    if (pe >= 0 && cedr::g_runtime != nullptr && cedr::g_runtime->run_inline(pe, &b)) {
+      return;  // done here: the barrier was signalled (and its mutex released) on this thread
+    }
     // Poll briefly when the task is predicted to be short (it is often done before a futex
     // round trip would be), then sleep; long tasks sleep at once and leave the core to workers.
     if (cedr::g_wait_spin_ns > 0 && cedr::last_enqueued_cost_ns() <= double(cedr::g_wait_spin_ns) &&

@@ -36,6 +36,7 @@ namespace {
 
 thread_local Instance *tl_instance = nullptr;
 thread_local double tl_last_cost = 0;
+thread_local std::atomic<int> *tl_offer = nullptr;  // offer_inline: for the next enqueue only
 std::atomic<Instance *> g_last_started{nullptr};
 
 // Per-thread cache of the last API slots used (the strings are compared, not only the pointers,
@@ -264,6 +265,8 @@ ApiSlot *Runtime::slot(const char *api, const char *prec) {
 
 double last_enqueued_cost_ns() { return tl_last_cost; }
 
+void offer_inline(std::atomic<int> *word) { tl_offer = word; }
+
 void Runtime::set_current_instance(Instance *inst) { tl_instance = inst; }
 
 void Runtime::instance_started(Instance *inst) { g_last_started.store(inst, std::memory_order_release); }
@@ -374,10 +377,10 @@ Task *Runtime::take(PE &pe) {
     pe.spin_misses = 0;
   }
   std::unique_lock<std::mutex> lk(pe.mu);
-  if (pe.head == nullptr) {
+  if (pe.head == nullptr || pe.busy) {
     const int64_t slept_from = now_ns();
-    while (pe.head == nullptr) {
-      if (pe.stop || aborted()) return nullptr;
+    while (pe.head == nullptr || pe.busy) {  // busy: a blocking caller runs a task of this PE
+      if ((pe.stop && pe.head == nullptr) || aborted()) return nullptr;
       pe.sleeping = true;
       pe.cv.wait(lk);
       pe.sleeping = false;
@@ -391,7 +394,31 @@ Task *Runtime::take(PE &pe) {
   if (pe.head == nullptr) pe.tail = nullptr;
   pe.queued.fetch_sub(1, std::memory_order_relaxed);
   pe.queued_pred_ns -= t->assigned_cost;
+  pe.busy = true;
   return t;
+}
+
+bool Runtime::run_inline(int pe_id, const cedr_barrier_t *barrier) {
+  PE &pe = *pes_[size_t(pe_id)];
+  Task *t = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(pe.mu);
+    if (!pe.busy && pe.head != nullptr && pe.head->barrier == barrier && !aborted()) {
+      // Our task (the barrier is on our stack, no other task has it), first in the queue of an
+      // idle PE: take it as the worker would, and run it here.
+      t = pe.head;
+      pe.head = t->next;
+      if (pe.head == nullptr) pe.tail = nullptr;
+      pe.queued.fetch_sub(1, std::memory_order_relaxed);
+      pe.queued_pred_ns -= t->assigned_cost;
+      pe.busy = true;
+    } else if (pe.head != nullptr && pe.sleeping && !pe.busy) {
+      pe.cv.notify_one();  // not ours to run (taken, or queued behind another): the worker's job
+    }
+  }
+  if (t == nullptr) return false;
+  execute(pe, t);
+  return true;
 }
 
 void Runtime::execute(PE &pe, Task *t) {
@@ -424,11 +451,15 @@ void Runtime::execute(PE &pe, Task *t) {
   if (t->report != nullptr) *t->report = rec;
   pe.busy_ns += stop - start;
   cedr_barrier_t *b = t->barrier;
+  bool wake;
   {
     // Correct the prediction from the measurement: the PE is free now, plus what is still queued.
     std::lock_guard<std::mutex> lk(pe.mu);
     pe.avail_ns.store(double(now_ns()) + pe.queued_pred_ns, std::memory_order_relaxed);
+    pe.busy = false;
+    wake = pe.sleeping && pe.head != nullptr;  // queued while a blocking caller ran this task
   }
+  if (wake) pe.cv.notify_one();
   pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
   pool_.release(t);
   if (b != nullptr) signal_barrier(b);
@@ -440,6 +471,8 @@ void Runtime::execute(PE &pe, Task *t) {
 
 bool Runtime::enqueue(const char *api, const char *prec, unsigned n_args, va_list ap) {
   const int64_t t0 = now_ns();
+  std::atomic<int> *offer = tl_offer;
+  tl_offer = nullptr;
   Instance *inst = tl_instance != nullptr ? tl_instance : g_last_started.load(std::memory_order_acquire);
   auto who = [&]() -> std::string {
     return inst != nullptr ? "app '" + inst->name + "' (instance " + std::to_string(inst->id) + ")"
@@ -488,6 +521,15 @@ bool Runtime::enqueue(const char *api, const char *prec, unsigned n_args, va_lis
     if (t->cost[k] >= 0 && (min_cost < 0 || t->cost[k] < min_cost)) min_cost = t->cost[k];
   }
   tl_last_cost = min_cost;
+  // Short tasks only: a long one gains nothing from skipping a wake-up, and runs on its worker.
+  t->inline_pe = nullptr;
+  if (offer != nullptr) {
+    if (spin_ns_ > 0 && min_cost >= 0 && min_cost <= double(spin_ns_)) {
+      t->inline_pe = offer;
+    } else {
+      offer->store(-3, std::memory_order_release);
+    }
+  }
   outstanding_tasks_.fetch_add(1, std::memory_order_relaxed);
   submit(t);
   return !aborted();
@@ -641,6 +683,18 @@ void Runtime::dispatch_to(PE &pe, Task *first, Task *last, int count, double pre
   bool wake;
   {
     std::lock_guard<std::mutex> lk(pe.mu);
+    // A blocking caller's short task given alone to an idle CPU PE: the caller runs it (run_inline)
+    // unless it has withdrawn (-2); the worker sleeps on. Otherwise the worker is woken as usual.
+    bool offered = false;
+    if (first->inline_pe != nullptr) {
+      int expect = -1;
+      if (count == 1 && pe.cpu && pe.head == nullptr && !pe.busy) {
+        offered = first->inline_pe->compare_exchange_strong(expect, pe.id, std::memory_order_acq_rel);
+      } else {
+        first->inline_pe->compare_exchange_strong(expect, -3, std::memory_order_acq_rel);
+      }
+      first->inline_pe = nullptr;
+    }
     if (pe.tail != nullptr) {
       pe.tail->next = first;
     } else {
@@ -652,7 +706,7 @@ void Runtime::dispatch_to(PE &pe, Task *first, Task *last, int count, double pre
     pe.queued.fetch_add(count, std::memory_order_release);
     const double a = pe.avail_ns.load(std::memory_order_relaxed);
     pe.avail_ns.store(std::max(a, double(now)) + pred_sum, std::memory_order_relaxed);
-    wake = pe.sleeping;
+    wake = pe.sleeping && !pe.busy && !offered;  // busy: whoever runs it wakes the worker after
   }
   if (wake) pe.cv.notify_one();
 }
@@ -677,6 +731,7 @@ TaskRecord Runtime::run_direct(int pe_id, ApiSlot *s, const std::vector<void *> 
   for (int k = 0; k < n_types_; ++k) t->cost[k] = s->impl[k] != nullptr ? predict(s, k, t->args, t->n_args, work) : -1.0;
   t->assigned_cost = std::max(0.0, t->cost[pe.type]);
   t->report = &rec;
+  t->inline_pe = nullptr;
   t->next = nullptr;
   outstanding_tasks_.fetch_add(1, std::memory_order_relaxed);
   dispatch_to(pe, t, t, 1, t->assigned_cost, t->enqueue_ns);

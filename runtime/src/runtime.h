@@ -92,6 +92,7 @@ struct Task {
   double cost[kMaxPeTypes];            // predicted ns per PE type (< 0: cannot run there)
   double assigned_cost = 0;            // predicted ns on the PE it was given
   TaskRecord *report = nullptr;        // calibration: where to copy the finished task's record
+  std::atomic<int> *inline_pe = nullptr;  // a blocking caller offers to run it (see run_inline)
   Task *next = nullptr;                // per-PE queue link
   uint32_t pool_index = 0;
   std::atomic<uint32_t> next_free{0};  // pool free-list link (index + 1; 0 ends the list)
@@ -130,6 +131,8 @@ struct alignas(64) PE {
   Task *head = nullptr, *tail = nullptr;  // tasks queued, not started
   double queued_pred_ns = 0;              // their predicted costs (under mu)
   bool sleeping = false;                  // the worker waits on cv (under mu)
+  bool busy = false;                      // a task of this PE is running, on its worker or on
+                                          // the blocking caller of that task (under mu)
   bool stop = false;                      // drain then exit (under mu)
   std::atomic<int> queued{0};             // tasks in the queue (for the spin check)
   std::atomic<int> outstanding{0};        // queued + running (PEView::queued)
@@ -167,6 +170,11 @@ class Runtime {
   bool enqueue(const char *api, const char *prec, unsigned n_args, va_list ap);
   // Calibration: runs one call on PE `pe` through the worker path (no scheduling), waits for it.
   TaskRecord run_direct(int pe, ApiSlot *s, const std::vector<void *> &args, double work);
+  // A blocking call whose task was handed to CPU PE `pe` while that PE was idle (its hand-off
+  // word set to pe by dispatch_to, which then left the worker asleep): runs the task on the
+  // calling thread as that PE, if it is still first in the PE's queue and the PE still idle;
+  // else makes sure the worker will run it. Returns true if it ran the task here.
+  bool run_inline(int pe, const cedr_barrier_t *barrier);
 
   // Instances: the thread running an instance registers it so its tasks are attributed to it.
   static void set_current_instance(Instance *inst);
@@ -261,6 +269,11 @@ extern int64_t g_wait_spin_ns;
 // The smallest predicted cost (ns) of the last task this thread enqueued: a blocking call only
 // polls when its task is predicted to be short.
 double last_enqueued_cost_ns();
+// The next enqueue on this thread is a blocking call's: `word` (-1 on entry) receives the id of
+// the CPU PE its task was given to, idle, without waking its worker (then the caller must call
+// Runtime::run_inline), or -3 when the task is not offered; the caller may set -2 (by CAS from
+// -1) to withdraw, after which dispatch wakes the worker as usual.
+void offer_inline(std::atomic<int> *word);
 
 // Calls an implementation with n argument pointers (plus the instance index for accelerators).
 void call_impl(void *fn, void *const *args, unsigned n, bool accel, uint8_t instance_index);

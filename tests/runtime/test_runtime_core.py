@@ -195,6 +195,79 @@ extern "C" __attribute__((visibility("default"))) int main(int, char **) {
 }
 """
 
+# Blocking and _nb DASH_ZIP_flt calls mixed, from two threads of one instance: tiny blocking calls
+# (a blocking caller may run them itself as the PE, see Runtime::run_inline), larger ones, and
+# batches of _nb calls sharing a barrier with a blocking call issued while the batch is in
+# flight. Every result is checked exactly (float adds); prints the task count it issued.
+MIXED_APP = r"""
+#include <cstdio>
+#include <thread>
+#include <vector>
+#include "dash.h"
+
+static int run(int seed, long *tasks) {
+  int bad = 0;
+  auto fill = [&](std::vector<dash_cmplx_flt_type> &a, std::vector<dash_cmplx_flt_type> &b, int k) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      a[i] = {float((seed * 31 + k + int(i)) % 97), float(i % 5)};
+      b[i] = {float(k % 11), 0.5f};
+    }
+  };
+  auto check = [&](const std::vector<dash_cmplx_flt_type> &a, const std::vector<dash_cmplx_flt_type> &b,
+                   const std::vector<dash_cmplx_flt_type> &o) {
+    for (size_t i = 0; i < o.size(); ++i)
+      if (o[i].re != a[i].re + b[i].re || o[i].im != a[i].im + b[i].im) ++bad;
+  };
+  for (int k = 0; k < 60; ++k) {
+    const size_t n = (k % 3 == 2) ? 4096 : 4;
+    std::vector<dash_cmplx_flt_type> a(n), b(n), o(n);
+    fill(a, b, k);
+    DASH_ZIP_flt(a.data(), b.data(), o.data(), n, ZIP_ADD);
+    check(a, b, o);
+    ++*tasks;
+    if (k % 5 == 0) {
+      const int m = 8;
+      std::vector<std::vector<dash_cmplx_flt_type>> xa(m, std::vector<dash_cmplx_flt_type>(16)), xb = xa, xo = xa;
+      dash_cmplx_flt_type *pa[m], *pb[m], *po[m];
+      size_t nn = 16;
+      zip_op_t op = ZIP_ADD;
+      pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+      pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+      uint32_t done = 0;
+      cedr_barrier_t bar{&cv, &mu, &done};
+      for (int j = 0; j < m; ++j) {
+        fill(xa[j], xb[j], k + j);
+        pa[j] = xa[j].data();
+        pb[j] = xb[j].data();
+        po[j] = xo[j].data();
+        DASH_ZIP_flt_nb(&pa[j], &pb[j], &po[j], &nn, &op, &bar);
+        if (j == m / 2) {  // a blocking call while the batch is in flight
+          fill(a, b, k + 1);
+          DASH_ZIP_flt(a.data(), b.data(), o.data(), n, ZIP_ADD);
+          check(a, b, o);
+          ++*tasks;
+        }
+      }
+      cedr_barrier_wait(&bar, m);
+      for (int j = 0; j < m; ++j) check(xa[j], xb[j], xo[j]);
+      *tasks += m;
+    }
+  }
+  return bad;
+}
+
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  long t1 = 0, t2 = 0;
+  int bad2 = 0;
+  std::thread th([&] { bad2 = run(2, &t2); });
+  const int bad1 = run(1, &t1);
+  th.join();
+  std::printf("mixed_app: tasks=%ld wrong=%d\n", t1 + t2, bad1 + bad2);
+  return bad1 + bad2 ? 1 : 0;
+}
+"""
+MIXED_TASKS = 2 * (60 + 12 * 9)  # per instance: 60 blocking + 12 batches of 8 _nb and 1 blocking, per thread
+
 ONLY_FFT_LIB = r"""
 #include "dash.h"
 extern "C" void DASH_FFT_flt_cpu(dash_cmplx_flt_type **, dash_cmplx_flt_type **, size_t *, bool *) {}
@@ -225,7 +298,7 @@ def bins(tmp_path_factory, rt):
     d = tmp_path_factory.mktemp("rt_core")
     b = {name: _so(d, name, src) for name, src in [
         ("core_app", CORE_APP), ("toy_app", TOY_APP), ("fail_app", FAIL_APP), ("rogue_app", ROGUE_APP),
-        ("conv_app", CONV_APP),
+        ("conv_app", CONV_APP), ("mixed_app", MIXED_APP),
         ("exit_app", EXIT_APP), ("crash_app", CRASH_APP),
         ("libtoy", TOY_KERNELS), ("libonlyfft", ONLY_FFT_LIB), ("no_main", NO_MAIN)]}
     b["unloadable"] = d / "libunloadable.so"
@@ -326,6 +399,33 @@ def test_core_app_every_scheduler(rt, bins, tmp_path, scheduler):
     assert set(s["scheduling"]) == {"rounds", "total_ns", "per_task_ns", "per_round_ns"}
     assert s["scheduling"]["rounds"] == len(sched)
     assert set(s["scheduling"]["per_round_ns"]) == {"p50", "p99", "max"} == set(s["dispatch_ns"])
+
+
+@pytest.mark.parametrize("scheduler,spin", [("SIMPLE", None), ("EFT", None), ("HEFT_RT", None), ("SIMPLE", "0")])
+def test_blocking_and_nb_mixed_under_concurrency(rt, bins, tmp_path, scheduler, spin):
+    """Sixteen instances at once, two threads each, blocking and _nb calls mixed, on two CPU PEs
+    (plus the accelerators, if built): every result exact and every task run once, whether a
+    blocking caller runs its own task (the default) or every task waits for its worker (spin 0)."""
+    threads = {"cpu": 2}
+    threads.update({t: 1 for t in ("zip",) if t in accel_types(rt)})
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": threads, "Scheduler": scheduler, "Random Seed": 1})
+    env = None
+    if spin is not None:
+        import os
+        env = dict(os.environ, CEDR_RUN_SPIN_NS=spin)
+    log = tmp_path / "logs"
+    r = cedr(rt, "--config", cfg, *libs_of(rt), "--log-dir", log, "--quiet", f"{bins['mixed_app']}:16:0", env=env)
+    assert r.returncode == 0, r.stderr + r.stdout
+    timing, _, apprt = parse(log)
+    # an app's own thread is not tied to its instance: its tasks count for the last instance started
+    per = Counter(m.group(1) for m in timing)
+    assert sum(per.values()) == 16 * MIXED_TASKS and set(per) == {str(i) for i in range(16)}
+    assert min(per.values()) >= MIXED_TASKS // 2
+    for app_id, count in per.items():  # task ids 0.. once each
+        assert sorted(int(m.group(3)) for m in timing if m.group(1) == app_id) == list(range(count))
+    assert len(apprt) == 16
+    s = json.loads((log / "summary.json").read_text())
+    assert s["failed_instances"] == 0 and s["tasks"] == 16 * MIXED_TASKS == sum(p["tasks"] for p in s["pes"])
 
 
 def test_queueing_off_completes(rt, bins, tmp_path):
