@@ -175,6 +175,7 @@ class Daemon {
   std::vector<std::thread> arrival_threads_;
   std::vector<int> stop_fds_;
   int next_app_id_ = 0, active_arrivals_ = 0, launched_count_ = 0, parked_ = 0;
+  int waiters_ = 0;  // submitters waiting for their instances (they read instances_)
   bool stopping_ = false, stop_now_ = false;
   std::condition_variable arrival_cv_;  // wakes arrival threads early (stop --now)
 };
@@ -384,6 +385,7 @@ void Daemon::submit(int fd, const json::Value &req) {
     int failed = 0;
     {
       std::unique_lock<std::mutex> lk(rt_.state_mu);
+      ++waiters_;
       rt_.state_cv.wait(lk, [&] {
         if (rt_.aborted()) return true;
         for (int i : mine)
@@ -400,7 +402,9 @@ void Daemon::submit(int fd, const json::Value &req) {
                      ", \"app_id\": " + json::number(ip->id) +
                      (dropped ? std::string(", \"dropped\": true") : ", \"exit_code\": " + json::number(ip->exit_code)) + "}";
       }
+      --waiters_;
     }
+    rt_.state_cv.notify_all();
     if (rt_.aborted())
       send_line(fd, error_json("the daemon hit a fatal error: " + rt_.fatal_message()));
     else
@@ -522,7 +526,10 @@ int Daemon::finish() {
   unlink(socket_.c_str());
 
   // Only the instances that started are logged (stop --now drops the others); records refer to
-  // instances by position, so they are renumbered.
+  // instances by position, so they are renumbered. Waiting submitters read instances_ first: every
+  // instance is over, so they answer at once (bounded wait all the same).
+  std::unique_lock<std::mutex> lk(rt_.state_mu);
+  rt_.state_cv.wait_for(lk, std::chrono::seconds(10), [&] { return waiters_ == 0; });
   std::vector<std::unique_ptr<Instance>> started;
   std::vector<int32_t> remap(instances_.size(), -1);
   for (auto &ip : instances_) {
@@ -550,6 +557,7 @@ int Daemon::finish() {
     send_line(fd, reply);
     close(fd);
   }
+  lk.unlock();
   if (!opt_.quiet) {
     if (rc == 3)
       std::fprintf(stderr, "cedr-run: error: %s\n", err.c_str());

@@ -276,3 +276,15 @@ def test_idle_daemon_threads_all_block(daemons):
         time.sleep(0.05)
     assert states and all(s in "SD" for s in states), states
     assert cli("stop", "--socket", d.sock).returncode == 0
+
+
+def test_sigterm_stops_like_stop(daemons):
+    import signal
+
+    d = daemons().start()
+    assert cli("submit", "wifi_tx:2:0", "--socket", d.sock).returncode == 0
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=WAIT) == 0
+    s = json.loads((d.log / "summary.json").read_text())
+    assert s["instances"] == 2 and s["failed_instances"] == 0
+    assert not d.sock.exists()
