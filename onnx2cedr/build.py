@@ -21,6 +21,13 @@ from .errors import BuildError
 
 ARTIFACTS = ("lib", "exe", "app")
 
+# The ML APIs of dash_ml.h (blocking names). An extended app carries an inline fallback for each
+# form it calls (kernels/entry/app_fallback.cpp, one archive member per form): the runtime's own
+# definition wins where it has one, so on a runtime without them the app degrades instead of failing.
+ML_APIS = ("DASH_GEMM_RE_flt", "DASH_CONV_flt", "DASH_CONV_TRANSPOSE_flt", "DASH_POOL_flt",
+           "DASH_BINARY_flt", "DASH_UNARY_flt", "DASH_SOFTMAX_flt")
+ML_FALLBACK_SYMBOLS = tuple(f"{a}{form}" for a in ML_APIS for form in ("", "_nb"))
+
 
 def kernels_dir() -> Path:
     """The kernels/ folder: inside the installed package, or the source checkout's."""
@@ -116,7 +123,8 @@ def _compiler_id(cxx: str) -> str:
 
 
 class KernelLib:
-    """The compiled kernel library: libo2c_core.a, libdash_inline.a and the entry objects."""
+    """The compiled kernel library: libo2c_core.a, libdash_inline.a, libdash_fallback.a and the
+    entry objects."""
 
     def __init__(self, native: bool = True):
         self.cxx = find_compiler()
@@ -146,6 +154,10 @@ class KernelLib:
     def inline(self) -> Path:
         return self.dir / "libdash_inline.a"
 
+    @property
+    def fallback(self) -> Path:
+        return self.dir / "libdash_fallback.a"
+
     def entry(self, which: str) -> Path:
         return self.dir / f"{which}_main.o"
 
@@ -157,32 +169,45 @@ class KernelLib:
         srcs = sorted((self.src / "src").rglob("*.cpp"))
         jobs = [(s, tmp / (str(s.relative_to(self.src)).replace("/", "__") + ".o")) for s in srcs]
         jobs += [(self.src / "entry" / f"{w}_main.cpp", tmp / f"{w}_main.o") for w in ("exe", "app")]
+        fallbacks = [(self.src / "entry" / "app_fallback.cpp", tmp / f"fallback_{sym}.o", sym)
+                     for sym in ML_FALLBACK_SYMBOLS]
 
         def cc(job):
-            s, o = job
+            s, o = job[:2]
             vis = ["-fvisibility=hidden"] if s.name == "app_main.cpp" else []
-            _run(self.cxx.split() + self.flags + vis + ["-I", str(self.include), "-c", str(s), "-o", str(o)],
+            defs = [f"-DO2C_ML_FALLBACK_{job[2]}"] if len(job) > 2 else []
+            _run(self.cxx.split() + self.flags + vis + defs + ["-I", str(self.include), "-c", str(s), "-o", str(o)],
                  f"compiling kernel {s.relative_to(self.src)}")
 
         with cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
-            list(ex.map(cc, jobs))
+            list(ex.map(cc, jobs + fallbacks))
         core = [o for s, o in jobs if s.parent.name != "entry" and s.name != "api_inline.cpp"]
         inline = [o for s, o in jobs if s.name == "api_inline.cpp"]
         _run(["ar", "rcs", str(tmp / "libo2c_core.a")] + [str(o) for o in core], "archiving the kernels")
         _run(["ar", "rcs", str(tmp / "libdash_inline.a")] + [str(o) for o in inline], "archiving the kernels")
+        _run(["ar", "rcs", str(tmp / "libdash_fallback.a")] + [str(f[1]) for f in fallbacks],
+             "archiving the kernels")
+
+
+def app_link_libs(kl: KernelLib, ml_fallbacks: bool = True) -> list[str]:
+    """What a CEDR app links after its objects: the ML fallbacks it calls (exported, so that a runtime
+    defining the same names interposes them), then the kernels (hidden: --exclude-libs)."""
+    return ([str(kl.fallback)] if ml_fallbacks else []) + [str(kl.core), f"-Wl,--exclude-libs,{kl.core.name}", "-ldl"]
 
 
 def artifact_names(sym: str) -> dict[str, str]:
     return {"lib": f"lib{sym}.so", "exe": sym, "app": f"{sym}-app.so"}
 
 
-def build_model(src_dir: Path, sym: str, artifacts: Iterable[str] = ARTIFACTS, native: bool = True) -> dict[str, Path]:
-    """Compile src_dir/model.cpp and link the requested artifacts into src_dir."""
+def build_model(src_dir: Path, sym: str, artifacts: Iterable[str] = ARTIFACTS, native: bool = True,
+                ml_fallbacks: bool = True) -> dict[str, Path]:
+    """Compile src_dir/model.cpp and link the requested artifacts into src_dir. ml_fallbacks: the app
+    carries inline fallbacks for the ML API forms it calls (else they stay undefined symbols)."""
     artifacts = [a for a in ARTIFACTS if a in set(artifacts)]
     kl = KernelLib(native).ensure()
     model_cpp = (src_dir / "model.cpp").read_bytes()
     h = hashlib.blake2b(digest_size=16)
-    for part in (kl.key.encode(), model_cpp, ",".join(artifacts).encode(), sym.encode()):
+    for part in (kl.key.encode(), model_cpp, ",".join(artifacts).encode(), sym.encode(), b"fb%d" % ml_fallbacks):
         h.update(part)
     key = h.hexdigest()
     names = artifact_names(sym)
@@ -194,10 +219,14 @@ def build_model(src_dir: Path, sym: str, artifacts: Iterable[str] = ARTIFACTS, n
                                           str(src_dir / "model.cpp"), "-o", str(obj)],
              "compiling the generated model")
         libs = ["-Wl,--exclude-libs,ALL", "-ldl"]
+        # the app: its public DASH_* calls stay undefined (the runtime's); its ML calls bind to the
+        # fallbacks it exports (libdash_fallback.a, kept out of --exclude-libs), which a runtime
+        # defining the same names interposes; the kernels themselves stay hidden
+        app_libs = app_link_libs(kl, ml_fallbacks)
         cmds = {
             "lib": (["-shared", str(obj), str(kl.inline), str(kl.core)] + libs, names["lib"]),
             "exe": ([str(kl.entry("exe")), str(obj), str(kl.inline), str(kl.core), "-ldl"], names["exe"]),
-            "app": (["-shared", str(kl.entry("app")), str(obj), str(kl.core)] + libs, names["app"]),
+            "app": (["-shared", str(kl.entry("app")), str(obj)] + app_libs, names["app"]),
         }
 
         def link(a):

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 
 from . import __version__
-from .build import ARTIFACTS, artifact_names, build_model, kernels_dir
+from .build import ARTIFACTS, ML_FALLBACK_SYMBOLS, artifact_names, build_model, kernels_dir
 from .codegen import c_identifier, generate, render_cmake
 from .errors import ModelError, O2CError
 from .ir import Graph
@@ -232,7 +232,8 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         mid = write_weights(c.plan, tmp / weights_file)
         gen = generate(c.plan, c.name, weights_file, mid, c.source, threads=threads)
         (tmp / "model.cpp").write_text(gen["model.cpp"])
-        (tmp / "CMakeLists.txt").write_text(render_cmake(c.name, c.sym, str(kernels_dir())))
+        (tmp / "CMakeLists.txt").write_text(render_cmake(
+            c.name, c.sym, str(kernels_dir()), ML_FALLBACK_SYMBOLS if target.app_fallbacks else ()))
         desc = describe(c)
         desc["weights_file"] = weights_file
         desc["threads"] = threads
@@ -250,7 +251,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             np.save(tmp / "app_inputs" / f"input_{k}.npy", arr.astype(v.dtype))
         timings["codegen"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        built = build_model(tmp, c.sym, artifacts, native=native)
+        built = build_model(tmp, c.sym, artifacts, native=native, ml_fallbacks=target.app_fallbacks)
         timings["build"] = time.perf_counter() - t0
         if "app" in built:
             desc["app_dash_symbols"] = check_app_symbols(built["app"], target)

@@ -89,7 +89,7 @@ def built(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,build", [("lenet", "public"), ("vgg", "public"), ("lenet", "int16")])
-def test_app_needs_only_public_symbols(built, name, build):
+def test_app_needs_only_public_symbols(built, name, build, tmp_path):
     res = built[(name, build)]["res"]
     app = res.artifacts["app"]
     dash = {s for s in undefined_symbols(app) if s.startswith("DASH_")}
@@ -98,14 +98,22 @@ def test_app_needs_only_public_symbols(built, name, build):
     if name == "vgg" or build == "int16":
         assert "DASH_ZIP_flt" in dash
     assert ("DASH_CONV_2D_int" in dash) == (build == "int16")
-    assert set(res.model_json["app_dash_symbols"]) == dash
+    # all required, none with a fallback: a public app carries none (an ML call would stay undefined)
+    assert res.model_json["app_dash_symbols"] == {"required": sorted(dash), "scheduled_if_available": []}
     if shutil.which("nm"):  # our ELF reader agrees with binutils
         r = subprocess.run(["nm", "-D", "--undefined-only", str(app)], capture_output=True, text=True, check=True)
         assert {ln.split()[-1] for ln in r.stdout.splitlines() if "DASH_" in ln} == dash
-    # the extended app of the same model needs our ML APIs, and the check names them in one line
-    ext_app = built[(name, "extended")]["res"].artifacts["app"]
+    # the extended app of the same model carries fallbacks for our ML APIs instead of needing them
+    # (tests/test_app_fallback.py); a public-target check of an app that needs them names them in one line
+    ext = built[(name, "extended")]["res"]
+    assert ext.model_json["app_dash_symbols"]["required"] == []
+    assert "DASH_CONV_flt" in ext.model_json["app_dash_symbols"]["scheduled_if_available"]
+    ml = tmp_path / "needs_ml.so"
+    r = subprocess.run(["g++", "-shared", "-fPIC", "-x", "c", "-", "-o", str(ml)], capture_output=True, text=True,
+                       input="void DASH_CONV_flt(void); void f(void) { DASH_CONV_flt(); }\n")
+    assert r.returncode == 0, r.stderr
     with pytest.raises(BuildError) as e:
-        check_app_symbols(ext_app, TARGETS["public"])
+        check_app_symbols(ml, TARGETS["public"])
     assert "DASH_CONV_flt" in str(e.value) and "\n" not in str(e.value)
 
 

@@ -264,6 +264,12 @@ def test_generated_cmake_rebuilds(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:]
     assert (b / "liblenet5_digits.so").is_file() and (b / "lenet5_digits").is_file()
     assert (b / "lenet5_digits-app.so").is_file()
+    # the CMake-built app carries the ML fallbacks as convert's does: exported, none left undefined
+    from onnx2cedr.targets import defined_symbols, undefined_symbols
+    app = b / "lenet5_digits-app.so"
+    assert {s for s in defined_symbols(app) if s.startswith("DASH_")} == {"DASH_CONV_flt", "DASH_GEMM_RE_flt",
+                                                                         "DASH_POOL_flt"}
+    assert not [s for s in undefined_symbols(app) if s.startswith("DASH_")]
 
 
 def test_vgg16_size_model_converts_fast_in_bounded_memory(tmp_path):

@@ -1,9 +1,10 @@
 /*
  * api_inline.cpp - standalone entry points: every blocking DASH_<API>_<prec>(...) and
  * non-blocking DASH_<API>_<prec>_nb(..., barrier) runs the CPU implementation inline on the
- * caller's thread; _nb signals the barrier afterwards. This is the ONLY file defining these
- * names: under the CEDR runtime they come from the runtime instead (which turns each call into
- * a scheduled task), so this file is left out of the runtime-loadable kernel library.
+ * caller's thread; _nb signals the barrier afterwards. Under the CEDR runtime these names come
+ * from the runtime instead (which turns each call into a scheduled task), so this file is left
+ * out of the runtime-loadable kernel library. The ML forms are o2c_ml_inline.h's, which an
+ * extended app also carries as interposable fallbacks (entry/app_fallback.cpp).
  */
 #include "o2c_kernels.h"
 
@@ -83,63 +84,8 @@ void DASH_CONV_1D_flt_nb(dash_re_flt_type **in, int *size, dash_re_flt_type **ma
   cedr_barrier_signal(barrier);
 }
 
-/* ---------------- ML APIs ---------------- */
-
-void DASH_GEMM_RE_flt(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p) {
-  DASH_GEMM_RE_flt_cpu(&A, &B, &bias, &C, &p);
-}
-void DASH_GEMM_RE_flt_nb(const float **A, const float **B, const float **bias, float **C, const dash_gemm_params_t **p,
-                         cedr_barrier_t *barrier) {
-  DASH_GEMM_RE_flt_cpu(A, B, bias, C, p);
-  cedr_barrier_signal(barrier);
-}
-
-void DASH_CONV_flt(const float *in, const float *weight, const float *bias, float *out, const dash_conv_params_t *p) {
-  DASH_CONV_flt_cpu(&in, &weight, &bias, &out, &p);
-}
-void DASH_CONV_flt_nb(const float **in, const float **weight, const float **bias, float **out,
-                      const dash_conv_params_t **p, cedr_barrier_t *barrier) {
-  DASH_CONV_flt_cpu(in, weight, bias, out, p);
-  cedr_barrier_signal(barrier);
-}
-
-void DASH_CONV_TRANSPOSE_flt(const float *in, const float *weight, const float *bias, float *out,
-                             const dash_conv_params_t *p) {
-  DASH_CONV_TRANSPOSE_flt_cpu(&in, &weight, &bias, &out, &p);
-}
-void DASH_CONV_TRANSPOSE_flt_nb(const float **in, const float **weight, const float **bias, float **out,
-                                const dash_conv_params_t **p, cedr_barrier_t *barrier) {
-  DASH_CONV_TRANSPOSE_flt_cpu(in, weight, bias, out, p);
-  cedr_barrier_signal(barrier);
-}
-
-void DASH_POOL_flt(const float *in, float *out, const dash_pool_params_t *p) { DASH_POOL_flt_cpu(&in, &out, &p); }
-void DASH_POOL_flt_nb(const float **in, float **out, const dash_pool_params_t **p, cedr_barrier_t *barrier) {
-  DASH_POOL_flt_cpu(in, out, p);
-  cedr_barrier_signal(barrier);
-}
-
-void DASH_BINARY_flt(const float *a, const float *b, float *out, const dash_binary_params_t *p) {
-  DASH_BINARY_flt_cpu(&a, &b, &out, &p);
-}
-void DASH_BINARY_flt_nb(const float **a, const float **b, float **out, const dash_binary_params_t **p,
-                        cedr_barrier_t *barrier) {
-  DASH_BINARY_flt_cpu(a, b, out, p);
-  cedr_barrier_signal(barrier);
-}
-
-void DASH_UNARY_flt(const float *in, float *out, const dash_unary_params_t *p) { DASH_UNARY_flt_cpu(&in, &out, &p); }
-void DASH_UNARY_flt_nb(const float **in, float **out, const dash_unary_params_t **p, cedr_barrier_t *barrier) {
-  DASH_UNARY_flt_cpu(in, out, p);
-  cedr_barrier_signal(barrier);
-}
-
-void DASH_SOFTMAX_flt(const float *in, float *out, const dash_softmax_params_t *p) {
-  DASH_SOFTMAX_flt_cpu(&in, &out, &p);
-}
-void DASH_SOFTMAX_flt_nb(const float **in, float **out, const dash_softmax_params_t **p, cedr_barrier_t *barrier) {
-  DASH_SOFTMAX_flt_cpu(in, out, p);
-  cedr_barrier_signal(barrier);
-}
-
 } /* extern "C" */
+
+/* ---------------- ML APIs: one definition shared with the apps' fallbacks ---------------- */
+#define O2C_ML_INLINE_ALL
+#include "o2c_ml_inline.h"

@@ -198,5 +198,8 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str, th
     return {"model.cpp": text, "sym": sym, "traced": traced_names, "model_id": mid}
 
 
-def render_cmake(name: str, sym: str, kernels_dir: str) -> str:
-    return _ENV.get_template("CMakeLists.txt.j2").render(name=name, sym=sym, kernels_dir=kernels_dir)
+def render_cmake(name: str, sym: str, kernels_dir: str, fallback_symbols: tuple[str, ...] = ()) -> str:
+    """fallback_symbols: the ML API forms the app may carry inline fallbacks for (build.ML_FALLBACK_SYMBOLS;
+    empty for a target without them)."""
+    return _ENV.get_template("CMakeLists.txt.j2").render(name=name, sym=sym, kernels_dir=kernels_dir,
+                                                         fallback_symbols=list(fallback_symbols))
