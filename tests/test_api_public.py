@@ -25,6 +25,7 @@ import onnx2cedr
 from onnx2cedr.errors import BuildError
 from onnx2cedr.targets import TARGETS, check_app_symbols, undefined_symbols
 from tests.oncheck import make_model, run_ort, run_ours
+from tests.public_cedr import public_cedr_or_skip, public_daemon, submit_and_wait
 
 ROOT = Path(__file__).resolve().parents[1]
 LENET = ROOT / "models" / "demo" / "lenet5_digits.onnx"
@@ -243,56 +244,25 @@ def test_gemm_corners_and_conv_stride_pad_dilation():
 
 
 
-def _public_cedr() -> Path | None:
-    """The build folder of the public CEDR release named by CEDR_ROOT (the folder or its build/)."""
-    root = os.environ.get("CEDR_ROOT")
-    if not root:
-        return None
-    for d in (Path(root), Path(root) / "build"):
-        if all((d / f).is_file() for f in ("cedr", "sub_dag", "kill_daemon")):
-            return d
-    pytest.fail(f"CEDR_ROOT={root}: no cedr, sub_dag and kill_daemon in it or in its build/")
-
-
-@pytest.mark.skipif(not os.environ.get("CEDR_ROOT"), reason="CEDR_ROOT does not name a build of the public CEDR release")
 @pytest.mark.parametrize("name,build", [("lenet", "public"), ("vgg", "public"), ("lenet", "int16")])
 def test_under_the_public_daemon(built, name, build, tmp_path):
     """The public daemon loads the app (no undefined symbol), schedules its public calls and the
     instances' outputs match the standalone executable's (its CPU GEMM sums in its own order)."""
-    import time
-
-    cedr = _public_cedr()
+    public = public_cedr_or_skip()
     pub = built[(name, build)]
     res = pub["res"]
     shutil.rmtree(res.out_dir / "app_outputs", ignore_errors=True)
     cfg = {"Worker Threads": {"cpu": 2, "fft": 0, "gemm": 0, "gpu": 0},
            "Features": {"Cache Schedules": False, "Enable Queueing": True, "Use PAPI": False,
-                        "Loosen Thread Permissions": True, "Fixed Periodic Injection": True, "Exit When Idle": False},
+                        "Loosen Thread Permissions": True, "Fixed Periodic Injection": True, "Exit When Idle": True},
            "PAPI Counters": ["perf::INSTRUCTIONS"], "DASH API Costs": {"DASH_GEMM_cpu": 400, "DASH_ZIP_cpu": 100},
-           "Scheduler": "SIMPLE", "Random Seed": 0,
-           "DASH Binary Paths": [str(cedr / "libdash-rt" / "libdash-rt.so")]}
+           "Scheduler": "SIMPLE", "Random Seed": 0, "DASH Binary Paths": ["./libdash-rt/libdash-rt.so"]}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
-    log_file = open(tmp_path / "daemon.out", "w")  # a file, not a pipe: it logs every task
-    daemon = subprocess.Popen([str(cedr / "cedr"), "-c", str(tmp_path / "config.json")], cwd=tmp_path,
-                              stdout=log_file, stderr=subprocess.STDOUT)
     outs = [res.out_dir / "app_outputs" / f"instance_{k}" / "output_0.npy" for k in range(2)]
-    try:
-        time.sleep(1.0)
-        assert daemon.poll() is None, (tmp_path / "daemon.out").read_text()[-2000:]
-        subprocess.run([str(cedr / "sub_dag"), "-a", str(res.artifacts["app"]), "-n", "2", "-p", "0"], cwd=tmp_path,
-                       check=True, capture_output=True)
-        deadline = time.monotonic() + 120  # a hang guard, not a timing check
-        while not all(p.is_file() for p in outs) and daemon.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(0.5)  # the instances' last writes
-    finally:
-        subprocess.run([str(cedr / "kill_daemon")], cwd=tmp_path, capture_output=True)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log_file.close()
+    # the shared helper: the flock that serializes public daemons, start, stop, IPC clean-up
+    with public_daemon(public, tmp_path, tmp_path / "config.json") as daemon:
+        submit_and_wait(public, daemon, [(res.artifacts["app"], 2)])
+        assert daemon.returncode == 0
     log = (tmp_path / "daemon.out").read_text()
     assert "symbol lookup error" not in log, log[-2000:]
     # its int16 convolution rounds its own way: the int16 build is held to that scheme's tolerance
