@@ -130,7 +130,17 @@ def start_background(config: Path, log_dir: Path, sock: Optional[Path] = None, s
                      force: bool = False, timeout: float = 60.0, rb=None) -> Started:
     """Start a detached daemon; return once it answers on its socket (its output goes to
     LOG_DIR/daemon.out). DaemonError with the daemon's own one-line reason when it does not start."""
+    created = not Path(log_dir).exists()
     log_dir, path = prepare(config, log_dir, sock, force)
+    try:
+        return _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb)
+    except DaemonError:
+        if created:  # a daemon that did not start leaves no folder behind
+            shutil.rmtree(log_dir, ignore_errors=True)
+        raise
+
+
+def _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb) -> Started:
     cmd = daemon_command(config, log_dir, path, scheduler, seed, arrival, extra_libs, rb)
     with open(log_dir / DAEMON_OUT, "w") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

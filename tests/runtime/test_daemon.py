@@ -288,3 +288,18 @@ def test_sigterm_stops_like_stop(daemons):
     s = json.loads((d.log / "summary.json").read_text())
     assert s["instances"] == 2 and s["failed_instances"] == 0
     assert not d.sock.exists()
+
+
+def test_background_start_failure_one_line_and_no_folder(tmp_path, rt):
+    sock = tmp_path / "x.sock"
+    res = cli("daemon", "-c", CONFIG, "--log-dir", tmp_path / "logs", "--socket", sock, "--background",
+              "--scheduler", "NOPE")
+    assert "unknown scheduler 'NOPE'" in one_line_error(res)
+    assert not (tmp_path / "logs").exists() and not sock.exists()
+
+
+def test_default_socket_is_per_user(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert D.default_socket() == tmp_path / "onnx2cedr" / "daemon.sock"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert D.default_socket() == Path(f"/tmp/onnx2cedr-{os.getuid()}") / "daemon.sock"
