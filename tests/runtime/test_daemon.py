@@ -303,3 +303,26 @@ def test_default_socket_is_per_user(monkeypatch, tmp_path):
     assert D.default_socket() == tmp_path / "onnx2cedr" / "daemon.sock"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert D.default_socket() == Path(f"/tmp/onnx2cedr-{os.getuid()}") / "daemon.sock"
+
+
+def test_concurrent_submitters_get_disjoint_app_id_blocks(daemons):
+    import re
+
+    d = daemons().start()
+    specs = ["wifi_tx:2:0", "pulse_doppler:1:0", "radar_correlator:3:100"]
+    procs = [subprocess.Popen(CLI + ["submit", s, "--socket", str(d.sock), "--wait"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for s in specs]
+    blocks = {}
+    for spec, p in zip(specs, procs):
+        out, errs = p.communicate(timeout=WAIT)
+        assert p.returncode == 0, errs
+        m = re.search(r"submission \d+: (\d+) instance\(s\), app_id (\d+)(?:-(\d+))?", out)
+        n, first, last = int(m[1]), int(m[2]), int(m[3] or m[2])
+        assert last - first + 1 == n
+        blocks[spec.split(":")[0]] = range(first, last + 1)
+    assert sorted(i for b in blocks.values() for i in b) == list(range(6))
+    assert cli("stop", "--socket", d.sock).returncode == 0
+    assert d.proc.wait(timeout=WAIT) == 0
+    logged = {(ln.split(", ")[1].split(": ")[1], int(ln.split(", ")[0].split(": ")[1]))
+              for ln in (d.log / "appruntime_trace.log").read_text().splitlines()}
+    assert logged == {(app, i) for app, b in blocks.items() for i in b}
