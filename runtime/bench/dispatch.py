@@ -19,7 +19,8 @@ ratios against it.
 CPU DASH_ZIP_flt of zip_kernel.cpp), 2 CPU PEs, SIMPLE, each case on a quiet machine and with a
 busy-loop process pinned to core 0 (--no-load: quiet only):
   blocking    ZIP_CALLS blocking calls, each timed by the app: p50 and p99 (medians over runs)
-  nb          batches of _nb calls sharing one barrier: tasks per second
+  nb          batches of _nb calls sharing one barrier: tasks per second, and the CPU time of
+              the whole process per task (less sensitive than tasks/s to what else runs)
   idle        the whole cedr-run process's CPU time while its app sleeps --idle-seconds
 With --baseline REV, the same cases also run on the runtime of git revision REV (runtime/src and
 kernels/include of that commit, built here the same way) and the table gives new/old ratios.
@@ -220,10 +221,11 @@ def public_bench(a: argparse.Namespace) -> None:
                     for name, exe in runtimes.items():
                         b = once(exe, Path(tmp), "blocking", {})
                         n = once(exe, Path(tmp), "nb", {})
-                        r = res.setdefault((name, load), {"p50": [], "p99": [], "tps": []})
+                        r = res.setdefault((name, load), {"p50": [], "p99": [], "tps": [], "cpu": []})
                         r["p50"].append(float(b["p50_ns"]))
                         r["p99"].append(float(b["p99_ns"]))
                         r["tps"].append(float(n["tasks_per_s"]))
+                        r["cpu"].append(float(n["cpu_ns_per_task"]))
             finally:
                 if busy is not None:
                     busy.kill()
@@ -233,10 +235,11 @@ def public_bench(a: argparse.Namespace) -> None:
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"tiny DASH_ZIP_flt (4 complex values, ADD), 2 cpu PEs, SIMPLE; medians of {a.repeat} runs; "
           f"'loaded': a busy loop pinned to core 0")
-    print(f"{'runtime':>8} {'machine':>7} | {'blocking p50':>12} {'p99':>10} | {'_nb tasks/s':>11}")
+    print(f"{'runtime':>8} {'machine':>7} | {'blocking p50':>12} {'p99':>10} | {'_nb tasks/s':>11} "
+          f"{'CPU/task':>9}")
     for (name, load), r in res.items():
         print(f"{name:>8} {load:>7} | {statistics.median(r['p50']) / 1e3:>9.2f} us {statistics.median(r['p99']) / 1e3:>7.2f} us"
-              f" | {statistics.median(r['tps']):>11.0f}")
+              f" | {statistics.median(r['tps']):>11.0f} {statistics.median(r['cpu']) / 1e3:>6.2f} us")
     if "old" in runtimes:
         for load in loads:
             n, o = res[("new", load)], res[("old", load)]

@@ -3,7 +3,8 @@
 //   ZIP_MODE=blocking  ZIP_CALLS blocking DASH_ZIP_flt calls one after another; each timed by the
 //                      app (call to return): prints p50 and p99 in ns
 //   ZIP_MODE=nb        ZIP_BATCHES batches of ZIP_BATCH DASH_ZIP_flt_nb calls sharing one barrier
-//                      (cedr_barrier_wait of dash.h): tasks per second, first call to last return
+//                      (cedr_barrier_wait of dash.h): tasks per second, first call to last return,
+//                      and the CPU time of the whole process per task (every thread of cedr-run)
 //   ZIP_MODE=idle      one blocking call, then ZIP_IDLE_MS ms asleep: the process's CPU time
 //                      (getrusage, every thread of cedr-run) over the sleep, and the wall time
 // Prints one line "zip_app: mode=... key=value ..." and returns non-zero if a result is wrong.
@@ -89,6 +90,7 @@ extern "C" __attribute__((visibility("default"))) int main(int, char **) {
     size_t nn = n;
     zip_op_t op = ZIP_ADD;
     const long long t0 = now_ns();
+    const double c0 = cpu_s();
     for (long r = 0; r < batches; ++r) {
       for (long i = 0; i < batch; ++i) fill_inputs(a[size_t(i)], b[size_t(i)], r + i);
       pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -102,9 +104,9 @@ extern "C" __attribute__((visibility("default"))) int main(int, char **) {
       pthread_cond_destroy(&cv);
       pthread_mutex_destroy(&mu);
     }
-    const double dt = double(now_ns() - t0) * 1e-9;
-    std::printf("zip_app: mode=nb tasks=%ld seconds=%.6f tasks_per_s=%.0f bad=%d\n", batch * batches, dt,
-                double(batch * batches) / dt, bad);
+    const double dt = double(now_ns() - t0) * 1e-9, cpu = cpu_s() - c0;
+    std::printf("zip_app: mode=nb tasks=%ld seconds=%.6f tasks_per_s=%.0f cpu_ns_per_task=%.0f bad=%d\n",
+                batch * batches, dt, double(batch * batches) / dt, cpu * 1e9 / double(batch * batches), bad);
   } else if (mode == "idle") {
     std::vector<dash_cmplx_flt_type> a(n), b(n), out(n);
     fill_inputs(a, b, 1);
