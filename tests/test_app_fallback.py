@@ -14,7 +14,8 @@ then an ML DASH_CONV_flt, linked as convert links apps):
     that reach it: the ML calls run in the app (none reach the first host) or in the host (all
     reach the second), the public calls always reach the host, and the outputs equal the
     standalone executable's;
-  * on our runtime: the ML calls are logged tasks, outputs equal the executable's bit for bit;
+  * on our runtime: the ML calls are logged tasks, outputs equal the executable's bit for bit, and
+    `run --check` lists them among the app's APIs;
   * under the public daemon (CEDR_ROOT): it survives, the apps complete with the executable's
     outputs, and their public calls are its tasks.
 """
@@ -212,6 +213,12 @@ def test_on_our_runtime_ml_calls_are_tasks(apps, tmp_path):
                              "DASH_POOL": 3 * calls["DASH_POOL_flt"], "DASH_ZIP": 2}), tasks
     for k in range(3):
         _outputs_equal_exe(apps, res.out_dir / "app_outputs" / f"instance_{k}")
+    # run --check counts an exported fallback as a call the runtime schedules (it interposes it)
+    r = subprocess.run(CLI + ["run", "-c", str(ROOT / "runtime" / "configs" / "soc_demo.json"), "--check",
+                              str(res.out_dir), str(apps["mixed"])], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-2:] == [f"app {res.sym}-app: DASH_CONV_flt, DASH_GEMM_RE_flt, DASH_POOL_flt",
+                                          "app mixed: DASH_CONV_flt, DASH_ZIP_flt"], r.stdout
 
 
 def test_under_the_public_daemon_ml_calls_run_inline(apps, tmp_path):

@@ -59,7 +59,7 @@ std::string canonical(const std::string &path) {
   return path;
 }
 
-// (api, prec) of an undefined symbol naming one of our exported APIs (blocking or _nb).
+// (api, prec) of a symbol naming one of our exported APIs (blocking or _nb).
 bool exported_api_of(const std::string &sym, std::string &api, std::string &prec) {
   for (const auto &e : exported_apis()) {
     const std::string base = std::string(e.api) + "_" + e.prec;
@@ -89,10 +89,15 @@ std::vector<App> load_apps(std::vector<AppSpec> &specs, const RunConfig &cfg, co
     ElfSymbols syms = read_elf_symbols(spec.path, "app");
     if (std::find(syms.defined.begin(), syms.defined.end(), "main") == syms.defined.end())
       throw InputError(who + " is not a CEDR app (it does not export main)");
+    // The APIs it calls: its undefined DASH_* symbols, and the ones it defines itself (an extended
+    // app's inline fallbacks, kernels/entry/app_fallback.cpp), which this executable's exported
+    // definitions interpose at load time: here both are scheduled tasks.
     std::set<std::pair<std::string, std::string>> used;
-    for (const auto &u : syms.undefined) {
-      std::string api, prec;
-      if (u.compare(0, 5, "DASH_") == 0 && exported_api_of(u, api, prec)) used.insert({api, prec});
+    for (const auto *names : {&syms.undefined, &syms.defined}) {
+      for (const auto &u : *names) {
+        std::string api, prec;
+        if (u.compare(0, 5, "DASH_") == 0 && exported_api_of(u, api, prec)) used.insert({api, prec});
+      }
     }
     for (const auto &ap : used) {
       if (!types_running(ap.first, ap.second, cfg, libs).empty()) continue;
