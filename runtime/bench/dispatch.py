@@ -247,7 +247,7 @@ def public_bench(a: argparse.Namespace) -> None:
                   f"  p99 x{statistics.median(n['p99']) / statistics.median(o['p99']):.3f}"
                   f"  tasks/s x{statistics.median(n['tps']) / statistics.median(o['tps']):.3f}")
     for name, f in idle.items():
-        print(f"{name:>8} idle: {float(f['cpu_s']) * 1e3:.1f} ms CPU over {float(f['wall_s']):.1f} s asleep "
+        print(f"{name:>8} idle: {float(f['cpu_s']) * 1e3:.2f} ms CPU over {float(f['wall_s']):.1f} s asleep "
               f"({float(f['cpu_s']) / float(f['wall_s']) * 100:.3f}% of one core)")
     print("targets: blocking p50 <= 3 us quiet, <= 10 us loaded; >= 1M _nb tasks/s quiet, >= 500k loaded; "
           "idle ~0")
