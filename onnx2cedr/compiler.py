@@ -60,7 +60,7 @@ class ConvertResult:
 def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batch: int | None = None,
                   name: str | None = None, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (),
                   disable_passes: Iterable[str] = (), api: str = DEFAULT_API, conv: str | None = None) -> Compiled:
-    """api: the target API set (onnx2cedr/targets.py): 'extended' (ours) or 'public' (the public
+    """api: the target API set (onnx2cedr/targets/): 'extended' (ours) or 'public' (the public
     CEDR release's APIs only, every other layer inline in the app); conv: the public target's
     convolution scheme, 'gemm' (default) or 'int16'."""
     from .passes import optimize

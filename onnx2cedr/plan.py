@@ -60,7 +60,7 @@ class Plan:
 
 
 def place(graph: Graph, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (), target=None) -> list[NodePlan]:
-    """Lower every node for the target (onnx2cedr/targets.py; default: the extended API set). A
+    """Lower every node for the target (onnx2cedr/targets/; default: the extended API set). A
     call to an API the target lacks runs inline; a node forced onto the CPU gets the generic
     lowering, inline."""
     from .targets import DEFAULT, get_target

@@ -96,7 +96,7 @@ class OpDef:
     # ops that only exist to be folded away at compile time (Shape, Constant, ...)
     fold_only: ClassVar[bool] = False
     api: ClassVar[str | None] = None  # the CEDR API this op maps to, for the ops table
-    # target name -> method lowering the op for that target's API set (see onnx2cedr/targets.py);
+    # target name -> method lowering the op for that target's API set (see onnx2cedr/targets/);
     # targets without an entry use `lower`, whose calls to APIs outside the set then run inline
     lowerings: ClassVar[dict[str, str]] = {}
     summary: ClassVar[str] = ""
