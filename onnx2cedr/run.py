@@ -132,6 +132,23 @@ def _prepare_log_dir(log_dir: Path, force: bool) -> None:
                        "(use --force to replace it)")
 
 
+def runtime_command(rb, config: Path, log_dir: Path, scheduler: Optional[str] = None, seed: Optional[int] = None,
+                    arrival: Optional[str] = None, extra_libs: Iterable[Path] = ()) -> list[str]:
+    """cedr-run with its kernel libraries, the config, the log folder (each instance's output in its
+    app_output/ folder) and the run options; `run` and the daemon add their own."""
+    cmd = [str(rb.cedr_run)]
+    for lib in list(rb.default_libs) + [Path(p) for p in extra_libs]:
+        cmd += ["--lib", str(lib)]
+    cmd += ["--config", str(config), "--log-dir", str(log_dir), "--app-output", str(Path(log_dir) / APP_OUTPUT)]
+    if scheduler:
+        cmd += ["--scheduler", scheduler]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    if arrival:
+        cmd += ["--arrival", arrival]
+    return cmd
+
+
 def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optional[str] = None,
         seed: Optional[int] = None, arrival: Optional[str] = None, force: bool = False,
         extra_libs: Iterable[Path] = (), timeout: Optional[float] = None, rb=None) -> RunResult:
@@ -151,16 +168,7 @@ def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optiona
     log_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{log_dir.name}.", dir=log_dir.parent))
     try:
-        cmd = [str(rb.cedr_run)]
-        for lib in list(rb.default_libs) + [Path(p) for p in extra_libs]:
-            cmd += ["--lib", str(lib)]
-        cmd += ["--config", str(config), "--log-dir", str(tmp), "--quiet", "--app-output", str(tmp / APP_OUTPUT)]
-        if scheduler:
-            cmd += ["--scheduler", scheduler]
-        if seed is not None:
-            cmd += ["--seed", str(seed)]
-        if arrival:
-            cmd += ["--arrival", arrival]
+        cmd = runtime_command(rb, config, tmp, scheduler, seed, arrival, extra_libs) + ["--quiet"]
         cmd += [a.arg() for a in apps]
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

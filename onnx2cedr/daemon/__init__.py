@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from ..errors import O2CError
-from ..run import APP_OUTPUT, LOG_FILES, RUN_MARKER, AppSpec, _prepare_log_dir, _runtime, _runtime_error
+from ..run import APP_OUTPUT, LOG_FILES, RUN_MARKER, AppSpec, _prepare_log_dir, _runtime, _runtime_error, runtime_command
 
 DAEMON_OUT = "daemon.out"  # in the log folder: what a --background daemon prints
 
@@ -81,18 +81,8 @@ def daemon_command(config: Path, log_dir: Path, sock: Path, scheduler: Optional[
                    seed: Optional[int] = None, arrival: Optional[str] = None, extra_libs: Iterable[Path] = (),
                    rb=None) -> list:
     rb = rb or _runtime()
-    cmd = [str(rb.cedr_run)]
-    for lib in list(rb.default_libs) + [Path(p) for p in extra_libs]:
-        cmd += ["--lib", str(lib)]
-    cmd += ["--config", str(config), "--log-dir", str(log_dir), "--app-output", str(Path(log_dir) / APP_OUTPUT),
-            "--daemon", "--socket", str(sock)]
-    if scheduler:
-        cmd += ["--scheduler", scheduler]
-    if seed is not None:
-        cmd += ["--seed", str(seed)]
-    if arrival:
-        cmd += ["--arrival", arrival]
-    return cmd
+    return runtime_command(rb, config, log_dir, scheduler, seed, arrival, extra_libs) + ["--daemon", "--socket",
+                                                                                         str(sock)]
 
 
 def prepare(config: Path, log_dir: Path, sock: Optional[Path], force: bool = False) -> tuple[Path, Path]:

@@ -191,26 +191,7 @@ struct InstanceStartD {
 void *daemon_instance_main(void *arg) {
   std::unique_ptr<InstanceStartD> st(static_cast<InstanceStartD *>(arg));
   t_instance = st->inst->index;
-  if (!st->output.empty()) redirect_instance_output(st->output, *st->inst);
-  Runtime::set_current_instance(st->inst);
-  st->inst->start_ns = now_ns();
-  st->rt->instance_started(st->inst);
-  char arg0[] = "cedr_app";
-  char *argv[] = {arg0, nullptr};
-  const int rc = st->main(1, argv, nullptr);
-  const int64_t end = now_ns();
-  if (!st->output.empty()) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-  }
-  {
-    std::lock_guard<std::mutex> lk(st->rt->state_mu);
-    st->inst->end_ns = end;
-    st->inst->exit_code = rc;
-    st->inst->finished = true;
-    st->rt->finished_instances += 1;
-  }
-  st->rt->state_cv.notify_all();
+  run_instance(*st->rt, *st->inst, st->main, st->output);
   return nullptr;
 }
 

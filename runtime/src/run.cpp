@@ -62,6 +62,29 @@ void redirect_instance_output(const std::string &path, const Instance &inst) {
   close(fd);
 }
 
+void run_instance(Runtime &rt, Instance &inst, AppMain main, const std::string &output) {
+  if (!output.empty()) redirect_instance_output(output, inst);
+  Runtime::set_current_instance(&inst);
+  inst.start_ns = now_ns();
+  rt.instance_started(&inst);
+  char arg0[] = "cedr_app";
+  char *argv[] = {arg0, nullptr};
+  const int rc = main(1, argv, nullptr);
+  const int64_t end = now_ns();
+  if (!output.empty()) {  // what is still buffered belongs to this instance's file
+    std::fflush(stdout);
+    std::fflush(stderr);
+  }
+  {
+    std::lock_guard<std::mutex> lk(rt.state_mu);
+    inst.end_ns = end;
+    inst.exit_code = rc;
+    inst.finished = true;
+    rt.finished_instances += 1;
+  }
+  rt.state_cv.notify_all();
+}
+
 namespace {
 
 struct InstanceStart {
@@ -73,25 +96,7 @@ struct InstanceStart {
 
 void *instance_main(void *arg) {
   std::unique_ptr<InstanceStart> st(static_cast<InstanceStart *>(arg));
-  if (!st->output.empty()) redirect_instance_output(st->output, *st->inst);
-  Runtime::set_current_instance(st->inst);
-  st->inst->start_ns = now_ns();
-  st->rt->instance_started(st->inst);
-  char arg0[] = "cedr_app";
-  char *argv[] = {arg0, nullptr};
-  const int rc = st->main(1, argv, nullptr);
-  st->inst->end_ns = now_ns();
-  if (!st->output.empty()) {  // what is still buffered belongs to this instance's file
-    std::fflush(stdout);
-    std::fflush(stderr);
-  }
-  st->inst->exit_code = rc;
-  {
-    std::lock_guard<std::mutex> lk(st->rt->state_mu);
-    st->inst->finished = true;
-    st->rt->finished_instances += 1;
-  }
-  st->rt->state_cv.notify_all();
+  run_instance(*st->rt, *st->inst, st->main, st->output);
   return nullptr;
 }
 

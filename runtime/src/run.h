@@ -34,9 +34,14 @@ struct Arrival {
 std::vector<Arrival> plan_arrivals(const std::vector<AppSpec> &specs, bool poisson, uint64_t seed);
 
 struct Instance;
+class Runtime;
 // Points the calling (instance) thread's stdout and stderr at `path` (its own fd table); also
 // used by the daemon (daemon.cpp).
 void redirect_instance_output(const std::string &path, const Instance &inst);
+
+// The body of an app instance's thread (run_apps and the daemon): output redirected when `output`
+// names a file, the app's main run, its times and exit code recorded, the runtime told.
+void run_instance(Runtime &rt, Instance &inst, AppMain main, const std::string &output);
 
 // Runs the apps; returns the exit code (0 all returned 0, 1 some failed). A fatal error writes
 // the logs it can and ends the process with exit code 3 (instance threads cannot be joined).
