@@ -97,10 +97,11 @@ constexpr std::array<EstCaller, sizeof...(N)> est_callers(std::index_sequence<N.
 }
 constexpr auto kEstCallers = est_callers(std::make_index_sequence<kMaxArgs + 1>{});
 
-void signal_barrier(cedr_barrier_t *b) {
+// wake: false when the same thread signals this barrier again right after (see execute)
+void signal_barrier(cedr_barrier_t *b, bool wake) {
   pthread_mutex_lock(b->mutex);
   __atomic_add_fetch(b->completion_ctr, 1, __ATOMIC_RELEASE);
-  pthread_cond_broadcast(b->cond);
+  if (wake) pthread_cond_broadcast(b->cond);
   pthread_mutex_unlock(b->mutex);
 }
 
@@ -451,18 +452,24 @@ void Runtime::execute(PE &pe, Task *t) {
   if (t->report != nullptr) *t->report = rec;
   pe.busy_ns += stop - start;
   cedr_barrier_t *b = t->barrier;
-  bool wake;
+  bool wake, wake_waiters = true;
   {
     // Correct the prediction from the measurement: the PE is free now, plus what is still queued.
     std::lock_guard<std::mutex> lk(pe.mu);
     pe.avail_ns.store(double(now_ns()) + pe.queued_pred_ns, std::memory_order_relaxed);
     pe.busy = false;
     wake = pe.sleeping && pe.head != nullptr;  // queued while a blocking caller ran this task
+    // The next task here is a short one on the same barrier (a batch of _nb calls): this worker
+    // runs it next and signals then, so the waiter is woken once for both, not once each. (A
+    // blocking caller's barrier has one task, so it never defers; nor does a caller thread.)
+    if (b != nullptr && !wake && pe.head != nullptr && pe.head->barrier == b &&
+        pe.head->assigned_cost <= double(spin_ns_) && !pe.stop)
+      wake_waiters = false;
   }
   if (wake) pe.cv.notify_one();
   pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
   pool_.release(t);
-  if (b != nullptr) signal_barrier(b);
+  if (b != nullptr) signal_barrier(b, wake_waiters);
   outstanding_tasks_.fetch_sub(1, std::memory_order_acq_rel);
   if (pending_count_.load(std::memory_order_seq_cst) > 0) request_round();
 }
