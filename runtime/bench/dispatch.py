@@ -25,7 +25,7 @@ busy-loop process pinned to core 0 (--no-load: quiet only):
 With --baseline REV, the same cases also run on the runtime of git revision REV (runtime/src and
 kernels/include of that commit, built here the same way) and the table gives new/old ratios.
 
-  python3 runtime/bench/dispatch.py --public [--baseline REV] [--repeat 3] [--zip-calls 5000]
+  python3 runtime/bench/dispatch.py --public [--baseline REV] [--repeat 3] [--zip-calls 5000] [--zip-batch 1000]
                                     [--idle-seconds 10] [--no-load]
 """
 from __future__ import annotations
@@ -199,7 +199,8 @@ def public_bench(a: argparse.Namespace) -> None:
     def once(exe: Path, work: Path, mode: str, extra: dict[str, str]) -> dict[str, str]:
         cfg = work / "cfg.json"
         cfg.write_text(json.dumps({"Worker Threads": {"cpu": 2}, "Scheduler": "SIMPLE"}))
-        env = dict(os.environ, ZIP_MODE=mode, ZIP_CALLS=str(a.zip_calls), **extra)
+        env = dict(os.environ, ZIP_MODE=mode, ZIP_CALLS=str(a.zip_calls), ZIP_BATCH=str(a.zip_batch),
+                   ZIP_BATCHES=str(max(1, 50000 // a.zip_batch)), **extra)
         r = sh([str(exe), "--config", str(cfg), "--lib", str(lib), "--log-dir", str(work / "log"), "--quiet",
                 f"{app}:1:0"], env=env)
         line = [ln for ln in r.stdout.splitlines() if ln.startswith("zip_app:")][-1]
@@ -233,7 +234,8 @@ def public_bench(a: argparse.Namespace) -> None:
         idle = {name: once(exe, Path(tmp), "idle", {"ZIP_IDLE_MS": str(int(a.idle_seconds * 1000))})
                 for name, exe in runtimes.items()}
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"tiny DASH_ZIP_flt (4 complex values, ADD), 2 cpu PEs, SIMPLE; medians of {a.repeat} runs; "
+    print(f"tiny DASH_ZIP_flt (4 complex values, ADD), _nb in batches of {a.zip_batch}, 2 cpu PEs, SIMPLE; "
+          f"medians of {a.repeat} runs; "
           f"'loaded': a busy loop pinned to core 0")
     print(f"{'runtime':>8} {'machine':>7} | {'blocking p50':>12} {'p99':>10} | {'_nb tasks/s':>11} "
           f"{'CPU/task':>9}")
@@ -278,6 +280,7 @@ def main() -> None:
     ap.add_argument("--public", action="store_true", help="the public-API DASH_ZIP_flt benchmark (see above)")
     ap.add_argument("--baseline", metavar="REV", help="--public: also run the runtime of this git revision")
     ap.add_argument("--zip-calls", type=int, default=5000)
+    ap.add_argument("--zip-batch", type=int, default=1000, help="--public: _nb calls per barrier (50000 in all)")
     ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--no-load", action="store_true", help="--public: skip the cases with a busy core")
     a = ap.parse_args()
