@@ -12,37 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.oncheck import cli, one_line_error
+from tests.runtime.toy_sources import TOY_APP, TOY_KERNELS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "runtime" / "configs"
 APPRT = re.compile(r"^app_id: \d+, app_name: [^,]+, ref_arrival_time: (\d+), ")
-
-# A test-only API with only an accelerator ("toy") implementation, and an app that calls it six
-# times through enqueue_kernel (the runtime exports no DASH_TOY).
-TOY_KERNELS = r"""
-#include <cstdint>
-extern "C" void DASH_TOY_flt_toy(int **slot, uint8_t idx) { **slot = 7 + idx; }
-"""
-TOY_APP = r"""
-#include "dash.h"
-extern "C" __attribute__((visibility("default"))) int main(int, char **) {
-  int slot[6] = {0, 0, 0, 0, 0, 0};
-  int *ptr[6];
-  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-  uint32_t done = 0;
-  cedr_barrier_t bar{&cv, &mu, &done};
-  for (int k = 0; k < 6; ++k) {
-    ptr[k] = &slot[k];
-    enqueue_kernel("DASH_TOY", "flt", 2, &ptr[k], &bar);
-  }
-  cedr_barrier_wait(&bar, 6);
-  for (int k = 0; k < 6; ++k)
-    if (slot[k] != 7) return 1;  /* one toy PE: instance index 0 */
-  return 0;
-}
-"""
-
 
 def arrival_offsets(log: Path) -> list[int]:
     arr = sorted(int(APPRT.match(ln).group(1)) for ln in (log / "appruntime_trace.log").read_text().splitlines())
@@ -90,7 +64,11 @@ def test_lib_adds_a_pe_type(rt, toy, tmp_path):
     assert "toy1 toy: DASH_TOY_flt" in r.stdout.splitlines()
     log = tmp_path / "l1"
     r = cli("run", "-c", cfg, "--log-dir", log, "--lib", toy["libtoy"], app_spec)
-    assert r.exit_code == 0, r.output  # the app checks the values the toy kernel wrote
+    assert r.exit_code == 0, r.output
+    outs = sorted((log / "app_output").glob("toy_app.*.log"))
+    assert len(outs) == 2, outs
+    for out in outs:  # the toy PE's kernel (instance index 0) wrote every slot
+        assert out.read_text().splitlines() == [f"toy {k} 0" for k in range(6)], out
     s = json.loads((log / "summary.json").read_text())
     assert s["failed_instances"] == 0 and s["tasks"] == 12
     assert [(p["name"], p["tasks"]) for p in s["pes"]] == [("toy1", 12)]
