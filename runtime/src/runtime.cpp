@@ -460,11 +460,18 @@ void Runtime::execute(PE &pe, Task *t) {
     pe.busy = false;
     wake = pe.sleeping && pe.head != nullptr;  // queued while a blocking caller ran this task
     // The next task here is a short one on the same barrier (a batch of _nb calls): this worker
-    // runs it next and signals then, so the waiter is woken once for both, not once each. (A
-    // blocking caller's barrier has one task, so it never defers; nor does a caller thread.)
-    if (b != nullptr && !wake && pe.head != nullptr && pe.head->barrier == b &&
-        pe.head->assigned_cost <= double(spin_ns_) && !pe.stop)
+    // runs it next and signals then, so the waiter is woken once for both, not once each. A
+    // waiter is woken at most the spin time's worth of predicted work late. (A blocking caller's
+    // barrier has one task, so it never defers; nor does a caller thread.)
+    // (Each task counts at least 100 ns, so a run of tasks predicted free ends too.)
+    const double next_ns = pe.head != nullptr ? std::max(pe.head->assigned_cost, 100.0) : 0.0;
+    if (b != nullptr && !wake && pe.head != nullptr && pe.head->barrier == b && !pe.stop &&
+        pe.deferred_ns + next_ns <= double(spin_ns_)) {
       wake_waiters = false;
+      pe.deferred_ns += next_ns;
+    } else {
+      pe.deferred_ns = 0;
+    }
   }
   if (wake) pe.cv.notify_one();
   pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);

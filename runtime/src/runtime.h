@@ -134,6 +134,8 @@ struct alignas(64) PE {
   bool busy = false;                      // a task of this PE is running, on its worker or on
                                           // the blocking caller of that task (under mu)
   bool stop = false;                      // drain then exit (under mu)
+  double deferred_ns = 0;                 // predicted work of the tasks run since a barrier
+                                          // signal was last left to the next task (under mu)
   std::atomic<int> queued{0};             // tasks in the queue (for the spin check)
   std::atomic<int> outstanding{0};        // queued + running (PEView::queued)
   std::atomic<double> avail_ns{0};        // predicted time its queue drains
