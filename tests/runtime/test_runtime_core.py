@@ -237,6 +237,47 @@ extern "C" __attribute__((visibility("default"))) int main(int, char **) {
 """
 MIXED_TASKS = 2 * (60 + 12 * 9)  # per instance: 60 blocking + 12 batches of 8 _nb and 1 blocking, per thread
 
+# A DASH_ZIP_flt_cpu that writes the id of the thread running it (mod 65536) into out[0].re, and
+# an app that tells whether its blocking / _nb calls ran on its own thread.
+TID_ZIP_LIB = r"""
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "dash.h"
+extern "C" void DASH_ZIP_flt_cpu(dash_cmplx_flt_type **, dash_cmplx_flt_type **, dash_cmplx_flt_type **out, size_t *,
+                                 zip_op_t *) {
+  (*out)[0].re = float(syscall(SYS_gettid) % 65536);
+}
+"""
+TID_APP = r"""
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <cstdio>
+#include "dash.h"
+extern "C" __attribute__((visibility("default"))) int main(int, char **) {
+  const float me = float(syscall(SYS_gettid) % 65536);
+  dash_cmplx_flt_type a[1] = {}, b[1] = {}, o[1] = {};
+  dash_cmplx_flt_type *pa = a, *pb = b, *po = o;
+  size_t n = 1;
+  zip_op_t op = ZIP_ADD;
+  int blocking_here = 0, nb_here = 0;
+  for (int k = 0; k < 20; ++k) {
+    o[0].re = -1;
+    DASH_ZIP_flt(a, b, o, 1, ZIP_ADD);
+    blocking_here += o[0].re == me;
+    o[0].re = -1;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    uint32_t done = 0;
+    cedr_barrier_t bar{&cv, &mu, &done};
+    DASH_ZIP_flt_nb(&pa, &pb, &po, &n, &op, &bar);
+    cedr_barrier_wait(&bar, 1);
+    nb_here += o[0].re == me;
+  }
+  std::printf("tid_app: blocking %d nb %d\n", blocking_here, nb_here);
+  return 0;
+}
+"""
+
 ONLY_FFT_LIB = r"""
 #include "dash.h"
 extern "C" void DASH_FFT_flt_cpu(dash_cmplx_flt_type **, dash_cmplx_flt_type **, size_t *, bool *) {}
@@ -267,7 +308,7 @@ def bins(tmp_path_factory, rt):
     d = tmp_path_factory.mktemp("rt_core")
     b = {name: _so(d, name, src) for name, src in [
         ("core_app", CORE_APP), ("toy_app", TOY_APP), ("fail_app", FAIL_APP), ("rogue_app", ROGUE_APP),
-        ("conv_app", CONV_APP), ("mixed_app", MIXED_APP),
+        ("conv_app", CONV_APP), ("mixed_app", MIXED_APP), ("tid_app", TID_APP), ("libtidzip", TID_ZIP_LIB),
         ("exit_app", EXIT_APP), ("crash_app", CRASH_APP),
         ("libtoy", TOY_KERNELS), ("libonlyfft", ONLY_FFT_LIB), ("no_main", NO_MAIN)]}
     b["unloadable"] = d / "libunloadable.so"
@@ -395,6 +436,28 @@ def test_blocking_and_nb_mixed_under_concurrency(rt, bins, tmp_path, scheduler, 
     assert len(apprt) == 16
     s = json.loads((log / "summary.json").read_text())
     assert s["failed_instances"] == 0 and s["tasks"] == 16 * MIXED_TASKS == sum(p["tasks"] for p in s["pes"])
+
+
+def test_blocking_call_runs_on_its_caller_only_when_allowed(rt, bins, tmp_path):
+    """Where tasks run, not how fast: a tiny blocking call given to an idle CPU PE runs on the
+    calling thread (at least sometimes: a worker still polling may take it first); _nb calls
+    never do; with CEDR_RUN_SPIN_NS=0 no call does."""
+    import os
+
+    cfg = write_config(tmp_path / "hw.json", {"Worker Threads": {"cpu": 2}, "Scheduler": "SIMPLE"})
+    got = {}
+    for spin in (None, "0"):
+        env = dict(os.environ)
+        env.pop("CEDR_RUN_SPIN_NS", None)
+        if spin is not None:
+            env["CEDR_RUN_SPIN_NS"] = spin
+        r = cedr(rt, "--config", cfg, "--lib", bins["libtidzip"], "--log-dir", tmp_path / f"log{spin}", "--quiet",
+                 f"{bins['tid_app']}:1:0", env=env)
+        assert r.returncode == 0, r.stderr + r.stdout
+        (m,) = re.findall(r"^tid_app: blocking (\d+) nb (\d+)$", r.stdout, re.M)
+        got[spin] = (int(m[0]), int(m[1]))
+    assert got[None][0] >= 1 and got[None][1] == 0
+    assert got["0"] == (0, 0)
 
 
 def test_queueing_off_completes(rt, bins, tmp_path):
