@@ -278,6 +278,11 @@ def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, 
         res = convert(model, target, shapes=shapes, batch=batch, artifacts=("lib",) if out_dir is None else
                       convert_options.pop("artifacts", ("lib", "exe", "app")), **convert_options)
         lib = ModelLibrary(res.out_dir)
+        if res.model_json.get("conv") == "int16":
+            int16 = [ly["name"] for ly in res.model_json["layers"] if ly.get("placement") == "DASH_CONV_2D"]
+            notes.append(f"--conv int16: {len(int16)} convolution(s) compute on int16 planes (DASH_CONV_2D_int calls); "
+                         "the errors reported include that quantization's cost (the same model with --conv gemm "
+                         "computes in float32)")
         if labels is not None and inputs is None:
             raise O2CError("--labels names an array of the --inputs file; give --inputs too")
         batches = load_inputs(inputs, lib, exclude=[labels] if labels else []) if inputs is not None \

@@ -290,6 +290,8 @@ def test_int16_scheme_accuracy_cost_and_fallback(built):
     (o16,), (of,) = i16.outputs, flt.outputs
     assert i16.passed and o16.top1 == 1.0
     assert 10 * of.max_rel_err < o16.max_rel_err < 1e-3, (o16.max_rel_err, of.max_rel_err)
+    assert any(n.startswith("--conv int16: 2 convolution(s) compute on int16 planes") for n in i16.notes), i16.notes
+    assert not any("int16" in n for n in flt.notes)
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 4, 12, 12)).astype(np.float32)
