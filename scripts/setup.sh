@@ -12,6 +12,13 @@ command -v g++ >/dev/null || command -v c++ >/dev/null || {
     echo "error: no C++ compiler found; install g++" >&2; exit 2
   fi
 }
+# the lock is resolved for one Python (its header says which): another needs its own lock
+want=$(sed -n 's/^# Resolved for CPython \([0-9]*\.[0-9]*\).*/\1/p' requirements.lock)
+have=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null || echo none)
+if [ "$have" != "$want" ]; then
+  echo "error: requirements.lock is resolved for Python $want, $PY is $have: set PYTHON=python$want, or run scripts/lock.sh with PYTHON=$PY" >&2
+  exit 2
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 mkdir -p .venv/log
 # Every package comes from requirements.lock at its exact version (scripts/lock.sh regenerates it):
