@@ -132,19 +132,7 @@ def build(d: Path) -> dict[str, Path]:
         return out
     except Exception:  # noqa: BLE001 - fall back to building cedr-run here
         pass
-    if not out["cedr_run"].exists():
-        objs = []
-        for src in sorted(RT_SRC.glob("*.cpp")):  # two compile jobs at a time
-            objs.append((src, d / f"{src.stem}.o"))
-        procs: list[subprocess.Popen] = []
-        for src, obj in objs:
-            if len(procs) == 2:
-                procs.pop(0).wait()
-            procs.append(subprocess.Popen([CXX, "-std=c++17", "-O2", "-pthread", "-I", str(RT_SRC), "-I", str(INCLUDE),
-                                           "-c", str(src), "-o", str(obj)]))
-        for p in procs:
-            p.wait()
-        sh([CXX, "-pthread", *[str(o) for _, o in objs], "-rdynamic", "-ldl", "-o", str(out["cedr_run"])])
+    out["cedr_run"] = compile_runtime(RT_SRC, INCLUDE, d)
     return out
 
 
