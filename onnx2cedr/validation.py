@@ -279,8 +279,8 @@ def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, 
                       convert_options.pop("artifacts", ("lib", "exe", "app")), **convert_options)
         lib = ModelLibrary(res.out_dir)
         if res.model_json.get("conv") == "int16":
-            int16 = [ly["name"] for ly in res.model_json["layers"] if ly.get("placement") == "DASH_CONV_2D"]
-            notes.append(f"--conv int16: {len(int16)} convolution(s) compute on int16 planes (DASH_CONV_2D_int calls); "
+            n16 = sum(ly.get("placement") == "DASH_CONV_2D" for ly in res.model_json["layers"])
+            notes.append(f"--conv int16: {n16} convolution(s) compute on int16 planes (DASH_CONV_2D_int calls); "
                          "the errors reported include that quantization's cost (the same model with --conv gemm "
                          "computes in float32)")
         if labels is not None and inputs is None:
