@@ -229,13 +229,14 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
     try:
         t0 = time.perf_counter()
         weights_file = f"{c.sym}.weights"
-        mid = write_weights(c.plan, tmp / weights_file)
-        gen = generate(c.plan, c.name, weights_file, mid, c.source, threads=threads)
+        wf = write_weights(c.plan, tmp / weights_file)
+        gen = generate(c.plan, c.name, weights_file, wf, c.source, threads=threads)
         (tmp / "model.cpp").write_text(gen["model.cpp"])
         (tmp / "CMakeLists.txt").write_text(render_cmake(
             c.name, c.sym, str(kernels_dir()), ML_FALLBACK_SYMBOLS if target.app_fallbacks else ()))
         desc = describe(c)
         desc["weights_file"] = weights_file
+        desc["weights_crc32"] = f"{wf.crc32:08x}"
         desc["threads"] = threads
         desc["traced"] = gen["traced"]
         desc["artifacts"] = {a: artifact_names(c.sym)[a] for a in artifacts}

@@ -10,7 +10,7 @@ dies with them; constants go into the weights file.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -266,19 +266,36 @@ def _in_place(nodes, waves, vals, root, storage, first, last) -> None:
             break
 
 
-def write_weights(plan: Plan, path) -> int:
-    """Write the weights file: a 64-byte header (magic, model id, payload size), then each constant
-    at its planned offset (little-endian, C order). The model id is derived from the payload's
-    hash, so a binary refuses weights that are not its own. Returns the model id."""
+class WeightsFile(NamedTuple):
+    """What the generated code checks a weights file against (o2c_weights_map)."""
+
+    model_id: int
+    crc32: int
+
+
+WEIGHTS_MAGIC = b"O2CWGT02"
+CRC_AT = 24  # the header's copy of the CRC-32 (bytes 24..28; 28..64 are zeros)
+
+
+def write_weights(plan: Plan, path) -> WeightsFile:
+    """Write the weights file: a 64-byte header (magic, model id, payload size, CRC-32), then each
+    constant at its planned offset (little-endian, C order). The model id is derived from the
+    payload's hash, so a binary refuses weights that are not its own. The CRC-32 (zlib's, IEEE) covers
+    the payload, then the header without its CRC field; the generated code carries it and checks it
+    when it maps the file (kernels/src/support/model_support.cpp)."""
     import hashlib
+    import zlib
 
     h = hashlib.blake2b(digest_size=16)
+    crc = 0
     with open(path, "wb") as f:
         f.write(bytes(ALIGN))
         pos = 0
 
         def emit(buf) -> None:
+            nonlocal crc
             h.update(buf)
+            crc = zlib.crc32(buf, crc)
             f.write(buf)
 
         for name, off in plan.weights:
@@ -293,6 +310,8 @@ def write_weights(plan: Plan, path) -> int:
         if plan.weights_bytes > pos:
             emit(bytes(plan.weights_bytes - pos))
         model_id = int(h.hexdigest()[:15], 16)
+        head = WEIGHTS_MAGIC + model_id.to_bytes(8, "little") + int(plan.weights_bytes).to_bytes(8, "little")
+        crc = zlib.crc32(bytes(ALIGN - CRC_AT - 4), zlib.crc32(head, crc))
         f.seek(0)
-        f.write(b"O2CWGT01" + model_id.to_bytes(8, "little") + int(plan.weights_bytes).to_bytes(8, "little"))
-    return model_id
+        f.write(head + crc.to_bytes(4, "little"))
+    return WeightsFile(model_id, crc)

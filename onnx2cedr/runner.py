@@ -73,6 +73,8 @@ class ModelLibrary:
         return out
 
     def _check(self, rc: int) -> None:
+        if rc == 1:  # O2C_ERR_WEIGHTS: the library's one-line reason names the file and what is wrong
+            raise O2CError(self._err().decode(errors="replace"))
         if rc != 0:
             raise O2CError(f"the model library failed (code {rc}): {self._err().decode(errors='replace')}")
 

@@ -90,8 +90,9 @@ def test_per_layer_validation(zoo, name):
     assert len(rep.layers) >= 10
 
 
-def test_per_layer_names_first_divergent_node(tmp_path):
-    """Break one kernel's numbers on purpose (a wrong weight in the weights file) and check the report."""
+def test_per_layer_names_first_divergent_node(tmp_path, monkeypatch):
+    """Break one kernel's numbers on purpose (a wrong weight in the weights file) and check the report
+    (the weights checksum off, O2C_WEIGHTS_CHECK=0: it would refuse the edited file)."""
     from tests.oncheck import make_model, rand
     from onnx import helper
 
@@ -111,6 +112,7 @@ def test_per_layer_names_first_divergent_node(tmp_path):
     pos = 64 + w2["offset"]
     blob[pos:pos + 4] = np.float32(100.0).tobytes()
     wf.write_bytes(bytes(blob))
+    monkeypatch.setenv("O2C_WEIGHTS_CHECK", "0")
     lib = ModelLibrary(out)
     from onnx2cedr.validation import _per_layer
 

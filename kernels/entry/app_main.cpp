@@ -39,6 +39,10 @@ extern "C" __attribute__((visibility("default"))) int main(int argc, char **argv
     }
   }
   int rc = m->run(io.in_ptr.data(), io.out_ptr.data());
+  if (rc == O2C_ERR_WEIGHTS) {  // missing, corrupt or another model's weights file
+    std::fprintf(stderr, "[%s] error: %s\n", m->name, m->weights_error);
+    return 2;
+  }
   if (rc != 0) {
     std::fprintf(stderr, "[%s] error: model run failed (code %d) %s\n", m->name, rc, m->weights_error);
     return 1;

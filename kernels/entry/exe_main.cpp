@@ -44,9 +44,12 @@ int main(int argc, char **argv) {
   auto t0 = std::chrono::steady_clock::now();
   for (long r = 0; r < repeat; ++r) {
     int rc = m->run(io.in_ptr.data(), io.out_ptr.data());
+    if (rc == O2C_ERR_WEIGHTS) {  // a bad weights file is bad input: one line, exit 2
+      std::fprintf(stderr, "error: %s\n", m->weights_error);
+      return 2;
+    }
     if (rc != 0) {
-      std::fprintf(stderr, "error: model run failed (code %d)%s%s\n", rc, m->weights_error[0] ? ": " : "",
-                   m->weights_error);
+      std::fprintf(stderr, "error: model run failed (code %d)\n", rc);
       return 1;
     }
   }

@@ -37,9 +37,17 @@ const o2c_model_info_t *o2c_model_info(void);
 
 /* Maps the weights file read-only. Looks for $O2C_WEIGHTS, then file_name in the folder of the
  * binary containing self_addr (found with dladdr; /proc/self/exe for executables). Checks the
- * header's magic, model id and size. Returns the payload, or NULL with a one-line reason. */
-const void *o2c_weights_map(const char *file_name, uint64_t model_id, size_t payload_bytes, void *self_addr,
-                            char *err, size_t err_len);
+ * file's size, its CRC-32 against crc32 (the value convert computed; skipped when
+ * $O2C_WEIGHTS_CHECK is 0), the header's copy of it, magic and model id. Returns the payload, or
+ * NULL with a one-line reason.
+ * File layout: 64-byte header (magic "O2CWGT02", model id u64, payload bytes u64, CRC-32 u32, zeros),
+ * then the payload. The CRC covers the payload, then header bytes [0, 24) and [28, 64). */
+const void *o2c_weights_map(const char *file_name, uint64_t model_id, size_t payload_bytes, uint32_t crc32,
+                            void *self_addr, char *err, size_t err_len);
+
+/* CRC-32 (IEEE, zlib's crc32: reflected polynomial 0xEDB88320) of n bytes, continuing from crc
+ * (0 to start): o2c_crc32(o2c_crc32(0, a, n), b, m) is the CRC of a followed by b. */
+uint32_t o2c_crc32(uint32_t crc, const void *data, size_t n);
 
 /* The folder (with a trailing '/') of the binary containing addr; "" when unknown. */
 void o2c_self_dir(void *addr, char *out, size_t out_len);

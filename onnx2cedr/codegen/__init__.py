@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ..ops import Call, NullArg, ScalarArg, TensorArg
 from ..ops.eltwise import c_float
-from ..plan import Plan
+from ..plan import Plan, WeightsFile
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), undefined=jinja2.StrictUndefined,
@@ -141,8 +141,10 @@ class _Emitter:
         return d
 
 
-def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str, threads: int = 1) -> dict[str, Any]:
-    """Render the model source. Returns {'model.cpp': text, 'sym': ..., 'traced': [...], 'model_id': int}."""
+def generate(plan: Plan, name: str, weights_file: str, weights: WeightsFile, source: str,
+             threads: int = 1) -> dict[str, Any]:
+    """Render the model source; weights: what write_weights wrote (model id and CRC-32, checked when
+    the file is mapped). Returns {'model.cpp': text, 'sym': ..., 'traced': [...], 'model_id': int}."""
     g = plan.graph
     em = _Emitter(plan)
     sym = c_identifier(name)
@@ -179,7 +181,8 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str, th
         "source_comment": c_comment(source),
         "weights_file": c_comment(weights_file),
         "weights_file_c": c_string(weights_file),
-        "model_id": mid,
+        "model_id": weights.model_id,
+        "weights_crc": f"0x{weights.crc32:08x}",
         "weights_bytes": plan.weights_bytes,
         "arena_bytes": plan.arena_bytes,
         "threads": int(threads),
@@ -195,7 +198,7 @@ def generate(plan: Plan, name: str, weights_file: str, mid: int, source: str, th
         "sym": sym,
     }
     text = _ENV.get_template("model.cpp.j2").render(**ctx)
-    return {"model.cpp": text, "sym": sym, "traced": traced_names, "model_id": mid}
+    return {"model.cpp": text, "sym": sym, "traced": traced_names, "model_id": weights.model_id}
 
 
 def render_cmake(name: str, sym: str, kernels_dir: str, fallback_symbols: tuple[str, ...] = ()) -> str:

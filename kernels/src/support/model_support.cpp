@@ -15,7 +15,20 @@
 
 namespace {
 constexpr size_t kHeader = 64;
-constexpr char kMagic[8] = {'O', '2', 'C', 'W', 'G', 'T', '0', '1'};
+constexpr char kMagic[8] = {'O', '2', 'C', 'W', 'G', 'T', '0', '2'};
+constexpr size_t kCrcAt = 24;  // the header's copy of the CRC-32 (4 bytes)
+
+// The checksum of a mapped weights file: the payload, then the header without its CRC field.
+uint32_t file_crc(const unsigned char *h, size_t payload_bytes) {
+  uint32_t c = o2c_crc32(0, h + kHeader, payload_bytes);
+  c = o2c_crc32(c, h, kCrcAt);
+  return o2c_crc32(c, h + kCrcAt + 4, kHeader - kCrcAt - 4);
+}
+
+bool check_enabled() {
+  const char *v = std::getenv("O2C_WEIGHTS_CHECK");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
 
 std::string dir_of(const std::string &path) {
   size_t slash = path.rfind('/');
@@ -42,7 +55,7 @@ extern "C" void o2c_self_dir(void *addr, char *out, size_t out_len) {
 }
 
 extern "C" const void *o2c_weights_map(const char *file_name, uint64_t model_id, size_t payload_bytes,
-                                       void *self_addr, char *err, size_t err_len) {
+                                       uint32_t crc32, void *self_addr, char *err, size_t err_len) {
   std::string path;
   const char *env = std::getenv("O2C_WEIGHTS");
   if (env != nullptr && *env != '\0') {
@@ -71,13 +84,28 @@ extern "C" const void *o2c_weights_map(const char *file_name, uint64_t model_id,
     return nullptr;
   }
   const unsigned char *h = static_cast<const unsigned char *>(base);
+  auto fail = [&] {
+    munmap(base, kHeader + payload_bytes);
+    return nullptr;
+  };
+  if (check_enabled()) {
+    uint32_t stored = 0;
+    std::memcpy(&stored, h + kCrcAt, 4);
+    const uint32_t got = file_crc(h, payload_bytes);
+    if (got != crc32 || stored != crc32) {
+      std::snprintf(err, err_len,
+                    "weights file '%s': checksum mismatch (expected %08x, got %08x%s): the file is corrupt or "
+                    "from another conversion",
+                    path.c_str(), crc32, got != crc32 ? got : stored, got != crc32 ? "" : " in its header");
+      return fail();
+    }
+  }
   uint64_t id = 0;
   std::memcpy(&id, h + 8, 8);
   if (std::memcmp(h, kMagic, 8) != 0 || id != model_id) {
     std::snprintf(err, err_len, "weights file '%s' does not belong to this model (magic or model id differ)",
                   path.c_str());
-    munmap(base, kHeader + payload_bytes);
-    return nullptr;
+    return fail();
   }
   return h + kHeader;
 }
