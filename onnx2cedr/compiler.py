@@ -19,6 +19,7 @@ from .build import ARTIFACTS, ML_FALLBACK_SYMBOLS, artifact_names, build_model, 
 from .codegen import c_identifier, generate, render_cmake
 from .errors import ModelError, O2CError
 from .ir import Graph
+from .limits import check_total
 from .loader import load_model
 from .plan import Plan, place, plan_memory, write_weights
 from .targets import DEFAULT as DEFAULT_API
@@ -76,6 +77,8 @@ def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batc
     t0 = time.perf_counter()
     nodes = place(graph, cpu_nodes, cpu_apis, target)
     plan = plan_memory(graph, nodes)
+    check_total("activation arena", plan.arena_bytes)
+    check_total("weights", plan.weights_bytes)
     t["plan"] = time.perf_counter() - t0
     source = str(model) if not isinstance(model, onnx.ModelProto) else "<in-memory model>"
     return Compiled(graph, plan, proto, applied, graph.name, c_identifier(graph.name), source, t, target.name, target.conv)

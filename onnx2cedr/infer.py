@@ -7,6 +7,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .errors import ModelError
+from .limits import check_shape
 from .ir import Graph, Node
 
 # Constant inputs up to this many elements are handed to onnx's inference as data (shape chains).
@@ -80,6 +81,7 @@ def infer_node(graph: Graph, node: Node) -> None:
         if not o or r is None:
             continue
         dtype, shape = r
+        check_shape(f"output '{o}' of node '{node.name}' ({node.op})", shape, dtype)
         old = graph.values.get(o)
         if old is not None and old.is_const:
             continue

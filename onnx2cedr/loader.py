@@ -18,6 +18,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .errors import ModelError, UnsupportedError
+from .limits import check_shape, check_total
 from .ir import INTERNAL_OPSET, Graph
 
 # Initializers above this many elements leave the proto while onnx's tools run on it.
@@ -59,6 +60,8 @@ def _external_array(t: onnx.TensorProto, base: Path) -> np.ndarray:
     loc = info.get("location", "")
     if not loc:
         raise ModelError(f"initializer '{t.name}' is stored externally but names no location")
+    if "\0" in loc:
+        raise ModelError(f"initializer '{t.name}': external data location {loc!r} contains a NUL byte")
     if os.path.isabs(loc) or loc.startswith(("/", "\\")):
         raise ModelError(f"initializer '{t.name}': external data location '{loc}' is an absolute path; "
                          f"only paths inside the model's folder are allowed")
@@ -69,9 +72,15 @@ def _external_array(t: onnx.TensorProto, base: Path) -> np.ndarray:
     if not target.is_file():
         raise ModelError(f"initializer '{t.name}': external data file '{loc}' not found beside the model")
     dtype = helper.tensor_dtype_to_np_dtype(t.data_type)
-    count = int(np.prod(t.dims, dtype=np.int64)) if len(t.dims) else 1
-    offset = int(info.get("offset", 0) or 0)
-    length = int(info.get("length", 0) or 0) or count * dtype.itemsize
+    count = check_shape(f"initializer '{t.name}'", t.dims, dtype)
+    try:
+        offset = int(info.get("offset", 0) or 0)
+        length = int(info.get("length", 0) or 0) or count * dtype.itemsize
+    except ValueError:
+        raise ModelError(f"initializer '{t.name}': external data offset '{info.get('offset')}' or length "
+                         f"'{info.get('length')}' is not an integer") from None
+    if offset < 0 or length < 0:
+        raise ModelError(f"initializer '{t.name}': external data offset {offset} or length {length} is negative")
     if length != count * dtype.itemsize:
         raise ModelError(f"initializer '{t.name}': external data length {length} does not match "
                          f"its shape {list(t.dims)} ({count * dtype.itemsize} bytes)")
@@ -99,6 +108,14 @@ def _detach_initializers(model: onnx.ModelProto, base: Path | None) -> dict[str,
     arrays: dict[str, np.ndarray] = {}
     keep = []
     input_names = {i.name for i in g.input}
+    declared = 0  # the weights' total as declared, before any is read
+    for t in g.initializer:
+        try:
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        except Exception:
+            raise ModelError(f"initializer '{t.name}' has an unknown element type {t.data_type}") from None
+        declared += check_shape(f"initializer '{t.name}'", t.dims) * itemsize
+    check_total("initializers", declared)
     for t in g.initializer:
         arr = _tensor_to_array(t, base)
         arrays[t.name] = arr
@@ -226,6 +243,8 @@ def resolve_input_shapes(model: onnx.ModelProto, shapes: ShapeSpec | None, batch
                                  f"pass --shape {vi.name}=" + "x".join(str(x) if isinstance(x, int) else "N" for x in dims)
                                  + (" (or --batch N)" if ax == 0 else ""))
         out[vi.name] = tuple(fixed)
+    for k, shape in out.items():
+        check_shape(f"graph input '{k}'", shape)
     return out
 
 
