@@ -22,38 +22,16 @@
 #include "api_table.h"
 #include "cost_model.h"
 #include "json.h"
+#include "input.h"
 #include "scheduler.h"
 #include "sim.h"
 
 namespace cedr::sim {
 
-namespace {
-
 using json::Value;
+using namespace input;
 
-[[noreturn]] void fail(const Value &v, const std::string &what) {
-  throw InputError("line " + std::to_string(v.line) + ": " + what);
-}
-
-const Value &need(const Value &obj, const std::string &key, Value::Kind kind, const char *kind_name) {
-  const Value *v = obj.get(key);
-  if (!v) fail(obj, "missing \"" + key + "\"");
-  if (v->kind != kind) fail(*v, "\"" + key + "\": expected " + kind_name + ", got " + v->kind_name());
-  return *v;
-}
-
-double number_at_least(const Value &v, const std::string &what, double lo) {
-  if (!v.is_number()) fail(v, what + ": expected a number, got " + v.kind_name());
-  if (!(v.num >= lo) || !std::isfinite(v.num))
-    fail(v, what + ": expected a number >= " + json::number(lo) + ", got " + json::number(v.num));
-  return v.num;
-}
-
-uint64_t count_value(const Value &v, const std::string &what) {
-  double x = number_at_least(v, what, 0);
-  if (x != std::floor(x) || x > 9.0e15) fail(v, what + ": expected a non-negative integer");
-  return (uint64_t)x;
-}
+namespace {
 
 bool in_family(const std::string &type, const std::string &api) {
   static const std::pair<const char *, const char *> family[] = {
@@ -73,61 +51,13 @@ bool in_family(const std::string &type, const std::string &api) {
   return false;
 }
 
-int type_index(const Problem &p, const std::string &name) {
-  for (size_t i = 0; i < p.types.size(); ++i)
-    if (p.types[i] == name) return (int)i;
-  return -1;
-}
-
-std::string type_list(const Problem &p) {
-  std::string s;
-  for (const auto &t : p.types) s += (s.empty() ? "" : ", ") + t;
-  return s;
-}
-
 }  // namespace
 
 Problem read_problem(const std::string &path) {
-  Value root;
-  try {
-    root = json::parse_file(path);
-  } catch (const json::ParseError &e) {
-    throw InputError(e.what());
-  }
-  if (!root.is_object()) fail(root, std::string("expected an object, got ") + root.kind_name());
-  for (const auto &kv : root.obj) {
-    static const std::set<std::string> known = {"scheduler", "seed", "queueing", "pes",
-                                                "cost_functions", "costs", "tasks"};
-    if (!known.count(kv.first)) fail(kv.second, "unknown key \"" + kv.first + "\"");
-  }
-
+  const Value root = read_root(path);
+  known_keys(root, {"scheduler", "seed", "queueing", "pes", "cost_functions", "costs", "tasks"}, "");
   Problem p;
-  p.scheduler = need(root, "scheduler", Value::String, "a string").str;
-  if (!make_scheduler(p.scheduler)) {
-    std::string names;
-    for (const auto &n : scheduler_names()) names += (names.empty() ? "" : ", ") + n;
-    fail(*root.get("scheduler"), "unknown scheduler \"" + p.scheduler + "\" (valid: " + names + ")");
-  }
-  if (const Value *v = root.get("seed")) p.seed = count_value(*v, "\"seed\"");
-  if (const Value *v = root.get("queueing")) {
-    if (!v->is_bool()) fail(*v, std::string("\"queueing\": expected a boolean, got ") + v->kind_name());
-    p.queueing = v->b;
-  }
-
-  const Value &pes = need(root, "pes", Value::Object, "an object");
-  int total = 0;
-  for (const auto &kv : pes.obj) {
-    if (kv.first.empty()) fail(kv.second, "empty PE type name");
-    for (char c : kv.first)
-      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-        fail(kv.second, "PE type \"" + kv.first + "\": use lower-case letters, digits and '_'");
-    uint64_t n = count_value(kv.second, "\"pes\"." + kv.first);
-    if (n > 1024) fail(kv.second, "\"pes\"." + kv.first + ": at most 1024 PEs per type");
-    p.types.push_back(kv.first);
-    p.counts.push_back((int)n);
-    total += (int)n;
-  }
-  if (total == 0) fail(pes, "\"pes\": no processing elements");
+  read_machine(root, p);
 
   CostModel model;
   if (const Value *cf = root.get("cost_functions")) {
@@ -163,11 +93,7 @@ Problem read_problem(const std::string &path) {
   const size_t nt = p.types.size();
   for (const auto &tv : tasks.arr) {
     if (!tv.is_object()) fail(tv, std::string("task: expected an object, got ") + tv.kind_name());
-    for (const auto &kv : tv.obj) {
-      static const std::set<std::string> known = {"id", "ready_ns", "api", "prec", "work", "cost_ns",
-                                                  "actual_ns", "runs_on"};
-      if (!known.count(kv.first)) fail(kv.second, "task: unknown key \"" + kv.first + "\"");
-    }
+    known_keys(tv, {"id", "ready_ns", "api", "prec", "work", "cost_ns", "actual_ns", "runs_on"}, "task: ");
     SimTask t;
     const Value *idv = tv.get("id");
     if (!idv) fail(tv, "task: missing \"id\"");
