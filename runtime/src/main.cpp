@@ -1,13 +1,17 @@
 // main.cpp - cedr-run: the command line.
 //   cedr-run --config FILE --log-dir DIR [--scheduler NAME] [--seed N] [--arrival periodic|poisson]
 //            [--lib PATH]... [--quiet] [--app-output DIR] APP.so:INSTANCES:PERIOD_US [...]
-//            (--app-output: each instance's stdout and stderr go to DIR/<app>.<app_id>.log)
+//            [--task-trace FILE]
+//            (--app-output: each instance's stdout and stderr go to DIR/<app>.<app_id>.log;
+//             --task-trace: every task, instance and the round totals as one JSON object in FILE,
+//             see write_task_trace in report.h)
 //   cedr-run --config FILE [--lib PATH]... --check [APP.so:N:P ...]
 //   cedr-run --config FILE [--lib PATH]... --calibrate OUT.json
 //   cedr-run --config FILE --log-dir DIR --daemon --socket PATH [--scheduler ...] [--app-output DIR]
 //            (serves submissions on a Unix socket until stopped; see daemon.h for the protocol)
 // Exit codes: 0 every instance returned 0; 1 some instance returned non-zero; 2 bad input found
 // before anything ran; 3 fatal error during the run. Errors are one line on stderr.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,10 +36,14 @@ namespace {
 
 const char kUsage[] =
     "usage: cedr-run --config FILE --log-dir DIR [--scheduler NAME] [--seed N] [--arrival periodic|poisson]\n"
-    "                [--lib PATH]... [--quiet] [--app-output DIR] APP.so:INSTANCES:PERIOD_US [...]\n"
+    "                [--lib PATH]... [--quiet] [--app-output DIR] [--task-trace FILE] APP.so:INSTANCES:PERIOD_US [...]\n"
     "       cedr-run --config FILE [--lib PATH]... --check [APP.so:N:P ...]\n"
     "       cedr-run --config FILE [--lib PATH]... --calibrate OUT.json\n"
     "       cedr-run --config FILE --log-dir DIR --daemon --socket PATH [options as for a run, no apps]\n"
+    "  --app-output DIR   each instance's stdout and stderr to DIR/<app>.<app_id>.log\n"
+    "  --task-trace FILE  after the run, one JSON object: every task (API, precision, work, enqueue/start/\n"
+    "                     stop ns, PE, predicted ns on every \"Worker Threads\" type with an implementation,\n"
+    "                     types with 0 workers included), every instance and the round totals\n"
     "exit codes: 0 ok, 1 an app instance returned non-zero, 2 bad input, 3 fatal error during the run\n";
 
 // Default poll time of idle workers and blocking callers before they sleep (ns); see
@@ -43,7 +51,7 @@ const char kUsage[] =
 constexpr int64_t kDefaultSpinNs = 50000;
 
 struct Args {
-  std::string config, log_dir, scheduler, arrival, calibrate_out, app_output, socket;
+  std::string config, log_dir, scheduler, arrival, calibrate_out, app_output, socket, task_trace;
   bool has_seed = false, check = false, quiet = false, calibrate = false, daemon = false;
   uint64_t seed = 0;
   std::vector<std::string> libs, apps;
@@ -106,6 +114,9 @@ Args parse_args(int argc, char **argv) {
       a.quiet = true;
     } else if (arg == "--app-output") {
       a.app_output = need("DIR");
+    } else if (arg == "--task-trace") {
+      a.task_trace = need("FILE");
+      if (a.task_trace.empty()) throw InputError("--task-trace: empty file name");
     } else if (arg == "--daemon") {
       a.daemon = true;
     } else if (arg == "--socket") {
@@ -124,6 +135,8 @@ Args parse_args(int argc, char **argv) {
   if (a.config.empty()) throw InputError("--config FILE is required (see --help)");
   if (a.check && a.calibrate) throw InputError("--check and --calibrate cannot be combined");
   if (a.calibrate && !a.apps.empty()) throw InputError("--calibrate takes no apps (got '" + a.apps[0] + "')");
+  if (!a.task_trace.empty() && (a.daemon || a.check || a.calibrate))
+    throw InputError("--task-trace is only for a run (not with --daemon, --check or --calibrate)");
   if (a.daemon) {
     if (a.check || a.calibrate) throw InputError("--daemon cannot be combined with --check or --calibrate");
     if (!a.apps.empty()) throw InputError("--daemon takes no apps (submit them to it; got '" + a.apps[0] + "')");
@@ -136,6 +149,19 @@ Args parse_args(int argc, char **argv) {
     if (a.apps.empty()) throw InputError("no app given (APP.so:INSTANCES:PERIOD_US)");
   }
   return a;
+}
+
+// Before anything runs: `path` can be written (its folder exists and takes a new file; it is not a
+// folder). The file itself is written after the run (temporary file, then rename).
+void check_writable(const std::string &path, const char *option) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw InputError(std::string(option) + ": '" + path + "' is a directory");
+  const std::string tmp = path + ".tmp";
+  FILE *f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) throw InputError(std::string(option) + ": cannot write '" + path + "': " + std::strerror(errno));
+  std::fclose(f);
+  std::remove(tmp.c_str());
 }
 
 int64_t spin_ns_setting() {
@@ -202,7 +228,10 @@ int real_main(int argc, char **argv) {
   // a stale summary.json would mark an interrupted run as complete
   std::remove((args.log_dir + "/summary.json").c_str());
 
+  if (!args.task_trace.empty()) check_writable(args.task_trace, "--task-trace");
+
   RunOptions opt;
+  opt.task_trace = args.task_trace;
   opt.log_dir = args.log_dir;
   opt.scheduler = cfg.scheduler;
   opt.seed = cfg.seed;

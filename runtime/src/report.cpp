@@ -227,4 +227,84 @@ bool write_summary(const RunInfo &info, Runtime &rt, const std::vector<std::uniq
   return true;
 }
 
+bool write_task_trace(const std::string &path, Runtime &rt, const std::vector<std::unique_ptr<Instance>> &instances,
+                      std::string &err) {
+  const auto &slots = rt.slots();
+  const auto &pes = rt.pes();
+  const auto &types = rt.config().types;
+  struct Ref {
+    const TaskRecord *r;
+    const TaskTraceExtra *x;
+    int pe;
+  };
+  std::vector<Ref> refs;
+  for (const auto &pe : pes)
+    for (size_t i = 0; i < pe->records.size(); ++i)
+      if (pe->records[i].instance >= 0)
+        refs.push_back({&pe->records[i], i < pe->trace.size() ? &pe->trace[i] : nullptr, pe->id});
+  std::sort(refs.begin(), refs.end(), [](const Ref &a, const Ref &b) {
+    if (a.r->instance != b.r->instance) return a.r->instance < b.r->instance;
+    if (a.r->enqueue_ns != b.r->enqueue_ns) return a.r->enqueue_ns < b.r->enqueue_ns;
+    return a.r->task_id < b.r->task_id;
+  });
+  auto integer = [](int64_t v) { return std::to_string(v); };
+
+  std::string s = "{\"types\": [";
+  for (size_t t = 0; t < types.size(); ++t) s += (t ? ", " : "") + json::quote(types[t].name);
+  s += "],\n \"tasks\": [";
+  for (size_t k = 0; k < refs.size(); ++k) {
+    const TaskRecord &r = *refs[k].r;
+    const Instance &inst = *instances[size_t(r.instance)];
+    const ApiSlot &sl = *slots[r.slot];
+    const PE &pe = *pes[size_t(refs[k].pe)];
+    s += k ? ",\n  " : "\n  ";
+    s += "{\"instance\": " + integer(r.instance) + ", \"app\": " + json::quote(inst.name) +
+         ", \"app_id\": " + integer(inst.id) + ", \"task_id\": " + integer(r.task_id) +
+         ", \"api\": " + json::quote(sl.api) + ", \"prec\": " + json::quote(sl.prec) +
+         ", \"work\": " + json::number(refs[k].x ? refs[k].x->work : 0.0) +
+         ", \"enqueue_ns\": " + integer(r.enqueue_ns) + ", \"start_ns\": " + integer(r.start_ns) +
+         ", \"stop_ns\": " + integer(r.stop_ns) + ", \"pe\": " + json::quote(pe.name) +
+         ", \"pe_type\": " + json::quote(types[size_t(pe.type)].name) + ", \"pred_ns\": {";
+    bool comma = false;
+    for (size_t t = 0; refs[k].x && t < types.size(); ++t) {
+      const double c = refs[k].x->pred_ns[t];
+      if (!(c >= 0)) continue;
+      s += (comma ? ", " : "") + json::quote(types[t].name) + ": " + json::number(c);
+      comma = true;
+    }
+    s += "}}";
+  }
+  s += refs.empty() ? "],\n" : "\n ],\n";
+  s += " \"instances\": [";
+  bool comma = false;
+  for (const auto &ip : instances) {
+    const Instance &inst = *ip;
+    s += comma ? ",\n  " : "\n  ";
+    comma = true;
+    s += "{\"instance\": " + integer(inst.index) + ", \"app\": " + json::quote(inst.name) +
+         ", \"app_id\": " + integer(inst.id) + ", \"arrival_ns\": " + integer(inst.arrival_ns) +
+         ", \"start_ns\": " + integer(inst.start_ns) + ", \"end_ns\": " + integer(inst.end_ns) + "}";
+  }
+  s += comma ? "\n ],\n" : "],\n";
+  int64_t total = 0;
+  uint64_t ready = 0;
+  for (const RoundRecord &r : rt.rounds()) {
+    total += r.stop_ns - r.start_ns;
+    ready += r.ready;
+  }
+  s += " \"rounds\": {\"count\": " + std::to_string(rt.rounds().size()) + ", \"total_ns\": " + integer(total) +
+       ", \"tasks\": " + std::to_string(ready) + "}}\n";
+
+  const std::string tmp = path + ".tmp";
+  FILE *f = std::fopen(tmp.c_str(), "w");
+  if (!f) return err = "cannot write '" + tmp + "': " + std::strerror(errno), false;
+  bool ok = std::fwrite(s.data(), 1, s.size(), f) == s.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return err = "cannot write '" + path + "'", false;
+  }
+  return true;
+}
+
 }  // namespace cedr

@@ -195,6 +195,7 @@ int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App>
   Runtime rt(cfg, libs, opt.scheduler, opt.seed);
   info.scheduler = rt.scheduler_name();
   g_runtime = &rt;
+  if (!opt.task_trace.empty()) rt.enable_task_trace();
   rt.start_workers(opt.spin_ns);
 
   if (!opt.app_output_dir.empty()) {
@@ -240,7 +241,9 @@ int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App>
   remove_run_guards();
 
   std::string err, line;
-  if (!write_logs(info, rt, instances, err) || !write_summary(info, rt, instances, apps, err, &line))
+  if (!write_logs(info, rt, instances, err) ||
+      (!opt.task_trace.empty() && !write_task_trace(opt.task_trace, rt, instances, err)) ||
+      !write_summary(info, rt, instances, apps, err, &line))
     throw FatalError(err);
   int failed = 0;
   for (const auto &ip : instances) failed += ip->exit_code != 0;

@@ -20,6 +20,7 @@ struct RunOptions {
   bool quiet = false;
   int64_t spin_ns = 0;
   std::string app_output_dir;  // each instance's stdout+stderr to <dir>/<app>.<app_id>.log ("": shared)
+  std::string task_trace;      // --task-trace FILE ("": none; see write_task_trace in report.h)
 };
 
 struct Arrival {

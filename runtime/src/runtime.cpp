@@ -449,6 +449,10 @@ void Runtime::execute(PE &pe, Task *t) {
   const TaskRecord rec{t->inst ? t->inst->index : -1, t->task_id, t->slot->index, uint16_t(pe.id),
                        t->enqueue_ns, start, stop};
   pe.records.push_back(rec);
+  if (trace_) {
+    pe.trace.push_back(TaskTraceExtra{t->work, {}});
+    std::copy(t->trace_pred, t->trace_pred + n_types_, pe.trace.back().pred_ns);
+  }
   if (t->report != nullptr) *t->report = rec;
   pe.busy_ns += stop - start;
   cedr_barrier_t *b = t->barrier;
@@ -535,6 +539,12 @@ bool Runtime::enqueue(const char *api, const char *prec, unsigned n_args, va_lis
     if (t->cost[k] >= 0 && (min_cost < 0 || t->cost[k] < min_cost)) min_cost = t->cost[k];
   }
   tl_last_cost = min_cost;
+  if (trace_) {
+    // what the task would cost on the types without workers too (never seen by the scheduler)
+    for (int k = 0; k < n_types_; ++k)
+      t->trace_pred[k] = cfg_.types[k].count > 0 ? t->cost[k]
+                         : s->impl[k] != nullptr ? predict(s, k, t->args, t->n_args, t->work) : -1.0;
+  }
   // Short tasks only: a long one gains nothing from skipping a wake-up, and runs on its worker.
   t->inline_pe = nullptr;
   if (offer != nullptr) {

@@ -74,6 +74,12 @@ struct TaskRecord {
   int64_t enqueue_ns, start_ns, stop_ns;
 };
 
+// --task-trace only: what a TaskRecord leaves out (kept parallel to PE::records).
+struct TaskTraceExtra {
+  double work;
+  double pred_ns[kMaxPeTypes];  // per PE type, count-0 types included; < 0: no implementation
+};
+
 struct RoundRecord {
   uint32_t ready;
   int64_t start_ns, stop_ns;
@@ -91,6 +97,8 @@ struct Task {
   double work = 1;
   double cost[kMaxPeTypes];            // predicted ns per PE type (< 0: cannot run there)
   double assigned_cost = 0;            // predicted ns on the PE it was given
+  double trace_pred[kMaxPeTypes];      // --task-trace only: predicted ns on every PE type with an
+                                       // implementation, count-0 types included (< 0: none)
   TaskRecord *report = nullptr;        // calibration: where to copy the finished task's record
   std::atomic<int> *inline_pe = nullptr;  // a blocking caller offers to run it (see run_inline)
   Task *next = nullptr;                // per-PE queue link
@@ -143,6 +151,7 @@ struct alignas(64) PE {
   // worker-owned until the worker exits
   int spin_misses = 0;                    // idle polls in a row that timed out (adaptive spin)
   std::vector<TaskRecord> records;
+  std::vector<TaskTraceExtra> trace;      // --task-trace: parallel to records
   int64_t busy_ns = 0;
   uint64_t overruns = 0;
   pthread_t thread{};
@@ -156,6 +165,12 @@ class Runtime {
   ~Runtime();
   Runtime(const Runtime &) = delete;
   Runtime &operator=(const Runtime &) = delete;
+
+  // --task-trace: keep, per task, its work and its predicted cost on every PE type that has an
+  // implementation, PE types with no workers included (those only predicted, never scheduled).
+  // Before start_workers.
+  void enable_task_trace() { trace_ = true; }
+  bool task_trace() const { return trace_; }
 
   // Worker threads. spin_ns: how long an idle worker (and a blocking API call) polls before blocking.
   void start_workers(int64_t spin_ns);
@@ -230,6 +245,7 @@ class Runtime {
   int n_types_ = 0;
   std::vector<std::unique_ptr<PE>> pes_;
   int64_t spin_ns_ = 0;
+  bool trace_ = false;
 
   // API slots
   std::mutex slots_mu_;
