@@ -204,24 +204,35 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
     arena_roots = [r for r in first if r not in storage]
     arena_roots.sort(key=lambda r: (-vals[r].nbytes, first[r], r))
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
+    live_at: dict[int, list[int]] = {}  # wave -> indices into placed of the values live in it
     top = 0
     for r in arena_roots:
         size = _align(max(vals[r].nbytes, 1))
         lo, hi = first[r], last[r]
-        busy = sorted((o, o + s) for o, s, f, l in placed if not (l < lo or f > hi))
+        # the placed values whose lifetimes overlap [lo, hi] (looked up by wave: a deep graph's
+        # thousands of values would otherwise make this quadratic)
+        overlapping = {k for w in range(lo, hi + 1) for k in live_at.get(w, ())}
+        busy = sorted((placed[k][0], placed[k][0] + placed[k][1]) for k in overlapping)
         best, cursor = None, 0
         for b0, b1 in busy:
             if b0 - cursor >= size and (best is None or b0 - cursor < best[1]):
                 best = (cursor, b0 - cursor)
             cursor = max(cursor, b1)
         offset = best[0] if best is not None else cursor
+        for w in range(lo, hi + 1):
+            live_at.setdefault(w, []).append(len(placed))
         placed.append((offset, size, lo, hi))
         storage[r] = Storage("arena", offset=offset)
         top = max(top, offset + size)
-    # lower bound: the largest set of simultaneously live arena values
-    bound = 0
+    # lower bound: the largest set of simultaneously live arena values (a sweep over the waves)
+    delta = [0] * (end + 2)
+    for r in arena_roots:
+        if first[r] <= end:
+            delta[first[r]] += _align(max(vals[r].nbytes, 1))
+            delta[min(last[r], end) + 1] -= _align(max(vals[r].nbytes, 1))
+    bound, live = 0, 0
     for idx in range(end + 1):
-        live = sum(_align(max(vals[r].nbytes, 1)) for r in arena_roots if first[r] <= idx <= last[r])
+        live += delta[idx]
         bound = max(bound, live)
     return Plan(graph, nodes, root, storage, top, weights, weights_bytes, final_copies, bound, waves)
 
@@ -234,6 +245,9 @@ def _in_place(nodes, waves, vals, root, storage, first, last) -> None:
     storage (root) when both live in the arena, have the same dtype and size, the input is read
     whole (offset 0; a broadcast input is smaller) and no other node of the same wave (which may
     run concurrently) reads it."""
+    members: dict[str, list[str]] = {}  # root -> the values sharing its storage
+    for v, r in root.items():
+        members.setdefault(r, []).append(v)
     readers: dict[tuple[str, int], int] = {}
     for p, w in zip(nodes, waves):
         for r in {root[i] for i in p.node.inputs if i}:
@@ -258,9 +272,9 @@ def _in_place(nodes, waves, vals, root, storage, first, last) -> None:
             if vi.dtype != vo.dtype or vi.nbytes != vo.nbytes or vals[ri].nbytes != vo.nbytes or \
                     [d for d in vi.shape if d != 1] != [d for d in vo.shape if d != 1]:
                 continue
-            for v, r in list(root.items()):
-                if r == ro:
-                    root[v] = ri
+            for v in members.pop(ro, ()):
+                root[v] = ri
+                members[ri].append(v)
             last[ri] = max(last[ri], last.pop(ro))
             first.pop(ro)
             break
