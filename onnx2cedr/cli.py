@@ -575,6 +575,11 @@ def import_jax(factory: str = typer.Argument(..., help="FILE.py:FACTORY giving f
     _import(factory, "jax", output, external_data, input_shape, opset=opset, samples=samples, rtol=rtol, atol=atol)
 
 
+from .experiments.commands import experiment_app  # noqa: E402 - after the helpers it uses
+
+app.add_typer(experiment_app, name="experiment")
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,62 @@
+"""The metrics of one run (simulated or real), by column name.
+
+`<app>` in a column name is the app's name as the logs print it; `<pe>` a PE's name (cpu1,
+conv1, ...). Latencies are arrival to end of an instance; percentiles interpolate linearly, as
+the runtime's summary does.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import resources
+
+
+def _pct(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+def compute(instances: list[dict], pes: list[dict], overhead_ns: float, workload: list[dict], apps: list,
+            power: dict, platform: dict[str, int], area: dict) -> dict:
+    """instances: {app, arrival_ns, end_ns[, failed]}; pes: {name, type, busy_ns}; workload: the
+    experiment's entries (deadlines, targets), parallel to `apps` (their log names)."""
+    first = min(i["arrival_ns"] for i in instances)
+    last = max(i["end_ns"] for i in instances)
+    makespan = max(0.0, float(last - first))
+    m: dict[str, float] = {"makespan_ms": makespan / 1e6}
+    for item, app in zip(workload, apps):
+        mine = [i for i in instances if i["app"] == app.name]
+        lat = [(i["end_ns"] - i["arrival_ns"]) / 1e6 for i in mine]
+        m[f"latency_p50_ms.{app.name}"] = _pct(lat, 50)
+        m[f"latency_p95_ms.{app.name}"] = _pct(lat, 95)
+        m[f"latency_max_ms.{app.name}"] = max(lat) if lat else float("nan")
+        span = (max(i["end_ns"] for i in mine) - min(i["arrival_ns"] for i in mine)) if mine else 0
+        thr = len(mine) / (span / 1e9) if span > 0 else float("nan")
+        m[f"throughput_per_s.{app.name}"] = thr
+        if "throughput_target" in item:
+            m[f"throughput_met.{app.name}"] = float(thr >= item["throughput_target"])
+        if "deadline_ms" in item:
+            m[f"deadline_misses.{app.name}"] = float(sum(1 for x in lat if x > item["deadline_ms"]))
+        m[f"failed.{app.name}"] = float(sum(1 for i in mine if i.get("failed")))
+    energy_nj = 0.0
+    for pe in pes:
+        busy = min(float(pe["busy_ns"]), makespan) if makespan > 0 else float(pe["busy_ns"])
+        m[f"util.{pe['name']}"] = busy / makespan if makespan > 0 else 0.0
+        w = power[pe["type"]]
+        energy_nj += busy * w["active_w"] + max(0.0, makespan - busy) * w["idle_w"]
+    m["energy_mj"] = energy_nj / 1e6
+    m["sched_overhead_ms"] = float(overhead_ns) / 1e6
+    tot = resources.totals(platform, area)
+    m["dsp"], m["bram"], m["lut"] = tot["dsp"], tot["bram"], tot["lut"]
+    return m
+
+
+def constraint_ok(row: dict, constraints: list[dict]) -> bool:
+    for c in constraints:
+        v = row.get(c["metric"])
+        if v is None or v != v:
+            return False
+        if "max" in c and v > c["max"]:
+            return False
+        if "min" in c and v < c["min"]:
+            return False
+    return True

@@ -1,0 +1,72 @@
+"""The design space of an experiment: its parameters by key path, and the points of the grid.
+
+A parameter is named by where it sits in the file (`scheduler`, `platform.conv`,
+`workload.0.period_us`, `accelerators.conv.clock_mhz`, ...); every parameter, swept or fixed,
+becomes a column of the results. A point is one value per parameter; its id is a digest of
+those values, so results found in a folder can be matched to points whatever their order.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+
+from .spec import ACCEL_PARAMS, ACCEL_TYPES, PE_TYPES, Experiment, expand
+
+
+@dataclass(frozen=True)
+class Point:
+    index: int                 # position in the full grid
+    params: dict               # key path -> value, in column order
+
+    @property
+    def id(self) -> str:
+        return point_id(self.params)
+
+
+def point_id(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def parameters(exp: Experiment) -> dict[str, list]:
+    """Every parameter's values, in column order."""
+    d = exp.doc
+    out: dict[str, list] = {"scheduler": list(d["schedulers"])}
+    out["arrival"] = expand(d["arrival"])
+    for t in PE_TYPES:
+        out[f"platform.{t}"] = expand(d["platform"][t])
+    for t in ACCEL_TYPES:
+        for k in ACCEL_PARAMS:
+            out[f"accelerators.{t}.{k}"] = expand(d["accelerators"][t][k])
+    for i, item in enumerate(d["workload"]):
+        out[f"workload.{i}.instances"] = expand(item["instances"])
+        out[f"workload.{i}.period_us"] = expand(item["period_us"])
+    return out
+
+
+def swept(exp: Experiment) -> list[str]:
+    """The parameters that take more than one value."""
+    return [k for k, v in parameters(exp).items() if len(v) > 1]
+
+
+def grid(exp: Experiment) -> list[Point]:
+    """The full cartesian product, in a stable order (the first parameter varies slowest)."""
+    params = parameters(exp)
+    keys = list(params)
+    return [Point(i, dict(zip(keys, combo))) for i, combo in enumerate(itertools.product(*params.values()))]
+
+
+def size(exp: Experiment) -> int:
+    n = 1
+    for v in parameters(exp).values():
+        n *= len(v)
+    return n
+
+
+def platform_of(params: dict) -> dict[str, int]:
+    return {t: int(params[f"platform.{t}"]) for t in PE_TYPES}
+
+
+def accelerators_of(params: dict) -> dict[str, dict]:
+    return {t: {k: params[f"accelerators.{t}.{k}"] for k in ACCEL_PARAMS} for t in ACCEL_TYPES}
