@@ -80,6 +80,19 @@ void read_machine(const Value &root, Machine &m) {
   if (total == 0) fail(pes, "\"pes\": no processing elements");
 }
 
+void read_type_times(const Value &v, const Machine &m, const std::string &task, const char *key,
+                     std::vector<double> &out, const std::vector<double> *runnable) {
+  const std::string k = std::string("\"") + key + "\"";
+  if (!v.is_object()) fail(v, task + ": " + k + ": expected an object, got " + v.kind_name());
+  for (const auto &kv : v.obj) {
+    const int ty = type_index(m, kv.first);
+    if (ty < 0) fail(kv.second, task + ": unknown PE type \"" + kv.first + "\" in " + k + " (types: " + type_list(m) + ")");
+    if (runnable && (*runnable)[(size_t)ty] < 0)
+      fail(kv.second, task + ": " + k + " gives a time on \"" + kv.first + "\", which cannot run it");
+    out[(size_t)ty] = number_at_least(kv.second, task + ": " + k + "." + kv.first, 0);
+  }
+}
+
 int type_index(const Machine &m, const std::string &name) {
   for (size_t i = 0; i < m.types.size(); ++i)
     if (m.types[i] == name) return (int)i;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "json.h"
 #include "sim.h"
@@ -24,6 +25,10 @@ bool bool_value(const json::Value &v, const std::string &what);
 json::Value read_root(const std::string &path);
 // "scheduler" (required, known), "seed", "queueing" and "pes" (required, at least one PE).
 void read_machine(const json::Value &root, Machine &m);
+// A task's per-type times: `v` = {"<type>": ns, ...} (the task's key `key`) into out[type]. With
+// `runnable`, a type where runnable[type] < 0 is refused (an actual time where it cannot run).
+void read_type_times(const json::Value &v, const Machine &m, const std::string &task, const char *key,
+                     std::vector<double> &out, const std::vector<double> *runnable = nullptr);
 // Index of a PE type in m.types; -1 when absent.
 int type_index(const Machine &m, const std::string &name);
 // "cpu, fft" (for messages).

@@ -108,13 +108,7 @@ Problem read_problem(const std::string &path) {
     if (cost && (work || tv.get("runs_on")))
       fail(tv, tname + ": give either \"cost_ns\" or \"work\" (with \"api\"), not both");
     if (cost) {
-      if (!cost->is_object()) fail(*cost, tname + ": \"cost_ns\": expected an object, got " + cost->kind_name());
-      for (const auto &kv : cost->obj) {
-        const int ty = type_index(p, kv.first);
-        if (ty < 0)
-          fail(kv.second, tname + ": unknown PE type \"" + kv.first + "\" in \"cost_ns\" (types: " + type_list(p) + ")");
-        t.predicted_ns[(size_t)ty] = number_at_least(kv.second, tname + ": \"cost_ns\"." + kv.first, 0);
-      }
+      read_type_times(*cost, p, tname, "cost_ns", t.predicted_ns);
     } else {
       if (!work) fail(tv, tname + ": needs \"cost_ns\" or \"api\" and \"work\"");
       const Value *api = tv.get("api");
@@ -145,17 +139,7 @@ Problem read_problem(const std::string &path) {
     }
 
     t.actual_ns = t.predicted_ns;
-    if (const Value *act = tv.get("actual_ns")) {
-      if (!act->is_object()) fail(*act, tname + ": \"actual_ns\": expected an object, got " + act->kind_name());
-      for (const auto &kv : act->obj) {
-        const int ty = type_index(p, kv.first);
-        if (ty < 0)
-          fail(kv.second, tname + ": unknown PE type \"" + kv.first + "\" in \"actual_ns\" (types: " + type_list(p) + ")");
-        if (t.predicted_ns[(size_t)ty] < 0)
-          fail(kv.second, tname + ": \"actual_ns\" gives a time on \"" + kv.first + "\", which cannot run it");
-        t.actual_ns[(size_t)ty] = number_at_least(kv.second, tname + ": \"actual_ns\"." + kv.first, 0);
-      }
-    }
+    if (const Value *act = tv.get("actual_ns")) read_type_times(*act, p, tname, "actual_ns", t.actual_ns, &t.predicted_ns);
 
     bool runnable = false;
     for (size_t ty = 0; ty < nt; ++ty) runnable = runnable || (t.predicted_ns[ty] >= 0 && p.counts[ty] > 0);

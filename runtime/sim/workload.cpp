@@ -80,25 +80,9 @@ Workload read_workload(const std::string &path) {
         t.predicted_ns.assign(nt, -1);
         const Value *cost = tv.get("cost_ns");
         if (!cost) fail(tv, tname + ": missing \"cost_ns\"");
-        if (!cost->is_object()) fail(*cost, tname + ": \"cost_ns\": expected an object, got " + cost->kind_name());
-        for (const auto &kv : cost->obj) {
-          const int ty = type_index(w, kv.first);
-          if (ty < 0)
-            fail(kv.second, tname + ": unknown PE type \"" + kv.first + "\" in \"cost_ns\" (types: " + type_list(w) + ")");
-          t.predicted_ns[(size_t)ty] = number_at_least(kv.second, tname + ": \"cost_ns\"." + kv.first, 0);
-        }
+        read_type_times(*cost, w, tname, "cost_ns", t.predicted_ns);
         t.actual_ns = t.predicted_ns;
-        if (const Value *act = tv.get("actual_ns")) {
-          if (!act->is_object()) fail(*act, tname + ": \"actual_ns\": expected an object, got " + act->kind_name());
-          for (const auto &kv : act->obj) {
-            const int ty = type_index(w, kv.first);
-            if (ty < 0)
-              fail(kv.second, tname + ": unknown PE type \"" + kv.first + "\" in \"actual_ns\" (types: " + type_list(w) + ")");
-            if (t.predicted_ns[(size_t)ty] < 0)
-              fail(kv.second, tname + ": \"actual_ns\" gives a time on \"" + kv.first + "\", which \"cost_ns\" does not");
-            t.actual_ns[(size_t)ty] = number_at_least(kv.second, tname + ": \"actual_ns\"." + kv.first, 0);
-          }
-        }
+        if (const Value *act = tv.get("actual_ns")) read_type_times(*act, w, tname, "actual_ns", t.actual_ns, &t.predicted_ns);
         bool runnable = false;
         for (size_t ty = 0; ty < nt; ++ty) {
           if (w.counts[ty] == 0) t.predicted_ns[ty] = -1;  // no PE of that type: the scheduler never sees it
