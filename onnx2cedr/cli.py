@@ -24,6 +24,9 @@ ShapeOpt = typer.Option(None, "--shape", help="Fix an input's shape: NAME=1x3x22
 BatchOpt = typer.Option(None, "--batch", help="Use N for symbolic batch (first) dimensions.")
 CpuOpt = typer.Option(None, "--cpu", help="Force a node onto the inline CPU fallback (repeatable).")
 NoPassOpt = typer.Option(None, "--disable-pass", help="Skip a graph pass by name (repeatable).")
+ConstOpt = typer.Option(None, "--const", help="Bind a graph input to a constant: NAME=VALUE or NAME=V1,V2,... in "
+                        "the input's element type (repeatable); it leaves the compiled model's inputs, and an If on "
+                        "it folds at compile time.")
 ApiOpt = typer.Option("extended", "--api", help="Target API set: extended (ours) or public (the public CEDR "
                       "release's APIs only; other layers run inline in the app).")
 ConvOpt = typer.Option(None, "--conv", help="With --api public: gemm (im2col + DASH_GEMM_flt, the default) or int16 "
@@ -40,6 +43,12 @@ def _shapes(shape: Optional[List[str]]):
     from .loader import parse_shape_args
 
     return parse_shape_args(shape)
+
+
+def _consts(const: Optional[List[str]]):
+    from .loader import parse_const_args
+
+    return parse_const_args(const)
 
 
 def _human_bytes(n: int) -> str:
@@ -80,7 +89,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
             input_shape: Optional[List[str]] = InputShapeOpt,
             threads: int = typer.Option(1, "--threads", help="Worker threads for large kernels when the model runs "
                                         "standalone or as a library (outputs are identical for any count)."),
-            api: str = ApiOpt, conv: Optional[str] = ConvOpt):
+            api: str = ApiOpt, conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
@@ -88,7 +97,8 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
         src = _framework_model(model, input_shape)
         res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
-                         native=not portable, force=force, threads=threads, api=api, conv=conv)
+                         native=not portable, force=force, threads=threads, api=api, conv=conv,
+                         consts=_consts(const))
     except O2CError as e:
         _fail(e)
     d = res.model_json
@@ -107,13 +117,13 @@ def inspect(model: Path = typer.Argument(..., help="The ONNX model file."),
             shape: Optional[List[str]] = ShapeOpt, batch: Optional[int] = BatchOpt,
             cpu: Optional[List[str]] = CpuOpt, disable_pass: Optional[List[str]] = NoPassOpt,
             as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-            api: str = ApiOpt, conv: Optional[str] = ConvOpt):
+            api: str = ApiOpt, conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt):
     """Show the graph after passes: each node's placement and why, FLOPs and buffer sizes."""
     from .compiler import compile_model, describe
 
     try:
         c = compile_model(model, shapes=_shapes(shape), batch=batch, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or (), api=api, conv=conv)
+                          disable_passes=disable_pass or (), api=api, conv=conv, consts=_consts(const))
     except O2CError as e:
         _fail(e)
     d = describe(c)
@@ -152,7 +162,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
                                                   "report accuracy of both."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON."),
              input_shape: Optional[List[str]] = InputShapeOpt, api: str = ApiOpt,
-             conv: Optional[str] = ConvOpt):
+             conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
     from .validation import validate as do_validate
 
@@ -160,7 +170,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         src = _framework_model(model, input_shape)
         rep = do_validate(src, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
                           shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or (), api=api, conv=conv)
+                          disable_passes=disable_pass or (), api=api, conv=conv, consts=_consts(const))
     except O2CError as e:
         _fail(e)
     if as_json:

@@ -60,16 +60,18 @@ class ConvertResult:
 
 def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batch: int | None = None,
                   name: str | None = None, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (),
-                  disable_passes: Iterable[str] = (), api: str = DEFAULT_API, conv: str | None = None) -> Compiled:
+                  disable_passes: Iterable[str] = (), api: str = DEFAULT_API, conv: str | None = None,
+                  consts: Mapping[str, Any] | None = None) -> Compiled:
     """api: the target API set (onnx2cedr/targets/): 'extended' (ours) or 'public' (the public
     CEDR release's APIs only, every other layer inline in the app); conv: the public target's
-    convolution scheme, 'gemm' (default) or 'int16'."""
+    convolution scheme, 'gemm' (default) or 'int16'; consts: graph inputs bound to constant
+    values, e.g. {"sr": 16000} (they leave the compiled model's inputs)."""
     from .passes import optimize
 
     target = get_target(api, conv)
     t = {}
     t0 = time.perf_counter()
-    graph, proto = load_model(model, shapes=shapes, batch=batch, name=name)
+    graph, proto = load_model(model, shapes=shapes, batch=batch, name=name, consts=consts)
     t["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     applied = optimize(graph, disabled=tuple(disable_passes))
@@ -133,6 +135,8 @@ def describe(c: Compiled) -> dict[str, Any]:
         "name": c.name, "symbol": c.sym, "source": c.source, "opset": g.opset, "api": c.api,
         **({"conv": c.conv} if c.api == "public" else {}),
         "inputs": [tensor(i) for i in g.inputs], "outputs": [tensor(o) for o in g.outputs],
+        "bound_inputs": [{"name": k, "dtype": str(a.dtype), "shape": list(a.shape), "value": a.tolist()}
+                         for k, a in g.bound_inputs.items()],
         "layers": layers,
         "tensors": [tensor(v) for v in values if not g.values[v].is_const],
         "constants": [{"name": n, "offset": off, "bytes": g.values[n].nbytes, "shape": list(g.values[n].shape),
@@ -208,7 +212,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             cpu_apis: Iterable[str] = (), disable_passes: Iterable[str] = (),
             artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
             native: bool = True, force: bool = False, threads: int = 1, api: str = DEFAULT_API,
-            conv: str | None = None) -> ConvertResult:
+            conv: str | None = None, consts: Mapping[str, Any] | None = None) -> ConvertResult:
     """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
 
     threads: worker threads the generated code's large kernels split their outputs over when run
@@ -216,6 +220,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
     runtime each PE is one thread and this setting does not apply).
     api: the target API set, 'extended' (default) or 'public': with 'public' the app calls only the
     public CEDR APIs (checked on the built app: a BuildError names any other DASH_* symbol).
+    consts: graph inputs bound to constant values, e.g. {"sr": 16000} (model.json's bound_inputs).
     The folder is assembled beside out_dir and moved into place only when everything succeeded."""
     out_dir = Path(out_dir)
     threads = check_threads(threads)
@@ -225,7 +230,8 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         if a not in ARTIFACTS:
             raise O2CError(f"unknown artifact '{a}' (choose from {', '.join(ARTIFACTS)})")
     _prepare_out(out_dir, force)
-    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, target.name, target.conv)
+    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, target.name, target.conv,
+                      consts)
     timings = dict(c.timings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

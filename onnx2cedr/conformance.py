@@ -12,7 +12,7 @@ reference outputs under a tolerance chosen by op class. A case passes only when 
 matches; a case that does not convert is recorded with its one-line reason.
 
 A static-shape compiler needs the inputs that decide output shapes (Reshape's shape, Slice's
-starts, a Reduce's axes, ...) at compile time. When a case does not compile as given, it is
+starts, a Reduce's axes, an If's condition, ...) at compile time. When a case does not compile as given, it is
 retried with its non-float inputs that only feed such parameter positions (never input 0 of a
 node) turned into constants ("params frozen"); the data inputs stay run-time inputs. A case whose
 every node then folds at compile time is reported as "folded".
@@ -279,13 +279,14 @@ def _as_array(x) -> np.ndarray:
 
 
 def _freezable(model: onnx.ModelProto, feeds: dict[str, np.ndarray], floats: bool = False) -> list[str]:
-    """Graph inputs read only at parameter positions (never a node's input 0): the non-float ones,
-    or (floats) also small float ones (Resize's scales, OneHot's depth, ...)."""
+    """Graph inputs read only at parameter positions (never a node's input 0, except an If's
+    condition, which picks the branch): the non-float ones, or (floats) also small float ones
+    (Resize's scales, OneHot's depth, ...)."""
     pos: dict[str, set[int]] = {}
     for n in model.graph.node:
         for k, i in enumerate(n.input):
             if i:
-                pos.setdefault(i, set()).add(k)
+                pos.setdefault(i, set()).add(-1 if n.op_type == "If" and k == 0 else k)
     outs = {o.name for o in model.graph.output}
     names = []
     for vi in model.graph.input:

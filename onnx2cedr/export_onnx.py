@@ -50,6 +50,23 @@ def make_attr(node: Node, opset: int, key: str, value) -> onnx.AttributeProto:
     return helper.make_attribute(key, value)
 
 
+def attr_from_proto(a: onnx.AttributeProto):
+    """An ONNX attribute as the IR keeps it (make_attr's inverse): tensors as numpy arrays, strings
+    decoded, subgraphs (control flow) as the AttributeProto itself."""
+    if a.type == onnx.AttributeProto.TENSOR:
+        return numpy_helper.to_array(a.t)
+    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+        return a  # control flow: kept as proto; the op registry rejects what it cannot lower
+    if a.ref_attr_name:
+        raise ModelError(f"attribute '{a.name}' refers to a function attribute outside a function")
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [x.decode("utf-8", errors="replace") for x in v]
+    return v
+
+
 def _act_consts(graph: Graph, node: Node, taken: set[str]) -> tuple[list[str], list[onnx.TensorProto]]:
     """Extra inputs (and their initializers) of a re-expanded activation (only Clip has any)."""
     act = node.act

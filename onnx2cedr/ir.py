@@ -56,6 +56,9 @@ class Node:
     domain: str = ""
     act: Activation | None = None  # fused activation, if any
     fused_from: list[str] = dataclasses.field(default_factory=list)  # names of nodes merged in
+    # values of the enclosing graph its subgraphs read (control flow: If branches): dependencies
+    # that are not inputs
+    captures: list[str] = dataclasses.field(default_factory=list)
 
     def input(self, i: int) -> str:
         return self.inputs[i] if i < len(self.inputs) else ""
@@ -72,6 +75,8 @@ class Graph:
         self.nodes: list[Node] = []
         self.inputs: list[str] = []
         self.outputs: list[str] = []
+        # graph inputs bound to constant values when loading (--const): no longer inputs; kept for reports
+        self.bound_inputs: dict[str, np.ndarray] = {}
 
     # ---- values ----
     def add_value(self, name: str, dtype, shape: Iterable[int], data: np.ndarray | None = None) -> Value:
@@ -130,14 +135,14 @@ class Graph:
         produced = {o: n for n in self.nodes for o in n.outputs if o}
         available = set(self.inputs) | {k for k, v in self.values.items() if v.is_const}
         for n in self.nodes:
-            for i in n.inputs:
+            for i in (*n.inputs, *n.captures):
                 if i and i not in produced and i not in available:
                     raise ModelError(f"node '{n.name}' ({n.op}) reads '{i}', which is neither a graph input, "
                                      f"an initializer nor produced by any node")
         indeg = {id(n): 0 for n in self.nodes}
         users: dict[int, list[Node]] = defaultdict(list)
         for n in self.nodes:
-            deps = {id(produced[i]) for i in n.inputs if i in produced and i not in available}
+            deps = {id(produced[i]) for i in (*n.inputs, *n.captures) if i in produced and i not in available}
             indeg[id(n)] = len(deps)
             for d in deps:
                 users[d].append(n)
@@ -173,9 +178,11 @@ class Graph:
         g = Graph(self.name, self.opset)
         g.values = {k: dataclasses.replace(v) for k, v in self.values.items()}
         g.nodes = [dataclasses.replace(n, inputs=list(n.inputs), outputs=list(n.outputs), attrs=dict(n.attrs),
-                                       fused_from=list(n.fused_from)) for n in self.nodes]
+                                       fused_from=list(n.fused_from), captures=list(n.captures))
+                   for n in self.nodes]
         g.inputs = list(self.inputs)
         g.outputs = list(self.outputs)
+        g.bound_inputs = dict(self.bound_inputs)
         return g
 
     def weight_bytes(self) -> int:

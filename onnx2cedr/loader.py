@@ -19,6 +19,7 @@ from onnx import helper, numpy_helper
 
 from .errors import ModelError, UnsupportedError
 from .limits import check_shape, check_total
+from .export_onnx import attr_from_proto
 from .ir import INTERNAL_OPSET, Graph
 
 # Initializers above this many elements leave the proto while onnx's tools run on it.
@@ -36,6 +37,93 @@ def parse_shape_args(specs: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
             raise ModelError(f"bad --shape '{spec}': expected NAME=DxDxD, e.g. input=1x3x224x224")
         out[name] = tuple(int(d) for d in dims.strip().split("x"))
     return out
+
+
+def parse_const_args(specs: Sequence[str] | None) -> dict[str, str]:
+    """Parse CLI bindings 'name=VALUE' (a number, or a comma list); values are converted to the
+    input's declared element type when the model is loaded (bind_consts)."""
+    out: dict[str, str] = {}
+    for spec in specs or ():
+        name, sep, value = spec.rpartition("=")
+        if not sep or not name or not value.strip():
+            raise ModelError(f"bad --const '{spec}': expected NAME=VALUE or NAME=V1,V2,..., e.g. sr=16000")
+        if name in out:
+            raise ModelError(f"--const binds '{name}' twice")
+        out[name] = value
+    return out
+
+
+def _const_items(name: str, value, dtype: np.dtype) -> np.ndarray:
+    """The elements of a --const value (a string from the command line, or Python/numpy data) in
+    `dtype`, refusing any that the type cannot hold exactly."""
+    what = f"--const {name}={value}" if isinstance(value, str) else f"const '{name}'"
+    kind = "bool" if dtype == np.bool_ else "integer" if np.issubdtype(dtype, np.integer) else \
+        "float" if np.issubdtype(dtype, np.floating) else None
+    if kind is None:
+        raise ModelError(f"{what}: input '{name}' has element type {dtype}, which cannot be bound")
+    if isinstance(value, str):
+        words = {"true": True, "false": False, "1": True, "0": False}
+        items = []
+        for tok in (t.strip() for t in value.split(",")):
+            try:
+                items.append(words[tok.lower()] if kind == "bool" else int(tok) if kind == "integer" else float(tok))
+            except (KeyError, ValueError):
+                raise ModelError(f"{what}: '{tok}' is not a value of type {dtype}") from None
+        arr = np.array(items, dtype=object)
+    else:
+        arr = np.asarray(value, dtype=object)
+    flat = arr.reshape(-1)
+    try:
+        out = np.array(flat.tolist(), dtype=dtype)
+        exact = kind == "float" or all(a == b for a, b in zip(out.tolist(), flat.tolist()))
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if not exact:
+        raise ModelError(f"{what}: input '{name}' is {dtype}, which cannot hold {flat.tolist()[:8]}")
+    return out
+
+
+def bind_consts(model: onnx.ModelProto, consts: Mapping[str, object] | None, arrays: dict[str, np.ndarray],
+                shapes: ShapeSpec | None) -> dict[str, np.ndarray]:
+    """Turn the graph inputs named in `consts` into constants (added to `arrays`; small ones also
+    become initializers of `model`, which no longer lists them as inputs). Each value takes the
+    input's declared element type and shape (--shape's, when given); a scalar value fills a
+    one-element input. Returns the bound arrays."""
+    real = {vi.name: vi for vi in model.graph.input if vi.name not in arrays}
+    bound: dict[str, np.ndarray] = {}
+    for name, value in (consts or {}).items():
+        vi = real.get(name)
+        if vi is None:
+            raise ModelError(f"--const names '{name}', which is not a graph input "
+                             f"(inputs: {', '.join(sorted(real)) or 'none'})")
+        if not vi.type.HasField("tensor_type"):
+            raise UnsupportedError(f"--const {name}: the input is not a tensor")
+        try:
+            dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
+        except Exception:
+            raise UnsupportedError(f"--const {name}: the input has an unsupported element type") from None
+        items = _const_items(name, value, np.dtype(dtype))
+        dims = list((shapes or {}).get(name, ())) or _dims_of(vi)
+        if dims is None:
+            shape = () if items.size == 1 else (items.size,)
+        elif all(isinstance(d, int) for d in dims):
+            shape = tuple(dims)
+        elif len(dims) == 1:
+            shape = (items.size,)
+        else:
+            raise ModelError(f"--const {name}: the input has symbolic dimensions; give its shape with --shape {name}=...")
+        size = int(np.prod(shape, dtype=np.int64))
+        if items.size != size:
+            raise ModelError(f"--const {name}: {items.size} value(s) given, the input has shape {list(shape)} "
+                             f"({size} element(s))")
+        arr = items.reshape(shape)
+        arrays[name] = bound[name] = arr
+        if arr.size <= _SMALL_CONST:
+            model.graph.initializer.append(numpy_helper.from_array(arr, name))
+            keep = [i for i in model.graph.input if i.name != name]
+            del model.graph.input[:]
+            model.graph.input.extend(keep)
+    return bound
 
 
 def _read_model_proto(path: Path) -> onnx.ModelProto:
@@ -248,21 +336,6 @@ def resolve_input_shapes(model: onnx.ModelProto, shapes: ShapeSpec | None, batch
     return out
 
 
-def _attr_value(a: onnx.AttributeProto):
-    if a.type == onnx.AttributeProto.TENSOR:
-        return numpy_helper.to_array(a.t)
-    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-        return a  # control flow: kept as proto; the op registry rejects what it cannot lower
-    if a.ref_attr_name:
-        raise ModelError(f"attribute '{a.name}' refers to a function attribute outside a function")
-    v = helper.get_attribute_value(a)
-    if isinstance(v, bytes):
-        return v.decode("utf-8", errors="replace")
-    if isinstance(v, list) and v and isinstance(v[0], bytes):
-        return [x.decode("utf-8", errors="replace") for x in v]
-    return v
-
-
 def proto_to_graph(model: onnx.ModelProto, arrays: dict[str, np.ndarray],
                    input_shapes: dict[str, tuple[int, ...]], name: str) -> Graph:
     g = Graph(name=name, opset=_default_opset(model))
@@ -286,10 +359,12 @@ def proto_to_graph(model: onnx.ModelProto, arrays: dict[str, np.ndarray],
         base = n.name or f"{n.op_type}_{i}"
         seen_names[base] += 1
         node_name = base if seen_names[base] == 1 else f"{base}__{seen_names[base] - 1}"
-        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        attrs = {a.name: attr_from_proto(a) for a in n.attribute}
         from .ir import Node
+        from .passes.fold_if import captures
         g.nodes.append(Node(op=n.op_type, name=node_name, inputs=list(n.input), outputs=list(n.output),
-                            attrs=attrs, domain=n.domain if n.domain != "ai.onnx" else ""))
+                            attrs=attrs, domain=n.domain if n.domain != "ai.onnx" else "",
+                            captures=captures(attrs)))
     for o in mg.output:
         if not o.name:
             raise ModelError("a graph output has an empty name")
@@ -326,9 +401,11 @@ def _check_structure(model: onnx.ModelProto, arrays: dict[str, np.ndarray]) -> N
 
 
 def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | None = None,
-               batch: int | None = None, name: str | None = None) -> tuple[Graph, onnx.ModelProto]:
+               batch: int | None = None, name: str | None = None,
+               consts: Mapping[str, object] | None = None) -> tuple[Graph, onnx.ModelProto]:
     """Load and normalize a model. Returns the IR (shapes inferred) and the original model proto
-    with static input shapes and without large initializer data (for reports)."""
+    with static input shapes and without large initializer data (for reports). consts binds graph
+    inputs to constant values (see bind_consts): they are no longer inputs of the IR."""
     from .ops import check_supported
     from .passes.constant_fold import infer_and_fold
 
@@ -343,10 +420,13 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | N
         base = path.parent
         default_name = path.stem
     arrays = _detach_initializers(proto, base)
+    bound = bind_consts(proto, consts, arrays, shapes)
+    shapes = {k: v for k, v in (shapes or {}).items() if k not in bound}
     input_shapes = resolve_input_shapes(proto, shapes, batch, set(arrays))
     _check_structure(proto, arrays)
     proto = _normalize_proto(proto)
     graph = proto_to_graph(proto, arrays, input_shapes, name or default_name)
+    graph.bound_inputs = bound
     graph.toposort()
     check_supported(graph, known_only=True)
     # fold while inferring: a Reshape fed by a Shape->Gather->Concat chain has no static shape otherwise

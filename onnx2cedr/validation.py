@@ -180,6 +180,19 @@ def _samples_of(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     return None
 
 
+def ort_feeds(sess, lib: ModelLibrary, sample: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """onnxruntime's feeds for one sample of the compiled model's inputs: by position, or, when
+    inputs were bound at compile time (--const; model.json's bound_inputs), by name with the bound
+    inputs fed their values (the reference runs the original model)."""
+    names = [i.name for i in sess.get_inputs()]
+    bound = {b["name"]: np.asarray(b["value"], dtype=b["dtype"]).reshape(b["shape"])
+             for b in lib.desc.get("bound_inputs", [])}
+    if not bound:
+        return dict(zip(names, sample))
+    feeds = {**dict(zip([n for n, _, _ in lib.inputs], sample)), **bound}
+    return {n: feeds[n] for n in names if n in feeds}
+
+
 def random_inputs(lib: ModelLibrary, samples: int, seed: int = 0) -> list[list[np.ndarray]]:
     rng = np.random.default_rng(seed)
     out = []
@@ -297,12 +310,11 @@ def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, 
                 raise O2CError(f"{len(label_arr)} labels for {len(batches)} samples")
         hits = {"ours": 0, "onnxruntime": 0}
         sess = _ort_session(model, notes)
-        in_names = [i.name for i in sess.get_inputs()]
         out_names = [o.name for o in sess.get_outputs()]
         order = match_outputs([n for n, _, _ in lib.outputs], out_names)
         per_out: dict[str, dict[str, Any]] = {}
         for si, sample in enumerate(batches):
-            got = sess.run(out_names, dict(zip(in_names, sample)))
+            got = sess.run(out_names, ort_feeds(sess, lib, sample))
             ref = [np.asarray(got[k]) for k in order]  # in the compiled model's output order
             ours = lib.run(sample)
             if label_arr is not None:  # the first output holds the class scores
@@ -346,9 +358,8 @@ def _per_layer(model, lib: ModelLibrary, sample, rtol, atol, notes) -> list[Laye
     original = {o for n in proto.graph.node for o in n.output if o}
     comparable = [n for n, _, _ in lib.traced if n in original]
     sess = _ort_session(model, notes, extra_outputs=comparable)
-    in_names = [i.name for i in sess.get_inputs()]
     ref = dict(zip([o.name for o in sess.get_outputs()],
-                   sess.run([o.name for o in sess.get_outputs()], dict(zip(in_names, sample)))))
+                   sess.run([o.name for o in sess.get_outputs()], ort_feeds(sess, lib, sample))))
     _, traced = lib.trace(sample)
     producer = {o: (layer["name"], layer["op"]) for layer in lib.desc["layers"] for o in layer["outputs"]}
     out = []

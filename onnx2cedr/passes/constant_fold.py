@@ -8,7 +8,13 @@ alone through onnx's reference evaluator (a fresh one-node model: nothing is cac
 graphs); its outputs become constant values and the node goes away.
 
 A node whose outputs would be much bigger than its inputs (a large ConstantOfShape, Expand,
-Tile, ...) is left alone: it is cheaper to compute at run time than to store.
+Tile, ...) is left alone: it is cheaper to compute at run time than to store. Except when what it
+makes is a weight (a Conv's or Gemm's W or bias, a MatMul's B, an RNN's W/R/B; directly or through
+other constant-only nodes such as a Transpose or Reshape): stored, a weight costs file size, while
+computed it costs run time on every run (the onnx wheel's AlexNet, VGG-19 and ZFNet make theirs
+with ConstantOfShape), so weight chains fold up to a larger cap.
+
+The loader's infer_and_fold also folds If nodes whose condition is constant (fold_if).
 """
 from __future__ import annotations
 
@@ -74,13 +80,37 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray] | None:
     return [np.asarray(r) for r in results]
 
 
+# input positions that hold weights: folded constants there are packed or read as they are
+_WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (1, 2), "MatMul": (1,),
+                  "LSTM": (1, 2, 3), "GRU": (1, 2, 3), "RNN": (1, 2, 3)}
+
+
+def feeds_weights(graph: Graph, value: str, consumers: dict[str, list[Node]], depth: int = 8) -> bool:
+    """Whether every reader of `value` takes it as a weight, directly or through nodes whose other
+    inputs are constants (a Transpose, Reshape or Cast of a weight), and no graph output is it."""
+    users = consumers.get(value, [])
+    if not users or value in graph.outputs or depth == 0:
+        return False
+    for u in users:
+        at = [k for k, i in enumerate(u.inputs) if i == value]
+        if not u.domain and u.op in _WEIGHT_INPUTS and all(k in _WEIGHT_INPUTS[u.op] for k in at):
+            continue
+        others_const = all(not i or i == value or graph.const(i) is not None for i in u.inputs)
+        outs = [o for o in u.outputs if o]
+        if not (others_const and outs and not u.domain and not _has_subgraph(u)
+                and all(feeds_weights(graph, o, consumers, depth - 1) for o in outs)):
+            return False
+    return True
+
+
 class ConstantFold(Pass):
     NAME = "constant_fold"
 
-    def __init__(self, max_growth_bytes: int = 64 << 20):
+    def __init__(self, max_growth_bytes: int = 64 << 20, max_weight_bytes: int = 1 << 30):
         self.max_growth_bytes = max_growth_bytes
+        self.max_weight_bytes = max_weight_bytes  # the cap for chains that make weights (feeds_weights)
 
-    def foldable(self, graph: Graph, node: Node) -> bool:
+    def foldable(self, graph: Graph, node: Node, consumers: dict[str, list[Node]] | None = None) -> bool:
         if node.domain or node.op in _NONDETERMINISTIC or _has_subgraph(node):
             return False
         outs = [o for o in node.outputs if o]
@@ -98,11 +128,16 @@ class ConstantFold(Pass):
         if node.op == "Constant":
             return True  # its data is in the model already
         grow = sum(graph.values[o].nbytes for o in outs) - sum(graph.values[i].nbytes for i in ins)
-        return grow <= self.max_growth_bytes
+        if grow <= self.max_growth_bytes:
+            return True
+        if grow > self.max_weight_bytes:
+            return False
+        consumers = graph.consumers() if consumers is None else consumers
+        return all(feeds_weights(graph, o, consumers) for o in outs)
 
-    def fold_node(self, graph: Graph, node: Node) -> bool:
+    def fold_node(self, graph: Graph, node: Node, consumers: dict[str, list[Node]] | None = None) -> bool:
         """Fold one node if it is foldable: its outputs become constants. The caller removes it."""
-        if not self.foldable(graph, node):
+        if not self.foldable(graph, node, consumers):
             return False
         results = _shape_only(graph, node) if node.op in ("Shape", "Size") and node.act is None else None
         if results is None and node.op == "CastLike":  # as a Cast: the second input may be computed
@@ -128,24 +163,42 @@ class ConstantFold(Pass):
         """Fold every foldable node, in order, so that chains fold in one call. Outputs whose
         shapes are not known yet (shape inference stops at a Reshape fed by a Shape chain until
         the chain is folded) are inferred on the way; with infer_all, every node is re-inferred."""
+        return self.walk(graph, infer_all)
+
+    def walk(self, graph: Graph, infer_all: bool, fold_if: bool = False) -> bool:
+        """apply()'s loop; with fold_if, an If met on the way is folded (fold_if), or is an error
+        naming what its condition depends on when that is not constant."""
+        from ..errors import UnsupportedError
         from ..infer import infer_node
+        from .fold_if import PASS as FOLD_IF
+        from .fold_if import unfoldable_message
 
         folded: set[int] = set()
-        for node in graph.nodes:
+        consumers = graph.consumers()
+        k, changed = 0, False
+        while k < len(graph.nodes):
+            node = graph.nodes[k]
+            if fold_if and node.op == "If" and not node.domain:
+                if not FOLD_IF.fold_node(graph, node):
+                    raise UnsupportedError(unfoldable_message(graph, node))
+                consumers, changed = graph.consumers(), True  # the branch's nodes now sit at k
+                continue
             if infer_all or any(o and o not in graph.values for o in node.outputs):
                 infer_node(graph, node)
-            if self.fold_node(graph, node):
+            if self.fold_node(graph, node, consumers):
                 folded.add(id(node))
+            k += 1
         if folded:
             graph.nodes = [n for n in graph.nodes if id(n) not in folded]
-        return bool(folded)
+        return changed or bool(folded)
 
 
 def infer_and_fold(graph: Graph) -> bool:
     """Shape inference that folds constants as it goes (for the loader): a model whose Reshape
-    target comes from a Shape->Gather->Unsqueeze->Concat chain cannot be inferred otherwise.
-    Returns whether anything was folded."""
-    return PASS.apply(graph, infer_all=True)
+    target comes from a Shape->Gather->Unsqueeze->Concat chain cannot be inferred otherwise, nor
+    what follows an If before its taken branch is inlined (an If whose condition is not constant
+    is an UnsupportedError). Returns whether anything was folded."""
+    return PASS.walk(graph, infer_all=True, fold_if=True)
 
 
 PASS = ConstantFold()
