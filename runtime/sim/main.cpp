@@ -8,6 +8,8 @@
 // Exit status: 0 success; 2 bad usage or bad input (one line on stderr); 1 a scheduler broke
 // the interface contract or the run stalled (an internal error).
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -18,6 +20,20 @@
 using namespace cedr;
 
 namespace {
+
+// json::number's text (integers without a fraction, others as %.17g), faster: a traced workload
+// prints millions of them.
+void put_number(std::string &o, double v) {
+  if (!std::isfinite(v)) {
+    o += "null";
+    return;
+  }
+  char buf[48];
+  const std::to_chars_result r = v == std::floor(v) && std::fabs(v) < 9.0e15
+                                     ? std::to_chars(buf, buf + sizeof buf, (long long)v)
+                                     : std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 17);
+  o.append(buf, r.ptr);
+}
 
 const char kUsage[] = "usage: cedr-sched-sim TASKSET.json\n       cedr-sched-sim --workload WORKLOAD.json\n";
 
@@ -69,16 +85,26 @@ std::string workload_json(const sim::Workload &w, const sim::WorkloadResult &res
   if (w.trace) {
     o += ",\n  \"tasks\": [";
     bool comma = false;
+    std::vector<std::string> pe_names, apis;  // quoted once
+    for (const auto &pe : res.pes) pe_names.push_back(json::quote(pe.name));
     for (size_t i = 0; i < w.instances.size(); ++i) {
       const sim::WorkApp &app = w.apps[w.instances[i].app];
       const std::string head = "{\"app_id\": " + number((double)i) + ", \"app\": " + json::quote(app.name) + ", \"task\": ";
+      apis.clear();
+      for (const auto &t : app.tasks) apis.push_back(json::quote(t.api));
       for (size_t k = 0; k < app.tasks.size(); ++k) {
         const sim::TaskTrace &t = res.tasks[i][k];
-        o += comma ? ",\n    " : "\n    ";
+        o.append(comma ? ",\n    " : "\n    ").append(head);
+        put_number(o, (double)k);
+        o.append(", \"api\": ").append(apis[k]).append(", \"pe\": ").append(pe_names[(size_t)t.pe]);
+        o.append(", \"ready_ns\": ");
+        put_number(o, t.ready_ns);
+        o.append(", \"start_ns\": ");
+        put_number(o, t.start_ns);
+        o.append(", \"end_ns\": ");
+        put_number(o, t.end_ns);
+        o += '}';
         comma = true;
-        o += head + number((double)k) + ", \"api\": " + json::quote(app.tasks[k].api) + ", \"pe\": " +
-             json::quote(res.pes[(size_t)t.pe].name) + ", \"ready_ns\": " + number(t.ready_ns) +
-             ", \"start_ns\": " + number(t.start_ns) + ", \"end_ns\": " + number(t.end_ns) + "}";
       }
     }
     o += comma ? "\n  ]" : "]";
