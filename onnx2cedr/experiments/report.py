@@ -108,9 +108,9 @@ def _saturation(rows, params, apps, figdir: Path) -> list[str]:
 def _pareto_plot(rows, doc, figdir: Path) -> str:
     import matplotlib.pyplot as plt
 
-    from .search import pareto
+    from .search import objectives, pareto
 
-    objs = [(next(iter(o)), next(iter(o.values()))) for o in doc.get("objectives", [])]
+    objs = objectives(doc)
     if len(objs) < 2:
         apps = [k.split(".", 1)[1] for k in rows[0] if k.startswith("latency_p95_ms.")]
         objs = [(f"latency_p95_ms.{apps[0]}", "minimize"), ("energy_mj", "minimize")] if apps else []
@@ -226,11 +226,11 @@ def write_report(out_dir: Path, gantt_point: Optional[int] = None) -> Path:
         r["point"], r["repeat"] = int(r["point"]), int(r["repeat"])
     figdir = out_dir / "report"
     figdir.mkdir(exist_ok=True)
-    from .space import parameters
+    from .space import columns
     from .spec import from_doc
 
     exp = from_doc(doc, base_dir=out_dir)
-    params = list(parameters(exp))
+    params = columns(exp)
     swept = [k for k in params if len({str(r[k]) for r in rows}) > 1]
     apps = [k.split(".", 1)[1] for k in rows[0] if k.startswith("latency_p95_ms.")]
     index = doc.get("report", {}).get("gantt_point", 0) if gantt_point is None else gantt_point

@@ -6,6 +6,7 @@
     DIR/results.csv       every row, in grid order (point, then repeat); also results.parquet
     DIR/profiles/         the apps' profiles the simulator replayed
     DIR/runs/             real runs' log folders (CEDR format; `onnx2cedr gantt` draws them)
+    DIR/embedded/         a reproduction's models, unpacked from the exported file
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class Store:
                 raise ExperimentError(f"output '{self.dir}' holds results of another experiment "
                                       f"('{old.get('experiment', {}).get('name', '?')}', or this one changed); "
                                       "use another -o or --restart")
-        elif self.dir.is_dir() and any(self.dir.iterdir()) and not meta.exists():
+        elif self.dir.is_dir() and any(p.name != "embedded" for p in self.dir.iterdir()) and not meta.exists():
             raise ExperimentError(f"output '{self.dir}' is not empty and holds no experiment")
         self.dir.mkdir(parents=True, exist_ok=True)
         if restart and self.path.exists():

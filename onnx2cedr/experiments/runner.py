@@ -18,7 +18,7 @@ from ..errors import O2CError
 from . import resources
 from .engines import Context, needs_profiles, run_point
 from .results import Store, write_atomic, write_tables
-from .space import Point, grid, parameters
+from .space import Point, columns, grid
 from .spec import Experiment, ExperimentError
 from .workload import App, accel_types_of, profile, resolve_apps
 
@@ -183,7 +183,7 @@ def run(exp: Experiment, out_dir: Path, executor: str = "local", address: Option
             [(pt, r) for pt in points for r in range(int(exp.doc["repeats"]))]
         todo = [(pt, r) for pt, r in pairs if not store.done(pt.id, r)]
         execute(ctx, todo, engine, store.add, executor, address, jobs, progress, label=f"{exp.name} ({engine})")
-    path = write_tables(out_dir, store.ordered(), list(parameters(exp)))
+    path = write_tables(out_dir, store.ordered(), columns(exp))
     compare = int(exp.doc["sim"]["compare"])
     if engine == "sim" and compare > 0:
         from .compare import sim_vs_real

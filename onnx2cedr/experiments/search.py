@@ -17,12 +17,17 @@ from typing import Optional
 
 from .engines import Context
 from .results import Store
-from .space import Point, parameters, point_id
+from .space import Point, flatten, parameters
 from .spec import Experiment, ExperimentError
 
 
+def objectives(doc: dict) -> list[tuple[str, str]]:
+    """(metric, minimize|maximize) per objective of a resolved experiment."""
+    return [(metric, direction) for o in doc.get("objectives", []) for direction, metric in o.items()]
+
+
 def objectives_of(exp: Experiment) -> list[tuple[str, str]]:
-    objs = [(next(iter(o)), next(iter(o.values()))) for o in exp.doc["objectives"]]
+    objs = objectives(exp.doc)
     if not objs:
         raise ExperimentError("objectives: --search needs at least one (e.g. - minimize: makespan_ms)")
     return objs
@@ -61,39 +66,39 @@ def run_search(exp: Experiment, ctx: Context, store: Store, points: list[Point],
     engine = exp.doc["engine"]
     n_trials = int(trials or exp.doc["search"]["trials"])
 
-    def constraints(trial):
-        return trial.user_attrs.get("violation", [0.0])
-
     seed = int(exp.doc["seed"])
     kind = exp.doc["search"]["sampler"]
     if kind == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     elif kind == "nsga2" or (len(objs) > 1 and kind != "tpe"):
-        sampler = optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints if cons else None)
+        sampler = optuna.samplers.NSGAIISampler(seed=seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed, constraints_func=constraints if cons else None)
+        sampler = optuna.samplers.TPESampler(seed=seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=[d for _, d in objs], sampler=sampler)
 
     for _ in range(n_trials):
         trial = study.ask()
-        params = dict(space)
+        choice = {}
         for k, values in space.items():
-            params[k] = trial.suggest_categorical(k, values) if k in swept else values[0]
-        pt = Point(_index_of(params, space), params)
-        assert pt.id == point_id(params)
+            if k not in swept:
+                choice[k] = values[0]
+            elif isinstance(values[0], dict):  # compositions: Optuna chooses among their indices
+                choice[k] = values[trial.suggest_categorical(k, list(range(len(values))))]
+            else:
+                choice[k] = trial.suggest_categorical(k, values)
+        params = flatten(choice)
+        pt = Point(_index_of(choice, space), params)
         todo = [(pt, r) for r in range(repeats) if not store.done(pt.id, r)]
         execute(ctx, todo, engine, store.add, executor, address, None, False)
         rows = [store.rows[(pt.id, r)] for r in range(repeats)]
         values = [_mean(rows, m) for m, _ in objs]
-        violation = []
-        for c in cons:
+        for i, c in enumerate(cons):  # a value > 0 makes the trial infeasible (the samplers read it)
             v = _mean(rows, c["metric"])
             if "max" in c:
-                violation.append(v - c["max"])
+                trial.set_constraint(f"{i}.max", v - c["max"])
             if "min" in c:
-                violation.append(c["min"] - v)
-        trial.set_user_attr("violation", violation or [0.0])
+                trial.set_constraint(f"{i}.min", c["min"] - v)
         trial.set_user_attr("point", pt.index)
         if any(math.isnan(v) for v in values):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -30,12 +30,16 @@ def point_id(params: dict) -> str:
 
 
 def parameters(exp: Experiment) -> dict[str, list]:
-    """Every parameter's values, in column order."""
+    """Every parameter's values, in column order. A list of compositions is one parameter,
+    `platform`, whose values are mappings of PE counts (`flatten` turns a choice into columns)."""
     d = exp.doc
     out: dict[str, list] = {"scheduler": list(d["schedulers"])}
     out["arrival"] = expand(d["arrival"])
-    for t in PE_TYPES:
-        out[f"platform.{t}"] = expand(d["platform"][t])
+    if isinstance(d["platform"], list):
+        out["platform"] = [{t: int(c[t]) for t in PE_TYPES} for c in d["platform"]]
+    else:
+        for t in PE_TYPES:
+            out[f"platform.{t}"] = expand(d["platform"][t])
     for t in ACCEL_TYPES:
         for k in ACCEL_PARAMS:
             out[f"accelerators.{t}.{k}"] = expand(d["accelerators"][t][k])
@@ -43,6 +47,21 @@ def parameters(exp: Experiment) -> dict[str, list]:
         out[f"workload.{i}.instances"] = expand(item["instances"])
         out[f"workload.{i}.period_us"] = expand(item["period_us"])
     return out
+
+
+def flatten(choice: dict) -> dict:
+    """One value per parameter -> one value per column (a composition becomes platform.<type>)."""
+    out = {}
+    for k, v in choice.items():
+        if k == "platform":
+            out.update((f"platform.{t}", v[t]) for t in PE_TYPES)
+        else:
+            out[k] = v
+    return out
+
+
+def columns(exp: Experiment) -> list[str]:
+    return list(flatten({k: v[0] for k, v in parameters(exp).items()}))
 
 
 def swept(exp: Experiment) -> list[str]:
@@ -54,7 +73,7 @@ def grid(exp: Experiment) -> list[Point]:
     """The full cartesian product, in a stable order (the first parameter varies slowest)."""
     params = parameters(exp)
     keys = list(params)
-    return [Point(i, dict(zip(keys, combo))) for i, combo in enumerate(itertools.product(*params.values()))]
+    return [Point(i, flatten(dict(zip(keys, combo)))) for i, combo in enumerate(itertools.product(*params.values()))]
 
 
 def size(exp: Experiment) -> int:

@@ -79,10 +79,15 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
-        "platform": {
-            "type": "object", "additionalProperties": False, "required": ["cpu"],
-            "properties": {t: _sweep({}, 1 if t == "cpu" else 0, integer=True) for t in PE_TYPES},
-        },
+        # PE counts per type (each a number, a list or a range: their product is swept), or a list
+        # of compositions (each one mapping of counts), e.g. [{cpu: 3}, {cpu: 3, conv: 1}]
+        "platform": {"oneOf": [
+            {"type": "object", "additionalProperties": False, "required": ["cpu"],
+             "properties": {t: _sweep({}, 1 if t == "cpu" else 0, integer=True) for t in PE_TYPES}},
+            {"type": "array", "minItems": 1,
+             "items": {"type": "object", "additionalProperties": False, "required": ["cpu"],
+                       "properties": {t: {"type": "integer", "minimum": 1 if t == "cpu" else 0} for t in PE_TYPES}}},
+        ]},
         "schedulers": {"oneOf": [{"enum": SCHEDULERS},
                                  {"type": "array", "minItems": 1, "items": {"enum": SCHEDULERS}}]},
         "accelerators": {
@@ -159,6 +164,8 @@ def _message(e) -> str:
         wanted = "a number, a non-empty list, or a range {from: A, to: B, step: S}"
         if where and where[-1] in ("arrival",):
             wanted = "periodic, poisson, or a list of them"
+        elif where == ["platform"]:
+            wanted = "a mapping of PE counts per type, or a list of such mappings (compositions)"
         elif where and where[-1] == "schedulers":
             wanted = "one of " + ", ".join(SCHEDULERS) + ", or a list of them"
         return f"{_path_str(where)}: expected {wanted}, got {json.dumps(inst, default=str)}"
@@ -180,17 +187,22 @@ def _message(e) -> str:
     return f"{_path_str(where)}: {e.message}"
 
 
+def _best(e):
+    """Inside a oneOf, the error of the branch that got furthest (recursively), unless every
+    branch failed on the value's type (then the oneOf's own message says what is accepted)."""
+    if e.validator == "oneOf" and e.context:
+        deeper = [c for c in e.context if len(c.absolute_path) > len(e.absolute_path)]
+        inner = deeper or [c for c in e.context if c.validator not in ("type", "oneOf")]
+        if inner:
+            return _best(max(inner, key=lambda c: len(c.absolute_path)))
+    return e
+
+
 def _deepest(errors):
-    """The most specific error: for oneOf, the branch error that got furthest, if it is not a mere
-    type mismatch between branches."""
+    """The most specific error of all."""
     best = None
     for e in errors:
-        cand = e
-        if e.validator == "oneOf" and e.context:
-            deeper = [c for c in e.context if len(c.absolute_path) > len(e.absolute_path)]
-            inner = deeper or [c for c in e.context if c.validator not in ("type", "oneOf")]
-            if inner:
-                cand = max(inner, key=lambda c: len(c.absolute_path))
+        cand = _best(e)
         if best is None or len(cand.absolute_path) > len(best.absolute_path):
             best = cand
     return best
@@ -209,8 +221,9 @@ def check(doc: Any) -> None:
     for i, item in enumerate(doc.get("workload", [])):
         for key in ("instances", "period_us"):
             _check_range(item.get(key), f"workload.{i}.{key}")
-    for t, v in doc.get("platform", {}).items():
-        _check_range(v, f"platform.{t}")
+    if isinstance(doc.get("platform"), dict):
+        for t, v in doc["platform"].items():
+            _check_range(v, f"platform.{t}")
     for t, params in (doc.get("accelerators") or {}).items():
         for k, v in params.items():
             _check_range(v, f"accelerators.{t}.{k}")
@@ -290,8 +303,9 @@ def resolve(doc: dict, base_dir: Path) -> dict:
         item.setdefault("instances", 1)
         item.setdefault("period_us", 0)
         item["app"] = _absolute_app(item["app"], base_dir)
-    for t in PE_TYPES:
-        d["platform"].setdefault(t, 0)
+    for comp in d["platform"] if isinstance(d["platform"], list) else [d["platform"]]:
+        for t in PE_TYPES:
+            comp.setdefault(t, 0)
     acc = d.setdefault("accelerators", {})
     for t in ACCEL_TYPES:
         params = acc.setdefault(t, {})

@@ -328,5 +328,7 @@ def accel_types_of(exp_doc: dict) -> list[str]:
     """PE types an experiment may use: cpu, then every accelerator type it ever gives a PE."""
     from .spec import expand
 
-    used = [t for t in ACCEL_TYPES if max(expand(exp_doc["platform"][t])) > 0]
+    plat = exp_doc["platform"]
+    comps = plat if isinstance(plat, list) else [plat]
+    used = [t for t in ACCEL_TYPES if max(max(expand(c[t])) for c in comps) > 0]
     return ["cpu"] + used
