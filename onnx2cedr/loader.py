@@ -143,8 +143,13 @@ def _read_model_proto(path: Path) -> onnx.ModelProto:
     return model
 
 
+def _text(v) -> str:
+    """A proto string field as text: protobuf hands over the bytes of one that is not valid UTF-8."""
+    return v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
+
+
 def _external_array(t: onnx.TensorProto, base: Path) -> np.ndarray:
-    info = {e.key: e.value for e in t.external_data}
+    info = {_text(e.key): _text(e.value) for e in t.external_data}
     loc = info.get("location", "")
     if not loc:
         raise ModelError(f"initializer '{t.name}' is stored externally but names no location")

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import onnx2cedr
 from onnx2cedr.runner import ModelLibrary
+from tests.app_host import build_app_host
 from tests.test_errors import assert_one_line_error, cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +69,18 @@ def test_judge_flags_unclean_ends(tmp_path):
     assert m.judge({"code": 0, "stderr": "", "traceback": False}, out) == "exit 0 without model.json"
 
 
-def _huge_batch_model(path: Path, batch: int = 10 ** 12) -> Path:
-    g = helper.make_graph([H("Relu", ["x"], ["y"])], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 32, 32])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+def _save_model(path: Path, nodes, x_shape, inits=()) -> Path:
+    """A graph of `nodes` from input x (float, x_shape) to output y, saved at opset 17."""
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], list(inits))
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 10
     onnx.save(m, str(path))
     return path
+
+
+def _huge_batch_model(path: Path, batch: int = 10 ** 12) -> Path:
+    return _save_model(path, [H("Relu", ["x"], ["y"])], [batch, 3, 32, 32])
 
 
 @pytest.mark.parametrize("command", ["inspect", "convert", "validate"])
@@ -92,13 +97,8 @@ def test_huge_intermediate_and_arena_caps(tmp_path, monkeypatch):
     the caps follow their environment variables."""
     # Tile's output: 64 x 2^26 elements (2^32 > the cap) from a small input
     reps = numpy_helper.from_array(np.array([1, 1 << 26], np.int64), "reps")
-    g = helper.make_graph([H("Tile", ["x", "reps"], ["t"], name="tile"), H("Relu", ["t"], ["y"], name="relu")], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 1])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [reps])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 10
-    p = tmp_path / "tile.onnx"
-    onnx.save(m, str(p))
+    p = _save_model(tmp_path / "tile.onnx", [H("Tile", ["x", "reps"], ["t"], name="tile"),
+                                              H("Relu", ["t"], ["y"], name="relu")], [64, 1], [reps])
     assert_one_line_error(cli("inspect", p), "output 't' of node 'tile'", "[64, 67108864]")
     # under the element cap (raised), over a total cap (lowered): the arena is named
     monkeypatch.setenv("O2C_MAX_TENSOR_ELEMENTS", str(1 << 33))
@@ -123,14 +123,7 @@ def _ext_model(tmp_path: Path, **claim) -> Path:
         t.external_data.add(key=k, value=v)
     if dims is not None:
         t.dims[:] = dims
-    g = helper.make_graph([H("MatMul", ["x", "w"], ["y"])], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [t])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 10
-    p = d / "m.onnx"
-    onnx.save(m, str(p))
-    return p
+    return _save_model(d / "m.onnx", [H("MatMul", ["x", "w"], ["y"])], [1, 64], [t])
 
 
 @pytest.mark.parametrize("claim,needle", [
@@ -146,6 +139,16 @@ def _ext_model(tmp_path: Path, **claim) -> Path:
 def test_external_data_claims_refused(tmp_path, claim, needle):
     p = _ext_model(tmp_path, **claim)
     assert_one_line_error(cli("inspect", p), "initializer 'w'", needle)
+
+
+def test_external_data_location_not_utf8(tmp_path):
+    """Mutant inspect #1236 (seed 0, corrupt_bytes): a location whose bytes are not UTF-8 reached the
+    loader as bytes and raised TypeError; now it is a file that is not there."""
+    p = _ext_model(tmp_path)
+    data = p.read_bytes()
+    assert data.count(b"w.bin") == 1
+    p.write_bytes(data.replace(b"w.bin", b"w\xffbin"))
+    assert_one_line_error(cli("inspect", p), "initializer 'w'", "not found beside the model")
 
 
 def test_external_data_model_still_loads(tmp_path):
@@ -226,7 +229,7 @@ def test_flipped_weights_byte_refused_by_library_and_app(lenet_out, tmp_path):
         rc, msg = r.stdout.split(" ", 1)
         assert int(rc) == 1 and "checksum mismatch" in msg, r.stdout + r.stderr
         # the CEDR app: main() as a runtime calls it
-        host = _app_host(tmp_path)
+        host = build_app_host(tmp_path)
         r = subprocess.run([str(host), str(lenet_out / desc["artifacts"]["app"])], capture_output=True, text=True)
         assert r.returncode == 2, r.stderr
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
@@ -235,30 +238,6 @@ def test_flipped_weights_byte_refused_by_library_and_app(lenet_out, tmp_path):
         wf.write_bytes(original)
     lib_ok = ModelLibrary(lenet_out).run([x])[0]
     assert lib_ok.shape == (1, 10)
-
-
-def _app_host(tmp_path: Path) -> Path:
-    """A host that dlopens an app with the inline DASH_* APIs defined, as the runtime does, and returns
-    its main()'s status."""
-    from onnx2cedr.build import KernelLib
-
-    kl = KernelLib().ensure()
-    src = tmp_path / "host.cpp"
-    src.write_text(r'''
-#include <dlfcn.h>
-#include <cstdio>
-int main(int argc, char** argv) {
-  void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-  if (!h) { std::fprintf(stderr, "%s\n", dlerror()); return 3; }
-  auto app_main = (int (*)(int, char**, char**))dlsym(h, "main");
-  char a[] = "cedr_app"; char* av[] = {a, nullptr};
-  return app_main(1, av, nullptr);
-}
-''')
-    host = tmp_path / "host"
-    subprocess.run(["g++", "-std=c++17", "-O1", str(src), "-o", str(host), "-Wl,--whole-archive", str(kl.inline),
-                    "-Wl,--no-whole-archive", str(kl.core), "-rdynamic", "-ldl", "-pthread"], check=True)
-    return host
 
 
 def test_weights_crc_matches_zlib(lenet_out):
@@ -282,7 +261,7 @@ def test_library_error_is_o2c_error(lenet_out, tmp_path):
     desc = json.loads((copy / "model.json").read_text())
     (copy / desc["weights_file"]).unlink()
     code = ("import numpy as np\nfrom onnx2cedr.runner import ModelLibrary\n"
-            f"ModelLibrary({str(copy)!r}).run([np.zeros((1, 1, 8, 8), np.float32)])\n")
+            f"ModelLibrary({str(copy)!r}).run([np.load({str(copy / 'app_inputs' / 'input_0.npy')!r})])\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "cannot open weights file" in r.stderr.splitlines()[-1]
     assert "O2CError: cannot open weights file" in r.stderr  # the reason itself, not "failed (code 1)"
