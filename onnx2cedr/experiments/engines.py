@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics as metrics_mod
-from .space import Point, accelerators_of, platform_of
+from .space import Point, accelerators_of, period_us, platform_of
 from .spec import ExperimentError
 from .workload import App, arrivals_ns, profile_key
 
@@ -50,7 +50,7 @@ def sim_workload(ctx: Context, point: Point, repeat: int, trace: bool = False) -
     instances = []
     for i in range(len(ctx.apps)):
         n = int(p[f"workload.{i}.instances"])
-        for t in arrivals_ns(n, p[f"workload.{i}.period_us"], p["arrival"], rng):
+        for t in arrivals_ns(n, period_us(p, i), p["arrival"], rng):
             instances.append({"app": i, "arrival_ns": round(t, 3)})
     per_task = [pr["round_ns_per_task"] for pr in profs if pr["round_ns_per_task"] > 0]
     return {
@@ -118,7 +118,7 @@ def run_real(ctx: Context, point: Point, repeat: int) -> dict:
     p = point.params
     log_dir = Path(ctx.runs_dir) / f"{point.index:05d}-{point.id}-r{repeat}"
     log_dir.parent.mkdir(parents=True, exist_ok=True)
-    specs = [AppSpec(Path(app.so), int(p[f"workload.{i}.instances"]), float(p[f"workload.{i}.period_us"]))
+    specs = [AppSpec(Path(app.so), int(p[f"workload.{i}.instances"]), period_us(p, i))
              for i, app in enumerate(ctx.apps)]
     with tempfile.TemporaryDirectory(prefix="o2c-point-") as td:
         cfg = Path(td) / "hw.json"

@@ -50,6 +50,32 @@ def compute(instances: list[dict], pes: list[dict], overhead_ns: float, workload
     return m
 
 
+def names(workload: list[dict], apps: list, pe_names: list[str]) -> list[str]:
+    """Every metric column `compute` gives for this workload and these PEs."""
+    out = ["makespan_ms"]
+    for item, app in zip(workload, apps):
+        out += [f"latency_p50_ms.{app.name}", f"latency_p95_ms.{app.name}", f"latency_max_ms.{app.name}",
+                f"throughput_per_s.{app.name}"]
+        if "throughput_target" in item:
+            out.append(f"throughput_met.{app.name}")
+        if "deadline_ms" in item:
+            out.append(f"deadline_misses.{app.name}")
+        out.append(f"failed.{app.name}")
+    out += [f"util.{pe}" for pe in pe_names]
+    return out + ["energy_mj", "sched_overhead_ms", "dsp", "bram", "lut"]
+
+
+def check_names(wanted: list[tuple[str, str]], known: list[str]) -> None:
+    """(key path, metric) pairs of objectives and constraints must name metrics that exist."""
+    from .spec import ExperimentError
+
+    for where, metric in wanted:
+        if metric not in known:
+            close = [k for k in known if metric.split(".")[0] == k.split(".")[0]]
+            hint = f" (metrics like it: {', '.join(close)})" if close else f" (metrics: {', '.join(known)})"
+            raise ExperimentError(f"{where}: unknown metric '{metric}'{hint}")
+
+
 def constraint_ok(row: dict, constraints: list[dict]) -> bool:
     for c in constraints:
         v = row.get(c["metric"])

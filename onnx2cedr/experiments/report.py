@@ -54,7 +54,9 @@ def _composition(r: dict) -> str:
 
 
 def _rate_param(params: list[str], rows: list[dict]) -> Optional[str]:
-    """The swept period that serves as the injection-rate axis (the first one)."""
+    """The injection-rate axis: rate_scale when swept, else the first swept period."""
+    if "rate_scale" in params and len({r["rate_scale"] for r in rows}) > 1:
+        return "rate_scale"
     for k in params:
         if k.startswith("workload.") and k.endswith(".period_us") and len({r[k] for r in rows}) > 1:
             return k
@@ -86,18 +88,19 @@ def _saturation(rows, params, apps, figdir: Path) -> list[str]:
         for ax, app in zip(axes[0], apps):
             groups: dict[str, dict[float, list[float]]] = {}
             for r in rows:
-                period = float(r[key])
-                if period <= 0:
+                x = float(r[key]) if key == "rate_scale" else (1e6 / float(r[key]) if float(r[key]) > 0 else 0)
+                if x <= 0:
                     continue
                 label_key = _group(r, other)
                 v = _num(r.get(f"{metric}.{app}"))
                 if isinstance(v, float) and not math.isnan(v):
-                    groups.setdefault(label_key, {}).setdefault(1e6 / period, []).append(v)
+                    groups.setdefault(label_key, {}).setdefault(x, []).append(v)
             for g, pts in sorted(groups.items()):
                 xs = sorted(pts)
                 ax.plot(xs, [sum(pts[x]) / len(pts[x]) for x in xs], marker="o", label=g)
             ax.set_title(app)
-            ax.set_xlabel(f"injection rate (1/s, from {key})")
+            ax.set_xlabel("injection rate (x the workload's rates)" if key == "rate_scale"
+                          else f"injection rate (1/s, from {key})")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         axes[0][-1].legend(fontsize=7, loc="best")

@@ -48,6 +48,7 @@ def prepare(exp: Experiment, out_dir: Path, rb=None, points: Optional[list[Point
                   cedr_run=str(rb.cedr_run), libs=[str(p) for p in rb.default_libs],
                   runs_dir=str(Path(out_dir) / "runs"))
     points = points if points is not None else grid(exp)
+    _check_metric_names(exp, ctx, points)
     if need_profiles is None:
         need_profiles = exp.doc["engine"] == "sim"
     if need_profiles:
@@ -61,6 +62,21 @@ def prepare(exp: Experiment, out_dir: Path, rb=None, points: Optional[list[Point
                                          app_work=sim["app_work"])
                                  for app in apps]
     return ctx
+
+
+def _check_metric_names(exp: Experiment, ctx: Context, points: list[Point]) -> None:
+    """Objectives and constraints name metrics this workload gives, before anything runs."""
+    from .metrics import check_names, names
+    from .space import platform_of
+
+    most: dict[str, int] = {}
+    for pt in points:
+        for t, n in platform_of(pt.params).items():
+            most[t] = max(most.get(t, 0), n)
+    pes = [f"{t}{k}" for t, n in most.items() for k in range(1, n + 1)]
+    wanted = [(f"objectives.{i}", m) for i, o in enumerate(exp.doc["objectives"]) for m in o.values()]
+    wanted += [(f"constraints.{i}.metric", c["metric"]) for i, c in enumerate(exp.doc["constraints"])]
+    check_names(wanted, names(exp.doc["workload"], ctx.apps, pes))
 
 
 def _progress(total: int, label: str, enabled: bool):

@@ -35,6 +35,7 @@ def parameters(exp: Experiment) -> dict[str, list]:
     d = exp.doc
     out: dict[str, list] = {"scheduler": list(d["schedulers"])}
     out["arrival"] = expand(d["arrival"])
+    out["rate_scale"] = expand(d["rate_scale"])
     if isinstance(d["platform"], list):
         out["platform"] = [{t: int(c[t]) for t in PE_TYPES} for c in d["platform"]]
     else:
@@ -81,6 +82,11 @@ def size(exp: Experiment) -> int:
     for v in parameters(exp).values():
         n *= len(v)
     return n
+
+
+def period_us(params: dict, i: int) -> float:
+    """Workload entry i's period at this point: its period_us divided by the rate scale."""
+    return float(params[f"workload.{i}.period_us"]) / float(params.get("rate_scale", 1))
 
 
 def platform_of(params: dict) -> dict[str, int]:

@@ -65,6 +65,8 @@ SCHEMA: dict[str, Any] = {
         "arrival": {"oneOf": [{"enum": ["periodic", "poisson"]},
                               {"type": "array", "minItems": 1, "items": {"enum": ["periodic", "poisson"]}}]},
         "queueing": {"type": "boolean"},
+        # one injection-rate knob for the whole workload: every app's period is divided by it
+        "rate_scale": _sweep({}, None),
         "workload": {
             "type": "array", "minItems": 1,
             "items": {
@@ -218,6 +220,10 @@ def check(doc: Any) -> None:
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise ExperimentError(_message(_deepest(errors)))
+    _check_range(doc.get("rate_scale"), "rate_scale")
+    for x in expand(doc.get("rate_scale", 1)):
+        if not x > 0:
+            raise ExperimentError(f"rate_scale: expected values > 0, got {x}")
     for i, item in enumerate(doc.get("workload", [])):
         for key in ("instances", "period_us"):
             _check_range(item.get(key), f"workload.{i}.{key}")
@@ -295,6 +301,7 @@ def resolve(doc: dict, base_dir: Path) -> dict:
     d.setdefault("repeats", 1)
     d.setdefault("arrival", "periodic")
     d.setdefault("queueing", True)
+    d.setdefault("rate_scale", 1)
     if "schedulers" not in d:
         d["schedulers"] = ["EFT"]
     elif isinstance(d["schedulers"], str):

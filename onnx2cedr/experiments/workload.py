@@ -69,9 +69,9 @@ def _zoo_onnx(name: str, models_dir: Path) -> Path:
         raise ExperimentError(f"app 'zoo:{name}': cannot import the model zoo ({e})") from None
     if name not in MODELS:
         raise ExperimentError(f"app 'zoo:{name}': unknown zoo model (known: {', '.join(sorted(MODELS))})")
-    out = models_dir / f"zoo-{name}.onnx"
+    out = models_dir / "zoo" / f"{name}.onnx"  # converted as '<name>-app'
     if not out.exists():
-        models_dir.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         export_model(name, str(tmp))
         tmp.replace(out)
