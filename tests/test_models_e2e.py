@@ -181,28 +181,9 @@ def test_app_runs_instances_against_inline_apis(tmp_path):
     """Load the app .so into a process that provides the DASH_* symbols (the inline library), as the
     runtime would, and call main() for several instances: every instance's outputs equal the lib's."""
     res = onnx2cedr.convert(DEMO / "lenet5_digits.onnx", tmp_path / "m")
-    from onnx2cedr.build import KernelLib
+    from tests.app_host import build_app_host
 
-    kl = KernelLib().ensure()
-    host = tmp_path / "host"
-    src = tmp_path / "host.cpp"
-    src.write_text(r'''
-#include <dlfcn.h>
-#include <cstdio>
-#include <thread>
-#include <vector>
-int main(int argc, char** argv) {
-  void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-  if (!h) { std::fprintf(stderr, "%s\n", dlerror()); return 3; }
-  auto app_main = (int (*)(int, char**, char**))dlsym(h, "main");
-  std::vector<std::thread> ts; int rc[4] = {0};
-  for (int i = 0; i < 4; ++i) ts.emplace_back([&, i] { char a[] = "cedr_app"; char* av[] = {a, nullptr}; rc[i] = app_main(1, av, nullptr); });
-  for (auto& t : ts) t.join();
-  return rc[0] | rc[1] | rc[2] | rc[3];
-}
-''')
-    subprocess.run(["g++", "-std=c++17", "-O1", str(src), "-o", str(host), "-Wl,--whole-archive", str(kl.inline),
-                    "-Wl,--no-whole-archive", str(kl.core), "-rdynamic", "-ldl", "-pthread"], check=True)
+    host = build_app_host(tmp_path, instances=4)
     r = subprocess.run([str(host), str(res.artifacts["app"])], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     x = np.load(tmp_path / "m" / "app_inputs" / "input_0.npy")
