@@ -3,12 +3,14 @@
 
     .venv/bin/python scripts/mutants.py [--seed 0] [--inspect 10000] [--convert 500] [--jobs 2]
                                         [--zoo DIR] [--save mutants-failed] [--kind KIND ...]
+                                        [--first K] [--deep-max 50000] [--json rows.json]
 
 From the seed, deterministically, mutant k (k = 0, 1, ...) takes mutation kind KINDS[k % len(KINDS)]
 and a base model (LeNet-5 of models/demo, two small hand-made models, one of them with its weights
 in external data, and the .onnx files of --zoo DIR, e.g. made by `python -m models.export --out DIR`)
 and writes the mutated model into its own folder. The first --inspect mutants go through
-`onnx2cedr inspect`, the first --convert through `onnx2cedr convert -o OUT`.
+`onnx2cedr inspect`, the first --convert through `onnx2cedr convert -o OUT` (--first K starts both
+at mutant K, to split a run).
 
 A clean end is exit 0 (the mutant is still a valid model; convert made OUT/model.json), or exit 2
 with exactly one stderr line starting with 'error: ', no traceback, and (convert) neither OUT nor a
@@ -474,7 +476,7 @@ CLEAN = ("valid", "refused")
 
 def run(seed: int, n_inspect: int, n_convert: int, jobs: int, mem_gib: float, timeout: float,
         deep_timeout: float, zoo: Path | None, save: Path | None, kinds: tuple[str, ...] = (),
-        progress=None, deep_max: int = DEEP_MAX) -> dict:
+        progress=None, deep_max: int = DEEP_MAX, first: int = 0) -> dict:
     """Run the mutants; returns {'rows': [...], 'unclean': [...], 'seconds': ...}."""
     import concurrent.futures as cf
     import threading
@@ -484,7 +486,7 @@ def run(seed: int, n_inspect: int, n_convert: int, jobs: int, mem_gib: float, ti
     with tempfile.TemporaryDirectory(prefix="o2c-mutants-") as tmp:
         work = Path(tmp)
         bases = _base_models(work, zoo)
-        plan = [("inspect", k) for k in range(n_inspect)] + [("convert", k) for k in range(n_convert)]
+        plan = [("inspect", k) for k in range(first, n_inspect)] + [("convert", k) for k in range(first, n_convert)]
         if kinds:
             plan = [(c, k) for c, k in plan if KINDS[k % len(KINDS)] in kinds]
         pool = [Worker(mem_gib) for _ in range(max(1, jobs))]
@@ -565,6 +567,8 @@ def main(argv=None) -> int:
     ap.add_argument("--save", type=Path, default=Path("mutants-failed"), help="where unclean mutants are copied")
     ap.add_argument("--kind", action="append", choices=KINDS, help="only these mutation kinds (repeatable)")
     ap.add_argument("--json", type=Path, default=None, help="write every mutant's row here")
+    ap.add_argument("--first", type=int, default=0, help="start at this mutant index (to split a run)")
+    ap.add_argument("--deep-max", type=int, default=DEEP_MAX, help="depth of the deepest deep_graph mutant")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -577,7 +581,7 @@ def main(argv=None) -> int:
         print(f"[{done}/{total}]{tag}", file=sys.stderr, flush=True)
 
     res = run(a.seed, a.inspect, a.convert, a.jobs, a.mem_gib, a.timeout, a.deep_timeout, a.zoo, a.save,
-              tuple(a.kind or ()), progress)
+              tuple(a.kind or ()), progress, a.deep_max, a.first)
     print(summary_table(res["rows"]))
     print(f"{len(res['rows'])} mutants (seed {a.seed}) in {res['seconds']:.0f} s: "
           f"{sum(r['outcome'] == 'valid' for r in res['rows'])} valid, "
