@@ -119,7 +119,7 @@ def test_a_list_of_compositions_is_one_parameter_with_platform_columns(tmp_path)
     assert len(pts) == 6
     assert [p.params["platform.cpu"] for p in pts] == [3, 3, 3, 3, 2, 2]
     assert [p.params["platform.zip"] for p in pts] == [0, 0, 0, 0, 1, 1]
-    assert "platform" not in columns(exp) and columns(exp)[2:7] == [f"platform.{t}" for t in
+    assert "platform" not in columns(exp) and columns(exp)[3:8] == [f"platform.{t}" for t in
                                                                      ("cpu", "conv", "gemm", "fft", "zip")]
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: c\nworkload: [{app: pulse_doppler}]\nplatform: [{cpu: 3}, {conv: 1}]\n")
