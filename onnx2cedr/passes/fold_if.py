@@ -146,7 +146,7 @@ def inline_branch(graph: Graph, node: Node, taken: bool) -> list[Node]:
     in_use = set(graph.values) | set(graph.inputs) | set(graph.outputs)
     for n in graph.nodes:
         in_use.update(x for x in (*n.inputs, *n.outputs) if x)
-        for sub in subgraphs(n.attrs):
+        for sub in subgraphs(n.attrs) if n is not node else ():  # other Ifs' branches, still to be inlined
             in_use |= _all_names(sub)
     in_use -= {o for o in node.outputs if o}  # the If's outputs are free once it is gone
 
