@@ -11,13 +11,14 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from .errors import BuildError
+from .errors import BuildError, O2CError
 
 ARTIFACTS = ("lib", "exe", "app")
 
@@ -73,6 +74,86 @@ def compile_flags(native: bool = True, debug: bool = False) -> list[str]:
     return flags
 
 
+# Cross targets: the Debian package of each one's toolchain and its generic architecture flags (no
+# -march=native when cross: the build machine's CPU says nothing of the board's).
+CROSS_TARGETS = {"aarch64-linux-gnu": ("g++-aarch64-linux-gnu", ["-march=armv8-a"])}
+
+
+def host_triple() -> str:
+    return f"{platform.machine()}-linux-gnu"
+
+
+def _dumpmachine(cxx: str) -> str:
+    try:
+        r = subprocess.run(cxx.split() + ["-dumpmachine"], capture_output=True, text=True)
+    except OSError:
+        raise BuildError(f"the C++ compiler '{cxx}' cannot be run") from None
+    return r.stdout.strip()
+
+
+class Toolchain:
+    """The compiler, flags and archiver one build uses: the host's (target None or the host's own
+    triple) or a cross target's (CROSS_TARGETS). cxx overrides the compiler (a vendor toolchain's
+    g++, flags allowed: "aarch64-xilinx-linux-g++ -mcpu=cortex-a53"); for a cross target $CXX is
+    taken when it builds for that target; sysroot adds --sysroot to every compile and link."""
+
+    def __init__(self, target: str | None = None, native: bool = True, cxx: str | None = None,
+                 sysroot: str | os.PathLike | None = None):
+        if target in (None, "", "host", host_triple()):
+            target = None
+        elif target not in CROSS_TARGETS:
+            raise O2CError(f"unknown target '{target}' (choose from host, {', '.join(CROSS_TARGETS)})")
+        if sysroot is not None and not Path(sysroot).is_dir():
+            raise O2CError(f"--sysroot '{sysroot}': no such folder")
+        self.target = target
+        self.sysroot_path = str(Path(sysroot).resolve()) if sysroot is not None else None
+        self.sysroot = [f"--sysroot={Path(sysroot).resolve()}"] if sysroot is not None else []
+        if target is None:
+            if cxx and shutil.which(cxx.split()[0]) is None:
+                raise O2CError(f"the C++ compiler '{cxx}' was not found")
+            self.cxx = cxx or find_compiler()
+            self.arch = ["-march=native"] if native else []
+        else:
+            self.cxx = self._cross_compiler(target, cxx)
+            self.arch = list(CROSS_TARGETS[target][1])
+        self.triple = target or host_triple()
+        self.ar = self._archiver()
+
+    @property
+    def cross(self) -> bool:
+        return self.target is not None
+
+    @staticmethod
+    def _cross_compiler(target: str, cxx: str | None) -> str:
+        package = CROSS_TARGETS[target][0]
+        arch = target.split("-")[0]
+        if cxx:
+            if shutil.which(cxx.split()[0]) is None:
+                raise O2CError(f"the C++ compiler '{cxx}' was not found")
+            machine = _dumpmachine(cxx)
+            if machine.split("-")[0] != arch:
+                raise O2CError(f"the C++ compiler '{cxx}' builds for '{machine or '?'}', not {target}")
+            return cxx
+        env = os.environ.get("CXX")
+        if env and shutil.which(env.split()[0]) and _dumpmachine(env).split("-")[0] == arch:
+            return env
+        for c in [f"{target}-g++"] + (["g++"] if platform.machine() == arch else []):
+            if shutil.which(c):
+                return c
+        raise O2CError(f"no C++ compiler for {target}: install {package} (apt-get install {package}), "
+                         f"or name a toolchain with --cxx or CXX")
+
+    def _archiver(self) -> str:
+        """The archiver beside the compiler (aarch64-linux-gnu-g++ -> aarch64-linux-gnu-ar), else ar."""
+        exe = self.cxx.split()[0]
+        for suffix in ("g++", "c++", "clang++"):
+            if exe.endswith(suffix):
+                cand = exe[: -len(suffix)] + "ar"
+                if cand != "ar" and shutil.which(cand):
+                    return cand
+        return "ar"
+
+
 def _run(cmd: list[str], what: str) -> None:
     try:
         res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -126,18 +207,24 @@ class KernelLib:
     """The compiled kernel library: libo2c_core.a, libdash_inline.a, libdash_fallback.a and the
     entry objects."""
 
-    def __init__(self, native: bool = True):
-        self.cxx = find_compiler()
-        self.flags = compile_flags(native)
+    def __init__(self, native: bool = True, target: str | None = None, cxx: str | None = None,
+                 sysroot: str | os.PathLike | None = None):
+        self.tc = Toolchain(target, native, cxx, sysroot)
+        self.cxx = self.tc.cxx
+        self.flags = compile_flags(False) + self.tc.arch + self.tc.sysroot
+        self.ldflags = list(self.tc.sysroot)
         self.src = kernels_dir()
         h = hashlib.blake2b(digest_size=12)
         h.update(_compiler_id(self.cxx).encode())
         h.update(" ".join(self.flags).encode())
+        if self.tc.cross:
+            h.update(self.tc.triple.encode())
         for f in sorted(self._all_files()):
             h.update(str(f.relative_to(self.src)).encode())
             h.update(f.read_bytes())
         self.key = h.hexdigest()
-        self.dir = cache_root() / "kernels" / self.key
+        # a cross target's builds live in their own folder: the caches never mix
+        self.dir = cache_root() / "kernels" / (f"{self.tc.target}/{self.key}" if self.tc.cross else self.key)
         self.include = self.src / "include"
 
     def _all_files(self) -> Iterable[Path]:
@@ -183,9 +270,10 @@ class KernelLib:
             list(ex.map(cc, jobs + fallbacks))
         core = [o for s, o in jobs if s.parent.name != "entry" and s.name != "api_inline.cpp"]
         inline = [o for s, o in jobs if s.name == "api_inline.cpp"]
-        _run(["ar", "rcs", str(tmp / "libo2c_core.a")] + [str(o) for o in core], "archiving the kernels")
-        _run(["ar", "rcs", str(tmp / "libdash_inline.a")] + [str(o) for o in inline], "archiving the kernels")
-        _run(["ar", "rcs", str(tmp / "libdash_fallback.a")] + [str(f[1]) for f in fallbacks],
+        ar = self.tc.ar
+        _run([ar, "rcs", str(tmp / "libo2c_core.a")] + [str(o) for o in core], "archiving the kernels")
+        _run([ar, "rcs", str(tmp / "libdash_inline.a")] + [str(o) for o in inline], "archiving the kernels")
+        _run([ar, "rcs", str(tmp / "libdash_fallback.a")] + [str(f[1]) for f in fallbacks],
              "archiving the kernels")
 
 
@@ -200,11 +288,12 @@ def artifact_names(sym: str) -> dict[str, str]:
 
 
 def build_model(src_dir: Path, sym: str, artifacts: Iterable[str] = ARTIFACTS, native: bool = True,
-                ml_fallbacks: bool = True) -> dict[str, Path]:
+                ml_fallbacks: bool = True, kl: KernelLib | None = None) -> dict[str, Path]:
     """Compile src_dir/model.cpp and link the requested artifacts into src_dir. ml_fallbacks: the app
-    carries inline fallbacks for the ML API forms it calls (else they stay undefined symbols)."""
+    carries inline fallbacks for the ML API forms it calls (else they stay undefined symbols); kl: the
+    kernel library (and so the toolchain and target) to build with (default: the host's)."""
     artifacts = [a for a in ARTIFACTS if a in set(artifacts)]
-    kl = KernelLib(native).ensure()
+    kl = (kl or KernelLib(native)).ensure()
     model_cpp = (src_dir / "model.cpp").read_bytes()
     h = hashlib.blake2b(digest_size=16)
     for part in (kl.key.encode(), model_cpp, ",".join(artifacts).encode(), sym.encode(), b"fb%d" % ml_fallbacks):
@@ -231,7 +320,7 @@ def build_model(src_dir: Path, sym: str, artifacts: Iterable[str] = ARTIFACTS, n
 
         def link(a):
             args, out = cmds[a]
-            _run(kl.cxx.split() + ["-pthread"] + args + ["-o", str(tmp / out)], f"linking the {a} artifact")
+            _run(kl.cxx.split() + ["-pthread"] + kl.ldflags + args + ["-o", str(tmp / out)], f"linking the {a} artifact")
 
         with cf.ThreadPoolExecutor(max_workers=3) as ex:
             list(ex.map(link, artifacts))

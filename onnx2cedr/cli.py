@@ -89,7 +89,13 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
             input_shape: Optional[List[str]] = InputShapeOpt,
             threads: int = typer.Option(1, "--threads", help="Worker threads for large kernels when the model runs "
                                         "standalone or as a library (outputs are identical for any count)."),
-            api: str = ApiOpt, conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt):
+            api: str = ApiOpt, conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt,
+            target: Optional[str] = typer.Option(None, "--target", help="Cross-build for a board: aarch64-linux-gnu "
+                                                 "(generic armv8-a; needs g++-aarch64-linux-gnu or --cxx)."),
+            cxx: Optional[str] = typer.Option(None, "--cxx", help="The C++ compiler to build with (a vendor "
+                                              "toolchain's g++, e.g. PetaLinux or JetPack; default $CXX or g++)."),
+            sysroot: Optional[Path] = typer.Option(None, "--sysroot", help="The target's sysroot, passed to every "
+                                                   "compile and link.")):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
@@ -98,7 +104,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
         res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
                          native=not portable, force=force, threads=threads, api=api, conv=conv,
-                         consts=_consts(const))
+                         consts=_consts(const), target=target, cxx=cxx, sysroot=sysroot)
     except O2CError as e:
         _fail(e)
     d = res.model_json

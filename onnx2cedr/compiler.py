@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 
 from . import __version__
-from .build import ARTIFACTS, ML_FALLBACK_SYMBOLS, artifact_names, build_model, kernels_dir
+from .build import ARTIFACTS, ML_FALLBACK_SYMBOLS, KernelLib, artifact_names, build_model, kernels_dir
 from .codegen import c_identifier, generate, render_cmake
 from .errors import ModelError, O2CError
 from .ir import Graph
@@ -212,7 +212,8 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             cpu_apis: Iterable[str] = (), disable_passes: Iterable[str] = (),
             artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
             native: bool = True, force: bool = False, threads: int = 1, api: str = DEFAULT_API,
-            conv: str | None = None, consts: Mapping[str, Any] | None = None) -> ConvertResult:
+            conv: str | None = None, consts: Mapping[str, Any] | None = None, target: str | None = None,
+            cxx: str | None = None, sysroot: str | os.PathLike | None = None) -> ConvertResult:
     """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
 
     threads: worker threads the generated code's large kernels split their outputs over when run
@@ -221,17 +222,22 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
     api: the target API set, 'extended' (default) or 'public': with 'public' the app calls only the
     public CEDR APIs (checked on the built app: a BuildError names any other DASH_* symbol).
     consts: graph inputs bound to constant values, e.g. {"sr": 16000} (model.json's bound_inputs).
+    target: None (this machine) or a cross target, "aarch64-linux-gnu" (generic armv8-a code; native
+    does not apply); cxx: a compiler to use instead (a vendor toolchain's g++; $CXX is taken for a
+    cross target when it builds for it); sysroot: --sysroot for every compile and link (model.json's
+    "target" records the triple).
     The folder is assembled beside out_dir and moved into place only when everything succeeded."""
     out_dir = Path(out_dir)
     threads = check_threads(threads)
-    target = get_target(api, conv)
+    api_target = get_target(api, conv)
+    kl = KernelLib(native, target, cxx, sysroot)  # a missing cross compiler fails before any work
     artifacts = tuple(artifacts)
     for a in artifacts:
         if a not in ARTIFACTS:
             raise O2CError(f"unknown artifact '{a}' (choose from {', '.join(ARTIFACTS)})")
     _prepare_out(out_dir, force)
-    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, target.name, target.conv,
-                      consts)
+    c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, api_target.name,
+                      api_target.conv, consts)
     timings = dict(c.timings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -242,13 +248,16 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         gen = generate(c.plan, c.name, weights_file, wf, c.source, threads=threads)
         (tmp / "model.cpp").write_text(gen["model.cpp"])
         (tmp / "CMakeLists.txt").write_text(render_cmake(
-            c.name, c.sym, str(kernels_dir()), ML_FALLBACK_SYMBOLS if target.app_fallbacks else ()))
+            c.name, c.sym, str(kernels_dir()), ML_FALLBACK_SYMBOLS if api_target.app_fallbacks else ()))
         desc = describe(c)
         desc["weights_file"] = weights_file
         desc["weights_crc32"] = f"{wf.crc32:08x}"
         desc["threads"] = threads
         desc["traced"] = gen["traced"]
         desc["artifacts"] = {a: artifact_names(c.sym)[a] for a in artifacts}
+        desc["target"] = kl.tc.triple
+        desc["cross_built"] = kl.tc.cross
+        desc["toolchain"] = {"cxx": kl.cxx, "sysroot": kl.tc.sysroot_path}
         ins = list(app_inputs) if app_inputs is not None else default_inputs(c.graph)
         if len(ins) != len(c.graph.inputs):
             raise ModelError(f"{len(ins)} app inputs given, the model has {len(c.graph.inputs)}")
@@ -261,11 +270,12 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             np.save(tmp / "app_inputs" / f"input_{k}.npy", arr.astype(v.dtype))
         timings["codegen"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        built = build_model(tmp, c.sym, artifacts, native=native, ml_fallbacks=target.app_fallbacks)
+        built = build_model(tmp, c.sym, artifacts, ml_fallbacks=api_target.app_fallbacks, kl=kl)
         timings["build"] = time.perf_counter() - t0
         if "app" in built:
-            desc["app_dash_symbols"] = check_app_symbols(built["app"], target)
-        desc["memory"]["packed_weights_bytes"] = _packed_bytes(built.get("lib"), c.sym)
+            desc["app_dash_symbols"] = check_app_symbols(built["app"], api_target)
+        # a cross-built library cannot be loaded here to ask it
+        desc["memory"]["packed_weights_bytes"] = None if kl.tc.cross else _packed_bytes(built.get("lib"), c.sym)
         (tmp / MARKER).write_text(json.dumps(desc, indent=1, sort_keys=False) + "\n")
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import platform
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +22,11 @@ class ModelLibrary:
         except FileNotFoundError:
             raise O2CError(f"'{self.dir}' is not an onnx2cedr output folder (no model.json)") from None
         sym = self.desc["symbol"]
+        built_for = self.desc.get("target")
+        if built_for and built_for.split("-")[0] != platform.machine():
+            raise O2CError(f"'{self.dir}' was built for {built_for} and cannot be loaded on this "
+                           f"{platform.machine()} machine (run its executable on the board or under an "
+                           f"emulator, e.g. qemu-aarch64 -L /usr/aarch64-linux-gnu)")
         lib_name = self.desc.get("artifacts", {}).get("lib")
         if not lib_name:
             raise O2CError(f"'{self.dir}' was converted without the library artifact")

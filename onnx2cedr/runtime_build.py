@@ -48,12 +48,15 @@ def runtime_dir() -> Path:
 class RuntimeBuild:
     """The compiled runtime, simulator, kernel libraries and bundled apps."""
 
-    def __init__(self, native: bool = True):
-        self.kl = KernelLib(native)
+    def __init__(self, native: bool = True, target: str | None = None, cxx: str | None = None,
+                 sysroot: str | os.PathLike | None = None):
+        """target, cxx, sysroot: as convert's (a cross build has no cedr-sched-sim: it is a host tool)."""
+        self.kl = KernelLib(native, target, cxx, sysroot)
         self.src = runtime_dir()
         self.kernels = kernels_dir()
         self.cxx = self.kl.cxx
-        self.flags = RUNTIME_FLAGS + (["-march=native"] if native else [])
+        self.cross = self.kl.tc.cross
+        self.flags = RUNTIME_FLAGS + self.kl.tc.arch + self.kl.tc.sysroot
         h = hashlib.blake2b(digest_size=12)
         h.update(self.kl.key.encode())
         h.update(_compiler_id(self.cxx).encode())
@@ -62,7 +65,7 @@ class RuntimeBuild:
             h.update(str(f).encode())
             h.update(f.read_bytes())
         self.key = h.hexdigest()
-        self.dir = cache_root() / "runtime" / self.key
+        self.dir = cache_root() / "runtime" / (f"{self.kl.tc.target}/{self.key}" if self.cross else self.key)
 
     def _all_files(self) -> Iterable[Path]:
         for d in (self.src / "src", self.src / "sim", self.src / "apps", self.kernels / "accel"):
@@ -114,7 +117,7 @@ class RuntimeBuild:
         return obj
 
     def _link(self, args: list[str], out: Path, what: str) -> None:
-        _run(self.cxx.split() + ["-pthread"] + args + ["-o", str(out)], f"linking {what}")
+        _run(self.cxx.split() + ["-pthread"] + self.kl.ldflags + args + ["-o", str(out)], f"linking {what}")
 
     def _build_into(self, out: Path) -> None:
         src = self.src / "src"
@@ -123,7 +126,7 @@ class RuntimeBuild:
         (out / "apps").mkdir()
         jobs: list[tuple[Path, Path]] = []
         runtime_srcs = sorted(src.glob("*.cpp"))
-        sim_srcs = sorted((self.src / "sim").glob("*.cpp")) if (self.src / "sim").is_dir() else []
+        sim_srcs = sorted((self.src / "sim").glob("*.cpp")) if (self.src / "sim").is_dir() and not self.cross else []
         accel_srcs = sorted((self.kernels / "accel").glob("*.cpp")) if (self.kernels / "accel").is_dir() else []
         app_srcs = sorted((self.src / "apps").glob("*.cpp")) if (self.src / "apps").is_dir() else []
         for s in runtime_srcs + sim_srcs + accel_srcs + app_srcs:

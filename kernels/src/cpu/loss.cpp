@@ -34,7 +34,11 @@ void nll(const T *x, const void *target, const T *weight, T *loss, T *log_prob, 
       for (int64_t k = 0; k < D; ++k) {
         const int64_t base = i * C * D + k;
         double m = -INFINITY;
-        for (int64_t c = 0; c < C; ++c) m = std::fmax(m, double(R::ld(x[base + c * D])));
+        // fmax(m, v) for a non-NaN m, spelled so: GCC 12 for aarch64 crashes vectorizing an fmax reduction
+        for (int64_t c = 0; c < C; ++c) {
+          const double v = double(R::ld(x[base + c * D]));
+          m = v > m ? v : m;
+        }
         double s = 0.0;
         for (int64_t c = 0; c < C; ++c) s += std::exp(double(R::ld(x[base + c * D])) - m);
         const double ls = std::log(s);

@@ -104,7 +104,8 @@ void softmax_typed(const T *in, T *out, const dash_softmax_params_t *p) {
       T *y = out + o * n * inner + j;
       auto ld = [&](int64_t i) { return static_cast<double>(Tr<T>::ld(x[i * inner])); };
       double mx = -INFINITY;
-      for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, ld(i));
+      // fmax(mx, v) for a non-NaN mx, spelled so: GCC 12 for aarch64 crashes vectorizing an fmax reduction
+      for (int64_t i = 0; i < n; ++i) mx = ld(i) > mx ? ld(i) : mx;
       double s = 0.0;
       for (int64_t i = 0; i < n; ++i) s += std::exp(ld(i) - mx);
       const double ls = std::log(s);
