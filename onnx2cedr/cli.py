@@ -517,6 +517,29 @@ def gantt(log_dir: Path = typer.Argument(..., help="A log folder written by `onn
               f"{_fmt_ns(info['span_ns'])}")
 
 
+@app.command()
+def package(folder: Path = typer.Argument(..., help="A folder made by `onnx2cedr convert` (any --target)."),
+            output: Path = typer.Option(..., "-o", "--output", help="The archive to write, e.g. bundle.tar.gz."),
+            accel: str = typer.Option("conv,fft,zip", "--accel", help="Accelerator PEs of the board's config "
+                                      "(conv, fft, gemm, zip, comma-separated; none for CPUs only)."),
+            cpus: int = typer.Option(3, "--cpus", help="CPU PEs of the board's config."),
+            cxx: Optional[str] = typer.Option(None, "--cxx", help="The compiler that builds the runtime "
+                                              "(default: the one the folder was built with)."),
+            sysroot: Optional[Path] = typer.Option(None, "--sysroot", help="The target's sysroot.")):
+    """Write one archive with what a board needs: the app, its weights, the runtime built for the folder's
+    target, a board config and run.sh (docs/deploy.md)."""
+    from .deploy import package as do_package
+
+    try:
+        res = do_package(folder, output, accels=accel, cpus=cpus, cxx=cxx, sysroot=sysroot)
+    except O2CError as e:
+        _fail(e)
+    out.print(f"[bold green]packaged[/] {folder} -> {res.path}  ({_human_bytes(res.bytes)}, {len(res.members)} "
+              f"members, for {res.target})")
+    top = res.members[0].split("/")[0]
+    out.print(f"  on the board: tar xzf {res.path.name} && {top}/run.sh model:1:0 pulse_doppler:4:1000")
+
+
 import_app = typer.Typer(no_args_is_help=True, help="Import a PyTorch, Keras 3, TensorFlow or JAX model as ONNX, "
                          "checked against onnxruntime (the parity check).")
 app.add_typer(import_app, name="import")
