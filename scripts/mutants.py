@@ -3,7 +3,8 @@
 
     .venv/bin/python scripts/mutants.py [--seed 0] [--inspect 10000] [--convert 500] [--jobs 2]
                                         [--zoo DIR] [--save mutants-failed] [--kind KIND ...]
-                                        [--first K] [--deep-max 50000] [--json rows.json]
+                                        [--first K] [--deep-max 50000] [--json rows.jsonl]
+    .venv/bin/python scripts/mutants.py --table rows.jsonl [more.jsonl ...]   # the table of saved rows
 
 From the seed, deterministically, mutant k (k = 0, 1, ...) takes mutation kind KINDS[k % len(KINDS)]
 and a base model (LeNet-5 of models/demo, two small hand-made models, one of them with its weights
@@ -476,8 +477,9 @@ CLEAN = ("valid", "refused")
 
 def run(seed: int, n_inspect: int, n_convert: int, jobs: int, mem_gib: float, timeout: float,
         deep_timeout: float, zoo: Path | None, save: Path | None, kinds: tuple[str, ...] = (),
-        progress=None, deep_max: int = DEEP_MAX, first: int = 0) -> dict:
-    """Run the mutants; returns {'rows': [...], 'unclean': [...], 'seconds': ...}."""
+        progress=None, deep_max: int = DEEP_MAX, first: int = 0, rows_file: Path | None = None) -> dict:
+    """Run the mutants; returns {'rows': [...], 'unclean': [...], 'seconds': ...}. rows_file: each
+    row is appended to it as one JSON line as soon as its mutant is judged."""
     import concurrent.futures as cf
     import threading
 
@@ -520,6 +522,9 @@ def run(seed: int, n_inspect: int, n_convert: int, jobs: int, mem_gib: float, ti
                 row["saved"] = str(keep)
             shutil.rmtree(dest, ignore_errors=True)
             with lock:
+                if rows_file is not None:
+                    with open(rows_file, "a") as f:
+                        f.write(json.dumps(row) + "\n")
                 done[0] += 1
                 if progress and (verdict not in CLEAN or done[0] % 500 == 0):
                     progress(done[0], len(plan), row)
@@ -566,13 +571,22 @@ def main(argv=None) -> int:
     ap.add_argument("--zoo", type=Path, default=None, help="also mutate every .onnx in this folder")
     ap.add_argument("--save", type=Path, default=Path("mutants-failed"), help="where unclean mutants are copied")
     ap.add_argument("--kind", action="append", choices=KINDS, help="only these mutation kinds (repeatable)")
-    ap.add_argument("--json", type=Path, default=None, help="write every mutant's row here")
+    ap.add_argument("--json", type=Path, default=None, help="append every mutant's row here (JSON lines), "
+                    "as it ends")
+    ap.add_argument("--table", type=Path, nargs="+", help="only print the table of these --json files' rows")
     ap.add_argument("--first", type=int, default=0, help="start at this mutant index (to split a run)")
     ap.add_argument("--deep-max", type=int, default=DEEP_MAX, help="depth of the deepest deep_graph mutant")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
         _worker(a.mem_gib)
+        return 0
+    if a.table:
+        rows = [json.loads(ln) for f in a.table for ln in f.read_text().splitlines() if ln.strip()]
+        print(summary_table(rows))
+        print(f"{len(rows)} mutants: {sum(r['outcome'] == 'valid' for r in rows)} valid, "
+              f"{sum(r['outcome'] == 'refused' for r in rows)} refused in one line, "
+              f"{sum(r['outcome'] not in CLEAN for r in rows)} unclean")
         return 0
 
     def progress(done, total, row):
@@ -581,13 +595,11 @@ def main(argv=None) -> int:
         print(f"[{done}/{total}]{tag}", file=sys.stderr, flush=True)
 
     res = run(a.seed, a.inspect, a.convert, a.jobs, a.mem_gib, a.timeout, a.deep_timeout, a.zoo, a.save,
-              tuple(a.kind or ()), progress, a.deep_max, a.first)
+              tuple(a.kind or ()), progress, a.deep_max, a.first, a.json)
     print(summary_table(res["rows"]))
     print(f"{len(res['rows'])} mutants (seed {a.seed}) in {res['seconds']:.0f} s: "
           f"{sum(r['outcome'] == 'valid' for r in res['rows'])} valid, "
           f"{sum(r['outcome'] == 'refused' for r in res['rows'])} refused in one line, {len(res['unclean'])} unclean")
-    if a.json:
-        a.json.write_text(json.dumps(res["rows"], indent=0))
     for r in res["unclean"]:
         first = (r["stderr"].strip().splitlines() or ["(no stderr)"])[-1][:300]
         print(f"UNCLEAN {r['command']} #{r['index']} {r['kind']} ({r['base']}): {r['outcome']}: {first}"
