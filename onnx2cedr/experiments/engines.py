@@ -82,7 +82,18 @@ def run_sim(ctx: Context, point: Point, repeat: int) -> dict:
     out = simulate(ctx, point, repeat)
     instances = [{"app": i["app"], "arrival_ns": i["arrival_ns"], "end_ns": i["end_ns"]} for i in out["instances"]]
     return metrics_mod.compute(instances, out["pes"], out.get("sched_overhead_ns", 0.0), ctx.doc["workload"],
-                               ctx.apps, ctx.doc["power"], platform_of(point.params), ctx.area)
+                               ctx.apps, ctx.doc["power"], platform_of(point.params), ctx.area,
+                               _periods(ctx, point.params), _alone_ms(ctx, point.params))
+
+
+def _periods(ctx: Context, params: dict) -> list[float]:
+    return [period_us(params, i) for i in range(len(ctx.apps))]
+
+
+def _alone_ms(ctx: Context, params: dict) -> list[float] | None:
+    """Each app's latency when it runs alone (its profile), if profiled."""
+    profs = ctx.profiles.get(ctx.accel_key(params))
+    return [p["latency_ns"] / 1e6 for p in profs] if profs else None
 
 
 def hardware_config(ctx: Context, params: dict, repeat: int) -> dict:
@@ -131,7 +142,8 @@ def run_real(ctx: Context, point: Point, repeat: int) -> dict:
     (log_dir / "hw.json").write_text(json.dumps(hardware_config(ctx, p, repeat), indent=1))
     summary = res.summary
     m = metrics_mod.compute(read_instances(log_dir), summary["pes"], summary["scheduling"]["total_ns"],
-                            ctx.doc["workload"], ctx.apps, ctx.doc["power"], platform_of(p), ctx.area)
+                            ctx.doc["workload"], ctx.apps, ctx.doc["power"], platform_of(p), ctx.area,
+                            _periods(ctx, p), _alone_ms(ctx, p))
     for a in summary.get("apps", []):
         m[f"failed.{a['name']}"] = float(a.get("failed", 0))
     return m

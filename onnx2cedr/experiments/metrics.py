@@ -1,5 +1,11 @@
 """The metrics of one run (simulated or real), by column name.
 
+throughput_per_s.<app> is n instances over the time from the first arrival to the last end;
+throughput_ratio.<app> is the pace kept: ((n - 1) * period + the app's latency alone) over that
+time, about 1 when every instance ran as it arrived, lower when the app fell behind. Its
+slowdown_p95.<app> is the p95 latency over its latency alone (the profile's): equal slowdowns
+across apps mean the scheduler shares the SoC fairly.
+
 `<app>` in a column name is the app's name as the logs print it; `<pe>` a PE's name (cpu1,
 conv1, ...). Latencies are arrival to end of an instance; percentiles interpolate linearly, as
 the runtime's summary does.
@@ -16,9 +22,12 @@ def _pct(values, q: float) -> float:
 
 
 def compute(instances: list[dict], pes: list[dict], overhead_ns: float, workload: list[dict], apps: list,
-            power: dict, platform: dict[str, int], area: dict) -> dict:
+            power: dict, platform: dict[str, int], area: dict, periods_us: list[float] | None = None,
+            alone_ms: list[float] | None = None) -> dict:
     """instances: {app, arrival_ns, end_ns[, failed]}; pes: {name, type, busy_ns}; workload: the
-    experiment's entries (deadlines, targets), parallel to `apps` (their log names)."""
+    experiment's entries (deadlines, targets), parallel to `apps` (their log names) and to
+    periods_us (the point's periods) and to alone_ms (each app's latency when it runs alone: its
+    profile's; without it, its best latency in this run)."""
     first = min(i["arrival_ns"] for i in instances)
     last = max(i["end_ns"] for i in instances)
     makespan = max(0.0, float(last - first))
@@ -32,6 +41,14 @@ def compute(instances: list[dict], pes: list[dict], overhead_ns: float, workload
         span = (max(i["end_ns"] for i in mine) - min(i["arrival_ns"] for i in mine)) if mine else 0
         thr = len(mine) / (span / 1e9) if span > 0 else float("nan")
         m[f"throughput_per_s.{app.name}"] = thr
+        k = apps.index(app)
+        alone = alone_ms[k] if alone_ms is not None else (min(lat) if lat else float("nan"))
+        m[f"slowdown_p95.{app.name}"] = m[f"latency_p95_ms.{app.name}"] / alone if alone > 0 else float("nan")
+        if periods_us is not None:
+            # the pace kept: the span the instances would need if each ran alone as it arrived,
+            # over the span they took (about 1: the app kept up with its arrivals)
+            ideal = (len(mine) - 1) * periods_us[k] * 1000.0 + alone * 1e6 if mine else 0
+            m[f"throughput_ratio.{app.name}"] = ideal / span if span > 0 else float("nan")
         if "throughput_target" in item:
             m[f"throughput_met.{app.name}"] = float(thr >= item["throughput_target"])
         if "deadline_ms" in item:
@@ -55,7 +72,7 @@ def names(workload: list[dict], apps: list, pe_names: list[str]) -> list[str]:
     out = ["makespan_ms"]
     for item, app in zip(workload, apps):
         out += [f"latency_p50_ms.{app.name}", f"latency_p95_ms.{app.name}", f"latency_max_ms.{app.name}",
-                f"throughput_per_s.{app.name}"]
+                f"throughput_per_s.{app.name}", f"slowdown_p95.{app.name}", f"throughput_ratio.{app.name}"]
         if "throughput_target" in item:
             out.append(f"throughput_met.{app.name}")
         if "deadline_ms" in item:

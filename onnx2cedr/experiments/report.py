@@ -84,8 +84,16 @@ def _saturation(rows, params, apps, figdir: Path) -> list[str]:
     other = [k for k in params if k != key and len({str(r[k]) for r in rows}) > 1]
     out = []
     for metric, label in (("latency_p95_ms", "p95 latency (ms)"), ("throughput_per_s", "throughput (instances/s)")):
-        fig, axes = plt.subplots(1, len(apps), figsize=(5.2 * len(apps), 3.8), squeeze=False)
-        for ax, app in zip(axes[0], apps):
+        ncols = min(3, len(apps))
+        nrows = math.ceil(len(apps) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows), squeeze=False)
+        flat = [ax for row in axes for ax in row]
+        for ax in flat[len(apps):]:
+            ax.set_visible(False)
+        for ax, app in zip(flat, apps):
+            ax.set_prop_cycle(color=plt.cm.tab20.colors)
+            if key == "rate_scale":
+                ax.set_xscale("log", base=2)
             groups: dict[str, dict[float, list[float]]] = {}
             for r in rows:
                 x = float(r[key]) if key == "rate_scale" else (1e6 / float(r[key]) if float(r[key]) > 0 else 0)
@@ -103,7 +111,11 @@ def _saturation(rows, params, apps, figdir: Path) -> list[str]:
                           else f"injection rate (1/s, from {key})")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=7, loc="best")
+        handles, labels = flat[0].get_legend_handles_labels()
+        if len(labels) > 1:
+            fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(4, len(labels)),
+                       bbox_to_anchor=(0.5, -0.02 - 0.025 * math.ceil(len(labels) / 4)))
+        fig.tight_layout()
         out.append(_png(fig, figdir / f"saturation_{metric}.png"))
     return out
 

@@ -49,8 +49,8 @@ def prepare(exp: Experiment, out_dir: Path, rb=None, points: Optional[list[Point
                   runs_dir=str(Path(out_dir) / "runs"))
     points = points if points is not None else grid(exp)
     _check_metric_names(exp, ctx, points)
-    if need_profiles is None:
-        need_profiles = exp.doc["engine"] == "sim"
+    if need_profiles is None:  # sim replays them; real runs use their latencies alone (slowdown)
+        need_profiles = True
     if need_profiles:
         sim = exp.doc["sim"]
         for key, acc in needs_profiles(ctx, points).items():

@@ -34,6 +34,9 @@ POWER_DEFAULTS = {
 }
 
 
+ROWS_VERSION = 4  # bump when a row's metrics change meaning
+
+
 class ExperimentError(O2CError):
     """A malformed experiment file (one line, naming the key)."""
 
@@ -274,8 +277,10 @@ class Experiment:
         return self.doc["name"]
 
     def digest(self) -> str:
-        """What identifies the design space: results in a folder belong to one digest."""
+        """What identifies the design space: results in a folder belong to one digest (and to one
+        version of the rows' metrics: a tool that computes them differently starts afresh)."""
         keep = {k: v for k, v in self.doc.items() if k not in ("description", "report", "search")}
+        keep["_rows"] = ROWS_VERSION
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -321,12 +321,15 @@ def test_metrics_by_hand():
     pes = [{"name": "cpu1", "type": "cpu", "busy_ns": 4e6}, {"name": "conv1", "type": "conv", "busy_ns": 1e6}]
     power = {"cpu": {"active_w": 1.0, "idle_w": 0.5}, "conv": {"active_w": 2.0, "idle_w": 0.0}}
     area = {"conv": {"dsp": 10, "bram": 2, "lut": 100}}
-    m = metrics.compute(instances, pes, 3000, [{"deadline_ms": 3, "throughput_target": 1000}],
-                        [SimpleNamespace(name="a")], power, {"cpu": 1, "conv": 1}, area)
+    m = metrics.compute(instances, pes, 3000, [{"deadline_ms": 3, "throughput_target": 300}],
+                        [SimpleNamespace(name="a")], power, {"cpu": 1, "conv": 1}, area, [1000.0], [1.5])
     assert m["makespan_ms"] == 5.0
     assert m["latency_max_ms.a"] == 4.0 and m["latency_p50_ms.a"] == 3.0
     assert m["deadline_misses.a"] == 1.0
-    assert m["throughput_per_s.a"] == pytest.approx(400.0) and m["throughput_met.a"] == 0.0
+    # 2 instances from 0 to 5 ms; at their period (1 ms) and latency alone (1.5 ms) they would need 2.5 ms
+    assert m["throughput_per_s.a"] == pytest.approx(400.0) and m["throughput_met.a"] == 1.0
+    assert m["throughput_ratio.a"] == pytest.approx(0.5)
+    assert m["slowdown_p95.a"] == pytest.approx(m["latency_p95_ms.a"] / 1.5)
     assert m["util.cpu1"] == 0.8 and m["util.conv1"] == 0.2
     # cpu: 4 ms at 1 W + 1 ms at 0.5 W; conv: 1 ms at 2 W -> 6.5 mJ
     assert m["energy_mj"] == pytest.approx(6.5)
