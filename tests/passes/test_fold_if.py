@@ -3,6 +3,8 @@
 Also constant_fold's larger cap for chains that make weights."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -10,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tests.passes.passutil import assert_close, feeds_for, make_model, op_counts, run_ort, to_ir
 
 from models.vad import nested_shape_if
+from onnx2cedr.compiler import compile_model
 from onnx2cedr.errors import ModelError, UnsupportedError
 from onnx2cedr.export_onnx import graph_to_model
 from onnx2cedr.loader import load_model
@@ -189,3 +192,17 @@ def test_weight_chains_fold_above_the_growth_cap(consumer, folds):
     # above the weight cap, nothing folds
     g2 = to_ir(_cos_model(consumer))
     assert not ConstantFold(max_growth_bytes=1024, max_weight_bytes=1024).apply(g2)
+
+
+def test_onnx_wheel_alexnet_weights_made_by_constantofshape_fold():
+    # light_bvlc_alexnet makes every weight with ConstantOfShape; fc6's (9216x4096 floats, 144 MiB)
+    # is above the 64 MiB growth cap and was recomputed on every run before
+    import onnx.backend.test
+
+    path = Path(onnx.backend.test.__file__).parent / "data" / "light" / "light_bvlc_alexnet.onnx"
+    if not path.is_file():
+        pytest.skip("the onnx wheel ships no light models here")
+    c = compile_model(str(path))
+    assert "ConstantOfShape" not in {p.node.op for p in c.plan.nodes}
+    fc6 = [n for n in c.graph.nodes if n.op == "Gemm" and c.graph.values[n.input(1)].shape in ((4096, 9216), (9216, 4096))]
+    assert len(fc6) == 1 and c.graph.values[fc6[0].input(1)].is_const
