@@ -1,7 +1,7 @@
 """How far the simulator is from the runtime: a sample of the grid's points run on both.
 
-The sample is `sim.compare` points spread evenly over the grid (first and last included); each
-runs once measured (repeat 0). DIR/sim_vs_real.csv has, per point, makespan and each app's p95
+The sample is `sim.compare` points spread evenly over the grid (first and last included), or the
+grid indices it lists; each runs once measured (repeat 0). DIR/sim_vs_real.csv has, per point, makespan and each app's p95
 latency from both engines and sim's relative error, (sim - real) / real.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from .engines import Context, run_point
 from .results import Store, read_rows, write_atomic
 from .space import grid
-from .spec import Experiment
+from .spec import Experiment, ExperimentError
 
 
 def sample(n_points: int, k: int) -> list[int]:
@@ -28,14 +28,21 @@ def compared_metrics(ctx: Context) -> list[str]:
     return ["makespan_ms"] + [f"latency_p95_ms.{a.name}" for a in ctx.apps]
 
 
-def sim_vs_real(exp: Experiment, ctx: Context, out_dir: Path, k: int, progress: bool = True) -> Path:
+def sim_vs_real(exp: Experiment, ctx: Context, out_dir: Path, k, progress: bool = True,
+                restart: bool = False) -> Path:
+    """k: how many points, spread over the grid, or a list of grid indices."""
     from .runner import execute
 
     points = grid(exp)
-    chosen = [points[i] for i in sample(len(points), k)]
-    real_store = Store(Path(out_dir) / "real")
-    real_store.dir.mkdir(parents=True, exist_ok=True)
-    real_store.rows = read_rows(real_store.path)
+    if isinstance(k, list):
+        bad = [i for i in k if i >= len(points)]
+        if bad:
+            raise ExperimentError(f"sim.compare: point {bad[0]} is not in the grid (0..{len(points) - 1})")
+        chosen = [points[i] for i in sorted(set(k))]
+    else:
+        chosen = [points[i] for i in sample(len(points), k)]
+    real_store = Store(Path(out_dir) / "real")  # its own experiment.json: rows of this experiment only
+    real_store.open(exp, restart)
     todo = [(pt, 0) for pt in chosen if not real_store.done(pt.id, 0)]
     execute(ctx, todo, "real", real_store.add, progress=progress, label="sim vs real (real runs)")
     sim_rows = read_rows(Path(out_dir) / "points.jsonl")

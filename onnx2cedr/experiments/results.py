@@ -5,6 +5,7 @@
                           a killed sweep resumes from it (a torn last line is ignored)
     DIR/results.csv       every row, in grid order (point, then repeat); also results.parquet
     DIR/profiles/         the apps' profiles the simulator replayed
+    DIR/real/             the sim-against-real sample's measured rows (same layout)
     DIR/runs/             real runs' log folders (CEDR format; `onnx2cedr gantt` draws them)
     DIR/embedded/         a reproduction's models, unpacked from the exported file
 """

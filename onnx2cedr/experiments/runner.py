@@ -200,11 +200,11 @@ def run(exp: Experiment, out_dir: Path, executor: str = "local", address: Option
         todo = [(pt, r) for pt, r in pairs if not store.done(pt.id, r)]
         execute(ctx, todo, engine, store.add, executor, address, jobs, progress, label=f"{exp.name} ({engine})")
     path = write_tables(out_dir, store.ordered(), columns(exp))
-    compare = int(exp.doc["sim"]["compare"])
-    if engine == "sim" and compare > 0:
+    compare = exp.doc["sim"]["compare"]
+    if engine == "sim" and compare:
         from .compare import sim_vs_real
 
-        sim_vs_real(exp, ctx, out_dir, compare, progress=progress)
+        sim_vs_real(exp, ctx, out_dir, compare, progress=progress, restart=restart)
     return path
 
 

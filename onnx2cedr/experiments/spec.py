@@ -134,7 +134,9 @@ SCHEMA: dict[str, Any] = {
             "properties": {"costs": {"enum": ["measured", "model"]},
                            "app_work": {"enum": ["pe", "free"]},
                            "profile_runs": {"type": "integer", "minimum": 1, "maximum": 50},
-                           "compare": {"type": "integer", "minimum": 0}},
+                           # N points spread over the grid, or the grid indices to measure
+                           "compare": {"oneOf": [{"type": "integer", "minimum": 0},
+                                                 {"type": "array", "items": {"type": "integer", "minimum": 0}}]}},
         },
         "real": {
             "type": "object", "additionalProperties": False,
