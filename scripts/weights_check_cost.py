@@ -95,7 +95,8 @@ def measure(name: str, runs: int, tmp: Path, bench: Path) -> dict:
     res = onnx2cedr.convert(_model(name, tmp), tmp / "out", artifacts=("exe",), force=True)
     desc = json.loads((tmp / "out" / "model.json").read_text())
     wf = tmp / "out" / desc["weights_file"]
-    head = wf.read_bytes()[:24] if wf.stat().st_size < 64 else open(wf, "rb").read(24)
+    with open(wf, "rb") as f:
+        head = f.read(24)
     model_id, payload = int.from_bytes(head[8:16], "little"), int.from_bytes(head[16:24], "little")
     r = subprocess.run([str(bench), str(wf), str(model_id), str(payload), desc["weights_crc32"], str(runs)],
                        capture_output=True, text=True, check=True)
