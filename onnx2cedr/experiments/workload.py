@@ -30,7 +30,7 @@ import numpy as np
 
 from .spec import ACCEL_TYPES, ExperimentError
 
-PROFILE_VERSION = 2
+PROFILE_VERSION = 3
 
 
 @dataclass
@@ -215,17 +215,22 @@ def _timing(trace: dict, groups: list[list[int]]) -> tuple[list[float], float, l
 
 APP_WORK_API = "APP_CPU"   # the app thread's own work between its calls, as the simulator runs it
 APP_WORK_MIN_NS = 2000.0   # shorter gaps are call latency, not work: they stay gaps
+APP_WORK_SLICE_NS = 1e6    # longer work is cut into 1 ms slices, one after the other, as the OS
+                           # time-shares an app thread with the PEs' threads
 
 
-def _app_work(ns: float) -> dict:
-    return {"gap_ns": 0.0, "tasks": [{"api": APP_WORK_API, "cost_ns": {"cpu": ns}, "actual_ns": {"cpu": ns}}]}
+def _app_work(ns: float) -> list[dict]:
+    n = max(1, int(-(-ns // APP_WORK_SLICE_NS)))
+    part = ns / n
+    return [{"gap_ns": 0.0, "tasks": [{"api": APP_WORK_API, "cost_ns": {"cpu": part}, "actual_ns": {"cpu": part}}]}
+            for _ in range(n)]
 
 
 def build_profile(app: App, traces: list[dict], types: list[str], costs: str, app_work: str = "pe") -> dict:
     """The profile of an app from traces of single instances (see the module's docstring).
-    app_work "pe": the app's own work between calls (gaps, and the tail) occupies a CPU PE, as a
-    task only a CPU runs (APP_CPU), since on the SoC the app threads share the CPU cores with the
-    PEs; "free": it is a plain delay."""
+    app_work "pe": the app's own work between calls (gaps, and the tail) occupies a CPU PE, as
+    tasks only a CPU runs (APP_CPU, in 1 ms slices), since on the SoC the app threads share the
+    CPU cores with the PEs; "free": it is a plain delay."""
     first = traces[0]
     for tr in traces:
         if len(tr.get("instances", [])) != 1:
@@ -249,12 +254,12 @@ def build_profile(app: App, traces: list[dict], types: list[str], costs: str, ap
                 actual["cpu"] = cpu_ns[i]
             tasks.append({"api": f"{t['api']}_{t['prec']}", "cost_ns": pred, "actual_ns": actual})
         if app_work == "pe" and gaps[s] >= APP_WORK_MIN_NS:
-            segments.append(_app_work(gaps[s]))
+            segments.extend(_app_work(gaps[s]))
             segments.append({"gap_ns": 0.0, "tasks": tasks})
         else:
             segments.append({"gap_ns": gaps[s], "tasks": tasks})
     if app_work == "pe" and tail >= APP_WORK_MIN_NS:
-        segments.append(_app_work(tail))
+        segments.extend(_app_work(tail))
         tail = 0.0
     rounds = first.get("rounds", {})
     per_task = rounds.get("total_ns", 0) / rounds["tasks"] if rounds.get("tasks") else 0.0

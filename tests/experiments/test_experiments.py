@@ -26,10 +26,10 @@ STUDY = {
     "engine": "sim",
     "seed": 3,
     "workload": [
-        {"app": str(LENET), "instances": 20, "period_us": [2000, 1000, 500], "deadline_ms": 5},
-        {"app": "pulse_doppler", "instances": 3, "period_us": 15000},
+        {"app": str(LENET), "instances": 20, "period_us": [4000, 1000, 250], "deadline_ms": 5},
+        {"app": "pulse_doppler", "instances": 2, "period_us": 30000},
     ],
-    "platform": {"cpu": [1, 2], "conv": [0, 1]},
+    "platform": {"cpu": [2, 3], "conv": [0, 1]},
     "schedulers": ["EFT", "ETF"],
 }
 
@@ -139,20 +139,23 @@ def test_the_acceptance_grid_gives_24_named_rows_identical_twice_and_saturating(
               f"latency_max_ms.{LENET_APP}", f"throughput_per_s.{LENET_APP}", f"deadline_misses.{LENET_APP}",
               "latency_p95_ms.pulse_doppler", "util.cpu1", "energy_mj", "sched_overhead_ms", "dsp", "bram", "lut"]:
         assert c in cols, c
-    assert "util.conv1" in cols and "util.cpu2" in cols
+    assert "util.conv1" in cols and "util.cpu3" in cols
     # a second simulation of the same experiment (profiles are per-machine measurements, cached): identical
     out2 = tmp_path / "again"
     r = cli("experiment", "run", exp, "-o", out2, "--no-report")
     assert r.exit_code == 0, r.output
     assert (out2 / "results.csv").read_bytes() == (out / "results.csv").read_bytes()
-    # p95 latency never falls as the rate rises (period falls), for every composition and scheduler
+    # p95 latency never falls as the rate rises (period falls), for every composition and scheduler;
+    # where the load is light it is flat, and the arrivals' phase against pulse_doppler's work may
+    # move it by a few microseconds either way (hence 1%)
     groups: dict = {}
     for row in rows:
         key = (row["scheduler"], row["platform.cpu"], row["platform.conv"])
         groups.setdefault(key, []).append((float(row["workload.0.period_us"]), float(row[f"latency_p95_ms.{LENET_APP}"])))
     for key, pts in groups.items():
         by_rate = [lat for _, lat in sorted(pts, reverse=True)]
-        assert by_rate == sorted(by_rate), (key, by_rate)
+        assert all(b >= 0.99 * a for a, b in zip(by_rate, by_rate[1:])), (key, by_rate)
+        assert by_rate[-1] > 2 * by_rate[0], (key, by_rate)  # and it saturates at the highest rate
     # more CPUs never hurt here, and the area columns follow the composition
     for row in rows:
         assert float(row["dsp"]) == (1280.0 if row["platform.conv"] == "1" else 0.0)
