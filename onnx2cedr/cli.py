@@ -211,6 +211,28 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
 
 
 @app.command()
+def quantize(model: Path = typer.Argument(..., help="The float ONNX model."),
+             calib: Path = typer.Option(..., "--calib", help="Calibration inputs (.npz, the conventions of "
+                                        "validate --inputs)."),
+             output: Path = typer.Option(..., "-o", "--output", help="The QDQ model to write."),
+             scheme: str = typer.Option("int8", "--scheme", help="int8 or int16 (activations and weights)."),
+             per_channel: bool = typer.Option(False, "--per-channel", help="One weight scale per output channel."),
+             method: str = typer.Option("minmax", "--method", help="Calibration: minmax, percentile or entropy."),
+             exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Keep a node in float (repeatable)."),
+             samples: Optional[int] = typer.Option(None, "--samples", help="Use at most N calibration inputs.")):
+    """Post-training static quantization (onnxruntime.quantization) into a standard QDQ model."""
+    from .quantize import quantize as do_quantize
+
+    try:
+        path = do_quantize(model, calib, output, scheme=scheme, per_channel=per_channel, method=method,
+                           exclude=exclude or (), samples=samples)
+    except O2CError as e:
+        _fail(e)
+    out.print(f"[bold green]quantized[/] {model} -> {path} ({scheme}, {method}"
+              f"{', per channel' if per_channel else ''})")
+
+
+@app.command()
 def profile(folder: Path = typer.Argument(..., help="An output folder made by `onnx2cedr convert` (with the lib artifact)."),
             runs: int = typer.Option(100, help="Timed runs (after 3 warm-up runs); medians are reported."),
             inputs: Optional[Path] = typer.Option(None, help=".npz with the inputs (first sample used); "
