@@ -1,5 +1,7 @@
 // runtime.h - the live runtime: kernel calls become tasks, scheduling rounds place them on PEs,
-// one worker thread per PE runs them and records their times.
+// one worker thread per PE runs them and records their times. Sources: runtime.cpp (set-up, API
+// slots, enqueue), task_pool.cpp, rounds.cpp (scheduling rounds, dispatch), workers.cpp (PE
+// workers, running a task, the blocking caller's inline run), impl_call.cpp (calling kernels).
 //
 // Hot path (enqueue -> start):
 //   enqueue_kernel  a task from a preallocated pool (lock-free free list), work and predicted
@@ -295,6 +297,10 @@ void offer_inline(std::atomic<int> *word);
 
 // Calls an implementation with n argument pointers (plus the instance index for accelerators).
 void call_impl(void *fn, void *const *args, unsigned n, bool accel, uint8_t instance_index);
+// The accelerator cost reports (cedr_accel_account) of the call running on this thread: cleared
+// before an accelerator call, read after it (false when the implementation reported nothing).
+void accel_account_reset();
+bool accel_account_read(uint64_t *cycles, uint64_t *bytes_moved);
 // Calls an estimator: n argument pointers, the instance index, then where to store cycles and bytes.
 void call_estimate(void *fn, void *const *args, unsigned n, uint8_t instance_index, uint64_t *cycles,
                    uint64_t *bytes_moved);
