@@ -183,14 +183,15 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         sys.stdout.write(json.dumps(rep.as_dict(), indent=1) + "\n")
     else:
         t = Table(title=f"{model}: {rep.samples} sample(s) vs onnxruntime")
+        quant = any(o.max_lsb is not None for o in rep.outputs)
         for col in ("output", "shape", "max abs err", "max rel err", "max elem rel err", "min cosine", "top-1",
-                    "top-5", "result"):
+                    "top-5") + (("quantized",) if quant else ()) + ("result",):
             t.add_column(col)
         for o in rep.outputs:
             pct = (lambda v: "-" if v is None else f"{100 * v:.1f}%")
             t.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs_err:.3g}", f"{o.max_rel_err:.3g}",
                       f"{o.max_elem_rel_err:.3g}", f"{o.min_cosine:.7f}", pct(o.top1), pct(o.top5),
-                      "[green]pass[/]" if o.passed else "[red]FAIL[/]")
+                      *((o.lsb_summary or "-",) if quant else ()), "[green]pass[/]" if o.passed else "[red]FAIL[/]")
         out.print(t)
         for n in rep.notes:
             out.print(f"note: {n}")
@@ -205,6 +206,7 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
                        f"max abs {fd.max_abs_err:.3g}, rel {fd.max_rel_err:.3g}"))
     if not rep.passed:
         err.print("[bold red]error:[/] validation failed: " + "; ".join(
+            f"output '{o.name}' {o.lsb_summary} (at most 1 LSB allowed)" if o.max_lsb is not None else
             f"output '{o.name}' max abs err {o.max_abs_err:.3g}, max rel err {o.max_rel_err:.3g}, max element rel "
             f"err {o.max_elem_rel_err:.3g} (rtol {rtol:g}, atol {atol:g})" for o in rep.outputs if not o.passed))
         raise typer.Exit(1)

@@ -37,9 +37,20 @@ class OutputReport:
     passed: bool
     # max |ours - ref| / |ref| over the elements that are not tiny (|ref| >= TINY * max|ref|), worst sample
     max_elem_rel_err: float = 0.0
+    # a quantized output (made by a DequantizeLinear or QuantizeLinear of scalar scale): its errors in
+    # steps of that scale (LSBs); it passes when no element is off by more than one
+    lsb_scale: float | None = None
+    max_lsb: int | None = None
+    lsb_elements: int = 0  # elements (over all samples) off by one LSB or more
+
+    @property
+    def lsb_summary(self) -> str | None:
+        if self.max_lsb is None:
+            return None
+        return "exact" if self.max_lsb == 0 else f"max {self.max_lsb} LSB ({self.lsb_elements} elements)"
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "quantized": self.lsb_summary}
 
 
 @dataclasses.dataclass
@@ -273,6 +284,36 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(repr(n) for n in names) or "none"
 
 
+def quantized_outputs(model) -> dict[str, float]:
+    """Outputs of a QDQ model made by a DequantizeLinear (or QuantizeLinear) with a scalar constant scale:
+    name -> the size of one quantization step in the output's own values (the scale; 1 for the
+    integers a QuantizeLinear gives)."""
+    try:
+        proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model), load_external_data=False)
+    except Exception:
+        return {}
+    inits = {i.name: i for i in proto.graph.initializer}
+    consts = {n.output[0]: n for n in proto.graph.node if n.op_type == "Constant" and n.output}
+    prod = {o: n for n in proto.graph.node for o in n.output}
+    out: dict[str, float] = {}
+    for o in proto.graph.output:
+        n = prod.get(o.name)
+        if n is None or n.domain not in ("", "ai.onnx") or n.op_type not in ("DequantizeLinear", "QuantizeLinear"):
+            continue
+        if n.op_type == "QuantizeLinear":
+            out[o.name] = 1.0
+            continue
+        scale = None
+        if len(n.input) > 1 and n.input[1] in inits:
+            scale = onnx.numpy_helper.to_array(inits[n.input[1]])
+        elif len(n.input) > 1 and n.input[1] in consts:
+            attr = [a for a in consts[n.input[1]].attribute if a.name == "value"]
+            scale = onnx.numpy_helper.to_array(attr[0].t) if attr else None
+        if scale is not None and scale.size == 1 and float(scale.reshape(())) > 0:
+            out[o.name] = float(scale.reshape(()))
+    return out
+
+
 def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, rtol: float = 1e-4,
              atol: float = 1e-5, per_layer: bool = False, shapes: Mapping[str, Sequence[int]] | None = None,
              batch: int | None = None, out_dir: str | os.PathLike | None = None, seed: int = 0,
@@ -313,6 +354,7 @@ def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, 
         out_names = [o.name for o in sess.get_outputs()]
         order = match_outputs([n for n, _, _ in lib.outputs], out_names)
         per_out: dict[str, dict[str, Any]] = {}
+        steps = quantized_outputs(model)
         for si, sample in enumerate(batches):
             got = sess.run(out_names, ort_feeds(sess, lib, sample))
             ref = [np.asarray(got[k]) for k in order]  # in the compiled model's output order
@@ -332,6 +374,10 @@ def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, 
                 acc["elem"] = max(acc["elem"], c.max_elem_rel_err)
                 acc["cos"] = min(acc["cos"], c.cosine)
                 acc["ok"] = acc["ok"] and c.passed
+                if name in steps:  # quantized: judged in LSBs
+                    lsb = np.rint(np.abs(o.astype(np.float64) - r.astype(np.float64)) / steps[name])
+                    acc["lsb"] = max(acc.get("lsb", 0), int(lsb.max()) if lsb.size else 0)
+                    acc["lsb_n"] = acc.get("lsb_n", 0) + int(np.count_nonzero(lsb))
                 if _is_classifier(shape) and np.issubdtype(o.dtype, np.floating):
                     for row_o, row_r in zip(o.reshape(shape[0], -1), r.reshape(shape[0], -1)):
                         acc["top1"].append(int(np.argmax(row_o) == np.argmax(row_r)))
@@ -339,11 +385,17 @@ def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, 
                         acc["top5"].append(int(np.argmax(row_r) in np.argsort(-row_o)[:k]))
         reports = []
         for name, acc in per_out.items():
+            quant = name in steps
             reports.append(OutputReport(
                 name, acc["shape"], acc["abs"], acc["rel"], acc["cos"],
                 float(np.mean(acc["top1"])) if acc["top1"] else None,
                 float(np.mean(acc["top5"])) if acc["top5"] else None,
-                acc["ok"], acc["elem"]))
+                acc["lsb"] <= 1 if quant else acc["ok"], acc["elem"], steps.get(name),
+                acc["lsb"] if quant else None, acc.get("lsb_n", 0)))
+        if steps:
+            notes.append("quantized outputs are compared in steps of their DequantizeLinear's scale (LSBs): "
+                         "exact, or at most one LSB off where the integer kernels round differently from "
+                         "onnxruntime's float Conv/Gemm between DequantizeLinear and QuantizeLinear")
         rep = ValidationReport(str(model) if not isinstance(model, onnx.ModelProto) else "<in-memory model>",
                                len(batches), rtol, atol, reports, notes=notes)
         if label_arr is not None:

@@ -146,6 +146,33 @@ typedef struct dash_softmax_params {
   int32_t log;
 } dash_softmax_params_t;
 
+/* ---- QCONV / QGEMM: integer convolution and GEMM with requantization (QDQ models) ----
+ * in and out hold int8 or uint8 elements (the *_unsigned flags say which; passed as int8_t *),
+ * weight is int8 with zero point 0, bias int32 (NULL: none) in the scale in_scale * w_scale[n],
+ * multiplier float per output channel n: in_scale * w_scale[n] / out_scale. Per output element
+ *   acc = bias[n] + sum (in - in_zero) * w            (exact, int32)
+ *   out = saturate(round_half_even(float(acc) * multiplier[n]) + out_zero)
+ * clamped below at out_zero when relu is set (a Relu between the layer and its QuantizeLinear).
+ * QCONV: the convolution of dash_conv_params_t (its act and packed unused), weight as DASH_CONV's.
+ * QGEMM: out (M x N) = in (M x K) . op(weight), weight N x K when trans_b, else K x N.
+ * packed: optional, as dash_conv_params_t.packed (made by o2c_qconv_pack / o2c_qgemm_pack). */
+typedef struct dash_qconv_params {
+  dash_conv_params_t conv;
+  int32_t in_zero, out_zero;
+  int32_t in_unsigned, out_unsigned;
+  int32_t relu;
+  const void *packed;
+} dash_qconv_params_t;
+
+typedef struct dash_qgemm_params {
+  int64_t M, N, K;
+  int32_t trans_b;
+  int32_t in_zero, out_zero;
+  int32_t in_unsigned, out_unsigned;
+  int32_t relu;
+  const void *packed;
+} dash_qgemm_params_t;
+
 
 void DASH_GEMM_RE_flt(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
 void DASH_GEMM_RE_flt_nb(const float **A, const float **B, const float **bias, float **C,
@@ -182,6 +209,20 @@ void DASH_UNARY_flt_cpu(const float **in, float **out, const dash_unary_params_t
 void DASH_SOFTMAX_flt(const float *in, float *out, const dash_softmax_params_t *p);
 void DASH_SOFTMAX_flt_nb(const float **in, float **out, const dash_softmax_params_t **p, cedr_barrier_t *barrier);
 void DASH_SOFTMAX_flt_cpu(const float **in, float **out, const dash_softmax_params_t **p);
+
+void DASH_QCONV_i8(const int8_t *in, const int8_t *weight, const int32_t *bias, const float *multiplier, int8_t *out,
+                   const dash_qconv_params_t *p);
+void DASH_QCONV_i8_nb(const int8_t **in, const int8_t **weight, const int32_t **bias, const float **multiplier,
+                      int8_t **out, const dash_qconv_params_t **p, cedr_barrier_t *barrier);
+void DASH_QCONV_i8_cpu(const int8_t **in, const int8_t **weight, const int32_t **bias, const float **multiplier,
+                       int8_t **out, const dash_qconv_params_t **p);
+
+void DASH_QGEMM_i8(const int8_t *in, const int8_t *weight, const int32_t *bias, const float *multiplier, int8_t *out,
+                   const dash_qgemm_params_t *p);
+void DASH_QGEMM_i8_nb(const int8_t **in, const int8_t **weight, const int32_t **bias, const float **multiplier,
+                      int8_t **out, const dash_qgemm_params_t **p, cedr_barrier_t *barrier);
+void DASH_QGEMM_i8_cpu(const int8_t **in, const int8_t **weight, const int32_t **bias, const float **multiplier,
+                       int8_t **out, const dash_qgemm_params_t **p);
 
 #ifdef __cplusplus
 }

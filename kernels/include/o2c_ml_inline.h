@@ -116,6 +116,34 @@ O2C_ML_INLINE_API void DASH_SOFTMAX_flt_nb(const float **in, float **out, const 
 }
 #endif
 
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QCONV_i8)
+O2C_ML_INLINE_API void DASH_QCONV_i8(const int8_t *in, const int8_t *weight, const int32_t *bias,
+                                     const float *multiplier, int8_t *out, const dash_qconv_params_t *p) {
+  DASH_QCONV_i8_cpu(&in, &weight, &bias, &multiplier, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QCONV_i8_nb)
+O2C_ML_INLINE_API void DASH_QCONV_i8_nb(const int8_t **in, const int8_t **weight, const int32_t **bias,
+                                        const float **multiplier, int8_t **out, const dash_qconv_params_t **p, cedr_barrier_t *barrier) {
+  DASH_QCONV_i8_cpu(in, weight, bias, multiplier, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
+
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QGEMM_i8)
+O2C_ML_INLINE_API void DASH_QGEMM_i8(const int8_t *in, const int8_t *weight, const int32_t *bias,
+                                     const float *multiplier, int8_t *out, const dash_qgemm_params_t *p) {
+  DASH_QGEMM_i8_cpu(&in, &weight, &bias, &multiplier, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QGEMM_i8_nb)
+O2C_ML_INLINE_API void DASH_QGEMM_i8_nb(const int8_t **in, const int8_t **weight, const int32_t **bias,
+                                        const float **multiplier, int8_t **out, const dash_qgemm_params_t **p, cedr_barrier_t *barrier) {
+  DASH_QGEMM_i8_cpu(in, weight, bias, multiplier, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,4 +34,14 @@ void DASH_SOFTMAX_flt_cpu(const float **in, float **out, const dash_softmax_para
   o2c_softmax(*in, *out, *p);
 }
 
+void DASH_QCONV_i8_cpu(const int8_t **in, const int8_t **weight, const int32_t **bias, const float **multiplier,
+                       int8_t **out, const dash_qconv_params_t **p) {
+  o2c_qconv(*in, *weight, *bias, *multiplier, *out, *p);
+}
+
+void DASH_QGEMM_i8_cpu(const int8_t **in, const int8_t **weight, const int32_t **bias, const float **multiplier,
+                       int8_t **out, const dash_qgemm_params_t **p) {
+  o2c_qgemm(*in, *weight, *bias, *multiplier, *out, *p);
+}
+
 } /* extern "C" */

@@ -111,10 +111,19 @@ class _Emitter:
             ptr = f"{ptr} + {off}"
         return f"({ctype}*)({ptr})"
 
+    # kernels whose constant weights (argument 1) the CPU kernel library packs once at load: the
+    # parameter struct (it has a `packed` pointer), the <prefix>_packed_bytes / <prefix>_pack functions
+    # and the weights' element type
+    PACKERS = {"o2c_conv": ("dash_conv_params_t", "o2c_conv", "const float"),
+               "o2c_qconv": ("dash_qconv_params_t", "o2c_qconv", "const int8_t"),
+               "o2c_qgemm": ("dash_qgemm_params_t", "o2c_qgemm", "const int8_t")}
+
     def packable(self, c: Call) -> bool:
-        """A convolution whose weights are constants: the CPU kernel can have them packed once at load
-        (dash_conv_params_t.packed, made by o2c_conv_pack; other implementations ignore it)."""
-        if c.params is None or c.params.struct != "dash_conv_params_t" or c.inline != "o2c_conv":
+        """A convolution (or integer GEMM) whose weights are constants: the CPU kernel can have them
+        packed once at load (the params' `packed`, made by o2c_conv_pack / o2c_qconv_pack /
+        o2c_qgemm_pack; other implementations ignore it)."""
+        packer = self.PACKERS.get(c.inline)
+        if c.params is None or packer is None or c.params.struct != packer[0]:
             return False
         if len(c.args) < 2 or not isinstance(c.args[1], TensorArg):
             return False
@@ -131,13 +140,16 @@ class _Emitter:
         if packed is not None and self.packable(c):
             # the parameter struct lives at namespace scope: model load fills its `packed` pointer
             d["pack"] = len(packed)
-            packed.append({"index": len(packed), "init": d["init"], "weight": self.expr(c.args[1], "const float")})
+            struct, prefix, wtype = self.PACKERS[c.inline]
+            packed.append({"index": len(packed), "init": d["init"], "struct": struct, "prefix": prefix,
+                           "weight": self.expr(c.args[1], wtype)})
         if c.api:
             # _nb takes pointers to the arguments: every tensor is read-only except the last (the
             # output), as in every API of dash_ml.h.
-            elem = {"flt": "float", "int": "dash_re_int_type"}[c.prec]
-            d["nb_args"] = [{"type": f"const {elem}*" if k < len(c.args) - 1 else f"{elem}*", "expr": self.expr(a)}
-                            for k, a in enumerate(c.args)]
+            # (the integer APIs take tensors of several element types: each its argument's own)
+            elem = {"flt": "float", "int": "dash_re_int_type", "i8": None}[c.prec]
+            d["nb_args"] = [{"type": f"const {elem or a.cast}*" if k < len(c.args) - 1 else f"{elem or a.cast}*",
+                             "expr": self.expr(a)} for k, a in enumerate(c.args)]
         return d
 
 

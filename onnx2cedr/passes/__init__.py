@@ -21,6 +21,7 @@ from .fold_channel_scale import PASS as fold_channel_scale
 from .fold_transpose import PASS as fold_transpose
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
+from .fuse_qdq import PASS as fuse_qdq
 from .merge_reshapes import PASS as merge_reshapes
 from .remove_identity import PASS as remove_identity
 from .sink_reshape import PASS as sink_reshape
@@ -28,15 +29,18 @@ from .sink_reshape import PASS as sink_reshape
 # composite ops lowered to ops that exist (not an optimization: without it they cannot be placed); first,
 # so that the rest of the pipeline sees the pieces
 LOWERING: list[Pass] = [expand_attention]
+# QDQ patterns around Conv/Gemm/MatMul into integer layers: before constant folding, which would
+# fold the weights' DequantizeLinear into float constants
+QUANTIZED: list[Pass] = [fuse_qdq]
 CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
 # channels-last exporters' Transposes and unit-dimension reshapes (1-D convolutions written as 2-D)
 # go before fusion, so that what they separated can fuse
 LAYOUT: list[Pass] = [fold_transpose, sink_reshape, merge_reshapes, remove_identity, dead_code]
 FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_activation, dead_code]
-FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("cleanup", CLEANUP), ("layout", LAYOUT),
+FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("quantized", QUANTIZED), ("cleanup", CLEANUP), ("layout", LAYOUT),
                                        ("fusion", FUSION)]
 
-PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, remove_identity, constant_fold, dead_code, fold_transpose,
+PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
                                                sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
                                                fuse_bias, fuse_activation)}
 
@@ -74,7 +78,7 @@ def check_pass_names(names: Iterable[str]) -> None:
 
 
 def optimize(graph: Graph, disabled: Iterable[str] = (), max_iter: int = 20) -> list[tuple[str, int]]:
-    """The default pipeline (LOWERING, CLEANUP, LAYOUT, then FUSION) minus the passes named in `disabled`.
+    """The default pipeline (LOWERING, QUANTIZED, CLEANUP, LAYOUT, then FUSION) minus the passes named in `disabled`.
 
     Returns (pass name, times it changed something) for reports, one entry per pass in pipeline
     order (a pass used by several flows is summed); a disabled pass is not listed.
@@ -89,5 +93,5 @@ def optimize(graph: Graph, disabled: Iterable[str] = (), max_iter: int = 20) -> 
     return list(total.items())
 
 
-__all__ = ["LOWERING", "CLEANUP", "LAYOUT", "FUSION", "FLOWS", "PASSES", "Pass", "run_flow", "optimize", "check_pass_names",
+__all__ = ["LOWERING", "QUANTIZED", "CLEANUP", "LAYOUT", "FUSION", "FLOWS", "PASSES", "Pass", "run_flow", "optimize", "check_pass_names",
            "FlowDidNotConverge"]

@@ -165,7 +165,7 @@ class ConstantFold(Pass):
         the chain is folded) are inferred on the way; with infer_all, every node is re-inferred."""
         return self.walk(graph, infer_all)
 
-    def walk(self, graph: Graph, infer_all: bool, fold_if: bool = False) -> bool:
+    def walk(self, graph: Graph, infer_all: bool, fold_if: bool = False, keep_dequantize: bool = False) -> bool:
         """apply()'s loop; with fold_if, an If met on the way is folded (fold_if), or is an error
         naming what its condition depends on when that is not constant."""
         from ..errors import UnsupportedError
@@ -185,7 +185,9 @@ class ConstantFold(Pass):
                 continue
             if infer_all or any(o and o not in graph.values for o in node.outputs):
                 infer_node(graph, node)
-            if self.fold_node(graph, node, consumers):
+            if keep_dequantize and node.op == "DequantizeLinear" and not node.domain:
+                pass
+            elif self.fold_node(graph, node, consumers):
                 folded.add(id(node))
             k += 1
         if folded:
@@ -197,8 +199,9 @@ def infer_and_fold(graph: Graph) -> bool:
     """Shape inference that folds constants as it goes (for the loader): a model whose Reshape
     target comes from a Shape->Gather->Unsqueeze->Concat chain cannot be inferred otherwise, nor
     what follows an If before its taken branch is inlined (an If whose condition is not constant
-    is an UnsupportedError). Returns whether anything was folded."""
-    return PASS.walk(graph, infer_all=True, fold_if=True)
+    is an UnsupportedError). Returns whether anything was folded. A DequantizeLinear stays: the
+    fuse_qdq pass reads the quantized weights through it (constant_fold folds what it leaves)."""
+    return PASS.walk(graph, infer_all=True, fold_if=True, keep_dequantize=True)
 
 
 PASS = ConstantFold()

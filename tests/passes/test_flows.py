@@ -8,7 +8,8 @@ from tests.passes.passutil import assert_close, feeds_for, make_model, op_counts
 
 from onnx2cedr.errors import ModelError
 from onnx2cedr.export_onnx import graph_to_model
-from onnx2cedr.passes import CLEANUP, FUSION, LAYOUT, LOWERING, PASSES, FlowDidNotConverge, optimize, run_flow
+from onnx2cedr.passes import (CLEANUP, FUSION, LAYOUT, LOWERING, PASSES, QUANTIZED, FlowDidNotConverge, optimize,
+                               run_flow)
 from onnx2cedr.passes.common import Pass
 
 
@@ -55,12 +56,13 @@ def test_default_pipeline_on_handmade_model():
     assert conv.act.op == "Relu" and gemm.act.op == "Relu" and gemm.outputs == ["y"]
     assert set(conv.fused_from) == {"conv_bias", "bn", "relu"}
     assert "unused" not in g.values
-    assert [name for name, _ in stats] == ["expand_attention", "remove_identity", "constant_fold", "dead_code",
+    assert [name for name, _ in stats] == ["expand_attention", "fuse_qdq", "remove_identity", "constant_fold", "dead_code",
                                            "fold_transpose", "sink_reshape", "merge_reshapes", "fold_batchnorm",
                                            "fold_channel_scale", "fuse_bias", "fuse_activation"]
-    # the model has no Attention, no Transpose, no reshape before an element-wise op, nor a Mul after a layer
-    assert all(n > 0 for name, n in stats if name not in ("expand_attention", "fold_transpose", "sink_reshape",
-                                                          "merge_reshapes", "fold_channel_scale"))
+    # the model has no Attention, no QDQ pair, no Transpose, no reshape before an element-wise op, nor a Mul
+    # after a layer
+    assert all(n > 0 for name, n in stats if name not in ("expand_attention", "fuse_qdq", "fold_transpose",
+                                                          "sink_reshape", "merge_reshapes", "fold_channel_scale"))
     # a second run changes nothing
     assert all(n == 0 for _, n in optimize(g))
 
@@ -74,10 +76,11 @@ def test_disabled_passes():
 
 
 def test_registry_and_flows():
-    assert set(PASSES) == {"expand_attention", "remove_identity", "constant_fold", "dead_code", "fold_transpose",
+    assert set(PASSES) == {"expand_attention", "fuse_qdq", "remove_identity", "constant_fold", "dead_code", "fold_transpose",
                            "sink_reshape", "merge_reshapes", "fold_batchnorm", "fold_channel_scale", "fuse_bias",
                            "fuse_activation"}
     assert [p.NAME for p in LOWERING] == ["expand_attention"]
+    assert [p.NAME for p in QUANTIZED] == ["fuse_qdq"]
     assert [p.NAME for p in CLEANUP] == ["remove_identity", "constant_fold", "dead_code"]
     assert [p.NAME for p in LAYOUT] == ["fold_transpose", "sink_reshape", "merge_reshapes", "remove_identity",
                                         "dead_code"]

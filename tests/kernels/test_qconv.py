@@ -1,0 +1,186 @@
+"""Integer convolution / GEMM (kernels/src/cpu/qconv.cpp): the three micro-kernels (AVX-512 VNNI, AVX2,
+portable; chosen by the compile flags, so built here three ways) give the same int32 products as
+numpy, and o2c_qconv / o2c_qgemm requantize as onnxruntime does (round half to even, saturate),
+packed once or per call alike."""
+from __future__ import annotations
+
+import ctypes as C
+import subprocess
+
+import numpy as np
+import pytest
+
+from _ctypes_structs import ConvParams, i64x
+from _kref import CXX, KERNELS
+
+# flags -> the micro-kernel they select (o2c_qgemm_path)
+BUILDS = {"vnni": (["-O2", "-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vnni"], 2),
+          "avx2": (["-O2", "-mavx2", "-mfma"], 1), "portable": (["-O2", "-mno-avx2", "-mno-fma"], 0)}
+# what each build needs of the CPU to run (every build is compiled on any x86 machine)
+NEEDS = {"vnni": {"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}, "avx2": {"avx2", "fma"}, "portable": set()}
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+class QConvParams(C.Structure):
+    _fields_ = [("conv", ConvParams), ("in_zero", C.c_int32), ("out_zero", C.c_int32), ("in_unsigned", C.c_int32),
+                ("out_unsigned", C.c_int32), ("relu", C.c_int32), ("packed", C.c_void_p)]
+
+
+class QGemmParams(C.Structure):
+    _fields_ = [("M", C.c_int64), ("N", C.c_int64), ("K", C.c_int64), ("trans_b", C.c_int32),
+                ("in_zero", C.c_int32), ("out_zero", C.c_int32), ("in_unsigned", C.c_int32),
+                ("out_unsigned", C.c_int32), ("relu", C.c_int32), ("packed", C.c_void_p)]
+
+
+@pytest.fixture(scope="module")
+def qlibs(tmp_path_factory):
+    flags = _cpu_flags()
+    libs = {}
+    for name, (fl, path) in BUILDS.items():
+        out = tmp_path_factory.mktemp(f"q_{name}") / "libq.so"
+        cmd = [CXX, "-std=c++17", *fl, "-fPIC", "-shared", "-I", str(KERNELS / "include"),
+               str(KERNELS / "src" / "cpu" / "qconv.cpp"), "-o", str(out)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        if name == "vnni":  # the VNNI micro-kernel is there, whether or not this CPU can run it
+            dis = subprocess.run(["objdump", "-d", str(out)], capture_output=True, text=True).stdout
+            assert "vpdpbusd" in dis
+        if not NEEDS[name] <= flags:
+            continue
+        lib = C.CDLL(str(out))
+        lib.o2c_qgemm_path.restype = C.c_int
+        assert lib.o2c_qgemm_path() == path, name
+        vp = C.c_void_p
+        lib.o2c_qgemm_s32.argtypes = [vp, vp, C.c_int64, C.c_int64, C.c_int64, vp]
+        lib.o2c_qconv.argtypes = [vp] * 5 + [C.POINTER(QConvParams)]
+        lib.o2c_qgemm.argtypes = [vp] * 5 + [C.POINTER(QGemmParams)]
+        lib.o2c_qconv_packed_bytes.argtypes = [C.POINTER(QConvParams)]
+        lib.o2c_qconv_packed_bytes.restype = C.c_size_t
+        lib.o2c_qconv_pack.argtypes = [vp, C.POINTER(QConvParams), vp]
+        libs[name] = lib
+    return libs
+
+
+def _p(a: np.ndarray):
+    return a.ctypes.data if a is not None else None
+
+
+@pytest.mark.parametrize("m, n, k", [(1, 1, 1), (7, 10, 25), (64, 16, 150), (65, 33, 3), (9, 120, 400), (130, 6, 8)])
+def test_paths_give_identical_int32(qlibs, m, n, k):
+    rng = np.random.default_rng(m * 1000 + n * 10 + k)
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    w = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    a[0, :] = 255  # extreme products: 255 * -128 pairs, which vpmaddubsw would saturate
+    w[0, :] = -128
+    ref = a.astype(np.int64) @ w.astype(np.int64).T
+    got = {}
+    for name, lib in qlibs.items():
+        c = np.full((m, n), -7, np.int32)
+        lib.o2c_qgemm_s32(_p(a), _p(w), m, n, k, _p(c))
+        got[name] = c
+        np.testing.assert_array_equal(c, ref, err_msg=name)
+    assert "portable" in got and len(got) >= 2 - (not NEEDS["avx2"] <= _cpu_flags())
+
+
+def _requant(acc: np.ndarray, mult: np.ndarray, zy: int, lo: int, hi: int) -> np.ndarray:
+    f = acc.astype(np.float32) * mult.astype(np.float32)
+    return np.clip(np.rint(f).astype(np.int64) + zy, lo, hi)
+
+
+def _conv_ref(x, w, bias, zx, g, stride, pad, dil):
+    """int64 convolution of (x - zx) (zero outside) with w: the exact accumulator."""
+    B, Cin, H, W = x.shape
+    Cout, Cg, KH, KW = w.shape
+    xp = np.pad(x.astype(np.int64) - zx, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    OH = (H + 2 * pad - (KH - 1) * dil - 1) // stride + 1
+    OW = (W + 2 * pad - (KW - 1) * dil - 1) // stride + 1
+    out = np.zeros((B, Cout, OH, OW), np.int64)
+    Mg = Cout // g
+    for co in range(Cout):
+        gi = co // Mg
+        for ky in range(KH):
+            for kx in range(KW):
+                patch = xp[:, gi * Cg:(gi + 1) * Cg, ky * dil:ky * dil + stride * (OH - 1) + 1:stride,
+                           kx * dil:kx * dil + stride * (OW - 1) + 1:stride]
+                out[:, co] += np.einsum("bchw,c->bhw", patch, w[co, :, ky, kx].astype(np.int64))
+        if bias is not None:
+            out[:, co] += bias[co]
+    return out
+
+
+@pytest.mark.parametrize("signed_in, signed_out, relu, groups, stride, pad, dil", [
+    (True, True, False, 1, 1, 0, 1), (True, True, True, 1, 2, 1, 1), (False, False, False, 1, 1, 2, 2),
+    (False, True, True, 2, 1, 1, 1), (True, False, False, 4, 1, 1, 1)])
+def test_qconv_requantizes_like_onnxruntime(qlibs, signed_in, signed_out, relu, groups, stride, pad, dil):
+    rng = np.random.default_rng(groups * 7 + stride + pad)
+    B, Cin, H, W, Cout, KS = 2, 4, 9, 11, 8, 3
+    xdt = np.int8 if signed_in else np.uint8
+    info = np.iinfo(xdt)
+    x = rng.integers(info.min, info.max + 1, (B, Cin, H, W)).astype(xdt)
+    w = rng.integers(-127, 128, (Cout, Cin // groups, KS, KS)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, Cout).astype(np.int32)
+    mult = rng.uniform(0.5e-3, 3e-3, Cout).astype(np.float32)
+    zx, zy = (-5, 3) if signed_in else (120, 7)
+    zy = 3 if signed_out else 100
+    lo, hi = (-128, 127) if signed_out else (0, 255)
+    acc = _conv_ref(x, w, bias, zx, groups, stride, pad, dil)
+    ref = _requant(acc, mult.reshape(1, -1, 1, 1), zy, max(lo, zy) if relu else lo, hi)
+    OH, OW = acc.shape[2:]
+    conv = ConvParams(spatial_rank=2, has_bias=1, batch=B, in_channels=Cin, out_channels=Cout, groups=groups,
+                      in_size=i64x([H, W, 1], 3), out_size=i64x([OH, OW, 1], 3), kernel=i64x([KS, KS, 1], 3),
+                      stride=i64x([stride, stride, 1], 3), dilation=i64x([dil, dil, 1], 3),
+                      pad_begin=i64x([pad, pad, 0], 3))
+    p = QConvParams(conv=conv, in_zero=zx, out_zero=zy, in_unsigned=int(not signed_in),
+                    out_unsigned=int(not signed_out), relu=int(relu))
+    odt = np.int8 if signed_out else np.uint8
+    for name, lib in qlibs.items():
+        for packed in (False, True):
+            buf = None
+            if packed:
+                buf = np.zeros(lib.o2c_qconv_packed_bytes(C.byref(p)) + 64, np.uint8)
+                at = (-buf.ctypes.data) % 64
+                lib.o2c_qconv_pack(_p(w), C.byref(p), buf.ctypes.data + at)
+                p.packed = buf.ctypes.data + at
+            y = np.zeros(acc.shape, odt)
+            lib.o2c_qconv(_p(x), _p(w), _p(bias), _p(mult), _p(y), C.byref(p))
+            p.packed = None
+            np.testing.assert_array_equal(y.astype(np.int64), ref, err_msg=f"{name} packed={packed}")
+
+
+@pytest.mark.parametrize("trans_b", [0, 1])
+def test_qgemm_requantizes_like_onnxruntime(qlibs, trans_b):
+    rng = np.random.default_rng(3 + trans_b)
+    M, N, K = 5, 37, 70
+    x = rng.integers(-128, 128, (M, K)).astype(np.int8)
+    w = rng.integers(-127, 128, (N, K)).astype(np.int8)
+    mult = rng.uniform(1e-3, 4e-3, N).astype(np.float32)
+    acc = (x.astype(np.int64) + 4) @ w.astype(np.int64).T  # zero point -4
+    ref = _requant(acc, mult, -9, -128, 127)
+    wb = np.ascontiguousarray(w if trans_b else w.T)
+    p = QGemmParams(M=M, N=N, K=K, trans_b=trans_b, in_zero=-4, out_zero=-9, in_unsigned=0, out_unsigned=0, relu=0)
+    for name, lib in qlibs.items():
+        y = np.zeros((M, N), np.int8)
+        lib.o2c_qgemm(_p(x), _p(wb), None, _p(mult), _p(y), C.byref(p))
+        np.testing.assert_array_equal(y.astype(np.int64), ref, err_msg=name)
+
+
+def test_halves_round_to_even(qlibs):
+    """acc * multiplier exactly on .5: 2.5 -> 2, 3.5 -> 4, -2.5 -> -2 (onnxruntime's nearbyint)."""
+    x = np.array([[5, 7, -5, 1]], np.int8).T.copy()  # M = 4, K = 1
+    w = np.array([[1]], np.int8)
+    mult = np.array([0.5], np.float32)
+    p = QGemmParams(M=4, N=1, K=1, trans_b=1, in_zero=0, out_zero=0, in_unsigned=0, out_unsigned=0, relu=0)
+    for name, lib in qlibs.items():
+        y = np.zeros((4, 1), np.int8)
+        lib.o2c_qgemm(_p(x), _p(w), None, _p(mult), _p(y), C.byref(p))
+        assert y.ravel().tolist() == [2, 4, -2, 0], name
