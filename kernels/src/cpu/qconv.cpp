@@ -30,15 +30,20 @@ namespace {
 
 using o2c::detail::Scratch;
 
+/* WElem: the packed weights' element; AElem: the activation rows' (uint8, or widened to int16 for
+ * vpmaddwd so that a pair is one 32-bit broadcast from memory) */
 #if O2C_Q_PATH == 2
 constexpr int64_t NB = 16, KP = 4;
 typedef int8_t WElem;
+typedef uint8_t AElem;
 #elif O2C_Q_PATH == 1
 constexpr int64_t NB = 8, KP = 2;
 typedef int16_t WElem;
+typedef int16_t AElem;
 #else
 constexpr int64_t NB = 1, KP = 1;
 typedef int8_t WElem;
+typedef uint8_t AElem;
 #endif
 constexpr uint32_t QPACK_MAGIC = 0x51433230u; /* "02CQ" */
 constexpr int64_t QPACK_LAYOUT = O2C_Q_PATH | (NB << 4) | (KP << 12);
@@ -100,7 +105,7 @@ QGroup group_of(const uint8_t *base, const QLayout &l, int64_t g) {
 /* ---- C[r][n] (r < rows, n < Npad; ldc = Npad) = sum_k A[r][k] * w(n, k), A rows of Kp bytes ---- */
 #if O2C_Q_PATH == 2
 template <int R, int NBK>
-void tile(const uint8_t *A, int64_t Kp, const WElem *W, int64_t blk_stride, int32_t *C, int64_t ldc) {
+void tile(const AElem *A, int64_t Kp, const WElem *W, int64_t blk_stride, int32_t *C, int64_t ldc) {
   __m512i acc[R][NBK];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < NBK; ++j) acc[r][j] = _mm512_setzero_si512();
@@ -120,29 +125,60 @@ void tile(const uint8_t *A, int64_t Kp, const WElem *W, int64_t blk_stride, int3
 }
 constexpr int TR = 8;
 #elif O2C_Q_PATH == 1
+/* one row of NBK blocks (the remainder rows) */
 template <int R, int NBK>
-void tile(const uint8_t *A, int64_t Kp, const WElem *W, int64_t blk_stride, int32_t *C, int64_t ldc) {
-  __m256i acc[R][NBK];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NBK; ++j) acc[r][j] = _mm256_setzero_si256();
-  const int64_t k2n = Kp / 2;
-  for (int64_t k = 0; k < k2n; ++k) {
-    __m256i w[NBK];
+void tile(const AElem *A, int64_t Kp, const WElem *W, int64_t blk_stride, int32_t *C, int64_t ldc) {
+  static_assert(R == 1, "the 4-row tile is tile4");
+  (void)ldc;
+  __m256i acc[NBK];
+  for (int j = 0; j < NBK; ++j) acc[j] = _mm256_setzero_si256();
+  for (int64_t k = 0; k < Kp / 2; ++k) {
+    int32_t a2;
+    std::memcpy(&a2, A + 2 * k, 4);
+    const __m256i av = _mm256_set1_epi32(a2);
     for (int j = 0; j < NBK; ++j)
-      w[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(W + j * blk_stride + k * 16));
-    for (int r = 0; r < R; ++r) {
-      const uint8_t *a = A + r * Kp + 2 * k;
-      const __m256i av = _mm256_set1_epi32(static_cast<int32_t>(a[0] | (static_cast<uint32_t>(a[1]) << 16)));
-      for (int j = 0; j < NBK; ++j) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(av, w[j]));
-    }
+      acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(av, _mm256_loadu_si256(
+                                                              reinterpret_cast<const __m256i *>(W + j * blk_stride + k * 16))));
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NBK; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i *>(C + r * ldc + j * 8), acc[r][j]);
+  for (int j = 0; j < NBK; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i *>(C + j * 8), acc[j]);
 }
-constexpr int TR = 4;
+
+/* 6 rows x 2 blocks of 8 channels: 12 accumulators in named registers (an array of them gets spilled) */
+inline void tile6(const AElem *A, int64_t Kp, const WElem *W, int64_t blk_stride, int nbk, int32_t *C, int64_t ldc) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const WElem *w1p = W + (nbk > 1 ? blk_stride : 0);
+  const int32_t *a = reinterpret_cast<const int32_t *>(A); /* pairs of int16 */
+  const int64_t s = Kp / 2;
+  for (int64_t k = 0; k < s; ++k) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(W + k * 16));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w1p + k * 16));
+#define O2C_QROW(r, x0, x1)                                                  \
+  {                                                                          \
+    const __m256i av = _mm256_set1_epi32(a[(r) * s + k]);                    \
+    x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(av, w0));                    \
+    x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(av, w1));                    \
+  }
+    O2C_QROW(0, c00, c01)
+    O2C_QROW(1, c10, c11)
+    O2C_QROW(2, c20, c21)
+    O2C_QROW(3, c30, c31)
+    O2C_QROW(4, c40, c41)
+    O2C_QROW(5, c50, c51)
+#undef O2C_QROW
+  }
+  __m256i *c = reinterpret_cast<__m256i *>(C);
+  const int64_t l8 = ldc / 8;
+  const __m256i first[6] = {c00, c10, c20, c30, c40, c50}, second[6] = {c01, c11, c21, c31, c41, c51};
+  for (int r = 0; r < 6; ++r) {
+    _mm256_storeu_si256(c + r * l8, first[r]);
+    if (nbk > 1) _mm256_storeu_si256(c + r * l8 + 1, second[r]);
+  }
+}
+constexpr int TR = 6;
 #else
 template <int R, int NBK>
-void tile(const uint8_t *A, int64_t Kp, const WElem *W, int64_t blk_stride, int32_t *C, int64_t ldc) {
+void tile(const AElem *A, int64_t Kp, const WElem *W, int64_t blk_stride, int32_t *C, int64_t ldc) {
   /* NB = KP = 1: W is n-major, one row of Kp weights per channel */
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < NBK; ++j) {
@@ -156,15 +192,23 @@ constexpr int TR = 4;
 #endif
 
 template <int R>
-void tile_row(const uint8_t *A, const QGroup &g, int32_t *C) {
+void tile_row(const AElem *A, const QGroup &g, int32_t *C) {
   const int64_t blk_stride = (g.Kp / KP) * NB * KP;
   const int64_t nblk = g.Npad / NB;
   int64_t j = 0;
-  for (; j + 2 <= nblk; j += 2) tile<R, 2>(A, g.Kp, g.w + j * blk_stride, blk_stride, C + j * NB, g.Npad);
-  if (j < nblk) tile<R, 1>(A, g.Kp, g.w + j * blk_stride, blk_stride, C + j * NB, g.Npad);
+#if O2C_Q_PATH == 1
+  if constexpr (R == 6) {
+    for (; j < nblk; j += 2) tile6(A, g.Kp, g.w + j * blk_stride, blk_stride, nblk - j > 1 ? 2 : 1, C + j * NB, g.Npad);
+    return;
+  }
+#endif
+  if constexpr (O2C_Q_PATH != 1 || R == 1) {
+    for (; j + 2 <= nblk; j += 2) tile<R, 2>(A, g.Kp, g.w + j * blk_stride, blk_stride, C + j * NB, g.Npad);
+    if (j < nblk) tile<R, 1>(A, g.Kp, g.w + j * blk_stride, blk_stride, C + j * NB, g.Npad);
+  }
 }
 
-void product(const uint8_t *A, int64_t rows, const QGroup &g, int32_t *C) {
+void product(const AElem *A, int64_t rows, const QGroup &g, int32_t *C) {
   int64_t r = 0;
   for (; r + TR <= rows; r += TR) tile_row<TR>(A + r * g.Kp, g, C + r * g.Npad);
   for (; r < rows; ++r) tile_row<1>(A + r * g.Kp, g, C + r * g.Npad);
@@ -183,21 +227,31 @@ Requant requant_of(int32_t out_zero, int32_t out_unsigned, int32_t relu) {
   return q;
 }
 
-/* out[r * sr + n * sn] for r < rows, n < N: saturate(round_half_even(float(C + comp) * mult) + zy) */
+/* out[r * sr + n * sn] for r < rows, n < N: saturate(round_half_even(float(C + comp) * mult) + zy);
+ * the loop runs along the output's unit stride */
+template <typename O>
+void requantize_as(const int32_t *C, int64_t ldc, int64_t rows, int64_t N, const int32_t *comp, const float *mult,
+                   const Requant &q, O *out, int64_t sr, int64_t sn) {
+  auto one = [&](int64_t r, int64_t n) {
+    const float f = static_cast<float>(C[r * ldc + n] + comp[n]) * mult[n];
+    const int32_t v = static_cast<int32_t>(std::nearbyint(f)) + q.zy;
+    out[r * sr + n * sn] = static_cast<O>(std::min(std::max(v, q.lo), q.hi));
+  };
+  if (sn == 1) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = 0; n < N; ++n) one(r, n);
+  } else {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t r = 0; r < rows; ++r) one(r, n);
+  }
+}
+
 void requantize(const int32_t *C, int64_t ldc, int64_t rows, int64_t N, const int32_t *comp, const float *mult,
                 const Requant &q, bool out_unsigned, void *out, int64_t sr, int64_t sn) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const int32_t *c = C + r * ldc;
-    for (int64_t n = 0; n < N; ++n) {
-      const float f = static_cast<float>(c[n] + comp[n]) * mult[n];
-      int32_t v = static_cast<int32_t>(std::nearbyint(f)) + q.zy;
-      v = std::min(std::max(v, q.lo), q.hi);
-      if (out_unsigned)
-        static_cast<uint8_t *>(out)[r * sr + n * sn] = static_cast<uint8_t>(v);
-      else
-        static_cast<int8_t *>(out)[r * sr + n * sn] = static_cast<int8_t>(v);
-    }
-  }
+  if (out_unsigned)
+    requantize_as(C, ldc, rows, N, comp, mult, q, static_cast<uint8_t *>(out), sr, sn);
+  else
+    requantize_as(C, ldc, rows, N, comp, mult, q, static_cast<int8_t *>(out), sr, sn);
 }
 
 /* comp[n] = bias[n] - zxu * wsum[n] (bias may be NULL) */
@@ -247,14 +301,16 @@ struct ConvGeo {
 bool conv_geo(const dash_conv_params_t *p, ConvGeo &g) {
   if (p->spatial_rank < 1 || p->spatial_rank > 3) return false;
   g.in_sp = g.out_sp = g.k_sp = 1;
+  const int lead = 3 - p->spatial_rank; /* the spatial axes right-aligned: g.*[2] is the innermost */
   for (int i = 0; i < 3; ++i) {
-    const bool on = i < p->spatial_rank;
-    g.in[i] = on ? p->in_size[i] : 1;
-    g.out[i] = on ? p->out_size[i] : 1;
-    g.k[i] = on ? p->kernel[i] : 1;
-    g.s[i] = on ? p->stride[i] : 1;
-    g.d[i] = on ? p->dilation[i] : 1;
-    g.pb[i] = on ? p->pad_begin[i] : 0;
+    const int j = i - lead;
+    const bool on = j >= 0;
+    g.in[i] = on ? p->in_size[j] : 1;
+    g.out[i] = on ? p->out_size[j] : 1;
+    g.k[i] = on ? p->kernel[j] : 1;
+    g.s[i] = on ? p->stride[j] : 1;
+    g.d[i] = on ? p->dilation[j] : 1;
+    g.pb[i] = on ? p->pad_begin[j] : 0;
     g.in_sp *= g.in[i];
     g.out_sp *= g.out[i];
     g.k_sp *= g.k[i];
@@ -262,26 +318,43 @@ bool conv_geo(const dash_conv_params_t *p, ConvGeo &g) {
   return g.out_sp > 0;
 }
 
-/* rows [p0, p0 + rows) of one image's im2col for channels [c0, c0 + Cg), as uint8 rows of Kp */
-void im2col_u8(const uint8_t *x, bool sgn, uint8_t pad, const ConvGeo &g, int64_t c0, int64_t Cg, int64_t p0,
-               int64_t rows, int64_t Kp, uint8_t *A) {
-  const uint8_t flip = sgn ? 0x80 : 0;
+/* rows [p0, p0 + rows) of one image's im2col for channels [c0, c0 + Cg), as rows of Kp (xor flip:
+ * int8 -> uint8; pad: the zero point there) */
+template <int KW> /* the innermost kernel extent when known at compile time (0: g.k[2]) */
+void im2col_q(const uint8_t *x, uint8_t flip, AElem pad, const ConvGeo &g, int64_t c0, int64_t Cg, int64_t p0,
+              int64_t rows, int64_t Kp, AElem *A) {
+  const int64_t kw = KW ? KW : g.k[2];
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t pix = p0 + r;
     const int64_t o2 = pix % g.out[2], o1 = (pix / g.out[2]) % g.out[1], o0 = pix / (g.out[2] * g.out[1]);
-    uint8_t *a = A + r * Kp;
+    const int64_t b0 = o0 * g.s[0] - g.pb[0], b1 = o1 * g.s[1] - g.pb[1], b2 = o2 * g.s[2] - g.pb[2];
+    AElem *a = A + r * Kp;
     int64_t k = 0;
-    for (int64_t c = 0; c < Cg; ++c) {
-      const uint8_t *xc = x + (c0 + c) * g.in_sp;
-      for (int64_t k0 = 0; k0 < g.k[0]; ++k0) {
-        const int64_t i0 = o0 * g.s[0] - g.pb[0] + k0 * g.d[0];
-        for (int64_t k1 = 0; k1 < g.k[1]; ++k1) {
-          const int64_t i1 = o1 * g.s[1] - g.pb[1] + k1 * g.d[1];
-          const bool row_in = i0 >= 0 && i0 < g.in[0] && i1 >= 0 && i1 < g.in[1];
-          const uint8_t *xr = xc + (i0 * g.in[1] + i1) * g.in[2];
-          for (int64_t k2 = 0; k2 < g.k[2]; ++k2) {
-            const int64_t i2 = o2 * g.s[2] - g.pb[2] + k2 * g.d[2];
-            a[k++] = row_in && i2 >= 0 && i2 < g.in[2] ? static_cast<uint8_t>(xr[i2] ^ flip) : pad;
+    const bool inside = b0 >= 0 && b0 + (g.k[0] - 1) * g.d[0] < g.in[0] && b1 >= 0 &&
+                        b1 + (g.k[1] - 1) * g.d[1] < g.in[1] && b2 >= 0 && b2 + (g.k[2] - 1) * g.d[2] < g.in[2];
+    if (inside) { /* the whole window in the image: no bounds checks */
+      for (int64_t c = 0; c < Cg; ++c) {
+        const uint8_t *xc = x + (c0 + c) * g.in_sp + (b0 * g.in[1] + b1) * g.in[2] + b2;
+        for (int64_t k0 = 0; k0 < g.k[0]; ++k0)
+          for (int64_t k1 = 0; k1 < g.k[1]; ++k1) {
+            const uint8_t *xr = xc + (k0 * g.d[0] * g.in[1] + k1 * g.d[1]) * g.in[2];
+            for (int64_t k2 = 0; k2 < kw; ++k2) a[k + k2] = static_cast<AElem>(xr[k2 * g.d[2]] ^ flip);
+            k += kw;
+          }
+      }
+    } else {
+      for (int64_t c = 0; c < Cg; ++c) {
+        const uint8_t *xc = x + (c0 + c) * g.in_sp;
+        for (int64_t k0 = 0; k0 < g.k[0]; ++k0) {
+          const int64_t i0 = b0 + k0 * g.d[0];
+          for (int64_t k1 = 0; k1 < g.k[1]; ++k1) {
+            const int64_t i1 = b1 + k1 * g.d[1];
+            const bool row_in = i0 >= 0 && i0 < g.in[0] && i1 >= 0 && i1 < g.in[1];
+            const uint8_t *xr = xc + (i0 * g.in[1] + i1) * g.in[2];
+            for (int64_t k2 = 0; k2 < g.k[2]; ++k2) {
+              const int64_t i2 = b2 + k2 * g.d[2];
+              a[k++] = row_in && i2 >= 0 && i2 < g.in[2] ? static_cast<AElem>(xr[i2] ^ flip) : pad;
+            }
           }
         }
       }
@@ -324,7 +397,7 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
   const bool sgn = !p->in_unsigned;
   const int32_t zxu = p->in_zero + (sgn ? 128 : 0);
   const Requant q = requant_of(p->out_zero, p->out_unsigned, p->relu);
-  Scratch<uint8_t> A(static_cast<size_t>(ROWS * l.Kp));
+  Scratch<AElem> A(static_cast<size_t>(ROWS * l.Kp));
   Scratch<int32_t> C(static_cast<size_t>(ROWS * l.Npad));
   Scratch<int32_t> comp(static_cast<size_t>(N));
   const uint8_t *x = reinterpret_cast<const uint8_t *>(in);
@@ -337,7 +410,13 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
       uint8_t *yb = y + (b * c->out_channels + g * N) * geo.out_sp;
       for (int64_t p0 = 0; p0 < geo.out_sp; p0 += ROWS) {
         const int64_t rows = std::min(ROWS, geo.out_sp - p0);
-        im2col_u8(xb, sgn, static_cast<uint8_t>(zxu), geo, g * Cg, Cg, p0, rows, l.Kp, A.get());
+        const uint8_t flip = sgn ? 0x80 : 0;
+        const AElem pad = static_cast<AElem>(zxu);
+        switch (geo.k[2]) {
+          case 3: im2col_q<3>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, A.get()); break;
+          case 5: im2col_q<5>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, A.get()); break;
+          default: im2col_q<0>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, A.get());
+        }
         product(A.get(), rows, grp, C.get());
         requantize(C.get(), l.Npad, rows, N, comp.get(), multiplier + g * N, q, p->out_unsigned, yb + p0, 1,
                    geo.out_sp);
@@ -367,7 +446,7 @@ void o2c_qgemm(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
   const uint8_t flip = p->in_unsigned ? 0 : 0x80;
   const int32_t zxu = p->in_zero + (flip ? 128 : 0);
   const Requant q = requant_of(p->out_zero, p->out_unsigned, p->relu);
-  Scratch<uint8_t> A(static_cast<size_t>(ROWS * l.Kp));
+  Scratch<AElem> A(static_cast<size_t>(ROWS * l.Kp));
   Scratch<int32_t> C(static_cast<size_t>(ROWS * l.Npad));
   Scratch<int32_t> comp(static_cast<size_t>(N));
   compensation(bias, zxu, grp, comp.get());
@@ -375,9 +454,9 @@ void o2c_qgemm(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
   for (int64_t m0 = 0; m0 < M; m0 += ROWS) {
     const int64_t rows = std::min(ROWS, M - m0);
     for (int64_t r = 0; r < rows; ++r) {
-      uint8_t *a = A.get() + r * l.Kp;
+      AElem *a = A.get() + r * l.Kp;
       const uint8_t *xr = x + (m0 + r) * K;
-      for (int64_t k = 0; k < K; ++k) a[k] = static_cast<uint8_t>(xr[k] ^ flip);
+      for (int64_t k = 0; k < K; ++k) a[k] = static_cast<AElem>(xr[k] ^ flip);
       for (int64_t k = K; k < l.Kp; ++k) a[k] = 0;
     }
     product(A.get(), rows, grp, C.get());
@@ -393,14 +472,12 @@ void o2c_qgemm_s32(const uint8_t *A, const int8_t *W, int64_t M, int64_t N, int6
   const uint8_t *packed = weights_of(nullptr, W, 1, N, K, 0, K, 1, tmp);
   const QLayout l = qlayout(N, K);
   const QGroup grp = group_of(packed, l, 0);
-  Scratch<uint8_t> a(static_cast<size_t>(ROWS * l.Kp));
+  Scratch<AElem> a(static_cast<size_t>(ROWS * l.Kp));
   Scratch<int32_t> c(static_cast<size_t>(ROWS * l.Npad));
   for (int64_t m0 = 0; m0 < M; m0 += ROWS) {
     const int64_t rows = std::min(ROWS, M - m0);
-    for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(a.get() + r * l.Kp, A + (m0 + r) * K, static_cast<size_t>(K));
-      std::memset(a.get() + r * l.Kp + K, 0, static_cast<size_t>(l.Kp - K));
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < l.Kp; ++k) a.get()[r * l.Kp + k] = k < K ? A[(m0 + r) * K + k] : 0;
     product(a.get(), rows, grp, c.get());
     for (int64_t r = 0; r < rows; ++r) std::memcpy(C + (m0 + r) * N, c.get() + r * l.Npad, static_cast<size_t>(N) * 4);
   }
