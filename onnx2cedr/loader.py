@@ -140,7 +140,30 @@ def _read_model_proto(path: Path) -> onnx.ModelProto:
         raise ModelError(f"'{path.name}' is not a valid ONNX model (it has no graph; truncated or not ONNX?)")
     if not model.graph.output:
         raise ModelError(f"'{path.name}': the graph declares no outputs (truncated file?)")
+    _check_text(model.graph, path.name)
     return model
+
+
+def _check_text(g: onnx.GraphProto, file: str) -> None:
+    """Every name the compiler reads is text: protobuf hands over the bytes of a string field that
+    is not valid UTF-8 (a corrupt file), which nothing downstream expects."""
+    def bad(what: str, v) -> None:
+        if isinstance(v, bytes):
+            raise ModelError(f"'{file}': {what} {v[:40]!r} is not valid UTF-8 (corrupt file?)")
+
+    bad("the graph name", g.name)
+    for coll, what in ((g.input, "graph input"), (g.output, "graph output"), (g.value_info, "value"),
+                       (g.initializer, "initializer")):
+        for x in coll:
+            bad(f"the {what} name", x.name)
+    for i, n in enumerate(g.node):
+        for v in [n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)]:
+            bad(f"a name in node #{i}", v)
+        for a in n.attribute:
+            if a.HasField("g"):
+                _check_text(a.g, file)
+            for sub in a.graphs:
+                _check_text(sub, file)
 
 
 def _text(v) -> str:

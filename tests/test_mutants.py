@@ -151,6 +151,18 @@ def test_external_data_location_not_utf8(tmp_path):
     assert_one_line_error(cli("inspect", p), "initializer 'w'", "not found beside the model")
 
 
+@pytest.mark.parametrize("name", ["wq", "mm_node"])
+def test_names_not_utf8(tmp_path, name):
+    """Mutant inspect #2952 of seed 0 (corrupt_bytes): an initializer name whose bytes are not UTF-8
+    reached numpy_helper as bytes and raised UnicodeDecodeError; every name is now checked when the
+    file is read."""
+    w = numpy_helper.from_array(np.ones((8, 8), np.float32), "wq")
+    p = _save_model(tmp_path / "m.onnx", [H("MatMul", ["x", "wq"], ["y"], name="mm_node")], [1, 8], [w])
+    data = p.read_bytes()
+    p.write_bytes(data.replace(name.encode(), name[0].encode() + b"\x89" + name[2:].encode()))
+    assert_one_line_error(cli("inspect", p), "is not valid UTF-8")
+
+
 def test_external_data_model_still_loads(tmp_path):
     p = _ext_model(tmp_path)
     d = onnx2cedr.inspect(p)
