@@ -235,6 +235,41 @@ def quantize(model: Path = typer.Argument(..., help="The float ONNX model."),
 
 
 @app.command()
+def accuracy(model: Path = typer.Argument(..., help="The float ONNX model."),
+             inputs: Path = typer.Option(..., "--inputs", help="Labelled samples (.npz, as validate --inputs)."),
+             labels: str = typer.Option(..., "--labels", help="The array of class labels in the --inputs file."),
+             schemes: str = typer.Option("float,int8", "--schemes", help="Comma list of float, int8, int16."),
+             calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration inputs for the quantized "
+                                                  "schemes (.npz)."),
+             calib_samples: Optional[int] = typer.Option(None, "--calib-samples", help="Use at most N calibration "
+                                                         "inputs."),
+             per_channel: bool = typer.Option(False, "--per-channel", help="One weight scale per output channel."),
+             method: str = typer.Option("minmax", "--method", help="Calibration: minmax, percentile or entropy."),
+             runs: int = typer.Option(30, "--runs", help="Timed runs per scheme (interleaved)."),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON.")):
+    """Top-1 accuracy, drop against float, weights size and CPU latency of the generated code per scheme."""
+    from .quantize import accuracy as do_accuracy
+    from .quantize import parse_schemes
+
+    try:
+        rows = do_accuracy(model, inputs, labels, parse_schemes(schemes), calib=calib, calib_samples=calib_samples,
+                           per_channel=per_channel, method=method, runs=runs)
+    except O2CError as e:
+        _fail(e)
+    t = Table(title=f"{model}: generated code per scheme (CPU, one thread)")
+    for col in ("scheme", "top-1", "drop (points)", "weights", "latency", "integer layers"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r.scheme, f"{100 * r.top1:.2f}%", f"{r.drop_points:+.2f}", _human_bytes(r.weights_bytes),
+                  f"{r.latency_us:.1f} us", str(r.integer_layers))
+    out.print(t)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"model": str(model), "inputs": str(inputs), "per_channel": per_channel,
+                                        "method": method, "schemes": [r.as_dict() for r in rows]}, indent=1) + "\n")
+
+
+@app.command()
 def profile(folder: Path = typer.Argument(..., help="An output folder made by `onnx2cedr convert` (with the lib artifact)."),
             runs: int = typer.Option(100, help="Timed runs (after 3 warm-up runs); medians are reported."),
             inputs: Optional[Path] = typer.Option(None, help=".npz with the inputs (first sample used); "
@@ -417,6 +452,11 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         for p in s["pes"]:
             t.add_row(p["name"], p["type"], str(p["tasks"]), _fmt_ns(p["busy_ns"]), f"{100 * p['utilization']:.1f}%")
         out.print(t)
+        f = s.get("faults") or {}
+        if f.get("total"):
+            kinds = ", ".join(f"{f[k]} {k}" for k in ("error", "crash", "overrun") if f.get(k))
+            out.print(f"faults: {f['total']} accelerator call(s) failed ({kinds}; {f.get('injected', 0)} injected) "
+                      "and were re-run on a CPU PE")
         out.print(f"logs: {res.log_dir}/")
     if res.returncode != 0:
         fails = s.get("failures", [])

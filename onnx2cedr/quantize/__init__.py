@@ -2,6 +2,7 @@
 model out (onnxruntime.quantization.quantize_static does the work)."""
 from __future__ import annotations
 
+from .accuracy import ALL_SCHEMES, SchemeResult, accuracy, parse_schemes
 from .static import METHODS, SCHEMES, quantize
 
-__all__ = ["quantize", "SCHEMES", "METHODS"]
+__all__ = ["quantize", "accuracy", "parse_schemes", "SchemeResult", "SCHEMES", "ALL_SCHEMES", "METHODS"]

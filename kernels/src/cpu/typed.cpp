@@ -678,40 +678,42 @@ void quantize(const void *in, const void *scale, const void *zp, void *out, cons
   using C = std::conditional_t<std::is_same_v<F, double>, double, float>;
   const F *S = static_cast<const F *>(scale);
   const Q *Z = static_cast<const Q *>(zp);
-  const int64_t D = p->axis_dim, I = p->inner, n = p->outer * D * I;
+  const int64_t D = p->axis_dim, I = p->inner;
   constexpr bool mini_q = is_mini<Q>::value;
   constexpr bool int_q = std::is_integral_v<Q> || is_small_int<Q>;
-  for (int64_t e = 0; e < n; ++e) {
-    const int64_t o = e / (D * I), d = (e / I) % D, i = e % I;
-    const int64_t si = o * p->s_outer + (d / p->block) * p->s_axis + i * p->s_inner;
-    const C sc = C(Tr<F>::ld(S[si]));
-    if (p->dequantize) {
-      const Q *X = static_cast<const Q *>(in);
-      C v = C(Tr<Q>::ld(X[e]));
-      if constexpr (!mini_q) {
-        if (Z) v -= C(Tr<Q>::ld(Z[si]));
+  // nested loops, not one over e with divisions (they cost more than the arithmetic)
+  for (int64_t o = 0, e = 0; o < p->outer; ++o)
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t i = 0; i < I; ++i, ++e) {
+        const int64_t si = o * p->s_outer + (d / p->block) * p->s_axis + i * p->s_inner;
+        const C sc = C(Tr<F>::ld(S[si]));
+        if (p->dequantize) {
+          const Q *X = static_cast<const Q *>(in);
+          C v = C(Tr<Q>::ld(X[e]));
+          if constexpr (!mini_q) {
+            if (Z) v -= C(Tr<Q>::ld(Z[si]));
+          }
+          static_cast<F *>(out)[e] = Tr<F>::st(static_cast<typename Tr<F>::C>(v * sc));
+        } else {
+          const F *X = static_cast<const F *>(in);
+          C v = C(Tr<F>::ld(X[e])) / sc;
+          Q *Y = static_cast<Q *>(out);
+          if constexpr (int_q) {
+            int64_t r = static_cast<int64_t>(std::nearbyint(v)) + (Z ? int64_t(Tr<Q>::ld(Z[si])) : 0);
+            r = std::min<int64_t>(std::max<int64_t>(r, QuantRange<Q>::lo), QuantRange<Q>::hi);
+            Y[e] = Tr<Q>::st(static_cast<typename Tr<Q>::C>(r));
+          } else if constexpr (mini_q) {
+            float f = static_cast<float>(v);
+            if (Tr<Q>::F::top == 3 && Z) f += Tr<Q>::ld(Z[si]);  // float4 e2m1 adds its zero point
+            const float mx = Tr<Q>::F::max_value();
+            if (p->saturate) f = f > mx ? mx : f < -mx ? -mx : f;
+            Y[e] = Tr<Q>::st(f);
+          } else {
+            std::fprintf(stderr, "onnx2cedr kernel: quantizing to element type %d is not supported\n", int(p->quant_type));
+            std::abort();
+          }
+        }
       }
-      static_cast<F *>(out)[e] = Tr<F>::st(static_cast<typename Tr<F>::C>(v * sc));
-    } else {
-      const F *X = static_cast<const F *>(in);
-      C v = C(Tr<F>::ld(X[e])) / sc;
-      Q *Y = static_cast<Q *>(out);
-      if constexpr (int_q) {
-        int64_t r = static_cast<int64_t>(std::nearbyint(v)) + (Z ? int64_t(Tr<Q>::ld(Z[si])) : 0);
-        r = std::min<int64_t>(std::max<int64_t>(r, QuantRange<Q>::lo), QuantRange<Q>::hi);
-        Y[e] = Tr<Q>::st(static_cast<typename Tr<Q>::C>(r));
-      } else if constexpr (mini_q) {
-        float f = static_cast<float>(v);
-        if (Tr<Q>::F::top == 3 && Z) f += Tr<Q>::ld(Z[si]);  // float4 e2m1 adds its zero point
-        const float mx = Tr<Q>::F::max_value();
-        if (p->saturate) f = f > mx ? mx : f < -mx ? -mx : f;
-        Y[e] = Tr<Q>::st(f);
-      } else {
-        std::fprintf(stderr, "onnx2cedr kernel: quantizing to element type %d is not supported\n", int(p->quant_type));
-        std::abort();
-      }
-    }
-  }
 }
 
 template <class Fn> void dispatch_float(int32_t t, Fn &&f) {
