@@ -212,14 +212,17 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         raise typer.Exit(1)
 
 
+PerChannelOpt = typer.Option(False, "--per-channel", help="One weight scale per output channel.")
+MethodOpt = typer.Option("minmax", "--method", help="Calibration: minmax, percentile or entropy.")
+
+
 @app.command()
 def quantize(model: Path = typer.Argument(..., help="The float ONNX model."),
              calib: Path = typer.Option(..., "--calib", help="Calibration inputs (.npz, the conventions of "
                                         "validate --inputs)."),
              output: Path = typer.Option(..., "-o", "--output", help="The QDQ model to write."),
              scheme: str = typer.Option("int8", "--scheme", help="int8 or int16 (activations and weights)."),
-             per_channel: bool = typer.Option(False, "--per-channel", help="One weight scale per output channel."),
-             method: str = typer.Option("minmax", "--method", help="Calibration: minmax, percentile or entropy."),
+             per_channel: bool = PerChannelOpt, method: str = MethodOpt,
              exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Keep a node in float (repeatable)."),
              samples: Optional[int] = typer.Option(None, "--samples", help="Use at most N calibration inputs.")):
     """Post-training static quantization (onnxruntime.quantization) into a standard QDQ model."""
@@ -243,8 +246,7 @@ def accuracy(model: Path = typer.Argument(..., help="The float ONNX model."),
                                                   "schemes (.npz)."),
              calib_samples: Optional[int] = typer.Option(None, "--calib-samples", help="Use at most N calibration "
                                                          "inputs."),
-             per_channel: bool = typer.Option(False, "--per-channel", help="One weight scale per output channel."),
-             method: str = typer.Option("minmax", "--method", help="Calibration: minmax, percentile or entropy."),
+             per_channel: bool = PerChannelOpt, method: str = MethodOpt,
              runs: int = typer.Option(30, "--runs", help="Timed runs per scheme (interleaved)."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON.")):
     """Top-1 accuracy, drop against float, weights size and CPU latency of the generated code per scheme."""
