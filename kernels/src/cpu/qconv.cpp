@@ -320,27 +320,41 @@ bool conv_geo(const dash_conv_params_t *p, ConvGeo &g) {
 
 /* rows [p0, p0 + rows) of one image's im2col for channels [c0, c0 + Cg), as rows of Kp (xor flip:
  * int8 -> uint8; pad: the zero point there) */
+/* rows: offsets (from a window's first element) of its rows of g.k[2] elements, Cg * k[0] * k[1] of them */
+void window_rows(const ConvGeo &g, int64_t c0, int64_t Cg, int64_t *rows) {
+  int64_t n = 0;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t k0 = 0; k0 < g.k[0]; ++k0)
+      for (int64_t k1 = 0; k1 < g.k[1]; ++k1)
+        rows[n++] = (c0 + c) * g.in_sp + (k0 * g.d[0] * g.in[1] + k1 * g.d[1]) * g.in[2];
+}
+
 template <int KW> /* the innermost kernel extent when known at compile time (0: g.k[2]) */
-void im2col_q(const uint8_t *x, uint8_t flip, AElem pad, const ConvGeo &g, int64_t c0, int64_t Cg, int64_t p0,
-              int64_t rows, int64_t Kp, AElem *A) {
+__attribute__((noinline)) void im2col_q(const uint8_t *x, uint8_t flip, AElem pad, const ConvGeo &g, int64_t c0,
+                                        int64_t Cg, int64_t p0, int64_t rows, int64_t Kp, const int64_t *wrows,
+                                        AElem *A) {
   const int64_t kw = KW ? KW : g.k[2];
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t pix = p0 + r;
-    const int64_t o2 = pix % g.out[2], o1 = (pix / g.out[2]) % g.out[1], o0 = pix / (g.out[2] * g.out[1]);
+  const int64_t nrows = Cg * g.k[0] * g.k[1], d2 = g.d[2];
+  /* the output position of row 0, then stepped (divisions per row cost more than a small window) */
+  int64_t o2 = p0 % g.out[2], o1 = (p0 / g.out[2]) % g.out[1], o0 = p0 / (g.out[2] * g.out[1]);
+  for (int64_t r = 0; r < rows; ++r, ++o2) {
+    if (o2 == g.out[2]) {
+      o2 = 0;
+      if (++o1 == g.out[1]) {
+        o1 = 0;
+        ++o0;
+      }
+    }
     const int64_t b0 = o0 * g.s[0] - g.pb[0], b1 = o1 * g.s[1] - g.pb[1], b2 = o2 * g.s[2] - g.pb[2];
     AElem *a = A + r * Kp;
     int64_t k = 0;
     const bool inside = b0 >= 0 && b0 + (g.k[0] - 1) * g.d[0] < g.in[0] && b1 >= 0 &&
                         b1 + (g.k[1] - 1) * g.d[1] < g.in[1] && b2 >= 0 && b2 + (g.k[2] - 1) * g.d[2] < g.in[2];
-    if (inside) { /* the whole window in the image: no bounds checks */
-      for (int64_t c = 0; c < Cg; ++c) {
-        const uint8_t *xc = x + (c0 + c) * g.in_sp + (b0 * g.in[1] + b1) * g.in[2] + b2;
-        for (int64_t k0 = 0; k0 < g.k[0]; ++k0)
-          for (int64_t k1 = 0; k1 < g.k[1]; ++k1) {
-            const uint8_t *xr = xc + (k0 * g.d[0] * g.in[1] + k1 * g.d[1]) * g.in[2];
-            for (int64_t k2 = 0; k2 < kw; ++k2) a[k + k2] = static_cast<AElem>(xr[k2 * g.d[2]] ^ flip);
-            k += kw;
-          }
+    if (inside) { /* the whole window in the image: no bounds checks, the window's rows from the table */
+      const uint8_t *xw = x + (b0 * g.in[1] + b1) * g.in[2] + b2;
+      for (int64_t w = 0; w < nrows; ++w, k += kw) {
+        const uint8_t *xr = xw + wrows[w];
+        for (int64_t k2 = 0; k2 < kw; ++k2) a[k + k2] = static_cast<AElem>(xr[k2 * d2] ^ flip);
       }
     } else {
       for (int64_t c = 0; c < Cg; ++c) {
@@ -400,11 +414,13 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
   Scratch<AElem> A(static_cast<size_t>(ROWS * l.Kp));
   Scratch<int32_t> C(static_cast<size_t>(ROWS * l.Npad));
   Scratch<int32_t> comp(static_cast<size_t>(N));
+  Scratch<int64_t> wrows(static_cast<size_t>(Cg * geo.k[0] * geo.k[1]));
   const uint8_t *x = reinterpret_cast<const uint8_t *>(in);
   uint8_t *y = reinterpret_cast<uint8_t *>(out);
   for (int64_t g = 0; g < G; ++g) {
     const QGroup grp = group_of(packed, l, g);
     compensation(bias ? bias + g * N : nullptr, zxu, grp, comp.get());
+    window_rows(geo, g * Cg, Cg, wrows.get());
     for (int64_t b = 0; b < c->batch; ++b) {
       const uint8_t *xb = x + b * c->in_channels * geo.in_sp;
       uint8_t *yb = y + (b * c->out_channels + g * N) * geo.out_sp;
@@ -412,10 +428,11 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
         const int64_t rows = std::min(ROWS, geo.out_sp - p0);
         const uint8_t flip = sgn ? 0x80 : 0;
         const AElem pad = static_cast<AElem>(zxu);
+        const int64_t *wr = wrows.get();
         switch (geo.k[2]) {
-          case 3: im2col_q<3>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, A.get()); break;
-          case 5: im2col_q<5>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, A.get()); break;
-          default: im2col_q<0>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, A.get());
+          case 3: im2col_q<3>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, wr, A.get()); break;
+          case 5: im2col_q<5>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, wr, A.get()); break;
+          default: im2col_q<0>(xb, flip, pad, geo, g * Cg, Cg, p0, rows, l.Kp, wr, A.get());
         }
         product(A.get(), rows, grp, C.get());
         requantize(C.get(), l.Npad, rows, N, comp.get(), multiplier + g * N, q, p->out_unsigned, yb + p0, 1,
