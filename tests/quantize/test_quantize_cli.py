@@ -95,6 +95,8 @@ def test_samples_caps_the_calibration(tmp_path, calib):
     ("scheme", "unknown scheme 'int4'"),
     ("method", "unknown calibration method"),
     ("samples", "--samples must be at least 1"),
+    ("not_model", "cannot read model"),
+    ("symbolic", "has a symbolic dimension 'N'"),
 ])
 def test_bad_input_is_one_line(tmp_path, calib, case, needle):
     out = tmp_path / "q.onnx"
@@ -117,6 +119,16 @@ def test_bad_input_is_one_line(tmp_path, calib, case, needle):
         args += ["--scheme", "int4"]
     elif case == "method":
         args += ["--method", "median"]
+    elif case == "not_model":
+        bad = tmp_path / "bad.onnx"
+        bad.write_bytes(b"\x00garbage")
+        args[1] = bad
+    elif case == "symbolic":
+        m = onnx.load(str(LENET))
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+        bad = tmp_path / "sym.onnx"
+        onnx.save(m, str(bad))
+        args[1] = bad
     else:
         args += ["--samples", "0"]
     r = cli(*args)
