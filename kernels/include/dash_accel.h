@@ -52,6 +52,15 @@ static inline void cedr_accel_report(uint64_t cycles, uint64_t bytes_moved) {
   if (cedr_accel_account) cedr_accel_account(cycles, bytes_moved);
 }
 
+/* An accelerator implementation that could not complete the call (a device error, a timeout of
+ * its own) reports it with a non-zero code before returning: the runtime then re-runs the task on
+ * a CPU PE, and counts the fault in summary.json. Its outputs are not used. */
+void cedr_accel_error(int code) __attribute__((weak));
+
+static inline void cedr_accel_fail(int code) {
+  if (cedr_accel_error) cedr_accel_error(code);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,7 +10,7 @@ import csv
 import json
 from pathlib import Path
 
-from .engines import Context, run_point
+from .engines import Context
 from .results import Store, read_rows, write_atomic
 from .space import grid
 from .spec import Experiment, ExperimentError

@@ -74,7 +74,8 @@ bool identifier(const std::string &s) {
 // ("Calibration" holds the raw points of a calibrate output merged into a config.)
 const std::set<std::string> kIgnoredTopLevel = {"PAPI Counters", "Use PAPI", "Cache Schedules", "Calibration"};
 const std::set<std::string> kKnownTopLevel = {"Worker Threads", "Scheduler", "Random Seed", "DASH Binary Paths",
-                                              "DASH API Costs", "Features", "API Cost Functions", "Accelerators"};
+                                              "DASH API Costs", "Features", "API Cost Functions", "Accelerators",
+                                              "Faults", "Max Pending Instances"};
 // Features: the public ones (accepted; those without an effect here are ignored) and ours.
 const std::set<std::string> kKnownFeatures = {"Enable Queueing", "Loosen Thread Permissions",
                                               "Fixed Periodic Injection", "Exit When Idle",
@@ -89,7 +90,7 @@ std::string join(const std::set<std::string> &names) {
 void read_worker_threads(const std::string &path, const json::Value &v, RunConfig &cfg) {
   expect(path, v, json::Value::Object, "\"Worker Threads\"");
   cfg.types.clear();
-  cfg.types.push_back({"cpu", 0, {}});
+  cfg.types.push_back({"cpu", 0, {}, {}});
   for (const auto &kv : v.obj) {
     const std::string where = "\"Worker Threads\".\"" + kv.first + "\"";
     if (!identifier(kv.first)) bad(path, kv.second, where + ": a PE type name must be letters, digits or '_'");
@@ -101,7 +102,7 @@ void read_worker_threads(const std::string &path, const json::Value &v, RunConfi
     if (kv.first == "cpu") {
       cfg.types[0].count = int(n);
     } else {
-      cfg.types.push_back({kv.first, int(n), {}});
+      cfg.types.push_back({kv.first, int(n), {}, {}});
     }
   }
   if (int(cfg.types.size()) > kMaxPeTypes)
@@ -195,6 +196,64 @@ void read_accelerators(const std::string &path, const json::Value &v, RunConfig 
   }
 }
 
+// "Faults": {"deadline_factor": 10, "deadline_min_us": 5000, "seed": 1,
+//            "inject": {"conv": {"every": 10, "mode": "error"}, "fft": {"probability": 0.05, "mode": "crash"}}}
+void read_faults(const std::string &path, const json::Value &v, RunConfig &cfg) {
+  expect(path, v, json::Value::Object, "\"Faults\"");
+  for (const auto &kv : v.obj) {
+    const std::string where = "\"Faults\".\"" + kv.first + "\"";
+    if (kv.first == "deadline_factor") {
+      cfg.deadline_factor = positive_number(path, kv.second, where);
+    } else if (kv.first == "deadline_min_us") {
+      cfg.deadline_min_ns = nonneg_number(path, kv.second, where) * 1000.0;
+    } else if (kv.first == "seed") {
+      expect(path, kv.second, json::Value::Number, where);
+      if (kv.second.num < 0 || kv.second.num != std::floor(kv.second.num))
+        bad(path, kv.second, where + " must be a non-negative whole number");
+      cfg.fault_seed = uint64_t(kv.second.num);
+    } else if (kv.first == "inject") {
+      expect(path, kv.second, json::Value::Object, where);
+      for (const auto &ty : kv.second.obj) {
+        const std::string w2 = where + ".\"" + ty.first + "\"";
+        const int t = cfg.type_index(ty.first);
+        if (t == 0) bad(path, ty.second, w2 + ": faults are injected into accelerators only (a CPU PE is the fallback)");
+        if (t < 0) bad(path, ty.second, w2 + ": not a PE type of \"Worker Threads\"");
+        expect(path, ty.second, json::Value::Object, w2);
+        FaultInjection &f = cfg.types[t].inject;
+        f.mode = FaultMode::error;
+        bool has_rate = false;
+        for (const auto &k : ty.second.obj) {
+          if (k.first == "mode") {
+            expect(path, k.second, json::Value::String, w2 + ".mode");
+            if (k.second.str == "error") f.mode = FaultMode::error;
+            else if (k.second.str == "crash") f.mode = FaultMode::crash;
+            else if (k.second.str == "hang") f.mode = FaultMode::hang;
+            else bad(path, k.second, w2 + ".mode: expected \"error\", \"crash\" or \"hang\", got " + quoted(k.second.str));
+          } else if (k.first == "every") {
+            expect(path, k.second, json::Value::Number, w2 + ".every");
+            if (k.second.num < 1 || k.second.num != std::floor(k.second.num))
+              bad(path, k.second, w2 + ".every must be a whole number >= 1");
+            f.every = uint64_t(k.second.num);
+            has_rate = true;
+          } else if (k.first == "probability") {
+            expect(path, k.second, json::Value::Number, w2 + ".probability");
+            if (!(k.second.num >= 0 && k.second.num <= 1)) bad(path, k.second, w2 + ".probability must be in [0, 1]");
+            f.probability = k.second.num;
+            has_rate = true;
+          } else {
+            bad(path, k.second, w2 + ": unknown key " + quoted(k.first) + " (expected \"mode\", \"every\", \"probability\")");
+          }
+        }
+        if (!has_rate) bad(path, ty.second, w2 + ": give \"every\" or \"probability\"");
+        cfg.any_injection = true;
+      }
+    } else {
+      bad(path, kv.second, "unknown key " + quoted(kv.first) +
+                               " in \"Faults\" (expected \"deadline_factor\", \"deadline_min_us\", \"seed\", \"inject\")");
+    }
+  }
+}
+
 }  // namespace
 
 RunConfig load_config(const std::string &path) {
@@ -269,6 +328,15 @@ RunConfig load_config(const std::string &path) {
   if (const json::Value *v = doc.get("API Cost Functions")) read_cost_functions(path, *v, cfg);
   if (const json::Value *v = doc.get("Accelerators")) read_accelerators(path, *v, cfg);
   if (const json::Value *v = doc.get("Features")) read_features(path, *v, cfg);
+  if (const json::Value *v = doc.get("Faults")) read_faults(path, *v, cfg);
+  if (cfg.any_injection && cfg.types[0].count == 0)
+    bad(path, *doc.get("Faults"), "\"Faults\".\"inject\" needs a CPU PE to re-run failed calls on (\"Worker Threads\".\"cpu\" is 0)");
+  if (const json::Value *v = doc.get("Max Pending Instances")) {
+    expect(path, *v, json::Value::Number, "\"Max Pending Instances\"");
+    if (v->num < 1 || v->num != std::floor(v->num) || v->num > 1e9)
+      bad(path, *v, "\"Max Pending Instances\" must be a whole number from 1 to 10^9, got " + json::number(v->num));
+    cfg.max_pending_instances = int64_t(v->num);
+  }
   return cfg;
 }
 

@@ -22,10 +22,21 @@ struct AccelModel {
   }
 };
 
+// Injected faults of a non-CPU PE type ("Faults"."inject"): every Nth call on the type, or each
+// call with a probability, fails in the given way.
+enum class FaultMode { none = 0, error, crash, hang };
+
+struct FaultInjection {
+  FaultMode mode = FaultMode::none;
+  uint64_t every = 0;       // > 0: calls every, 2*every, ... on this type fail
+  double probability = 0;   // else: each call fails with this probability (seeded)
+};
+
 struct PeType {
   std::string name;  // "cpu", "fft", ...
   int count = 0;
   AccelModel accel;  // unused for "cpu"
+  FaultInjection inject;
 };
 
 struct RunConfig {
@@ -40,6 +51,14 @@ struct RunConfig {
   bool queueing = true;                   // Features."Enable Queueing"
   bool fixed_periodic = true;             // Features."Fixed Periodic Injection"
   bool model_accel_latency = true;        // Features."Model Accelerator Latency"
+  // "Faults": an accelerator call that fails (an error it reports, a crash on its worker, or a run
+  // longer than deadline_factor x its predicted cost, at least deadline_min_ns) is re-run on a CPU PE
+  double deadline_factor = 10;
+  double deadline_min_ns = 5e6;
+  uint64_t fault_seed = 0;
+  bool any_injection = false;
+  // "Max Pending Instances": instances submitted and not finished, at most (the daemon refuses more)
+  int64_t max_pending_instances = 100000;
 
   int total_pes() const {
     int n = 0;

@@ -66,6 +66,7 @@ void wake(int32_t kind, int32_t index = -1, int32_t sig = 0) {
 }
 
 void on_crash(int sig) {
+  accel_guard_jump(sig);  // an accelerator call that crashed: its worker re-runs the task on a CPU
   if (t_instance >= 0 && g_wake_w >= 0) {
     wake('C', t_instance, sig);
     park_forever();  // the instance is over; its state may be inconsistent, so it never resumes
@@ -316,6 +317,18 @@ void Daemon::submit(int fd, const json::Value &req) {
     std::lock_guard<std::mutex> lk(rt_.state_mu);
     if (stopping_) {
       send_line(fd, error_json("the daemon is stopping; submission refused"));
+      close(fd);
+      return;
+    }
+    // backpressure: instances submitted and not finished stay within "Max Pending Instances"
+    int64_t adds = 0;
+    for (const auto &s : specs) adds += s.instances;
+    const int64_t pending = int64_t(instances_.size()) - rt_.finished_instances;
+    if (pending + adds > cfg_.max_pending_instances) {
+      send_line(fd, error_json("the daemon is full: " + std::to_string(pending) + " instance(s) pending, this "
+                               "submission adds " + std::to_string(adds) + ", the limit is " +
+                               std::to_string(cfg_.max_pending_instances) +
+                               " (\"Max Pending Instances\"); submit again later"));
       close(fd);
       return;
     }

@@ -2,6 +2,8 @@
 // table of callers per arity), and the accelerator cost reports of the call running on a thread
 // (cedr_accel_account, dash_accel.h).
 #include <array>
+#include <csetjmp>
+#include <csignal>
 #include <utility>
 
 #include "runtime.h"
@@ -14,8 +16,14 @@ struct AccelAccount {
   bool reported = false;
 };
 thread_local AccelAccount tl_account;
+thread_local int tl_error = 0;                  // cedr_accel_error of the call on this thread
+thread_local sigjmp_buf *tl_guard = nullptr;    // set while an accelerator call may crash
 
 }  // namespace
+
+extern "C" __attribute__((visibility("default"))) void cedr_accel_error(int code) {
+  if (code != 0 && tl_error == 0) tl_error = code;
+}
 
 extern "C" __attribute__((visibility("default"))) void cedr_accel_account(uint64_t cycles, uint64_t bytes_moved) {
   tl_account.cycles += cycles;
@@ -85,7 +93,33 @@ void call_estimate(void *fn, void *const *args, unsigned n, uint8_t instance_ind
   kEstCallers[n](fn, args, instance_index, cycles, bytes_moved);
 }
 
-void accel_account_reset() { tl_account = AccelAccount{}; }
+void accel_account_reset() {
+  tl_account = AccelAccount{};
+  tl_error = 0;
+}
+
+int accel_error_code() { return tl_error; }
+
+int guarded_accel_call(void *fn, void *const *args, unsigned n, uint8_t instance_index, bool inject_crash) {
+  sigjmp_buf jb;
+  const int sig = sigsetjmp(jb, 1);
+  if (sig != 0) {
+    tl_guard = nullptr;
+    return sig;  // came back from the signal handler (accel_guard_jump)
+  }
+  tl_guard = &jb;
+  if (inject_crash) std::raise(SIGSEGV);
+  call_impl(fn, args, n, true, instance_index);
+  tl_guard = nullptr;
+  return 0;
+}
+
+void accel_guard_jump(int sig) {
+  if (tl_guard == nullptr) return;
+  sigjmp_buf *g = tl_guard;
+  tl_guard = nullptr;
+  siglongjmp(*g, sig);
+}
 
 bool accel_account_read(uint64_t *cycles, uint64_t *bytes_moved) {
   *cycles = tl_account.cycles;

@@ -65,6 +65,38 @@ std::string stats(std::vector<double> v, const char *k1, double p1, const char *
   return s + "}";
 }
 
+// "faults": accelerator calls that failed and were re-run on a CPU PE: counts by kind, and the
+// first records (the task, the PE, what happened, whether it was injected).
+std::string faults_json(Runtime &rt, const std::vector<std::unique_ptr<Instance>> &instances) {
+  static const char *kKind[] = {"", "error", "crash", "overrun"};
+  uint64_t total = 0, injected = 0, by_kind[4] = {};
+  std::vector<const FaultRecord *> all;
+  for (auto &pe : rt.pes())
+    for (const auto &f : pe->faults) {
+      ++total;
+      injected += f.injected;
+      ++by_kind[int(f.kind) & 3];
+      all.push_back(&f);
+    }
+  std::sort(all.begin(), all.end(), [](const FaultRecord *a, const FaultRecord *b) { return a->start_ns < b->start_ns; });
+  std::string s = "  \"faults\": {\"total\": " + json::number(double(total)) + ", \"injected\": " +
+                  json::number(double(injected)) + ", \"error\": " + json::number(double(by_kind[1])) +
+                  ", \"crash\": " + json::number(double(by_kind[2])) + ", \"overrun\": " +
+                  json::number(double(by_kind[3])) + ", \"rerun_on\": \"cpu\", \"records\": [";
+  const size_t shown = std::min<size_t>(all.size(), 100);
+  for (size_t i = 0; i < shown; ++i) {
+    const FaultRecord &f = *all[i];
+    const std::string app = f.instance >= 0 ? instances[size_t(f.instance)]->name : std::string();
+    s += std::string(i ? ",\n    " : "\n    ") + "{\"app\": " + json::quote(app) + ", \"app_id\": " +
+         json::number(f.instance >= 0 ? instances[size_t(f.instance)]->id : -1) + ", \"task_id\": " +
+         json::number(double(f.task_id)) + ", \"api\": " + json::quote(rt.slots()[f.slot]->name) + ", \"pe\": " +
+         json::quote(rt.pes()[f.pe]->name) + ", \"kind\": " + json::quote(kKind[int(f.kind) & 3]) +
+         ", \"detail\": " + json::number(f.detail) + ", \"injected\": " + (f.injected ? "true" : "false") +
+         ", \"start_ns\": " + json::number(double(f.start_ns)) + ", \"stop_ns\": " + json::number(double(f.stop_ns)) + "}";
+  }
+  return s + (shown ? "\n  ]}" : "]}");
+}
+
 }  // namespace
 
 bool write_logs(const RunInfo &info, Runtime &rt, const std::vector<std::unique_ptr<Instance>> &instances,
@@ -163,7 +195,8 @@ bool write_summary(const RunInfo &info, Runtime &rt, const std::vector<std::uniq
          ", \"type\": " + json::quote(rt.config().types[pe->type].name) + ", \"tasks\": " + json::number(double(n)) +
          ", \"busy_ns\": " + json::number(double(pe->busy_ns)) +
          ", \"utilization\": " + json::number(makespan > 0 ? double(pe->busy_ns) / makespan : 0) +
-         ", \"overruns\": " + json::number(double(pe->overruns)) + "}";
+         ", \"overruns\": " + json::number(double(pe->overruns)) +
+         ", \"faults\": " + json::number(double(pe->faults.size())) + "}";
     comma = true;
   }
   s += "\n  ],\n  \"apps\": [";
@@ -204,7 +237,7 @@ bool write_summary(const RunInfo &info, Runtime &rt, const std::vector<std::uniq
          ", \"instance\": " + json::number(ip->id) + ", \"exit_code\": " + json::number(ip->exit_code) + "}";
     comma = true;
   }
-  s += "]\n}\n";
+  s += "],\n" + faults_json(rt, instances) + "\n}\n";
 
   const std::string path = info.log_dir + "/summary.json";
   const std::string tmp = path + ".tmp";

@@ -134,6 +134,7 @@ void on_exit_during_run() {
 }
 
 void on_fatal_signal(int sig) {
+  accel_guard_jump(sig);  // an accelerator call that crashed: back to its worker, which re-runs the task on a CPU
   // async-signal-safe only
   char msg[96] = "cedr-run: error: fatal signal ";
   size_t n = std::strlen(msg);
@@ -156,7 +157,7 @@ void install_run_guards() {
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_fatal_signal;
-  sa.sa_flags = SA_RESETHAND;
+  sa.sa_flags = 0;  // stays installed: an accelerator crash survived returns from it (siglongjmp)
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
   g_run_active.store(true);
@@ -171,6 +172,11 @@ void remove_run_guards() {
 
 int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App> &apps,
              const std::vector<AppSpec> &specs, const RunOptions &opt) {
+  int64_t total = 0;
+  for (const auto &s : specs) total += s.instances;
+  if (total > cfg.max_pending_instances)
+    throw InputError("the workload has " + std::to_string(total) + " instances, more than \"Max Pending Instances\" (" +
+                     std::to_string(cfg.max_pending_instances) + ")");
   const std::vector<Arrival> plan = plan_arrivals(specs, opt.poisson, opt.seed);
   std::vector<std::unique_ptr<Instance>> instances;
   instances.reserve(plan.size());

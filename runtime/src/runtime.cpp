@@ -34,7 +34,7 @@ thread_local unsigned tl_slot_next = 0;
 
 
 Runtime::Runtime(const RunConfig &cfg, const Libraries &libs, const std::string &scheduler, uint64_t seed)
-    : cfg_(cfg), libs_(libs), sched_(make_scheduler(scheduler)), rng_(seed) {
+    : cfg_(cfg), libs_(libs), sched_(make_scheduler(scheduler)), rng_(seed), fault_rng_(cfg.fault_seed) {
   if (!sched_) throw InputError("unknown scheduler '" + scheduler + "'");
   n_types_ = int(cfg.types.size());
   for (int t = 0; t < n_types_; ++t) {

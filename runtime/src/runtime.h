@@ -82,6 +82,19 @@ struct TaskTraceExtra {
   double pred_ns[kMaxPeTypes];  // per PE type, count-0 types included; < 0: no implementation
 };
 
+// A failed accelerator call, re-run on a CPU PE.
+enum class FaultKind : uint8_t { error = 1, crash, overrun };
+struct FaultRecord {
+  int32_t instance;
+  uint32_t task_id;
+  uint16_t slot;
+  uint16_t pe;
+  FaultKind kind;
+  int detail;            // the reported error code, or the signal
+  bool injected;
+  int64_t start_ns, stop_ns;
+};
+
 struct RoundRecord {
   uint32_t ready;
   int64_t start_ns, stop_ns;
@@ -153,6 +166,7 @@ struct alignas(64) PE {
   // worker-owned until the worker exits
   int spin_misses = 0;                    // idle polls in a row that timed out (adaptive spin)
   std::vector<TaskRecord> records;
+  std::vector<FaultRecord> faults;
   std::vector<TaskTraceExtra> trace;      // --task-trace: parallel to records
   int64_t busy_ns = 0;
   uint64_t overruns = 0;
@@ -239,6 +253,11 @@ class Runtime {
   // accelerator's estimator through that type's latency model, else the cost function.
   double predict(const ApiSlot *s, int type, void *const *args, unsigned n_args, double work) const;
   void dispatch_to(PE &pe, Task *first, Task *last, int count, double pred_sum, int64_t now);
+  // Accelerator faults: whether this call on PE type `type` is to fail, and how (injection); the
+  // deadline of a task on an accelerator; a failed task recorded and handed to a CPU PE.
+  FaultMode injected_fault(int type);
+  int64_t deadline_ns(const Task *t) const;
+  void reroute_to_cpu(PE &pe, Task *t, const FaultRecord &f);
 
   const RunConfig &cfg_;
   const Libraries &libs_;
@@ -277,6 +296,10 @@ class Runtime {
   std::vector<double> stage_pred_;
   std::vector<RoundRecord> rounds_;
 
+  std::atomic<uint64_t> inject_calls_[kMaxPeTypes] = {};
+  std::mutex fault_mu_;
+  std::mt19937_64 fault_rng_;
+
   std::atomic<bool> aborted_{false};
   std::mutex fatal_mu_;
   std::string fatal_msg_;
@@ -301,6 +324,14 @@ void call_impl(void *fn, void *const *args, unsigned n, bool accel, uint8_t inst
 // before an accelerator call, read after it (false when the implementation reported nothing).
 void accel_account_reset();
 bool accel_account_read(uint64_t *cycles, uint64_t *bytes_moved);
+// The error code the call running on this thread reported (cedr_accel_error), 0 if none.
+int accel_error_code();
+// An accelerator call that survives a crash: a fatal signal on this thread while it runs returns
+// here (the signal number) instead of ending the process (the handlers call accel_guard_jump
+// first). inject_crash: raise SIGSEGV instead of calling (fault injection).
+int guarded_accel_call(void *fn, void *const *args, unsigned n, uint8_t instance_index, bool inject_crash);
+// In a fatal-signal handler: back to guarded_accel_call if this thread is inside one; else returns.
+void accel_guard_jump(int sig);
 // Calls an estimator: n argument pointers, the instance index, then where to store cycles and bytes.
 void call_estimate(void *fn, void *const *args, unsigned n, uint8_t instance_index, uint64_t *cycles,
                    uint64_t *bytes_moved);

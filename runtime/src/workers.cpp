@@ -144,8 +144,22 @@ void Runtime::execute(PE &pe, Task *t) {
     stop = now_ns();
   } else {
     accel_account_reset();
-    call_impl(fn, t->args, t->n_args, true, uint8_t(pe.index));
+    const FaultMode inject = cfg_.any_injection ? injected_fault(pe.type) : FaultMode::none;
+    int sig = 0;
+    if (inject == FaultMode::hang) {
+      sleep_until_ns(start + deadline_ns(t) + 1000000);  // never completes within its deadline
+    } else if (inject != FaultMode::error) {
+      sig = guarded_accel_call(fn, t->args, t->n_args, uint8_t(pe.index), inject == FaultMode::crash);
+    }
     const int64_t end = now_ns();
+    const int code = inject == FaultMode::error ? -1 : accel_error_code();
+    if (code != 0 || sig != 0 || end - start > deadline_ns(t)) {
+      const FaultKind kind = code != 0 ? FaultKind::error : sig != 0 ? FaultKind::crash : FaultKind::overrun;
+      reroute_to_cpu(pe, t, FaultRecord{t->inst ? t->inst->index : -1, t->task_id, t->slot->index,
+                                        uint16_t(pe.id), kind, code != 0 ? code : sig,
+                                        inject != FaultMode::none, start, end});
+      return;
+    }
     uint64_t cycles = 0, bytes = 0;
     const double modeled =
         accel_account_read(&cycles, &bytes) ? pe.accel.latency_ns(cycles, bytes) : t->assigned_cost;
@@ -197,6 +211,53 @@ void Runtime::execute(PE &pe, Task *t) {
   if (b != nullptr) signal_barrier(b, wake_waiters);
   outstanding_tasks_.fetch_sub(1, std::memory_order_acq_rel);
   if (pending_count_.load(std::memory_order_seq_cst) > 0) request_round();
+}
+
+FaultMode Runtime::injected_fault(int type) {
+  const FaultInjection &f = cfg_.types[size_t(type)].inject;
+  if (f.mode == FaultMode::none) return FaultMode::none;
+  if (f.every > 0) {
+    const uint64_t n = inject_calls_[type].fetch_add(1, std::memory_order_relaxed) + 1;
+    return n % f.every == 0 ? f.mode : FaultMode::none;
+  }
+  std::lock_guard<std::mutex> lk(fault_mu_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(fault_rng_) < f.probability ? f.mode : FaultMode::none;
+}
+
+int64_t Runtime::deadline_ns(const Task *t) const {
+  return int64_t(std::max(cfg_.deadline_factor * t->assigned_cost, cfg_.deadline_min_ns));
+}
+
+// The failed attempt counts as the accelerator's busy time; the task goes, whole, to the CPU PE
+// predicted to be free first (its barrier is signalled when that run finishes). Nothing of the
+// failed attempt's outputs is kept: the CPU implementation writes them all again.
+void Runtime::reroute_to_cpu(PE &pe, Task *t, const FaultRecord &f) {
+  pe.faults.push_back(f);
+  pe.busy_ns += f.stop_ns - f.start_ns;
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lk(pe.mu);
+    pe.avail_ns.store(double(now_ns()) + pe.queued_pred_ns, std::memory_order_relaxed);
+    pe.busy = false;
+    pe.deferred_ns = 0;
+    wake = pe.sleeping && pe.head != nullptr;
+  }
+  if (wake) pe.cv.notify_one();
+  pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
+  PE *best = nullptr;
+  if (t->slot->impl[0] != nullptr)
+    for (auto &p : pes_)
+      if (p->cpu && (best == nullptr || p->avail_ns.load(std::memory_order_relaxed) <
+                                            best->avail_ns.load(std::memory_order_relaxed)))
+        best = p.get();
+  if (best == nullptr) {
+    fatal("an accelerator call of " + t->slot->name + " failed on " + pe.name +
+          " and no CPU PE can run it again");
+    return;
+  }
+  t->assigned_cost = std::max(0.0, t->cost[0]);
+  t->next = nullptr;
+  dispatch_to(*best, t, t, 1, t->assigned_cost, now_ns());
 }
 
 TaskRecord Runtime::run_direct(int pe_id, ApiSlot *s, const std::vector<void *> &args, double work) {

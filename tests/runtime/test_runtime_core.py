@@ -30,7 +30,7 @@ APPRT = re.compile(r"^app_id: (\d+), app_name: ([^,]+), ref_arrival_time: (\d+),
                    r"ref_end_time: (\d+), app_runtime: (\d+), app_lifetime: (\d+)$")
 
 SUMMARY_KEYS = {"scheduler", "seed", "arrival", "queueing", "start_ns", "end_ns", "makespan_ns", "instances",
-                "failed_instances", "tasks", "pes", "apps", "scheduling", "dispatch_ns", "failures"}
+                "failed_instances", "tasks", "pes", "apps", "scheduling", "dispatch_ns", "failures", "faults"}
 
 # ZIP blocking, then four FFTs issued _nb with one shared barrier; checks itself in double precision.
 CORE_APP = r"""
@@ -400,7 +400,7 @@ def test_core_app_every_scheduler(rt, bins, tmp_path, scheduler):
     assert s["makespan_ns"] == s["end_ns"] - s["start_ns"] > 0
     assert s["queueing"] is True and s["arrival"] == "periodic" and s["seed"] == 1 and s["failures"] == []
     for p in s["pes"]:
-        assert set(p) == {"name", "type", "tasks", "busy_ns", "utilization", "overruns"}
+        assert set(p) == {"name", "type", "tasks", "busy_ns", "utilization", "overruns", "faults"}
     assert [p["name"] for p in s["pes"]][:3] == ["cpu1", "cpu2", "cpu3"]
     (app,) = s["apps"]
     assert set(app) == {"name", "path", "instances", "failed", "latency_ns", "runtime_ns"}
