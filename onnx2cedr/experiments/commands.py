@@ -43,6 +43,7 @@ def run_cmd(experiment: Path = typer.Argument(..., help="The experiment file (YA
         path = run(exp, output, executor=executor, address=address, jobs=jobs, restart=restart,
                    progress=parse_progress_flag(progress), search=search, trials=trials, reprofile=reprofile)
         summary = _summary(path)
+        front = _front_table(exp, path)
         if not no_report:
             from .report import write_report
 
@@ -50,7 +51,48 @@ def run_cmd(experiment: Path = typer.Argument(..., help="The experiment file (YA
     except O2CError as e:
         _fail(e)
     out.print(summary)
+    if front is not None:
+        out.print(front)
     out.print(f"results: {path}" + ("" if no_report else f"; report: {Path(output) / 'report.html'}"))
+
+
+def _front_table(exp, path: Path, most: int = 10):
+    """The Pareto front of the objectives (the best points for one), as a table; None without
+    objectives."""
+    from rich.table import Table
+
+    from .results import read_csv
+    from .search import objectives, pareto
+    from .space import swept
+
+    objs = objectives(exp.doc)
+    if not objs:
+        return None
+    rows = []
+    for r in read_csv(path):
+        row = {}
+        for k, v in r.items():
+            try:
+                row[k] = float(v) if v != "" else float("nan")
+            except ValueError:
+                row[k] = v
+        rows.append(row)
+    front = pareto(rows, objs, exp.doc["constraints"])
+    keys = [k for k in swept(exp) if k != "platform"]
+    comp = "platform" in swept(exp) or any(k.startswith("platform.") for k in keys)
+    keys = [k for k in keys if not k.startswith("platform.")]
+    t = Table(title=f"Pareto front ({len(front)} point(s)" + (f", first {most}" if len(front) > most else "") + ")")
+    for col in ["point"] + (["composition"] if comp else []) + keys + [m for m, _ in objs]:
+        t.add_column(col)
+    for p in front[:most]:
+        cells = [str(int(p["point"]))]
+        if comp:
+            cells.append("+".join(f"{int(p[f'platform.{ty}'])} {ty}" for ty in ("cpu", "conv", "gemm", "fft", "zip")
+                                  if int(p[f"platform.{ty}"]) > 0))
+        cells += [f"{p[k]:g}" if isinstance(p[k], float) else str(p[k]) for k in keys]
+        cells += [f"{p[m]:.4g}" for m, _ in objs]
+        t.add_row(*cells)
+    return t
 
 
 def _summary(path: Path) -> str:
