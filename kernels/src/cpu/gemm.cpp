@@ -109,6 +109,46 @@ inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__r
   _mm256_storeu_ps(c + 5 * ldc, c50);
   _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
+#elif O2C_HAVE_NEON
+/* NEON 4x16: the 4 rows of an A step in one register, 16 accumulators; acc + b * a[lane] fused,
+ * so each element is the portable kernel's FMA chain, bit for bit */
+inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
+                         int64_t ldc, bool accumulate) {
+  static_assert(MR == 4 && NR == 16, "the NEON micro-kernel is 4 x 16");
+  float32x4_t c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+  if (accumulate) {
+    c00 = vld1q_f32(c + 0 * ldc), c01 = vld1q_f32(c + 0 * ldc + 4), c02 = vld1q_f32(c + 0 * ldc + 8),
+    c03 = vld1q_f32(c + 0 * ldc + 12);
+    c10 = vld1q_f32(c + 1 * ldc), c11 = vld1q_f32(c + 1 * ldc + 4), c12 = vld1q_f32(c + 1 * ldc + 8),
+    c13 = vld1q_f32(c + 1 * ldc + 12);
+    c20 = vld1q_f32(c + 2 * ldc), c21 = vld1q_f32(c + 2 * ldc + 4), c22 = vld1q_f32(c + 2 * ldc + 8),
+    c23 = vld1q_f32(c + 2 * ldc + 12);
+    c30 = vld1q_f32(c + 3 * ldc), c31 = vld1q_f32(c + 3 * ldc + 4), c32 = vld1q_f32(c + 3 * ldc + 8),
+    c33 = vld1q_f32(c + 3 * ldc + 12);
+  } else {
+    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = vdupq_n_f32(0.0f);
+  }
+  for (int64_t k = 0; k < kc; ++k, a += 4, b += 16) {
+    const float32x4_t av = vld1q_f32(a);
+    const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+    c00 = vfmaq_laneq_f32(c00, b0, av, 0), c01 = vfmaq_laneq_f32(c01, b1, av, 0);
+    c02 = vfmaq_laneq_f32(c02, b2, av, 0), c03 = vfmaq_laneq_f32(c03, b3, av, 0);
+    c10 = vfmaq_laneq_f32(c10, b0, av, 1), c11 = vfmaq_laneq_f32(c11, b1, av, 1);
+    c12 = vfmaq_laneq_f32(c12, b2, av, 1), c13 = vfmaq_laneq_f32(c13, b3, av, 1);
+    c20 = vfmaq_laneq_f32(c20, b0, av, 2), c21 = vfmaq_laneq_f32(c21, b1, av, 2);
+    c22 = vfmaq_laneq_f32(c22, b2, av, 2), c23 = vfmaq_laneq_f32(c23, b3, av, 2);
+    c30 = vfmaq_laneq_f32(c30, b0, av, 3), c31 = vfmaq_laneq_f32(c31, b1, av, 3);
+    c32 = vfmaq_laneq_f32(c32, b2, av, 3), c33 = vfmaq_laneq_f32(c33, b3, av, 3);
+  }
+  vst1q_f32(c + 0 * ldc, c00), vst1q_f32(c + 0 * ldc + 4, c01), vst1q_f32(c + 0 * ldc + 8, c02);
+  vst1q_f32(c + 0 * ldc + 12, c03);
+  vst1q_f32(c + 1 * ldc, c10), vst1q_f32(c + 1 * ldc + 4, c11), vst1q_f32(c + 1 * ldc + 8, c12);
+  vst1q_f32(c + 1 * ldc + 12, c13);
+  vst1q_f32(c + 2 * ldc, c20), vst1q_f32(c + 2 * ldc + 4, c21), vst1q_f32(c + 2 * ldc + 8, c22);
+  vst1q_f32(c + 2 * ldc + 12, c23);
+  vst1q_f32(c + 3 * ldc, c30), vst1q_f32(c + 3 * ldc + 4, c31), vst1q_f32(c + 3 * ldc + 8, c32);
+  vst1q_f32(c + 3 * ldc + 12, c33);
+}
 #else
 inline void micro_kernel(int64_t kc, const float *__restrict a, const float *__restrict b, float *__restrict c,
                          int64_t ldc, bool accumulate) {

@@ -29,6 +29,14 @@
 #else
 #define O2C_HAVE_AVX512 0
 #endif
+/* NEON (aarch64): the hand-written GEMM micro-kernel; -DO2C_NO_NEON keeps the portable loop nest
+ * (same results bit for bit: both are one FMA chain per element in k order) */
+#if !O2C_HAVE_AVX2 && defined(__aarch64__) && defined(__ARM_NEON) && !defined(O2C_NO_NEON)
+#include <arm_neon.h>
+#define O2C_HAVE_NEON 1
+#else
+#define O2C_HAVE_NEON 0
+#endif
 
 namespace o2c {
 namespace detail {
