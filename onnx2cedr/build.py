@@ -66,9 +66,68 @@ def find_compiler() -> str:
     raise BuildError("no C++ compiler found: install g++ (e.g. apt-get install g++) or set CXX")
 
 
-def compile_flags(native: bool = True, debug: bool = False) -> list[str]:
-    flags = ["-std=c++20", "-fPIC", "-pthread", "-g0" if not debug else "-g"]
-    flags += ["-O0"] if debug else ["-O3", "-DNDEBUG"]
+SANITIZERS = ("address", "undefined", "thread")
+
+
+def parse_sanitize(spec) -> tuple[str, ...]:
+    """The sanitizers of --sanitize / sanitize= ("address,undefined", a list, or None) as a sorted
+    tuple; an unknown name, or address with thread (exclusive runtimes), is a one-line error."""
+    if not spec:
+        return ()
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [str(n).strip() for n in names if str(n).strip()]
+    for n in names:
+        if n not in SANITIZERS:
+            raise O2CError(f"--sanitize: unknown sanitizer '{n}' (choose from {', '.join(SANITIZERS)})")
+    if "address" in names and "thread" in names:
+        raise O2CError("--sanitize: address and thread cannot be combined (build twice)")
+    return tuple(sorted(set(names)))
+
+
+def sanitize_flags(sanitize: Iterable[str]) -> list[str]:
+    """Compile and link flags of an instrumented build (empty without sanitizers)."""
+    sanitize = tuple(sanitize)
+    return [f"-fsanitize={','.join(sanitize)}", "-fno-omit-frame-pointer", "-g", "-O1"] if sanitize else []
+
+
+# What a sanitized program does on its first report: stop with a non-zero exit (UBSan with a stack).
+SANITIZER_OPTIONS = {"ASAN_OPTIONS": "halt_on_error=1", "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+                     "TSAN_OPTIONS": "halt_on_error=1"}
+
+
+def sanitizer_env(env=None) -> dict[str, str]:
+    """env (default os.environ) with SANITIZER_OPTIONS put first in each variable: the user's own
+    settings come after ours, and a sanitizer's last setting of an option wins."""
+    env = dict(os.environ if env is None else env)
+    for var, ours in SANITIZER_OPTIONS.items():
+        env[var] = f"{ours}:{env[var]}" if env.get(var) else ours
+    return env
+
+
+def sanitizer_preload(cxx: str, sanitize: Iterable[str]) -> list[str]:
+    """The sanitizer runtime a process that did not link it (Python loading an instrumented library
+    with ctypes) must LD_PRELOAD: libasan or libtsan, none for UBSan alone."""
+    sanitize = set(sanitize)
+    name = "libasan.so" if "address" in sanitize else "libtsan.so" if "thread" in sanitize else None
+    if name is None:
+        return []
+    try:
+        r = subprocess.run(cxx.split() + [f"-print-file-name={name}"], capture_output=True, text=True)
+    except OSError:
+        raise BuildError(f"the C++ compiler '{cxx}' cannot be run") from None
+    path = r.stdout.strip()
+    if not os.path.isabs(path) or not os.path.exists(path):
+        raise BuildError(f"the compiler '{cxx}' has no {name} (install its sanitizer runtime)")
+    return [os.path.realpath(path)]
+
+
+def compile_flags(native: bool = True, debug: bool = False, sanitize: Iterable[str] = ()) -> list[str]:
+    flags = ["-std=c++20", "-fPIC", "-pthread"]
+    if sanitize:
+        flags += sanitize_flags(sanitize) + ["-DNDEBUG"]
+    else:
+        flags += ["-g0" if not debug else "-g"]
+        flags += ["-O0"] if debug else ["-O3", "-DNDEBUG"]
     if native:
         flags.append("-march=native")
     return flags
@@ -208,11 +267,16 @@ class KernelLib:
     entry objects."""
 
     def __init__(self, native: bool = True, target: str | None = None, cxx: str | None = None,
-                 sysroot: str | os.PathLike | None = None):
+                 sysroot: str | os.PathLike | None = None, sanitize=()):
+        """sanitize: sanitizers to instrument with (parse_sanitize's forms); they are in the flags,
+        and so in the cache key: instrumented and normal builds never mix."""
         self.tc = Toolchain(target, native, cxx, sysroot)
         self.cxx = self.tc.cxx
-        self.flags = compile_flags(False) + self.tc.arch + self.tc.sysroot
-        self.ldflags = list(self.tc.sysroot)
+        self.sanitize = parse_sanitize(sanitize)
+        if self.sanitize and self.tc.cross:
+            raise O2CError("--sanitize builds for this machine only (not with --target)")
+        self.flags = compile_flags(False, sanitize=self.sanitize) + self.tc.arch + self.tc.sysroot
+        self.ldflags = list(self.tc.sysroot) + sanitize_flags(self.sanitize)
         self.src = kernels_dir()
         h = hashlib.blake2b(digest_size=12)
         h.update(_compiler_id(self.cxx).encode())

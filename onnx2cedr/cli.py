@@ -29,6 +29,10 @@ ConstOpt = typer.Option(None, "--const", help="Bind a graph input to a constant:
                         "it folds at compile time.")
 ApiOpt = typer.Option("extended", "--api", help="Target API set: extended (ours) or public (the public CEDR "
                       "release's APIs only; other layers run inline in the app).")
+SanitizeOpt = typer.Option(None, "--sanitize", help="Build instrumented: address,undefined or thread (address and "
+                           "thread exclude each other); -fsanitize=... -g -O1, cached apart from normal builds.")
+RunSanitizeOpt = typer.Option(None, "--sanitize", help="Use the runtime, kernel libraries and bundled apps built "
+                              "instrumented (as convert --sanitize); run apps converted the same way.")
 ConvOpt = typer.Option(None, "--conv", help="With --api public: gemm (im2col + DASH_GEMM_flt, the default) or int16 "
                        "(DASH_CONV_2D_int per channel pair + DASH_ZIP_flt; costs accuracy).")
 
@@ -95,7 +99,8 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
             cxx: Optional[str] = typer.Option(None, "--cxx", help="The C++ compiler to build with (a vendor "
                                               "toolchain's g++, e.g. PetaLinux or JetPack; default $CXX or g++)."),
             sysroot: Optional[Path] = typer.Option(None, "--sysroot", help="The target's sysroot, passed to every "
-                                                   "compile and link.")):
+                                                   "compile and link."),
+            sanitize: Optional[str] = SanitizeOpt):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
@@ -104,7 +109,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
         res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
                          native=not portable, force=force, threads=threads, api=api, conv=conv,
-                         consts=_consts(const), target=target, cxx=cxx, sysroot=sysroot)
+                         consts=_consts(const), target=target, cxx=cxx, sysroot=sysroot, sanitize=sanitize)
     except O2CError as e:
         _fail(e)
     d = res.model_json
@@ -168,11 +173,17 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
                                                   "report accuracy of both."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON."),
              input_shape: Optional[List[str]] = InputShapeOpt, api: str = ApiOpt,
-             conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt):
+             conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt,
+             sanitize: Optional[str] = typer.Option(None, "--sanitize", help="Not supported (the library runs inside "
+                                                    "Python): convert --sanitize and run the executable or app.")):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
     from .validation import validate as do_validate
 
     try:
+        if sanitize:
+            raise O2CError("validate --sanitize is not supported: validate runs the library inside Python, where an "
+                           "instrumented library needs its sanitizer runtime preloaded; convert --sanitize, then run "
+                           "the executable or the app (run --sanitize)")
         src = _framework_model(model, input_shape)
         rep = do_validate(src, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
                           shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
@@ -412,20 +423,23 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         force: bool = typer.Option(False, help="Replace a log folder not written by `onnx2cedr run`."),
         print_output: bool = typer.Option(False, "--print-output", help="Also print every instance's output, "
                                           "each line prefixed [APP#APP_ID] (failed instances' always are)."),
-        as_json: bool = typer.Option(False, "--json", help="Print summary.json.")):
+        as_json: bool = typer.Option(False, "--json", help="Print summary.json."),
+        sanitize: Optional[str] = RunSanitizeOpt):
     """Run apps on the CEDR-compatible runtime with a described SoC; write CEDR logs and a summary."""
     from . import run as R
+    from .build import parse_sanitize
 
     try:
-        specs = [R.parse_app_spec(a) for a in apps]
+        rb = R._runtime(parse_sanitize(sanitize))
+        specs = [R.parse_app_spec(a, rb) for a in apps]
         if check:
             # as the runtime wrote it: one line per PE (rich would wrap long lines and read brackets as markup)
-            sys.stdout.write(R.check(config, specs, extra_libs=lib or ()).rstrip() + "\n")
+            sys.stdout.write(R.check(config, specs, extra_libs=lib or (), rb=rb).rstrip() + "\n")
             return
         if log_dir is None:
             raise O2CError("--log-dir DIR is required to run apps (only --check runs without one)")
         res = R.run(config, log_dir, specs, scheduler=scheduler, seed=seed, arrival=arrival, force=force,
-                    extra_libs=lib or ())
+                    extra_libs=lib or (), rb=rb)
     except O2CError as e:
         _fail(e)
     s = res.summary
@@ -483,21 +497,25 @@ def daemon(config: Path = typer.Option(..., "--config", "-c", help="Hardware com
            lib: Optional[List[Path]] = typer.Option(None, "--lib", help="Extra kernel library to load (repeatable)."),
            background: bool = typer.Option(False, "--background", help="Detach; return once it is ready "
                                            "(its output goes to LOG_DIR/daemon.out)."),
-           force: bool = typer.Option(False, help="Replace a log folder not written by onnx2cedr.")):
+           force: bool = typer.Option(False, help="Replace a log folder not written by onnx2cedr."),
+           sanitize: Optional[str] = RunSanitizeOpt):
     """Run the runtime as a daemon that takes submissions (`submit`) until `stop`, then writes the logs."""
     from . import daemon as D
+    from . import run as R
+    from .build import parse_sanitize
 
     try:
+        san = parse_sanitize(sanitize)
         if background:
-            st = D.start_background(config, log_dir, socket, scheduler, seed, arrival, lib or (), force)
+            st = D.start_background(config, log_dir, socket, scheduler, seed, arrival, lib or (), force, sanitize=san)
             sys.stdout.write(f"daemon pid {st.pid} on {st.socket}; logs in {st.log_dir}/ when stopped\n")
             return
         log, path = D.prepare(config, log_dir, socket, force)
-        cmd = D.daemon_command(config, log, path, scheduler, seed, arrival, lib or ())
+        cmd = D.daemon_command(config, log, path, scheduler, seed, arrival, lib or (), sanitize=san)
     except O2CError as e:
         _fail(e)
     sys.stdout.flush()
-    os.execv(cmd[0], cmd)  # the runtime itself serves in the foreground (Ctrl-C stops it, logs written)
+    os.execve(cmd[0], cmd, R.runtime_env())  # the runtime itself serves in the foreground (Ctrl-C stops it, logs written)
 
 
 @app.command()

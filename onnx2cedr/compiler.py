@@ -15,7 +15,8 @@ import numpy as np
 import onnx
 
 from . import __version__
-from .build import ARTIFACTS, ML_FALLBACK_SYMBOLS, KernelLib, artifact_names, build_model, kernels_dir
+from .build import (ARTIFACTS, ML_FALLBACK_SYMBOLS, KernelLib, artifact_names, build_model, kernels_dir,
+                    sanitizer_env, sanitizer_preload)
 from .codegen import c_identifier, generate, render_cmake
 from .errors import ModelError, O2CError
 from .ir import Graph
@@ -184,16 +185,23 @@ def _prepare_out(out_dir: Path, force: bool) -> None:
                            f"choose another folder or pass --force")
 
 
-def _packed_bytes(lib: Path | None, sym: str) -> int | None:
+def _packed_bytes(lib: Path | None, sym: str, kl: KernelLib | None = None) -> int | None:
     """Bytes of weights the built kernel library packs at load for its CPU kernels (the layout, and so
     the size, belongs to the library's build: it is asked, not computed here). Asked in a child
     process: loaded here, the library would stay mapped under its build folder's name, and a later
     load of the final folder's copy would get that instance (same file) and look for its weights
-    in the build folder. None without a library."""
+    in the build folder. None without a library. An instrumented library (kl.sanitize) is loaded with
+    its sanitizer's runtime preloaded, leak checks off (Python's own allocations are not ours)."""
     if lib is None:
         return None
     import subprocess
     import sys
+
+    env = None
+    if kl is not None and kl.sanitize:
+        env = sanitizer_env()
+        env["ASAN_OPTIONS"] += ":detect_leaks=0"
+        env["LD_PRELOAD"] = " ".join(sanitizer_preload(kl.cxx, kl.sanitize) + env.get("LD_PRELOAD", "").split())
 
     code = ("import ctypes, sys\n"
             "f = getattr(ctypes.CDLL(sys.argv[1]), sys.argv[2] + '_packed_bytes')\n"
@@ -201,7 +209,7 @@ def _packed_bytes(lib: Path | None, sym: str) -> int | None:
             "print(f())\n")
     try:
         r = subprocess.run([sys.executable, "-c", code, str(Path(lib).resolve()), sym], capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, env=env)
         return int(r.stdout.strip()) if r.returncode == 0 else None
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
@@ -213,7 +221,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
             native: bool = True, force: bool = False, threads: int = 1, api: str = DEFAULT_API,
             conv: str | None = None, consts: Mapping[str, Any] | None = None, target: str | None = None,
-            cxx: str | None = None, sysroot: str | os.PathLike | None = None) -> ConvertResult:
+            cxx: str | None = None, sysroot: str | os.PathLike | None = None, sanitize=()) -> ConvertResult:
     """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
 
     threads: worker threads the generated code's large kernels split their outputs over when run
@@ -226,11 +234,15 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
     does not apply); cxx: a compiler to use instead (a vendor toolchain's g++; $CXX is taken for a
     cross target when it builds for it); sysroot: --sysroot for every compile and link (model.json's
     "target" records the triple).
+    sanitize: "address,undefined", "thread" (or a list): the kernel library and the model are built
+    instrumented (-fsanitize=... -fno-omit-frame-pointer -g -O1, their own cache keys; model.json's
+    "sanitize"). The app then runs on a runtime built the same way (`run --sanitize`); the library
+    loads into Python only with the sanitizer's runtime preloaded (address, thread).
     The folder is assembled beside out_dir and moved into place only when everything succeeded."""
     out_dir = Path(out_dir)
     threads = check_threads(threads)
     api_target = get_target(api, conv)
-    kl = KernelLib(native, target, cxx, sysroot)  # a missing cross compiler fails before any work
+    kl = KernelLib(native, target, cxx, sysroot, sanitize)  # a missing cross compiler fails before any work
     artifacts = tuple(artifacts)
     for a in artifacts:
         if a not in ARTIFACTS:
@@ -258,6 +270,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         desc["target"] = kl.tc.triple
         desc["cross_built"] = kl.tc.cross
         desc["toolchain"] = {"cxx": kl.cxx, "sysroot": kl.tc.sysroot_path}
+        desc["sanitize"] = list(kl.sanitize)
         ins = list(app_inputs) if app_inputs is not None else default_inputs(c.graph)
         if len(ins) != len(c.graph.inputs):
             raise ModelError(f"{len(ins)} app inputs given, the model has {len(c.graph.inputs)}")
@@ -275,7 +288,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
         if "app" in built:
             desc["app_dash_symbols"] = check_app_symbols(built["app"], api_target)
         # a cross-built library cannot be loaded here to ask it
-        desc["memory"]["packed_weights_bytes"] = None if kl.tc.cross else _packed_bytes(built.get("lib"), c.sym)
+        desc["memory"]["packed_weights_bytes"] = None if kl.tc.cross else _packed_bytes(built.get("lib"), c.sym, kl)
         (tmp / MARKER).write_text(json.dumps(desc, indent=1, sort_keys=False) + "\n")
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")

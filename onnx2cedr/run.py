@@ -52,10 +52,36 @@ class RunResult:
     returncode: int
 
 
-def _runtime():
+def _runtime(sanitize=()):
+    """The runtime build (instrumented with `sanitize`: its own cache key), built if needed."""
     from .runtime_build import RuntimeBuild
 
-    return RuntimeBuild().ensure()
+    return RuntimeBuild(sanitize=sanitize).ensure()
+
+
+def runtime_env() -> dict:
+    """The environment the runtime is started with: the sanitizers' options (halt on the first
+    report) ahead of the user's own, which win; ignored by an uninstrumented runtime."""
+    from .build import sanitizer_env
+
+    return sanitizer_env()
+
+
+def check_sanitized(apps: Sequence[AppSpec], ours: Iterable[str]) -> None:
+    """An app converted with --sanitize address (or thread) loads only into a runtime carrying the
+    same sanitizer runtime: one line when it would not (the app's model.json says how it was built).
+    An uninstrumented app may run on an instrumented runtime (its own code unchecked). ours: the
+    runtime's sanitizers."""
+    ours = set(ours)
+    for a in apps:
+        desc = a.path.parent / "model.json"
+        try:
+            theirs = set(json.loads(desc.read_text()).get("sanitize") or ()) if desc.is_file() else set()
+        except (OSError, ValueError, AttributeError):
+            continue
+        if theirs & {"address", "thread"} - ours:
+            raise O2CError(f"app '{a.path}' was built with --sanitize {','.join(sorted(theirs))}: run it on a runtime "
+                           f"built the same way (run --sanitize {','.join(sorted(theirs))})")
 
 
 def resolve_app(target: str, rb=None) -> Path:
@@ -114,8 +140,14 @@ def _is_number(s: str) -> bool:
         return False
 
 
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer", "runtime error:")
+
+
 def _runtime_error(stderr: str, rc: int) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    san = [ln for ln in lines if any(r in ln for r in SANITIZER_REPORTS)]
+    if san:  # an instrumented runtime stopped on its first report: that line says why
+        return f"sanitizer report: {san[0]}"
     errs = [ln for ln in lines if "error:" in ln]
     msg = (errs or lines or [f"the runtime exited with code {rc}"])[-1]
     for prefix in ("cedr-run: error: ", "cedr-run: "):
@@ -151,8 +183,9 @@ def runtime_command(rb, config: Path, log_dir: Path, scheduler: Optional[str] = 
 
 def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optional[str] = None,
         seed: Optional[int] = None, arrival: Optional[str] = None, force: bool = False,
-        extra_libs: Iterable[Path] = (), timeout: Optional[float] = None, rb=None) -> RunResult:
-    """Run the workload; returns the summary. Raises RunError when the runtime refuses to start
+        extra_libs: Iterable[Path] = (), timeout: Optional[float] = None, rb=None, sanitize=()) -> RunResult:
+    """Run the workload; returns the summary. sanitize: run on the runtime built with these sanitizers
+    (`run --sanitize`; ignored when rb is given). Raises RunError when the runtime refuses to start
     (nothing is written) or fails; a run where some instances returned non-zero still returns
     (returncode 1) with its logs in place."""
     config = Path(config)
@@ -162,16 +195,17 @@ def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optiona
         raise O2CError("no apps to run: give at least one APP[:INSTANCES[:PERIOD_US]]")
     log_dir = Path(log_dir)
     _prepare_log_dir(log_dir, force)
-    rb = rb or _runtime()
+    rb = rb or _runtime(sanitize)
     if not rb.cedr_run.exists():
         raise RunError("the runtime executable was not built (runtime/src is incomplete)")
+    check_sanitized(apps, rb.sanitize)
     log_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{log_dir.name}.", dir=log_dir.parent))
     try:
         cmd = runtime_command(rb, config, tmp, scheduler, seed, arrival, extra_libs) + ["--quiet"]
         cmd += [a.arg() for a in apps]
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=runtime_env())
         except subprocess.TimeoutExpired:
             raise RunError(f"the workload did not finish within {timeout:g} s") from None
         if res.returncode not in (0, 1) or not (tmp / "summary.json").exists():
@@ -204,11 +238,12 @@ def app_outputs(log_dir: Path) -> dict:
 def check(config: Path, apps: Sequence[AppSpec] = (), extra_libs: Iterable[Path] = (), rb=None) -> str:
     """Validate the config (and apps) without running; returns the runtime's PE listing."""
     rb = rb or _runtime()
+    check_sanitized(apps, rb.sanitize)
     cmd = [str(rb.cedr_run)]
     for lib in list(rb.default_libs) + [Path(p) for p in extra_libs]:
         cmd += ["--lib", str(lib)]
     cmd += ["--config", str(config), "--check"] + [a.arg() for a in apps]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=runtime_env())
     if res.returncode != 0:
         raise RunError(_runtime_error(res.stderr, res.returncode))
     for line in res.stderr.splitlines():  # e.g. the public release's libdash-rt.so not found: built-ins run
@@ -236,7 +271,7 @@ def calibrate(config: Path, output: Optional[Path] = None, extra_libs: Iterable[
         for lib in list(rb.default_libs) + [Path(p) for p in extra_libs]:
             cmd += ["--lib", str(lib)]
         cmd += ["--config", str(config), "--calibrate", str(out)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, env=runtime_env())
         if res.returncode != 0 or not out.exists():
             raise RunError(_runtime_error(res.stderr, res.returncode))
         cal = json.loads(out.read_text())

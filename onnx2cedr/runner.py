@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +31,11 @@ class ModelLibrary:
         lib_name = self.desc.get("artifacts", {}).get("lib")
         if not lib_name:
             raise O2CError(f"'{self.dir}' was converted without the library artifact")
+        need = {"address": "libasan", "thread": "libtsan"}
+        for san in set(self.desc.get("sanitize") or ()) & set(need):
+            if need[san] not in os.environ.get("LD_PRELOAD", ""):
+                raise O2CError(f"'{self.dir}' was converted with --sanitize {san}: its library loads into Python only "
+                               f"with {need[san]}.so in LD_PRELOAD (run its executable instead)")
         self._lib = ctypes.CDLL(str((self.dir / lib_name).resolve()), mode=ctypes.RTLD_LOCAL)
         pp = ctypes.POINTER(ctypes.c_void_p)
         self._run = getattr(self._lib, f"{sym}_run")

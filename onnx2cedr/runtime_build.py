@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from .build import KernelLib, _compiler_id, _run, build_once, cache_root, kernels_dir
+from .build import KernelLib, _compiler_id, _run, build_once, cache_root, kernels_dir, sanitize_flags
 from .errors import BuildError
 
 RUNTIME_FLAGS = ["-std=c++17", "-O2", "-pthread", "-g0", "-fPIC"]
@@ -49,14 +49,18 @@ class RuntimeBuild:
     """The compiled runtime, simulator, kernel libraries and bundled apps."""
 
     def __init__(self, native: bool = True, target: str | None = None, cxx: str | None = None,
-                 sysroot: str | os.PathLike | None = None):
-        """target, cxx, sysroot: as convert's (a cross build has no cedr-sched-sim: it is a host tool)."""
-        self.kl = KernelLib(native, target, cxx, sysroot)
+                 sysroot: str | os.PathLike | None = None, sanitize=()):
+        """target, cxx, sysroot: as convert's (a cross build has no cedr-sched-sim: it is a host tool).
+        sanitize: as convert's; cedr-run, the kernel libraries and the bundled apps are all built
+        instrumented, in a build folder of their own (the flags are in the key)."""
+        self.kl = KernelLib(native, target, cxx, sysroot, sanitize)
+        self.sanitize = self.kl.sanitize
         self.src = runtime_dir()
         self.kernels = kernels_dir()
         self.cxx = self.kl.cxx
         self.cross = self.kl.tc.cross
-        self.flags = RUNTIME_FLAGS + self.kl.tc.arch + self.kl.tc.sysroot
+        flags = [f for f in RUNTIME_FLAGS if f not in ("-O2", "-g0")] if self.sanitize else RUNTIME_FLAGS
+        self.flags = flags + sanitize_flags(self.sanitize) + self.kl.tc.arch + self.kl.tc.sysroot
         h = hashlib.blake2b(digest_size=12)
         h.update(self.kl.key.encode())
         h.update(_compiler_id(self.cxx).encode())

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from ..errors import O2CError
-from ..run import APP_OUTPUT, LOG_FILES, RUN_MARKER, AppSpec, _prepare_log_dir, _runtime, _runtime_error, runtime_command
+from ..run import (APP_OUTPUT, LOG_FILES, RUN_MARKER, AppSpec, _prepare_log_dir, _runtime, _runtime_error,
+                   check_sanitized, runtime_command, runtime_env)
 
 DAEMON_OUT = "daemon.out"  # in the log folder: what a --background daemon prints
 
@@ -79,8 +80,9 @@ def ping(sock: Optional[Path] = None, timeout: float = 5.0) -> dict:
 
 def daemon_command(config: Path, log_dir: Path, sock: Path, scheduler: Optional[str] = None,
                    seed: Optional[int] = None, arrival: Optional[str] = None, extra_libs: Iterable[Path] = (),
-                   rb=None) -> list:
-    rb = rb or _runtime()
+                   rb=None, sanitize=()) -> list:
+    """rb: the runtime build (default: the one built with `sanitize`, none by default)."""
+    rb = rb or _runtime(sanitize)
     return runtime_command(rb, config, log_dir, scheduler, seed, arrival, extra_libs) + ["--daemon", "--socket",
                                                                                          str(sock)]
 
@@ -117,13 +119,13 @@ class Started:
 
 def start_background(config: Path, log_dir: Path, sock: Optional[Path] = None, scheduler: Optional[str] = None,
                      seed: Optional[int] = None, arrival: Optional[str] = None, extra_libs: Iterable[Path] = (),
-                     force: bool = False, timeout: float = 60.0, rb=None) -> Started:
+                     force: bool = False, timeout: float = 60.0, rb=None, sanitize=()) -> Started:
     """Start a detached daemon; return once it answers on its socket (its output goes to
     LOG_DIR/daemon.out). DaemonError with the daemon's own one-line reason when it does not start."""
     created = not Path(log_dir).exists()
     log_dir, path = prepare(config, log_dir, sock, force)
     try:
-        return _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb)
+        return _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb or _runtime(sanitize))
     except DaemonError:
         if created:  # a daemon that did not start leaves no folder behind
             shutil.rmtree(log_dir, ignore_errors=True)
@@ -134,7 +136,7 @@ def _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout,
     cmd = daemon_command(config, log_dir, path, scheduler, seed, arrival, extra_libs, rb)
     with open(log_dir / DAEMON_OUT, "w") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, env=runtime_env())
     deadline = time.monotonic() + timeout
     while True:
         rc = proc.poll()
@@ -151,11 +153,22 @@ def _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout,
         time.sleep(0.05)
 
 
+def _sanitizers_of(pid) -> set:
+    """The sanitizer runtimes (address, thread) a local daemon process has mapped."""
+    try:
+        maps = Path(f"/proc/{int(pid)}/maps").read_text()
+    except (OSError, TypeError, ValueError):
+        return set()
+    return {name for name, lib in (("address", "libasan"), ("thread", "libtsan")) if lib in maps}
+
+
 def submit(apps: Sequence[AppSpec], sock: Optional[Path] = None, wait: bool = False,
            timeout: Optional[float] = None) -> list:
     """Submit a workload; returns the acceptance (and, with wait, the finished instances)."""
     if not apps:
         raise O2CError("nothing to submit: give at least one APP[:INSTANCES[:PERIOD_US]]")
+    # an instrumented app would take down a daemon without its sanitizer's runtime (it dies on load)
+    check_sanitized(apps, _sanitizers_of(ping(sock).get("pid")))
     req = {"op": "submit", "apps": [a.arg() for a in apps], "wait": bool(wait)}
     # acceptance comes once the apps are checked and loaded; a waited reply when they finish
     return request(sock, req, timeout=timeout if wait else (timeout or 120.0), replies=2 if wait else 1)
