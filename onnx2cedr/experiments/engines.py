@@ -155,6 +155,7 @@ class _RunBinaries:
     def __init__(self, ctx: Context):
         self.cedr_run = Path(ctx.cedr_run)
         self.default_libs = [Path(x) for x in ctx.libs]
+        self.sanitize = ()  # experiments run the uninstrumented runtime
 
 
 def run_point(ctx: Context, point: Point, repeat: int, engine: str) -> dict:
