@@ -12,9 +12,21 @@ using o2c::detail::round_up;
 
 namespace {
 
+/* the reason, one line: control characters (a header's descr may hold a newline) are written \xNN */
 void set_err(char *err, size_t err_len, const char *path, const std::string &msg) {
   if (!err || err_len == 0) return;
-  std::snprintf(err, err_len, "%s: %s", path ? path : "(null)", msg.c_str());
+  const std::string raw = std::string(path ? path : "(null)") + ": " + msg;
+  std::string line;
+  for (unsigned char c : raw) {
+    if (c < 0x20 || c == 0x7f) {
+      char esc[5];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      line += esc;
+    } else {
+      line += static_cast<char>(c);
+    }
+  }
+  std::snprintf(err, err_len, "%s", line.c_str());
 }
 
 /* byte order of a descriptor folded to '<' where it makes no difference on a little-endian host */
@@ -209,9 +221,16 @@ extern "C" int o2c_npy_read(const char *path, const char *descr, const int64_t *
     return -1;
   }
   int64_t fcount = 1, count = 1, non_unit = 0;
+  bool huge = false; /* a product past int64 (each dimension is at most 2^50): refused, not wrapped */
   for (int64_t v : fshape) {
-    fcount *= v;
     if (v > 1) ++non_unit;
+    if (v == 0) fcount = 0;
+    else if (fcount > INT64_MAX / v) huge = true;
+    else fcount *= v;
+  }
+  if (huge && fcount != 0) {
+    set_err(err, err_len, path, "shape " + shape_str(fshape) + " has more elements than a file can hold");
+    return -1;
   }
   for (int32_t d = 0; d < rank; ++d) count *= shape[d];
   if (fortran && non_unit > 1) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -64,6 +65,11 @@ extern "C" const void *o2c_weights_map(const char *file_name, uint64_t model_id,
     char dir[4096];
     o2c_self_dir(self_addr, dir, sizeof dir);
     path = std::string(dir) + file_name;
+  }
+  if (payload_bytes > SIZE_MAX - kHeader) {  // header + payload would wrap around to a small size
+    std::snprintf(err, err_len, "weights file '%s': a payload of %zu bytes cannot be mapped", path.c_str(),
+                  payload_bytes);
+    return nullptr;
   }
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
