@@ -2,16 +2,19 @@
 # Set up everything onnx2cedr needs in ./.venv: the locked test/demo environment (requirements.lock)
 # and the package (non-editable, so the CLI works from any folder with the kernels inside the wheel).
 # Idempotent. --aarch64 also installs the aarch64 cross toolchain and qemu-user (convert --target
-# aarch64-linux-gnu, the runtime's cross build, tests/test_deploy.py): apt-get when root, else the
-# command to run is printed and the set-up fails.
+# aarch64-linux-gnu, the runtime's cross build, tests/test_deploy.py), --fuzz clang with libFuzzer
+# (tests/fuzz/, scripts/fuzz.sh): apt-get when root, else the command to run is printed and the
+# set-up fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 AARCH64=0
+FUZZ=0
 for arg in "$@"; do
   case $arg in
     --aarch64) AARCH64=1 ;;
-    *) echo "error: unknown option '$arg' (usage: scripts/setup.sh [--aarch64])" >&2; exit 2 ;;
+    --fuzz) FUZZ=1 ;;
+    *) echo "error: unknown option '$arg' (usage: scripts/setup.sh [--aarch64] [--fuzz])" >&2; exit 2 ;;
   esac
 done
 if [ "$AARCH64" = 1 ] && ! { command -v aarch64-linux-gnu-g++ && command -v qemu-aarch64; } >/dev/null; then
@@ -19,6 +22,14 @@ if [ "$AARCH64" = 1 ] && ! { command -v aarch64-linux-gnu-g++ && command -v qemu
     apt-get update -qq && apt-get install -y -qq g++-aarch64-linux-gnu qemu-user >/dev/null
   else
     echo "error: the aarch64 cross tools are missing: run  sudo apt-get install -y g++-aarch64-linux-gnu qemu-user" >&2
+    exit 2
+  fi
+fi
+if [ "$FUZZ" = 1 ] && ! command -v clang++ >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq clang >/dev/null
+  else
+    echo "error: clang is missing (the fuzz harnesses need it with libFuzzer): run  sudo apt-get install -y clang" >&2
     exit 2
   fi
 fi
