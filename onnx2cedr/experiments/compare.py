@@ -1,13 +1,15 @@
 """How far the simulator is from the runtime: a sample of the grid's points run on both.
 
 The sample is `sim.compare` points spread evenly over the grid (first and last included), or the
-grid indices it lists; each runs once measured (repeat 0). DIR/sim_vs_real.csv has, per point, makespan and each app's p95
+grid indices it lists; each runs once measured (repeat 0). The table also records the machine's 1-minute load average when
+each point finished: other work on the host slows the runtime, never the simulator. DIR/sim_vs_real.csv has, per point, makespan and each app's p95
 latency from both engines and sim's relative error, (sim - real) / real.
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 from .engines import Context
@@ -44,14 +46,19 @@ def sim_vs_real(exp: Experiment, ctx: Context, out_dir: Path, k, progress: bool 
     real_store = Store(Path(out_dir) / "real")  # its own experiment.json: rows of this experiment only
     real_store.open(exp, restart)
     todo = [(pt, 0) for pt in chosen if not real_store.done(pt.id, 0)]
-    execute(ctx, todo, "real", real_store.add, progress=progress, label="sim vs real (real runs)")
+
+    def add(row: dict) -> None:  # the machine's load when the point was measured, as context
+        row["load_avg"] = round(os.getloadavg()[0], 2)
+        real_store.add(row)
+
+    execute(ctx, todo, "real", add, progress=progress, label="sim vs real (real runs)")
     sim_rows = read_rows(Path(out_dir) / "points.jsonl")
     table = []
     for pt in chosen:
         s, r = sim_rows.get((pt.id, 0)), real_store.rows.get((pt.id, 0))
         if not s or not r:
             continue
-        row = {"point": pt.index, "point_id": pt.id}
+        row = {"point": pt.index, "point_id": pt.id, "load_avg": r.get("load_avg")}
         for key in compared_metrics(ctx):
             sv, rv = s.get(key), r.get(key)
             row[f"sim.{key}"] = sv

@@ -217,12 +217,14 @@ def _sim_vs_real(out_dir: Path) -> str:
     head = "".join(f"<th>{html.escape(m)} sim</th><th>real</th><th>error</th>" for m in metrics)
     body = ""
     for r in table:
-        body += f"<tr><td>{r['point']}</td>" + "".join(
+        body += f"<tr><td>{r['point']}</td><td>{_fmt(r.get('load_avg'))}</td>" + "".join(
             f"<td>{_fmt(r[f'sim.{m}'])}</td><td>{_fmt(r[f'real.{m}'])}</td><td>{_pct(r[f'error.{m}'])}</td>"
             for m in metrics) + "</tr>"
     errs = [abs(r[f"error.{m}"]) for r in table for m in metrics if r[f"error.{m}"] is not None]
     note = f"<p>Median |error| {100 * sorted(errs)[len(errs) // 2]:.1f}%, max {100 * max(errs):.1f}%.</p>" if errs else ""
-    return f"<table><tr><th>point</th>{head}</tr>{body}</table>{note}"
+    return (f"<table><tr><th>point</th><th>load average</th>{head}</tr>{body}</table>{note}"
+            "<p>The load average is the host's when the measured run ended: other work on the machine "
+            "slows the runtime, never the simulator.</p>")
 
 
 def write_report(out_dir: Path, gantt_point: Optional[int] = None) -> Path:
