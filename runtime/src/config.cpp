@@ -19,7 +19,8 @@ namespace {
   throw InputError(path + ": line " + std::to_string(at.line) + ": " + what);
 }
 
-std::string quoted(const std::string &s) { return "\"" + s + "\""; }
+// a name from the file, as a JSON string (escaped: a key holding a newline keeps the message one line)
+std::string quoted(const std::string &s) { return json::quote(s); }
 
 // the public release's kernel library, as its daemon_config.json names it
 const char *const kPublicKernelLibrary = "libdash-rt.so";
@@ -92,7 +93,7 @@ void read_worker_threads(const std::string &path, const json::Value &v, RunConfi
   cfg.types.clear();
   cfg.types.push_back({"cpu", 0, {}, {}});
   for (const auto &kv : v.obj) {
-    const std::string where = "\"Worker Threads\".\"" + kv.first + "\"";
+    const std::string where = "\"Worker Threads\"." + quoted(kv.first);
     if (!identifier(kv.first)) bad(path, kv.second, where + ": a PE type name must be letters, digits or '_'");
     expect(path, kv.second, json::Value::Number, where);
     double n = kv.second.num;
@@ -117,7 +118,7 @@ void read_worker_threads(const std::string &path, const json::Value &v, RunConfi
 void read_features(const std::string &path, const json::Value &v, RunConfig &cfg) {
   expect(path, v, json::Value::Object, "\"Features\"");
   for (const auto &kv : v.obj) {
-    const std::string where = "\"Features\".\"" + kv.first + "\"";
+    const std::string where = "\"Features\"." + quoted(kv.first);
     if (!kKnownFeatures.count(kv.first))
       bad(path, kv.second, "unknown feature " + quoted(kv.first) + " (known: " + join(kKnownFeatures) + ")");
     expect(path, kv.second, json::Value::Bool, where);
@@ -131,7 +132,7 @@ void read_features(const std::string &path, const json::Value &v, RunConfig &cfg
 void read_api_costs(const std::string &path, const json::Value &v, RunConfig &cfg) {
   expect(path, v, json::Value::Object, "\"DASH API Costs\"");
   for (const auto &kv : v.obj) {
-    const std::string where = "\"DASH API Costs\".\"" + kv.first + "\"";
+    const std::string where = "\"DASH API Costs\"." + quoted(kv.first);
     size_t us = kv.first.find_last_of('_');
     if (us == std::string::npos || us == 0 || us + 1 == kv.first.size())
       bad(path, kv.second, where + ": expected a key of the form <API>_<PE type>, e.g. \"DASH_FFT_cpu\"");
@@ -174,7 +175,7 @@ void read_cost_functions(const std::string &path, const json::Value &v, RunConfi
 void read_accelerators(const std::string &path, const json::Value &v, RunConfig &cfg) {
   expect(path, v, json::Value::Object, "\"Accelerators\"");
   for (const auto &kv : v.obj) {
-    const std::string where = "\"Accelerators\".\"" + kv.first + "\"";
+    const std::string where = "\"Accelerators\"." + quoted(kv.first);
     // a type absent from "Worker Threads" is checked but has no effect (like "DASH API Costs")
     const int t = cfg.type_index(kv.first);
     if (t == 0) bad(path, kv.second, where + ": the cpu type is not an accelerator");
@@ -201,7 +202,7 @@ void read_accelerators(const std::string &path, const json::Value &v, RunConfig 
 void read_faults(const std::string &path, const json::Value &v, RunConfig &cfg) {
   expect(path, v, json::Value::Object, "\"Faults\"");
   for (const auto &kv : v.obj) {
-    const std::string where = "\"Faults\".\"" + kv.first + "\"";
+    const std::string where = "\"Faults\"." + quoted(kv.first);
     if (kv.first == "deadline_factor") {
       cfg.deadline_factor = positive_number(path, kv.second, where);
     } else if (kv.first == "deadline_min_us") {
@@ -319,8 +320,8 @@ RunConfig load_config(const std::string &path) {
         // folder: the built-in CPU library implements the same APIs, so without it we run on ours
         cfg.public_library_absent.push_back(p.str);
       } else {
-        bad(path, p, "library " + quoted(p.str) + " not found: tried '" + in_cwd + "' (working directory) and '" +
-                         in_cfg + "' (the config's folder)");
+        bad(path, p, "library " + quoted(p.str) + " not found: tried " + quoted(in_cwd) + " (working directory) and " +
+                         quoted(in_cfg) + " (the config's folder)");
       }
     }
   }
