@@ -30,6 +30,16 @@ const char *Value::kind_name() const {
 
 namespace {
 
+bool printable(char c) { return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f; }
+
+// a character of the input for a message: 'c' when printable, else its byte (messages stay one line)
+std::string shown(char c) {
+  if (printable(c)) return std::string("'") + c + "'";
+  char b[16];
+  std::snprintf(b, sizeof b, "byte 0x%02x", static_cast<unsigned char>(c));
+  return b;
+}
+
 class Parser {
  public:
   explicit Parser(const std::string &s) : s_(s) {}
@@ -91,9 +101,9 @@ class Parser {
         if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string key");
         std::string key = string();
         for (const auto &kv : v.obj)
-          if (kv.first == key) fail("duplicate key \"" + key + "\"");
+          if (kv.first == key) fail("duplicate key " + quote(key));
         skip_ws();
-        if (i_ >= s_.size() || s_[i_] != ':') fail("expected ':' after key \"" + key + "\"");
+        if (i_ >= s_.size() || s_[i_] != ':') fail("expected ':' after key " + quote(key));
         ++i_;
         v.obj.emplace_back(std::move(key), value(depth + 1));
         skip_ws();
@@ -150,7 +160,7 @@ class Parser {
       v.num = number_token();
       return v;
     }
-    fail(std::string("unexpected character '") + c + "'");
+    fail("unexpected character " + shown(c));
   }
 
   double number_token() {
@@ -240,7 +250,7 @@ class Parser {
           put_utf8(out, cp);
           break;
         }
-        default: fail(std::string("bad escape '\\") + e + "'");
+        default: fail(printable(e) ? std::string("bad escape '\\") + e + "'" : "bad escape: a backslash, then " + shown(e));
       }
     }
   }
