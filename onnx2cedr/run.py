@@ -156,6 +156,17 @@ def _runtime_error(stderr: str, rc: int) -> str:
     return msg
 
 
+def _instance_reports(log_dir: Path) -> str:
+    """Sanitizer report lines the instances wrote to their output files (an instrumented runtime that
+    stopped on an app's report printed it there), each prefixed with its instance's file name."""
+    lines = []
+    for p in sorted((Path(log_dir) / APP_OUTPUT).glob("*.log")):
+        for ln in p.read_text(errors="replace").splitlines():
+            if any(r in ln for r in SANITIZER_REPORTS):
+                lines.append(f"{p.stem}: {ln.strip()}")
+    return "\n" + "\n".join(lines)
+
+
 def _prepare_log_dir(log_dir: Path, force: bool) -> None:
     if log_dir.exists() and not log_dir.is_dir():
         raise O2CError(f"log folder '{log_dir}' exists and is not a folder")
@@ -209,7 +220,7 @@ def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optiona
         except subprocess.TimeoutExpired:
             raise RunError(f"the workload did not finish within {timeout:g} s") from None
         if res.returncode not in (0, 1) or not (tmp / "summary.json").exists():
-            raise RunError(_runtime_error(res.stderr, res.returncode))
+            raise RunError(_runtime_error(res.stderr + _instance_reports(tmp), res.returncode))
         summary = json.loads((tmp / "summary.json").read_text())
         (tmp / RUN_MARKER).write_text(json.dumps({"command": cmd[1:], "stderr": res.stderr[-4000:]}, indent=1))
         if log_dir.exists():
