@@ -223,8 +223,10 @@ def _execs(log: str) -> int:
     return int(m[-1]) if m else 0
 
 
-def run(name: str, seconds: int, out: Path, binary: Path | None = None) -> dict:
-    """Fuzz one harness for `seconds`; {"name", "execs", "crashes": [files], "rc", "log"}."""
+def run(name: str, seconds: int, out: Path, binary: Path | None = None, seed: int = 0) -> dict:
+    """Fuzz one harness for `seconds`; {"name", "execs", "crashes": [files], "rc", "log"}.
+    seed > 0: libFuzzer's mutations follow that seed (the suite's short runs replay the same inputs
+    on every machine, as far as its speed reaches); 0: a random seed, for exploring."""
     corpus, seed_dir, crash_dir = out / "corpus" / name, out / "seeds" / name, out / "crashes"
     for d in (corpus, crash_dir):
         d.mkdir(parents=True, exist_ok=True)
@@ -232,7 +234,7 @@ def run(name: str, seconds: int, out: Path, binary: Path | None = None) -> dict:
         shutil.rmtree(seed_dir)
     seeds(name, seed_dir)
     opts = [f"-max_total_time={seconds}", "-print_final_stats=1", "-timeout=20", "-rss_limit_mb=3072",
-            f"-artifact_prefix={crash_dir}/{name}-"]
+            f"-artifact_prefix={crash_dir}/{name}-"] + ([f"-seed={seed}"] if seed > 0 else [])
     env = dict(os.environ)
     if name in NATIVE:
         cmd = [str(binary or build([name])[name])] + opts + [str(corpus), str(seed_dir)]
