@@ -30,7 +30,7 @@ ConstOpt = typer.Option(None, "--const", help="Bind a graph input to a constant:
 ApiOpt = typer.Option("extended", "--api", help="Target API set: extended (ours) or public (the public CEDR "
                       "release's APIs only; other layers run inline in the app).")
 SanitizeOpt = typer.Option(None, "--sanitize", help="Build instrumented: address,undefined or thread (address and "
-                           "thread exclude each other); -fsanitize=... -g1 -O1, cached apart from normal builds.")
+                           "thread exclude each other); -fsanitize=... -g1 -O0, cached apart from normal builds.")
 RunSanitizeOpt = typer.Option(None, "--sanitize", help="Use the runtime, kernel libraries and bundled apps built "
                               "instrumented (as convert --sanitize); run apps converted the same way.")
 ConvOpt = typer.Option(None, "--conv", help="With --api public: gemm (im2col + DASH_GEMM_flt, the default) or int16 "

@@ -235,7 +235,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
     cross target when it builds for it); sysroot: --sysroot for every compile and link (model.json's
     "target" records the triple).
     sanitize: "address,undefined", "thread" (or a list): the kernel library and the model are built
-    instrumented (-fsanitize=... -fno-omit-frame-pointer -g1 -O1, their own cache keys; model.json's
+    instrumented (-fsanitize=... -fno-omit-frame-pointer -g1 -O0, their own cache keys; model.json's
     "sanitize"). The app then runs on a runtime built the same way (`run --sanitize`); the library
     loads into Python only with the sanitizer's runtime preloaded (address, thread).
     The folder is assembled beside out_dir and moved into place only when everything succeeded."""
