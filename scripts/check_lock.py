@@ -7,6 +7,7 @@ at its locked version, nothing else installed beside onnx2cedr. Prints one line 
 from __future__ import annotations
 
 import re
+import site
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -33,8 +34,12 @@ def read_lock(path: Path) -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
+    """The distributions installed into this interpreter's site-packages. Only those folders are
+    read: a package that puts its own vendored copies on sys.path once imported (ray adds
+    ray/thirdparty_files, with colorama and psutil) does not count as an installed package."""
     out: dict[str, str] = {}
-    for d in metadata.distributions():  # in sys.path order: the first of a name is the one imported
+    paths = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    for d in metadata.distributions(path=paths):  # in path order: the first of a name is imported
         name = d.metadata["Name"]
         if name:
             out.setdefault(norm(name), d.version)

