@@ -441,7 +441,7 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
     L.append("- Per-layer times: `onnx2cedr profile OUT_DIR` (a converted model; the thread count it was "
              "converted with).")
     L.append("- Convolutions on small images with many channels (at most 400 output positions: 4x4 to 16x16 maps) "
-             "put output channels on the vector lanes (the lanes path of kernels/src/cpu/conv.cpp), which needs "
+             "put output channels on the vector lanes (the lanes path, kernels/src/cpu/conv_lanes.cpp), which needs "
              "the weights packed at load; larger maps use the direct wide-grid path.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(L) + "\n")

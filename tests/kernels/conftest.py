@@ -54,7 +54,7 @@ def klib_portable(tmp_path_factory) -> ctypes.CDLL:
     (what non-AVX2 targets such as the Arm boards run)."""
     out = tmp_path_factory.mktemp("o2c_kernels_portable")
     src = KERNELS / "src"
-    sources = [src / "cpu" / "gemm.cpp", src / "cpu" / "conv.cpp", src / "cpu" / "parallel.cpp",
+    sources = [src / "cpu" / "gemm.cpp", *sorted((src / "cpu").glob("conv*.cpp")), src / "cpu" / "parallel.cpp",
                src / "public" / "cgemm.cpp"]
     so = _compile_all(sources, out, ["-O2", "-mno-avx2", "-mno-fma"], "libo2c_portable_test.so")
     lib = ctypes.CDLL(str(so))

@@ -6,7 +6,7 @@ cedr_accel_account (recording every report) is loaded with RTLD_GLOBAL, so the l
 reference resolves to it.
 
 GEMM_RE and CONV must be bit-identical to the CPU kernels (the session's klib, -O2, and a copy of
-gemm.cpp/conv.cpp/... compiled with the production flags of onnx2cedr.build), for every parameter
+gemm.cpp/conv*.cpp/... compiled with the production flags of onnx2cedr.build), for every parameter
 combination; the public kernels match the CPU ones as documented in each accelerator source; the
 reported cycles / bytes follow the documented models (recomputed here).
 """
@@ -122,8 +122,8 @@ def cpu_prod(tmp_path_factory) -> C.CDLL:
         flags = ["-std=c++20", "-O3", "-march=native", "-fPIC"]
     out = tmp_path_factory.mktemp("o2c_cpu_prod")
     src = KERNELS / "src"
-    files = [src / "cpu" / "gemm.cpp", src / "cpu" / "conv.cpp", src / "cpu" / "parallel.cpp", src / "cpu" / "eltwise.cpp",
-             src / "public" / "zip.cpp", src / "public" / "conv_2d.cpp"]
+    files = [src / "cpu" / "gemm.cpp", *sorted((src / "cpu").glob("conv*.cpp")), src / "cpu" / "parallel.cpp",
+             src / "cpu" / "eltwise.cpp", src / "public" / "zip.cpp", src / "public" / "conv_2d.cpp"]
     objs = []
     for f in files:
         o = out / (f.stem + ".o")

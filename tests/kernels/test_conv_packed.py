@@ -62,7 +62,7 @@ def _setup(lib):
 def _lib(tmp_path_factory, name, flags):
     out = tmp_path_factory.mktemp(name)
     src = KERNELS / "src" / "cpu"
-    so = _compile_all([src / "gemm.cpp", src / "conv.cpp", src / "parallel.cpp"], out, flags, f"lib{name}.so")
+    so = _compile_all([src / "gemm.cpp", *sorted(src.glob("conv*.cpp")), src / "parallel.cpp"], out, flags, f"lib{name}.so")
     return _setup(C.CDLL(str(so)))
 
 
