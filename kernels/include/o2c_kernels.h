@@ -34,7 +34,8 @@ void o2c_pool_stats_reset(void);
 /* Integer convolution / GEMM (qconv.cpp; DASH_QCONV_i8 / DASH_QGEMM_i8) and their weights packed
  * once (the params' `packed`), as o2c_conv_pack. o2c_qgemm_s32 / o2c_qgemm_path: the raw int32
  * product C = A (M x K uint8) . W^T (N x K int8) of this build's micro-kernel, and which one it is
- * (2 AVX-512 VNNI, 1 AVX2, 0 portable), for tests. */
+ * (2 AVX-512 VNNI, 1 AVX2, 0 portable), for tests; o2c_qgemm_mode: the AVX2 micro-kernel's mode for
+ * these weights (0 int16 vpmaddwd, 1 vpmaddubsw with the activations' signs, 2 vpmaddubsw on 7-bit pairs). */
 void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, const float *multiplier, int8_t *out,
                const dash_qconv_params_t *p);
 size_t o2c_qconv_packed_bytes(const dash_qconv_params_t *p);
@@ -45,6 +46,7 @@ size_t o2c_qgemm_packed_bytes(const dash_qgemm_params_t *p);
 void o2c_qgemm_pack(const int8_t *weight, const dash_qgemm_params_t *p, void *dst);
 void o2c_qgemm_s32(const uint8_t *A, const int8_t *W, int64_t M, int64_t N, int64_t K, int32_t *C);
 int o2c_qgemm_path(void);
+int o2c_qgemm_mode(const int8_t *W, int64_t N, int64_t K);
 
 void o2c_gemm(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
 void o2c_conv(const float *in, const float *weight, const float *bias, float *out, const dash_conv_params_t *p);

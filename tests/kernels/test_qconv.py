@@ -62,6 +62,8 @@ def qlibs(tmp_path_factory):
         assert lib.o2c_qgemm_path() == path, name
         vp = C.c_void_p
         lib.o2c_qgemm_s32.argtypes = [vp, vp, C.c_int64, C.c_int64, C.c_int64, vp]
+        lib.o2c_qgemm_mode.argtypes = [vp, C.c_int64, C.c_int64]
+        lib.o2c_qgemm_mode.restype = C.c_int
         lib.o2c_qconv.argtypes = [vp] * 5 + [C.POINTER(QConvParams)]
         lib.o2c_qgemm.argtypes = [vp] * 5 + [C.POINTER(QGemmParams)]
         lib.o2c_qconv_packed_bytes.argtypes = [C.POINTER(QConvParams)]
@@ -92,6 +94,29 @@ def test_paths_give_identical_int32(qlibs, m, n, k):
     assert "portable" in got and len(got) >= 2 - (not NEEDS["avx2"] <= _cpu_flags())
 
 
+@pytest.mark.parametrize("wmax, mode", [(128, 0), (127, 1), (64, 2)])
+@pytest.mark.parametrize("m, n, k", [(7, 10, 25), (65, 33, 130)])
+def test_avx2_modes_exact(qlibs, wmax, mode, m, n, k):
+    """Every AVX2 mode (int16 vpmaddwd; vpmaddubsw with the activations' signs; vpmaddubsw on 7-bit
+    pairs) is picked for the weights it is exact on, and gives numpy's int32 at the extremes."""
+    rng = np.random.default_rng(wmax + m)
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    lim = min(wmax, 127)
+    w = rng.integers(-lim, lim + 1, (n, k)).astype(np.int8)
+    a[0, :], a[1, :], a[2, ::2] = 255, 0, 255  # uint8 255 / 0 are int8 127 / -128 in the signed mode
+    w[0, :] = -lim
+    w[1, :] = lim
+    if wmax == 128:
+        w[2, 5] = -128
+    ref = a.astype(np.int64) @ w.astype(np.int64).T
+    for name, lib in qlibs.items():
+        if name == "avx2":
+            assert lib.o2c_qgemm_mode(_p(w), n, k) == mode
+        c = np.full((m, n), -7, np.int32)
+        lib.o2c_qgemm_s32(_p(a), _p(w), m, n, k, _p(c))
+        np.testing.assert_array_equal(c, ref, err_msg=name)
+
+
 def _requant(acc: np.ndarray, mult: np.ndarray, zy: int, lo: int, hi: int) -> np.ndarray:
     f = acc.astype(np.float32) * mult.astype(np.float32)
     return np.clip(np.rint(f).astype(np.int64) + zy, lo, hi)
@@ -118,16 +143,26 @@ def _conv_ref(x, w, bias, zx, g, stride, pad, dil):
     return out
 
 
-@pytest.mark.parametrize("signed_in, signed_out, relu, groups, stride, pad, dil", [
-    (True, True, False, 1, 1, 0, 1), (True, True, True, 1, 2, 1, 1), (False, False, False, 1, 1, 2, 2),
-    (False, True, True, 2, 1, 1, 1), (True, False, False, 4, 1, 1, 1)])
-def test_qconv_requantizes_like_onnxruntime(qlibs, signed_in, signed_out, relu, groups, stride, pad, dil):
-    rng = np.random.default_rng(groups * 7 + stride + pad)
-    B, Cin, H, W, Cout, KS = 2, 4, 9, 11, 8, 3
+# wmax: the weights' range, which picks the AVX2 build's mode: 127 -> vpmaddubsw with the activations'
+# signs, 64 -> vpmaddubsw on 7-bit pairs, 128 (-128 present) -> int16 vpmaddwd. Cin / groups >= 4 takes
+# the AVX2 direct (channels-last, no im2col) path in the two vpmaddubsw modes; Cin = 6 pads channels.
+@pytest.mark.parametrize("signed_in, signed_out, relu, groups, stride, pad, dil, cin, wmax", [
+    (True, True, False, 1, 1, 0, 1, 4, 127), (True, True, True, 1, 2, 1, 1, 4, 127), (False, False, False, 1, 1, 2, 2, 4, 127),
+    (False, True, True, 2, 1, 1, 1, 4, 127), (True, False, False, 4, 1, 1, 1, 4, 127),
+    (True, True, False, 1, 1, 1, 1, 6, 127), (False, True, False, 1, 2, 1, 1, 8, 64), (True, True, True, 2, 1, 1, 1, 16, 64),
+    (True, False, False, 1, 1, 1, 1, 8, 128), (False, False, True, 3, 1, 1, 2, 15, 127)])
+def test_qconv_requantizes_like_onnxruntime(qlibs, signed_in, signed_out, relu, groups, stride, pad, dil, cin, wmax):
+    rng = np.random.default_rng(groups * 7 + stride + pad + cin)
+    B, Cin, H, W, Cout, KS = 2, cin, 9, 11, 8 if groups != 3 else 9, 3
     xdt = np.int8 if signed_in else np.uint8
     info = np.iinfo(xdt)
     x = rng.integers(info.min, info.max + 1, (B, Cin, H, W)).astype(xdt)
-    w = rng.integers(-127, 128, (Cout, Cin // groups, KS, KS)).astype(np.int8)
+    w = rng.integers(-min(wmax, 127), min(wmax, 127) + 1, (Cout, Cin // groups, KS, KS)).astype(np.int8)
+    x.flat[::7] = info.min  # extreme products
+    x.flat[1::7] = info.max
+    w.flat[::5] = -min(wmax, 127)
+    if wmax == 128:
+        w.flat[3] = -128
     bias = rng.integers(-3000, 3000, Cout).astype(np.int32)
     mult = rng.uniform(0.5e-3, 3e-3, Cout).astype(np.float32)
     zx, zy = (-5, 3) if signed_in else (120, 7)
