@@ -1,0 +1,72 @@
+"""The float kernels checked by a program (kernel_check.cpp, next to this file) against double-precision
+references, on every build the toolchain makes: the host's native (AVX2/AVX-512) and portable kernel
+libraries, and the aarch64 cross build with its NEON paths, run under qemu-aarch64, where the ctypes
+tests cannot load the library. The libraries are the compile cache's own (the ones convert links), so
+this adds one small compile per build."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from onnx2cedr.build import KernelLib
+
+from _kref import KERNELS  # noqa: E402  (tests/kernels is on sys.path: conftest.py)
+
+SRC = KERNELS.parent / "tests" / "kernels" / "kernel_check.cpp"
+TARGET = "aarch64-linux-gnu"
+SYSROOT = "/usr/aarch64-linux-gnu"
+HAVE_CROSS = bool(shutil.which("aarch64-linux-gnu-g++") and shutil.which("qemu-aarch64"))
+BUILDS = {
+    "native": dict(native=True),
+    "portable": dict(native=False),
+    "aarch64": dict(target=TARGET),
+}
+
+
+def build_check(which: str, out_dir) -> list[str]:
+    """kernel_check linked with the kernel library of one build; the command that runs it."""
+    kl = KernelLib(**BUILDS[which]).ensure()
+    exe = out_dir / f"kernel_check_{which}"
+    cmd = kl.cxx.split() + kl.flags + ["-I", str(kl.include), str(SRC), str(kl.core), "-lpthread", "-ldl",
+                                       "-o", str(exe)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, f"building kernel_check ({which}) failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}"
+    return (["qemu-aarch64", "-L", SYSROOT] if which == "aarch64" else []) + [str(exe)]
+
+
+@pytest.mark.parametrize("which", [
+    "native", "portable",
+    pytest.param("aarch64", marks=pytest.mark.skipif(
+        not HAVE_CROSS, reason="no aarch64 cross tools (bash scripts/setup.sh --aarch64)")),
+])
+def test_kernels_match_the_references(which, tmp_path):
+    run = build_check(which, tmp_path)
+    for seed in ("1", "2"):
+        r = subprocess.run(run + ["--seed", seed], capture_output=True, text=True, timeout=600)
+        last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+        assert r.returncode == 0 and last.endswith(" 0 failed"), f"{which}, seed {seed}:\n{r.stdout[-4000:]}{r.stderr}"
+        assert int(last.split()[1]) >= 130, last  # every case ran
+
+
+def test_the_check_fails_on_a_wrong_kernel(tmp_path):
+    """The program is not blind: the same cases against a library whose o2c_unary is a wrong ReLU (for
+    every op) fail, and only the unary cases do."""
+    kl = KernelLib(native=True).ensure()
+    bad = tmp_path / "bad_relu.cpp"
+    bad.write_text('#include "dash_ml.h"\n#include "o2c_kernels.h"\n'
+                   "extern \"C\" void o2c_unary(const float *in, float *out, const dash_unary_params_t *p) {\n"
+                   "  for (int64_t i = 0; i < p->n; ++i) out[i] = in[i] > 0 ? in[i] : 1e-3f;\n}\n")
+    exe = tmp_path / "kernel_check_bad"
+    # the broken o2c_unary comes first; the library's own (in the same archive member as o2c_binary)
+    # is then a second definition, which the linker is told to drop
+    cmd = kl.cxx.split() + kl.flags + ["-I", str(kl.include), str(SRC), str(bad), str(kl.core), "-lpthread", "-ldl",
+                                       "-Wl,--allow-multiple-definition", "-o", str(exe)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1
+    fails = [line for line in r.stdout.splitlines() if line.startswith("FAIL ")]
+    assert fails and all(line.startswith("FAIL unary op") for line in fails)
+    assert any(line.startswith("FAIL unary op1 ") for line in fails)  # ReLU itself: off below zero, r.stdout[-2000:]
