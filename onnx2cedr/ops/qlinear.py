@@ -1,5 +1,8 @@
 """Integer layers of QDQ models: QConv and QGemm (private domain), made by the fuse_qdq pass from
-DequantizeLinear -> Conv/Gemm/MatMul [-> Relu] -> QuantizeLinear -> DASH_QCONV_i8 / DASH_QGEMM_i8.
+DequantizeLinear -> Conv/Gemm/MatMul [-> Relu] -> QuantizeLinear -> DASH_QCONV_i8 / DASH_QGEMM_i8,
+and by the lower_qoperator pass from QOperator layers (QLinearConv, QLinearMatMul, com.microsoft
+QGemm: declared here, with their shapes and the conditions under which they lower; they have no code
+of their own).
 
 Inputs: x (int8/uint8), w (int8 constant, zero point 0), bias (int32 constant in scale x_scale *
 w_scale, or absent), multiplier (float32 constant per output channel: x_scale * w_scale / y_scale).
@@ -119,3 +122,152 @@ class QGemm(_QOp):
         call = Call("o2c_qgemm", _args(node), Params("dash_qgemm_params_t", fields), api="DASH_QGEMM", prec="i8",
                     flops=self.flops(graph, node))
         return Lowered([call], reason="int8 matrix product: DASH_QGEMM")
+
+
+# ---- QOperator layers: lowered onto QConv / QGemm by the lower_qoperator pass ----
+def _scalar_qparams(graph: Graph, scale: str, zero: str):
+    s = graph.const(scale) if scale else None
+    z = graph.const(zero) if zero else None
+    if s is None or z is None or s.size != 1 or z.size != 1:
+        return "scales and zero points must be scalar constants"
+    if np.dtype(s.dtype) != np.float32 or np.dtype(z.dtype) not in _Q:
+        return "scales must be float32 and zero points int8 or uint8"
+    return np.float32(s.reshape(())), int(z.reshape(())), np.dtype(z.dtype)
+
+
+def _int8_weights(graph: Graph, w_name: str, s_name: str, z_name: str, channels: int, axis: int):
+    w, s = graph.const(w_name), graph.const(s_name)
+    z = graph.const(z_name) if z_name else np.zeros((), np.int8)
+    if w is None or s is None or z is None:
+        return "weights, their scale and zero point must be constants"
+    if np.dtype(w.dtype) not in _Q or np.dtype(s.dtype) != np.float32:
+        return "weights must be int8 or uint8 with a float32 scale"
+    if s.size not in (1, channels) or z.size not in (1, channels):
+        return "weight scale and zero point must be per tensor or per output channel"
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    wz = w.astype(np.int32) - (z.astype(np.int32).reshape(shape) if z.size > 1 else int(z.reshape(())))
+    if wz.size and (wz.min() < -128 or wz.max() > 127):
+        return "weights minus their zero point must fit int8"
+    return wz.astype(np.int8), np.broadcast_to(s.astype(np.float32).reshape(-1), (channels,)).astype(np.float32)
+
+
+def qoperator_plan(graph: Graph, node: Node):
+    """How a QLinearConv / QLinearMatMul / com.microsoft QGemm node becomes a QConv / QGemm: a dict
+    (op, attrs, int8 weight with zero point 0, int32 bias or None, float32 multiplier), or the reason
+    it cannot (a string). The multiplier is float32(x_scale * w_scale[n]) / y_scale."""
+    if node.op == "QGemm":
+        xs, xz, w, ws, wz = (node.input(i) for i in range(1, 6))
+        bias_in, ys, yz = node.input(6), node.input(7), node.input(8)
+        if not ys:
+            return "a float output (no y_scale) is not supported"
+        if float(node.attrs.get("alpha", 1.0)) != 1.0 or int(node.attrs.get("transA", 0)):
+            return "alpha must be 1 and transA 0"
+    else:
+        xs, xz, w, ws, wz, ys, yz = (node.input(i) for i in range(1, 8))
+        bias_in = node.input(8) if node.op == "QLinearConv" else ""
+    x, y = graph.values.get(node.inputs[0]), graph.values.get(node.outputs[0])
+    if x is None or y is None or x.shape is None or y.shape is None:
+        return "shapes must be known"
+    xq, yq = _scalar_qparams(graph, xs, xz), _scalar_qparams(graph, ys, yz)
+    for q in (xq, yq):
+        if isinstance(q, str):
+            return q
+    if node.op == "QLinearConv":
+        channels, axis, op = y.shape[1], 0, "QConv"
+        attrs = {k: node.attrs[k] for k in ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
+                 if k in node.attrs}
+    else:
+        if len(x.shape) != 2 or len(y.shape) != 2:
+            return "A must be 2-D"
+        trans_b = int(node.attrs.get("transB", 0)) if node.op == "QGemm" else 0
+        channels, axis, op = y.shape[1], 0 if trans_b else 1, "QGemm"
+        attrs = {"trans_b": trans_b}
+    wq = _int8_weights(graph, w, ws, wz, channels, axis)
+    if isinstance(wq, str):
+        return wq
+    bias = None
+    if bias_in:
+        b = graph.const(bias_in)
+        if b is None or np.dtype(b.dtype) != np.int32 or b.size != channels:
+            return "the bias must be an int32 constant, one value per output channel"
+        bias = b.reshape(channels).astype(np.int32)
+    mult = ((xq[0] * wq[1]).astype(np.float32) / yq[0]).astype(np.float32)
+    attrs.update({"x_zero": xq[1], "y_zero": yq[1], "relu": 0, "out_unsigned": int(yq[2] == np.uint8)})
+    return {"op": op, "attrs": attrs, "weight": wq[0], "bias": bias, "multiplier": mult}
+
+
+class _QOperator(OpDef):
+    dtypes = _Q
+    has_infer = True
+
+    def _y_dtype(self, graph: Graph, node: Node) -> np.dtype:
+        z = graph.values.get(node.input(self.Y_ZERO))
+        return np.dtype(z.dtype) if z is not None else np.dtype(np.uint8)
+
+    def check_node(self, graph, node):
+        plan = qoperator_plan(graph, node)
+        if isinstance(plan, str):
+            raise Unsupported(plan)
+
+    def lower(self, graph, node):
+        raise Unsupported(f"{node.op} is lowered by the lower_qoperator pass (disabled?)")
+
+
+@register
+class QLinearConv(_QOperator):
+    op_type = "QLinearConv"
+    attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
+             "strides": None}
+    Y_ZERO = 7
+    summary = "QOperator int8 convolution: lowered onto QConv (DASH_QCONV_i8)"
+
+    def infer(self, graph, node):
+        x, w = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
+        shadow = Node("QConv", node.name, [node.inputs[0], node.inputs[3]], node.outputs, dict(node.attrs))
+        out = QConv._geometry(QConv(), graph, shadow)[4]
+        return [(self._y_dtype(graph, node), (x.shape[0], w.shape[0], *out))]
+
+    def flops(self, graph, node):
+        w = graph.values[node.inputs[3]]
+        return 2 * graph.values[node.outputs[0]].size * int(np.prod(w.shape[1:]))
+
+
+@register
+class QLinearMatMul(_QOperator):
+    op_type = "QLinearMatMul"
+    attrs = {}
+    Y_ZERO = 7
+    summary = "QOperator int8 matrix product: lowered onto QGemm (DASH_QGEMM_i8)"
+
+    def infer(self, graph, node):
+        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
+        if len(a.shape) < 2 or len(b.shape) != 2:
+            raise Unsupported("B must be 2-D and A at least 2-D")
+        return [(self._y_dtype(graph, node), (*a.shape[:-1], b.shape[1]))]
+
+    def flops(self, graph, node):
+        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
+        return 2 * int(np.prod(a.shape)) * b.shape[1]
+
+
+@register
+class QGemmMS(_QOperator):
+    op_type = "QGemm"
+    domain = "com.microsoft"
+    attrs = {"alpha": 1.0, "transA": 0, "transB": 0}
+    Y_ZERO = 8
+    summary = "onnxruntime's QOperator int8 Gemm: lowered onto QGemm (DASH_QGEMM_i8)"
+
+    def infer(self, graph, node):
+        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
+        if len(a.shape) != 2 or len(b.shape) != 2:
+            raise Unsupported("A and B must be 2-D")
+        m = a.shape[1] if int(self.attr(node, "transA")) else a.shape[0]
+        n = b.shape[0] if int(self.attr(node, "transB")) else b.shape[1]
+        dt = self._y_dtype(graph, node) if node.input(7) else np.dtype(np.float32)
+        return [(dt, (m, n))]
+
+    def flops(self, graph, node):
+        a = graph.values[node.inputs[0]]
+        return 2 * int(np.prod(a.shape)) * graph.values[node.outputs[0]].shape[1]

@@ -22,6 +22,7 @@ from .fold_transpose import PASS as fold_transpose
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
 from .fuse_qdq import PASS as fuse_qdq
+from .lower_qoperator import PASS as lower_qoperator
 from .merge_reshapes import PASS as merge_reshapes
 from .remove_identity import PASS as remove_identity
 from .sink_reshape import PASS as sink_reshape
@@ -30,8 +31,8 @@ from .sink_reshape import PASS as sink_reshape
 # so that the rest of the pipeline sees the pieces
 LOWERING: list[Pass] = [expand_attention]
 # QDQ patterns around Conv/Gemm/MatMul into integer layers: before constant folding, which would
-# fold the weights' DequantizeLinear into float constants
-QUANTIZED: list[Pass] = [fuse_qdq]
+# fold the weights' DequantizeLinear into float constants; QOperator layers (QLinearConv, ...) onto the same
+QUANTIZED: list[Pass] = [lower_qoperator, fuse_qdq]
 CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
 # channels-last exporters' Transposes and unit-dimension reshapes (1-D convolutions written as 2-D)
 # go before fusion, so that what they separated can fuse
@@ -40,7 +41,7 @@ FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_activa
 FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("quantized", QUANTIZED), ("cleanup", CLEANUP), ("layout", LAYOUT),
                                        ("fusion", FUSION)]
 
-PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
+PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
                                                sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
                                                fuse_bias, fuse_activation)}
 

@@ -1,0 +1,48 @@
+"""Lower QOperator-format integer layers onto the QConv / QGemm integer layers (DASH_QCONV_i8 /
+DASH_QGEMM_i8), the ones the fuse_qdq pass makes from QDQ patterns:
+
+    QLinearConv(x, xs, xz, w, ws, wz, ys, yz[, B])        -> QConv(x, w - wz, B, xs * ws / ys)
+    QLinearMatMul(a, as, az, b, bs, bz, ys, yz)            -> QGemm(a, b - bz, -, as * bs / ys)
+    com.microsoft QGemm(a, as, az, b, bs, bz, C, ys, yz)   -> QGemm(a, b - bz, C, as * bs / ys)
+
+(what onnxruntime.quantization.quantize_static writes with quant_format=QOperator). The multiplier is
+float32(x_scale * w_scale[n]) / y_scale, as onnxruntime's QLinearConv computes it.
+
+Legal when: x and y are int8 or uint8 with scalar constant scales and zero points; the weights are
+an int8 or uint8 constant whose zero point (per tensor, or per output channel) subtracted leaves
+every value in [-128, 127] (then they become int8 with zero point 0: exact); the weight scale is per
+tensor or per output channel; the bias is an int32 constant of one value per output channel;
+QLinearMatMul / QGemm multiply a 2-D A (QGemm: alpha = 1, transA = 0, with an output scale). Anything
+else is left as it is (and is reported as an unsupported operator).
+"""
+from __future__ import annotations
+
+from ..ir import Graph, Node
+from ..ops.qlinear import qoperator_plan
+from .common import Pass
+
+_QOPERATOR = {("", "QLinearConv"), ("", "QLinearMatMul"), ("com.microsoft", "QGemm")}
+
+
+class LowerQOperator(Pass):
+    NAME = "lower_qoperator"
+
+    def apply(self, graph: Graph) -> bool:
+        changed = False
+        for node in [n for n in graph.nodes if (n.domain or "", n.op) in _QOPERATOR]:
+            plan = qoperator_plan(graph, node)
+            if isinstance(plan, str):
+                continue  # not lowerable: the op's check reports why
+            bias = ""
+            if plan["bias"] is not None:
+                bias = graph.add_const(graph.fresh_name(f"{node.name}_qbias"), plan["bias"]).name
+            w_name = graph.add_const(graph.fresh_name(f"{node.name}_qweight"), plan["weight"]).name
+            mult_name = graph.add_const(graph.fresh_name(f"{node.name}_qmult"), plan["multiplier"]).name
+            new = Node(plan["op"], graph.fresh_node_name(f"{node.name}_int8"), [node.inputs[0], w_name, bias, mult_name],
+                       [node.outputs[0]], plan["attrs"], domain="onnx2cedr.ext", fused_from=[node.name])
+            graph.nodes[graph.nodes.index(node)] = new
+            changed = True
+        return changed
+
+
+PASS = LowerQOperator()
