@@ -47,6 +47,16 @@ void o2c_qgemm_pack(const int8_t *weight, const dash_qgemm_params_t *p, void *ds
 void o2c_qgemm_s32(const uint8_t *A, const int8_t *W, int64_t M, int64_t N, int64_t K, int32_t *C);
 int o2c_qgemm_path(void);
 int o2c_qgemm_mode(const int8_t *W, int64_t N, int64_t K);
+/* QuantizeLinear / DequantizeLinear float32 <-> int8 or uint8 (is_unsigned) with one scale and zero
+ * point, n elements (qlinear_io.cpp; the same results as o2c_quantize_linear for these types). */
+typedef struct o2c_quant8_params {
+  int64_t n;
+  float scale;
+  int32_t zero;
+  int32_t is_unsigned;
+} o2c_quant8_params_t;
+void o2c_quantize_f32_q8(const float *in, int8_t *out, const o2c_quant8_params_t *p);
+void o2c_dequantize_q8_f32(const int8_t *in, float *out, const o2c_quant8_params_t *p);
 
 void o2c_gemm(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
 void o2c_conv(const float *in, const float *weight, const float *bias, float *out, const dash_conv_params_t *p);

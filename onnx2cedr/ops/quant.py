@@ -76,8 +76,29 @@ class _QuantOp(OpDef):
         if all(i in graph.values for i in node.inputs if i):
             self._params(graph, node)
 
+    def _q8_form(self, graph: Graph, node: Node, fields: dict) -> dict | None:
+        """o2c_quant8_params_t of the common form (float32 <-> int8/uint8, one constant scale and zero
+        point), or None."""
+        if fields["float_type"] != 1 or fields["quant_type"] not in (2, 3) or fields["outer"] != 1 \
+                or fields["axis_dim"] != 1 or fields["s_axis"] or fields["s_outer"] or fields["s_inner"]:
+            return None
+        scale = graph.const(node.input(1))
+        zp = graph.const(node.input(2)) if node.input(2) else np.zeros((), np.uint8)
+        if scale is None or zp is None or scale.size != 1 or zp.size != 1:
+            return None
+        return {"n": int(fields["inner"]), "scale": float(np.float32(scale.reshape(()))), "zero": int(zp.reshape(())),
+                "is_unsigned": int(fields["quant_type"] == 2)}
+
     def lower(self, graph, node):
         fields = self._params(graph, node)
+        q8 = self._q8_form(graph, node, fields)
+        if q8 is not None:  # the vectorized kernel of the layers around integer convolutions
+            if self.dequantize:
+                fn, args = "o2c_dequantize_q8_f32", [TensorArg(node.inputs[0], cast="int8_t"), TensorArg(node.outputs[0])]
+            else:
+                fn, args = "o2c_quantize_f32_q8", [TensorArg(node.inputs[0]), TensorArg(node.outputs[0], cast="int8_t")]
+            return Lowered([Call(fn, args, Params("o2c_quant8_params_t", q8), flops=2 * q8["n"])],
+                           reason=f"{node.op}: float32 <-> 8-bit, one scale: inline CPU kernel")
         zp = node.input(2)
         args = [TensorArg(node.inputs[0], cast="void"), TensorArg(node.input(1), cast="void"),
                 TensorArg(zp, cast="void") if zp else NullArg("void"), TensorArg(node.outputs[0], cast="void")]

@@ -42,6 +42,10 @@ class QGemmParams(C.Structure):
                 ("out_unsigned", C.c_int32), ("relu", C.c_int32), ("packed", C.c_void_p)]
 
 
+class Quant8Params(C.Structure):
+    _fields_ = [("n", C.c_int64), ("scale", C.c_float), ("zero", C.c_int32), ("is_unsigned", C.c_int32)]
+
+
 @pytest.fixture(scope="module")
 def qlibs(tmp_path_factory):
     flags = _cpu_flags()
@@ -49,7 +53,7 @@ def qlibs(tmp_path_factory):
     for name, (fl, path) in BUILDS.items():
         out = tmp_path_factory.mktemp(f"q_{name}") / "libq.so"
         cmd = [CXX, "-std=c++17", *fl, "-fPIC", "-shared", "-I", str(KERNELS / "include"),
-               str(KERNELS / "src" / "cpu" / "qconv.cpp"), "-o", str(out)]
+               str(KERNELS / "src" / "cpu" / "qconv.cpp"), str(KERNELS / "src" / "cpu" / "qlinear_io.cpp"), "-o", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         if name == "vnni":  # the VNNI micro-kernel is there, whether or not this CPU can run it
@@ -69,6 +73,8 @@ def qlibs(tmp_path_factory):
         lib.o2c_qconv_packed_bytes.argtypes = [C.POINTER(QConvParams)]
         lib.o2c_qconv_packed_bytes.restype = C.c_size_t
         lib.o2c_qconv_pack.argtypes = [vp, C.POINTER(QConvParams), vp]
+        lib.o2c_quantize_f32_q8.argtypes = [vp, vp, C.POINTER(Quant8Params)]
+        lib.o2c_dequantize_q8_f32.argtypes = [vp, vp, C.POINTER(Quant8Params)]
         libs[name] = lib
     return libs
 
@@ -219,3 +225,27 @@ def test_halves_round_to_even(qlibs):
         y = np.zeros((4, 1), np.int8)
         lib.o2c_qgemm(_p(x), _p(w), None, _p(mult), _p(y), C.byref(p))
         assert y.ravel().tolist() == [2, 4, -2, 0], name
+
+
+@pytest.mark.parametrize("unsigned", [0, 1])
+def test_quantize_dequantize_q8(qlibs, unsigned):
+    """o2c_quantize_f32_q8 / o2c_dequantize_q8_f32 (QuantizeLinear / DequantizeLinear float32 <-> 8-bit,
+    one scale): ONNX's saturate(round_half_even(x / s) + z) and (q - z) * s, vector body and tail alike."""
+    rng = np.random.default_rng(5 + unsigned)
+    s, z = np.float32(0.05), (130 if unsigned else -3)
+    x = (rng.standard_normal(1003) * 4).astype(np.float32)
+    x[:6] = [0.025, 0.075, -0.025, 1e30, -1e30, 0.125]  # halves (to even), saturation
+    ref = np.clip(np.clip(np.rint(x / s), -2.0**40, 2.0**40).astype(np.int64) + z, 0 if unsigned else -128,
+                  255 if unsigned else 127)
+    qdt = np.uint8 if unsigned else np.int8
+    q = (np.arange(256) - (0 if unsigned else 128)).astype(qdt)
+    dref = (q.astype(np.int32) - z).astype(np.float32) * s
+    p = Quant8Params(n=x.size, scale=s, zero=z, is_unsigned=unsigned)
+    pd = Quant8Params(n=q.size, scale=s, zero=z, is_unsigned=unsigned)
+    for name, lib in qlibs.items():
+        y = np.zeros(x.size, qdt)
+        lib.o2c_quantize_f32_q8(_p(x), _p(y), C.byref(p))
+        np.testing.assert_array_equal(y.astype(np.int64), ref, err_msg=name)
+        d = np.zeros(q.size, np.float32)
+        lib.o2c_dequantize_q8_f32(_p(q), _p(d), C.byref(pd))
+        np.testing.assert_array_equal(d, dref, err_msg=name)
