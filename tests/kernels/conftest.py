@@ -1,5 +1,9 @@
 """Kernel-library tests: build kernels/src/**/*.cpp once per session into one shared object
-(g++ -O2 -march=native -fPIC -shared) and call it through ctypes."""
+(g++ -O2 -march=native -fPIC -shared) and call it through ctypes.
+
+O2C_KERNEL_SANITIZE=address,undefined (what convert --sanitize takes) builds those libraries
+instrumented instead (-O0 -g1 -fsanitize=...); the process must then have the sanitizer runtime
+preloaded. tests/test_sanitize_kernels.py runs the kernel tests that way."""
 from __future__ import annotations
 
 import ctypes
@@ -19,7 +23,22 @@ from _ctypes_structs import setup_signatures  # noqa: E402
 from _kref import CXX, KERNELS  # noqa: E402
 
 
+SANITIZE = os.environ.get("O2C_KERNEL_SANITIZE", "")
+
+
+def _sanitized(flags: list[str]) -> list[str]:
+    """flags with the optimization level replaced by the instrumented build's flags, when
+    O2C_KERNEL_SANITIZE asks for one."""
+    if not SANITIZE:
+        return flags
+    from onnx2cedr.build import parse_sanitize, sanitize_flags
+
+    return [f for f in flags if not f.startswith("-O")] + sanitize_flags(parse_sanitize(SANITIZE))
+
+
 def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: str) -> Path:
+    flags = _sanitized(flags)
+
     def compile_one(src: Path) -> Path:
         rel = src.relative_to(KERNELS / "src").as_posix().replace("/", "__")
         obj = out_dir / (rel + ".o")
@@ -32,7 +51,8 @@ def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as ex:
         objs = list(ex.map(compile_one, sources))
     so = out_dir / so_name
-    cmd = [CXX, "-shared", "-o", str(so), *map(str, objs), "-lpthread", "-ldl", "-lm"]
+    link = [f for f in flags if f.startswith("-fsanitize")]
+    cmd = [CXX, "-shared", *link, "-o", str(so), *map(str, objs), "-lpthread", "-ldl", "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"linking {so} failed:\n{r.stderr}")
@@ -43,9 +63,28 @@ def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: 
 def klib(tmp_path_factory) -> ctypes.CDLL:
     """The whole kernel library (o2c_* kernels, _cpu implementations, inline entry points)."""
     out = tmp_path_factory.mktemp("o2c_kernels")
+    if SANITIZE:  # the instrumented library convert --sanitize links (compile cache), as one .so
+        return setup_signatures(ctypes.CDLL(str(_sanitized_kernel_lib(out))))
     sources = sorted((KERNELS / "src").rglob("*.cpp"))
     so = _compile_all(sources, out, ["-O2", "-march=native"], "libo2c_kernels_test.so")
     return setup_signatures(ctypes.CDLL(str(so)))
+
+
+def _sanitized_kernel_lib(out: Path) -> Path:
+    """The kernel library of `convert --sanitize O2C_KERNEL_SANITIZE` (every kernels/src file, -O0
+    -g1, instrumented; built once into the compile cache and shared with tests/test_sanitize.py)
+    linked whole into a shared object."""
+    from onnx2cedr.build import KernelLib
+
+    kl = KernelLib(sanitize=SANITIZE).ensure()
+    so = out / "libo2c_kernels_sanitized.so"
+    cmd = kl.cxx.split() + ["-shared", *(f for f in kl.flags if f.startswith("-fsanitize")), "-o", str(so),
+                            "-Wl,--whole-archive", str(kl.core), str(kl.inline), "-Wl,--no-whole-archive",
+                            "-lpthread", "-ldl", "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"linking {so} failed:\n{' '.join(cmd)}\n{r.stderr}")
+    return so
 
 
 @pytest.fixture(scope="session")

@@ -110,14 +110,15 @@ def test_packed_same_bits(lib, i):
         got2 = run(lib, x, np.zeros_like(w), b, p, n_out)
         assert np.array_equal(got2.view(np.uint32), ref.view(np.uint32))
         # a buffer that is not this layer's (another build, another layer) is ignored
-        p.packed = aligned(n).ctypes.data  # zeros: no header
+        blank = aligned(n)  # zeros: no header (kept alive while the kernel may read it)
+        p.packed = blank.ctypes.data
         assert np.array_equal(run(lib, x, w, b, p, n_out).view(np.uint32), ref.view(np.uint32))
         other, _ = conv_params(rank, batch, cin, cout + G, G, ins, ks, st, dl, pb, pe, has_bias, act)
         nb = lib.o2c_conv_packed_bytes(C.byref(other))
         if nb:
             ob = aligned(nb)
-            lib.o2c_conv_pack(np.ones((cout + G) * (cin // G) * int(np.prod(ks)), np.float32).ctypes.data,
-                              C.byref(other), ob.ctypes.data)
+            ones = np.ones((cout + G) * (cin // G) * int(np.prod(ks)), np.float32)
+            lib.o2c_conv_pack(ones.ctypes.data, C.byref(other), ob.ctypes.data)
             p.packed = ob.ctypes.data
             assert np.array_equal(run(lib, x, w, b, p, n_out).view(np.uint32), ref.view(np.uint32))
 
