@@ -224,6 +224,100 @@ def conv_node_model(attrs: dict, x_shape, w_shape, path: Path, seed: int = 0) ->
     return path
 
 
+# Layer classes timed alone (--classes): single-node Conv models with ReLU folded in by the converter
+# where it fuses; (label, x shape, W shape, strides, pads, group)
+LAYER_CLASSES = [
+    ("depthwise 3x3 s2", [1, 32, 320, 320], [32, 1, 3, 3], [2, 2], [1, 1, 1, 1], 32),
+    ("depthwise 3x3 s1", [1, 32, 160, 160], [32, 1, 3, 3], [1, 1], [1, 1, 1, 1], 32),
+    ("depthwise 3x3 s2", [1, 96, 80, 80], [96, 1, 3, 3], [2, 2], [1, 1, 1, 1], 96),
+    ("depthwise 3x3 s1", [1, 144, 40, 40], [144, 1, 3, 3], [1, 1], [1, 1, 1, 1], 144),
+    ("depthwise 3x3 s1", [1, 256, 20, 20], [256, 1, 3, 3], [1, 1], [1, 1, 1, 1], 256),
+    ("depthwise 5x5 s1", [1, 144, 40, 40], [144, 1, 5, 5], [1, 1], [2, 2, 2, 2], 144),
+    ("depthwise 5x5 s2", [1, 144, 40, 40], [144, 1, 5, 5], [2, 2], [2, 2, 2, 2], 144),
+    ("depthwise 3x3 s2, 1-D", [1, 64, 4000], [64, 1, 3], [2], [1, 1], 64),
+    ("channel multiplier 2, 3x3 s1", [1, 32, 80, 80], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], 32),
+    ("grouped 2->2 ch, 3x3 s1", [1, 128, 56, 56], [128, 2, 3, 3], [1, 1], [1, 1, 1, 1], 64),
+    ("grouped 4->4 ch, 3x3 s1", [1, 128, 56, 56], [128, 4, 3, 3], [1, 1], [1, 1, 1, 1], 32),
+    ("grouped 8->8 ch, 3x3 s2", [1, 128, 56, 56], [128, 8, 3, 3], [2, 2], [1, 1, 1, 1], 16),
+]
+
+
+def class_model(x_shape, w_shape, strides, pads, group, path: Path, seed: int = 0) -> Path:
+    """Conv (+ bias) + Relu on random weights."""
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal(w_shape) * 0.1).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=list(w_shape[2:]), strides=strides,
+                              pads=pads, group=group),
+             helper.make_node("Relu", ["c"], ["y"])]
+    g = helper.make_graph(nodes, "layer", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+def layer_classes(work: Path, reps: int, seconds: float) -> list[dict]:
+    """Each LAYER_CLASSES entry as a single-node model: ours (1 thread) against onnxruntime (1 thread, all
+    graph optimizations), interleaved call by call; GFLOP/s counts 2 x multiply-adds of the convolution."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for i, (label, xs, ws, st, pads, grp) in enumerate(LAYER_CLASSES):
+        mp = class_model(xs, ws, st, pads, grp, work / f"class{i}.onnx")
+        rc = convert(mp, work / f"class{i}", artifacts=("lib",), force=True, threads=1)
+        xin = [rng.standard_normal(xs).astype(np.float32)]
+        ours = Ours(rc.out_dir, xin)
+        sess = ort_session(mp, 1)
+        ref = sess.run(None, {"x": xin[0]})[0]
+        err = float(np.max(np.abs(ours()[0] - ref) / (1e-3 + np.abs(ref))))
+        t = interleaved({"o": ours, "r": Theirs(sess, xin)}, reps, seconds)
+        out_sp = int(np.prod(ref.shape[2:]))
+        flops = 2.0 * ws[0] * out_sp * int(np.prod(ws[1:]))
+        shape = f"{xs[1]}->{ws[0]} ch on {'x'.join(map(str, xs[2:]))}"
+        rows.append(dict(label=label, shape=shape, flops=flops, o=t["o"], r=t["r"], err=err))
+        print(f"    {label:30s} {shape:24s} {flops / 1e6:7.1f} MFLOP  ours {fmt_us(t['o'])} us "
+              f"({flops / t['o'] / 1e9:.1f} GFLOP/s)  ort {fmt_us(t['r'])} us ({flops / t['r'] / 1e9:.1f} GFLOP/s)"
+              f"  ratio {t['o'] / t['r']:.2f}  max rel err {err:.1e}", flush=True)
+    return rows
+
+
+CLASSES_HEAD = "## Layer classes"
+
+
+def classes_section(rows: list[dict]) -> str:
+    L = [f"{CLASSES_HEAD}\n",
+         "Depthwise, channel-multiplier and grouped convolutions alone (`bench/bench.py --classes` rewrites only "
+         "this section): each a single-node model (Conv with bias, then Relu, random weights and input), ours "
+         "and onnxruntime on 1 thread, called in turn; GFLOP/s counts 2 x the convolution's multiply-adds. "
+         "These run by output channel (kernels/src/cpu/conv_depthwise.cpp) except the groups of 8 channels "
+         "(the direct path). The inputs of the large maps do not fit in the caches, so both sides stream "
+         "them from memory.\n",
+         "| layer | channels, input | MFLOP | ours (us) | ORT (us) | ratio | ours GFLOP/s | ORT GFLOP/s |",
+         "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        L.append(f"| {r['label']} | {r['shape']} | {r['flops'] / 1e6:,.1f} | {fmt_us(r['o'])} | {fmt_us(r['r'])} | "
+                 f"{r['o'] / r['r']:.2f} | {r['flops'] / r['o'] / 1e9:.1f} | {r['flops'] / r['r'] / 1e9:.1f} |")
+    if rows:
+        geo = float(np.exp(np.mean([np.log(r["o"] / r["r"]) for r in rows])))
+        L.append(f"\nGeometric mean of the ratio: **{geo:.2f}**. Load average when taken: "
+                 f"{os.getloadavg()[0]:.1f} (1 min).\n")
+    return "\n".join(L)
+
+
+def replace_section(text: str, section: str) -> str:
+    """text with its CLASSES_HEAD section replaced by section (appended before the Notes when absent)."""
+    start = text.find(CLASSES_HEAD)
+    if start >= 0:
+        end = text.find("\n## ", start + len(CLASSES_HEAD))
+        return text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
+    notes = text.find("## Notes")
+    if notes >= 0:
+        return text[:notes] + section.rstrip("\n") + "\n\n" + text[notes:]
+    return text.rstrip("\n") + "\n\n" + section
+
+
 def fmt_us(s: float) -> str:
     us = s * 1e6
     return f"{us:,.0f}" if us >= 100 else f"{us:.1f}"
@@ -238,10 +332,20 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default=None, help="folder for exported models and builds (default: a temp dir)")
     ap.add_argument("--doc", default=str(ROOT / "docs" / "performance.md"))
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--classes", action="store_true",
+                    help="only the layer-class table (depthwise / grouped convolutions); updates only its section")
     args = ap.parse_args(argv)
     names = [n for n in args.models.split(",") if n]
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="o2c-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.classes:
+        rows = layer_classes(work, args.reps, args.seconds / 4)
+        if not args.no_doc:
+            doc = Path(args.doc)
+            doc.write_text(replace_section(doc.read_text() if doc.exists() else "# CPU performance\n",
+                                           classes_section(rows)))
+            print(f"updated the layer-class section of {doc}")
+        return 0
 
     y, z = fma_peak(work)
     clock = y / 32 if y else 0.0
@@ -444,7 +548,13 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "put output channels on the vector lanes (the lanes path, kernels/src/cpu/conv_lanes.cpp), which needs "
              "the weights packed at load; larger maps use the direct wide-grid path.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(L) + "\n")
+    text = "\n".join(L) + "\n"
+    old = path.read_text() if path.exists() else ""
+    start = old.find(CLASSES_HEAD)
+    if start >= 0:  # the layer-class table comes from --classes runs: carried over
+        end = old.find("\n## ", start + len(CLASSES_HEAD))
+        text = replace_section(text, old[start:end + 1] if end >= 0 else old[start:])
+    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@
  *  - small images with many channels (at most 400 output positions), when the weights come
  *    packed ahead of time: the "lanes" path, output channels on the vector lanes and a tile's
  *    few positions broadcast from the zero-padded input (no wide-grid waste).
- * Depthwise convolution (groups == in == out channels) runs as a direct loop. Bias and
+ * Depthwise convolution (groups == in == out channels), channel multipliers and groups of few output
+ * channels run by output channel over zero-padded, stride-phase-split row bands. Bias and
  * activation are fused into the epilogue.
  *
  * Weights packed once (o2c_conv_pack, at model load; dash_conv_params_t.packed): the same
@@ -24,7 +25,8 @@
  * order, padding taps included (they multiply a zero), starting from +0 on the direct, im2col
  * and lanes paths, then + bias (only when there is one), then the activation; on the depthwise
  * path the chain over the taps (kz, ky, kx) starts from the bias (+0 without one), then the
- * activation.
+ * activation; channel multipliers and small groups (conv_depthwise.cpp) chain from +0 like the direct
+ * path.
  *
  * Files: this one chooses the path and packs weights ahead of time (and runs the paths by output
  * slices over threads); conv_direct.cpp, conv_lanes.cpp, conv_im2col.cpp and conv_depthwise.cpp
@@ -72,8 +74,8 @@ bool conv_shape(const dash_conv_params_t *p, ConvShape &s, bool allow_lanes) {
   s.Kg = s.Cg * s.g.k_sp();
   s.kcb = 0;
   s.floats_per_group = 0;
-  if (s.Cg == 1 && s.Mg == 1 && s.G == s.Cin) {
-    s.path = PATH_NONE; /* depthwise */
+  if (by_channel_pays(s.g, s.G, s.Cin, s.Cg, s.Mg)) {
+    s.path = PATH_NONE; /* by output channel (conv_depthwise.cpp): weights read in place */
   } else if (allow_lanes && lanes_pays(s.g, s.Mg)) {
     s.path = PATH_LANES;
     s.floats_per_group = static_cast<int64_t>(lanes_packed_floats(s.Mg, s.Kg));
@@ -295,8 +297,8 @@ extern "C" void o2c_conv(const float *in, const float *weight, const float *bias
   const int64_t in_sp = g.in_sp(), out_sp = g.out_sp();
   const int64_t Kg = cs.Kg;
 
-  if (Cg == 1 && Mg == 1 && G == Cin) {
-    depthwise(in, weight, bs, out, g, B * Cin, Cin, p->act);
+  if (by_channel_pays(g, G, Cin, Cg, Mg)) {
+    conv_by_channel(in, weight, bs, out, g, B, Cin, Cout, G, p->act);
     return;
   }
 

@@ -1,118 +1,292 @@
 /*
- * conv_depthwise.cpp - depthwise convolution (groups == in == out channels).
+ * conv_depthwise.cpp - convolutions by output channel: depthwise (groups == in == out channels),
+ * channel multipliers (one input channel per group) and small groups (few channels per group).
+ *
+ * Each output channel reads its group's Cg input channels. The output rows are computed in bands:
+ * the input rows a band of output rows reads are copied, zero-padded and split into the x stride's
+ * phases (phase r of a padded row holds its values r, r + s, r + 2s, ...), into a small buffer that
+ * stays in cache, so every tap (c, kz, ky, kx) of a run of consecutive output columns reads
+ * consecutive values of one phase row: the padding borders cost only the copy, and the interior
+ * and the borders then run the same unit-stride loop over output columns, for any stride and
+ * dilation. The AVX2 loop keeps 32 output columns in 4 accumulators (16 or 8 for the rest of a
+ * row), the tap's weight broadcast; KW (1..7) is a template argument, so the taps of a row unroll.
+ *
+ * Reduction order (conv.cpp's contract): every output is ONE fused multiply-add chain over its
+ * taps (c, kz, ky, kx) in order, padding taps included (they multiply a zero). Depthwise: the chain
+ * starts from the bias (+0 without one), then the activation. Channel multipliers and small
+ * groups, like the direct path: from +0, then + bias, then the activation.
+ *
+ * Threads: each takes a slice of every channel's output rows (the cut t*H/nth of the other split
+ * layers), or of the channels when the map has too few rows.
  */
 #include "conv_internal.h"
 
 namespace o2c {
 namespace conv {
 
-/* ---- depthwise: one input channel per output channel ----
- * Each plane is copied into a zero-padded buffer exactly covering every tap of every output, so
- * the inner loops have no bounds checks. Stride 1 along x runs vectorized over output columns
- * (AVX2: 4 x 8 columns per step, independent accumulators), other strides per element. */
-void depthwise(const float *in, const float *w, const float *bias, float *out, const Geo3 &g, int64_t planes,
-               int64_t channels, const dash_act_t &act) {
-  const int64_t in_sp = g.in_sp(), out_sp = g.out_sp(), ksz = g.k_sp();
-  const int64_t Dp = (g.out[0] - 1) * g.s[0] + (g.k[0] - 1) * g.d[0] + 1;
-  const int64_t Hp = (g.out[1] - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
-  const int64_t Wp = (g.out[2] - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1;
-  const int64_t ntaps = g.k[0] * g.k[1], kw = g.k[2], dx = g.d[2], sx = g.s[2];
-  Scratch<float> buf(static_cast<size_t>(Dp * Hp * Wp + 64));  /* + slack for the last vector step */
-  Scratch<const float *> rows(static_cast<size_t>(ntaps));
-  float *pp = buf.get();
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const int64_t ch = pl % channels;
-    const float *src = in + pl * in_sp;
-    const float *wc = w + ch * ksz;
-    const float bv = bias ? bias[ch] : 0.0f;
-    float *dst = out + pl * out_sp;
-    /* padded copy: rows of the padded plane either hold input (zero margins) or are all zero */
-    {
-      const int64_t x0 = std::max<int64_t>(0, -g.p[2]), x1 = std::min<int64_t>(g.in[2], Wp - g.p[2]);
-      const int64_t dl = x0 + g.p[2], len = std::max<int64_t>(0, x1 - x0); /* destination start, length */
-      for (int64_t pz = 0; pz < Dp; ++pz) {
-        const int64_t iz = pz - g.p[0];
-        for (int64_t py = 0; py < Hp; ++py) {
-          const int64_t iy = py - g.p[1];
-          float *drow = pp + (pz * Hp + py) * Wp;
-          if (iz < 0 || iz >= g.in[0] || iy < 0 || iy >= g.in[1] || len == 0) {
-            std::memset(drow, 0, static_cast<size_t>(Wp) * sizeof(float));
-            continue;
-          }
-          if (dl > 0) std::memset(drow, 0, static_cast<size_t>(dl) * sizeof(float));
-          std::memcpy(drow + dl, src + (iz * g.in[1] + iy) * g.in[2] + x0, static_cast<size_t>(len) * sizeof(float));
-          if (dl + len < Wp) std::memset(drow + dl + len, 0, static_cast<size_t>(Wp - dl - len) * sizeof(float));
-        }
-      }
-      if (pl == 0) std::memset(pp + Dp * Hp * Wp, 0, 64 * sizeof(float));
+namespace {
+
+/* The per-call layout of the band buffers: per (input channel c, kz, y phase ry, x phase rx) a phase
+ * plane of Hq rows x Wq columns (row b, column e: padded input (s1*b + ry, s2*e + rx) of the band),
+ * PP floats apart. Output (j, x) of the band is the wide position n = j*Wq + x, and tap (c, kz, ky,
+ * kx) reads phases[off + n]: every tap is a contiguous run over the band's output rows and columns,
+ * the Wq - OW columns past each row's end computed and dropped. */
+struct DwPlan {
+  int64_t Wq, Hq, PP, band, nplanes;
+  size_t floats, wide_floats;
+  std::vector<int64_t> e0, e1; /* per x phase: the columns that hold input; the others stay zero */
+};
+
+DwPlan dw_plan(const Geo3 &g, int64_t Cg) {
+  DwPlan d;
+  const int64_t sy = g.s[1], sx = g.s[2];
+  d.Wq = g.out[2] + ((g.k[2] - 1) * g.d[2]) / sx;
+  const int64_t shy = ((g.k[1] - 1) * g.d[1]) / sy;
+  d.nplanes = Cg * g.k[0] * sy * sx;
+  /* about 48 KB of phase planes: a band's input stays in L1/L2 while its outputs are computed */
+  int64_t band = 1;
+  while (band < g.out[1] && d.nplanes * (2 * band + shy) * d.Wq <= 12288) band *= 2;
+  d.band = std::min(band, g.out[1]);
+  d.Hq = d.band + shy;
+  d.PP = d.Hq * d.Wq;
+  d.floats = static_cast<size_t>(d.nplanes * d.PP + 64); /* + slack: the last vector step reads past */
+  d.wide_floats = static_cast<size_t>(round_up((d.band - 1) * d.Wq + g.out[2], 32) + 32);
+  d.e0.resize(static_cast<size_t>(sx));
+  d.e1.resize(static_cast<size_t>(sx));
+  for (int64_t rx = 0; rx < sx; ++rx) valid_range(rx - g.p[2], sx, g.in[2], d.Wq, d.e0[rx], d.e1[rx]);
+  return d;
+}
+
+/* One padded input row into its sx phase rows (dst + rx*PP): the columns [e0, e1) of each phase
+ * from input row src (in_w values), or zeros (src null). The columns outside [e0, e1) are the
+ * padding, the same for every row: zeroed once with the buffer and never written. */
+void fill_row(float *dst, const float *src, const Geo3 &g, const DwPlan &d) {
+  const int64_t sx = g.s[2], px = g.p[2];
+  if (!src) {
+    for (int64_t rx = 0; rx < sx; ++rx) {
+      float *row = dst + rx * d.PP;
+      for (int64_t e = d.e0[rx]; e < d.e1[rx]; ++e) row[e] = 0.0f;
     }
-    for (int64_t oz = 0; oz < g.out[0]; ++oz) {
-      for (int64_t oy = 0; oy < g.out[1]; ++oy) {
-        float *orow = dst + (oz * g.out[1] + oy) * g.out[2];
-        for (int64_t kz = 0; kz < g.k[0]; ++kz)
-          for (int64_t ky = 0; ky < g.k[1]; ++ky)
-            rows[kz * g.k[1] + ky] = pp + ((oz * g.s[0] + kz * g.d[0]) * Hp + oy * g.s[1] + ky * g.d[1]) * Wp;
-        const int64_t OW = g.out[2];
-        int64_t ox = 0;
-        if (sx == 1) {
+    return;
+  }
+  if (sx == 1) {
+    const int64_t e0 = d.e0[0], e1 = d.e1[0];
+    if (e1 > e0) std::memcpy(dst + e0, src + (e0 - px), static_cast<size_t>(e1 - e0) * sizeof(float));
+    return;
+  }
+  if (sx == 2) {
+    /* both phases in one pass where both hold input: (phase 0, phase 1) at e = input (2e - px, 2e + 1 - px) */
+    float *r0 = dst, *r1 = dst + d.PP;
+    const int64_t a = std::max(d.e0[0], d.e0[1]), b = std::min(d.e1[0], d.e1[1]);
+    for (int64_t e = d.e0[0]; e < std::min(a, d.e1[0]); ++e) r0[e] = src[2 * e - px];
+    for (int64_t e = d.e0[1]; e < std::min(a, d.e1[1]); ++e) r1[e] = src[2 * e + 1 - px];
+    int64_t e = a;
 #if O2C_HAVE_AVX2
-          const __m256 vb = _mm256_set1_ps(bv);
-          /* 32 columns per step; the remainder runs as one more full step into a buffer (the
-           * padded plane has slack for reading past the row) */
-          for (; ox < OW; ox += 32) {
-            __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
-            for (int64_t t = 0; t < ntaps; ++t) {
-              const float *r = rows[t] + ox;
-              const float *wt = wc + t * kw;
-              for (int64_t kx = 0; kx < kw; ++kx) {
-                const __m256 wv = _mm256_broadcast_ss(wt + kx);
-                const float *q = r + kx * dx;
-                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), a0);
-                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 8), a1);
-                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 16), a2);
-                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 24), a3);
+    for (; e + 8 <= b; e += 8) {
+      const float *q = src + 2 * e - px;
+      const __m256 v0 = _mm256_loadu_ps(q), v1 = _mm256_loadu_ps(q + 8);
+      /* (x0 x1 x2 x3 | x4 x5 x6 x7), (x8 .. x15): evens and odds, in 128-bit halves, then in order */
+      const __m256 ev = _mm256_shuffle_ps(v0, v1, 0x88), od = _mm256_shuffle_ps(v0, v1, 0xDD);
+      _mm256_storeu_ps(r0 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+      _mm256_storeu_ps(r1 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
+    }
+#endif
+    for (; e < b; ++e) {
+      r0[e] = src[2 * e - px];
+      r1[e] = src[2 * e + 1 - px];
+    }
+    for (int64_t f = std::max(b, d.e0[0]); f < d.e1[0]; ++f) r0[f] = src[2 * f - px];
+    for (int64_t f = std::max(b, d.e0[1]); f < d.e1[1]; ++f) r1[f] = src[2 * f + 1 - px];
+    return;
+  }
+  for (int64_t rx = 0; rx < sx; ++rx) {
+    float *row = dst + rx * d.PP;
+    for (int64_t e = d.e0[rx]; e < d.e1[rx]; ++e) row[e] = src[e * sx + rx - px];
+  }
+}
+
+/* wide[n] = (start + sum_t w[t] * base[off[t] + n]) (+ bias when add_bias) for n in [0, nw), the
+ * chain in t order; whole vectors (wide has room up to round_up(nw, 32)). */
+template <int NT>
+void dw_wide(const float *base, const int64_t *off, const float *w, int64_t nt_rt, float start, bool add_bias,
+             float bias, int64_t nw, float *wide) {
+  const int64_t ntaps = NT > 0 ? NT : nt_rt;
+#if O2C_HAVE_AVX2
+  const __m256 vs = _mm256_set1_ps(start), vb = _mm256_set1_ps(bias);
+  int64_t n0 = 0;
+  for (; nw - n0 > 16; n0 += 32) {
+    __m256 a0 = vs, a1 = vs, a2 = vs, a3 = vs;
+    const float *b0 = base + n0;
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const __m256 wv = _mm256_broadcast_ss(w + t);
+      const float *q = b0 + off[t];
+      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), a0);
+      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 8), a1);
+      a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 16), a2);
+      a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 24), a3);
+    }
+    if (add_bias) {
+      a0 = _mm256_add_ps(a0, vb);
+      a1 = _mm256_add_ps(a1, vb);
+      a2 = _mm256_add_ps(a2, vb);
+      a3 = _mm256_add_ps(a3, vb);
+    }
+    _mm256_storeu_ps(wide + n0, a0);
+    _mm256_storeu_ps(wide + n0 + 8, a1);
+    _mm256_storeu_ps(wide + n0 + 16, a2);
+    _mm256_storeu_ps(wide + n0 + 24, a3);
+  }
+  for (; n0 < nw; n0 += 8) { /* at most 16 left */
+    __m256 a0 = vs;
+    const float *b0 = base + n0;
+    for (int64_t t = 0; t < ntaps; ++t) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(b0 + off[t]), a0);
+    if (add_bias) a0 = _mm256_add_ps(a0, vb);
+    _mm256_storeu_ps(wide + n0, a0);
+  }
+#else
+  for (int64_t n = 0; n < nw; ++n) wide[n] = start;
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const float wv = w[t];
+    const float *q = base + off[t];
+    for (int64_t n = 0; n < nw; ++n) wide[n] = fmac(wv, q[n], wide[n]);
+  }
+  if (add_bias)
+    for (int64_t n = 0; n < nw; ++n) wide[n] += bias;
+#endif
+}
+
+typedef void (*DwWideFn)(const float *, const int64_t *, const float *, int64_t, float, bool, float, int64_t, float *);
+/* 3x3, 5x5 and 3-tap (1-D) filters with the tap loop unrolled (weights and offsets in registers) */
+DwWideFn dw_wide_fn(int64_t ntaps) {
+  switch (ntaps) {
+    case 3: return &dw_wide<3>;
+    case 9: return &dw_wide<9>;
+    case 25: return &dw_wide<25>;
+    default: return &dw_wide<0>;
+  }
+}
+
+struct DwJob {
+  const float *in, *w, *bias;
+  float *out;
+  const Geo3 *g;
+  const DwPlan *d;
+  const int64_t *off; /* per tap (c, kz, ky, kx) */
+  int64_t Cin, Cout, Cg, Mg;
+  bool depthwise; /* chain from the bias */
+  dash_act_t act;
+};
+
+/* Output channels [c0, c1) of batch b, output rows [y0, y1) of every depth position; buf holds
+ * DwPlan.floats + DwPlan.wide_floats (zeroed once: the slack and unused phases are read, never
+ * written). */
+void dw_task(const DwJob &J, int64_t b, int64_t c0, int64_t c1, int64_t y0, int64_t y1, float *buf) {
+  const Geo3 &g = *J.g;
+  const DwPlan &d = *J.d;
+  const int64_t KD = g.k[0], KH = g.k[1], Cg = J.Cg, Mg = J.Mg, sy = g.s[1], sx = g.s[2];
+  const int64_t in_sp = g.in_sp(), out_sp = g.out_sp(), OW = g.out[2];
+  const int64_t ntaps = Cg * g.k_sp();
+  float *wide = buf + d.floats;
+  const DwWideFn wide_fn = dw_wide_fn(ntaps);
+  for (int64_t gr = c0 / Mg; gr * Mg < c1; ++gr) {
+    const int64_t m0 = std::max(c0, gr * Mg), m1 = std::min(c1, (gr + 1) * Mg);
+    for (int64_t oz = 0; oz < g.out[0]; ++oz) {
+      for (int64_t yb = y0; yb < y1; yb += d.band) {
+        const int64_t ye = std::min(y1, yb + d.band);
+        const int64_t nyr = (ye - yb - 1) * sy + (KH - 1) * g.d[1] + 1;
+        /* the band's padded input rows into their phase planes, for every output channel of the group */
+        for (int64_t c = 0; c < Cg; ++c) {
+          const float *plane = J.in + (b * J.Cin + gr * Cg + c) * in_sp;
+          for (int64_t kz = 0; kz < KD; ++kz) {
+            const int64_t iz = oz * g.s[0] + kz * g.d[0] - g.p[0];
+            float *ph = buf + (c * KD + kz) * sy * sx * d.PP;
+            const bool zin = iz >= 0 && iz < g.in[0];
+            for (int64_t r = 0, ry = 0, row = 0; r < nyr; ++r) {
+              const int64_t iy = yb * sy + r - g.p[1];
+              const bool in = zin && iy >= 0 && iy < g.in[1];
+              fill_row(ph + ry * sx * d.PP + row * d.Wq, in ? plane + (iz * g.in[1] + iy) * g.in[2] : nullptr, g, d);
+              if (++ry == sy) {
+                ry = 0;
+                ++row;
               }
             }
-            if (ox + 32 <= OW) {
-              _mm256_storeu_ps(orow + ox, a0);
-              _mm256_storeu_ps(orow + ox + 8, a1);
-              _mm256_storeu_ps(orow + ox + 16, a2);
-              _mm256_storeu_ps(orow + ox + 24, a3);
-            } else {
-              alignas(32) float tmp[32];
-              _mm256_store_ps(tmp, a0);
-              _mm256_store_ps(tmp + 8, a1);
-              _mm256_store_ps(tmp + 16, a2);
-              _mm256_store_ps(tmp + 24, a3);
-              for (int64_t x = ox; x < OW; ++x) orow[x] = tmp[x - ox];
-            }
           }
-#else
-          for (int64_t x = 0; x < OW; ++x) orow[x] = bv;
-          for (int64_t t = 0; t < ntaps; ++t) {
-            const float *wt = wc + t * kw;
-            for (int64_t kx = 0; kx < kw; ++kx) {
-              const float wv = wt[kx];
-              const float *q = rows[t] + kx * dx;
-              for (int64_t x = 0; x < OW; ++x) orow[x] = fmac(wv, q[x], orow[x]);
-            }
-          }
-          ox = OW;
-#endif
         }
-        for (; ox < OW; ++ox) {
-          float acc = bv;
-          for (int64_t t = 0; t < ntaps; ++t) {
-            const float *r = rows[t] + ox * sx;
-            const float *wt = wc + t * kw;
-            for (int64_t kx = 0; kx < kw; ++kx) acc = fmac(wt[kx], r[kx * dx], acc);
+        const int64_t nw = (ye - yb - 1) * d.Wq + OW;
+        for (int64_t oc = m0; oc < m1; ++oc) {
+          const float *wc = J.w + oc * ntaps;
+          const float bv = J.bias ? J.bias[oc] : 0.0f;
+          if (J.depthwise)
+            wide_fn(buf, J.off, wc, ntaps, bv, false, 0.0f, nw, wide);
+          else
+            wide_fn(buf, J.off, wc, ntaps, 0.0f, J.bias != nullptr, bv, nw, wide);
+          act_inplace(wide, nw, J.act);
+          float *dst = J.out + (b * J.Cout + oc) * out_sp + (oz * g.out[1] + yb) * OW;
+          for (int64_t j = 0; j < ye - yb; ++j) {
+            const float *src = wide + j * d.Wq;
+            float *o = dst + j * OW;
+            for (int64_t x = 0; x < OW; ++x) o[x] = src[x];
           }
-          orow[ox] = acc;
         }
-        act_inplace(orow, OW, act);
       }
     }
   }
+}
+
+} /* namespace */
+
+bool by_channel_pays(const Geo3 &, int64_t G, int64_t Cin, int64_t Cg, int64_t Mg) {
+  if (Cg == 1 && Mg == 1 && G == Cin) return true; /* depthwise (a 1 -> 1 channel convolution too) */
+  if (G <= 1) return false;
+  /* few output channels per group: the direct path's 6-row tiles would mostly compute padding */
+  return Mg <= 3 && Cg <= 16;
+}
+
+void conv_by_channel(const float *in, const float *w, const float *bias, float *out, const Geo3 &g, int64_t B,
+                     int64_t Cin, int64_t Cout, int64_t G, const dash_act_t &act) {
+  const int64_t Cg = Cin / G, Mg = Cout / G;
+  const DwPlan d = dw_plan(g, Cg);
+  const int64_t sy = g.s[1], sx = g.s[2];
+  std::vector<int64_t> off(static_cast<size_t>(Cg * g.k_sp()));
+  size_t t = 0;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kz = 0; kz < g.k[0]; ++kz)
+      for (int64_t ky = 0; ky < g.k[1]; ++ky)
+        for (int64_t kx = 0; kx < g.k[2]; ++kx, ++t) {
+          const int64_t uy = ky * g.d[1], ux = kx * g.d[2];
+          off[t] = ((c * g.k[0] + kz) * sy * sx + (uy % sy) * sx + ux % sx) * d.PP + (uy / sy) * d.Wq + ux / sx;
+        }
+  const DwJob J{in, w, bias, out, &g, &d, off.data(), Cin, Cout, Cg, Mg, Cg == 1 && Mg == 1 && G == Cin, act};
+  const double macs = static_cast<double>(B * Cout) * static_cast<double>(g.out_sp()) *
+                      static_cast<double>(Cg * g.k_sp());
+  const int nth = threads_for(macs);
+  const size_t per = d.floats + d.wide_floats;
+  Scratch<float> bufs(static_cast<size_t>(nth) * per);
+  std::memset(bufs.get(), 0, static_cast<size_t>(nth) * per * sizeof(float));
+  const int64_t H = g.out[1];
+  if (nth <= 1) {
+    for (int64_t b = 0; b < B; ++b) dw_task(J, b, 0, Cout, 0, H, bufs.get());
+    return;
+  }
+  if (H >= 2 * nth) {
+    /* slices of the rows */
+    parallel_for(nth, nth, [&](int64_t t, int wk) {
+      const int64_t y0 = t * H / nth, y1 = (t + 1) * H / nth;
+      for (int64_t b = 0; b < B; ++b) dw_task(J, b, 0, Cout, y0, y1, bufs.get() + static_cast<size_t>(wk) * per);
+    });
+    return;
+  }
+  /* few rows (1-D signals, tiny maps): slices of the channels */
+  const int64_t n = B * Cout;
+  const int64_t nt = std::min<int64_t>(n, nth);
+  parallel_for(nt, nth, [&](int64_t t, int wk) {
+    const int64_t q0 = t * n / nt, q1 = (t + 1) * n / nt;
+    for (int64_t q = q0; q < q1;) {
+      const int64_t b = q / Cout, c0 = q % Cout, c1 = std::min(Cout, c0 + (q1 - q));
+      dw_task(J, b, c0, c1, 0, H, bufs.get() + static_cast<size_t>(wk) * per);
+      q += c1 - c0;
+    }
+  });
 }
 
 } /* namespace conv */

@@ -72,9 +72,10 @@ struct Im2col {
 /* the GEMM engine's B-packing callback over an Im2col context */
 void pack_b_im2col(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
 
-/* ---- depthwise (conv_depthwise.cpp): planes = batch x channels, one filter per channel ---- */
-void depthwise(const float *in, const float *w, const float *bias, float *out, const Geo3 &g, int64_t planes,
-               int64_t channels, const dash_act_t &act);
+/* ---- by output channel (conv_depthwise.cpp): depthwise, channel multipliers, small groups ---- */
+bool by_channel_pays(const Geo3 &g, int64_t G, int64_t Cin, int64_t Cg, int64_t Mg);
+void conv_by_channel(const float *in, const float *w, const float *bias, float *out, const Geo3 &g, int64_t B,
+                     int64_t Cin, int64_t Cout, int64_t G, const dash_act_t &act);
 
 /* ---- direct convolution (conv_direct.cpp) ---- */
 constexpr int64_t MR = GEMM_MR;
