@@ -220,6 +220,7 @@ class QLinearConv(_QOperator):
     attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
              "strides": None}
     Y_ZERO = 7
+    api = "DASH_QCONV"
     summary = "QOperator int8 convolution: lowered onto QConv (DASH_QCONV_i8)"
 
     def infer(self, graph, node):
@@ -238,6 +239,7 @@ class QLinearMatMul(_QOperator):
     op_type = "QLinearMatMul"
     attrs = {}
     Y_ZERO = 7
+    api = "DASH_QGEMM"
     summary = "QOperator int8 matrix product: lowered onto QGemm (DASH_QGEMM_i8)"
 
     def infer(self, graph, node):
@@ -257,6 +259,7 @@ class QGemmMS(_QOperator):
     domain = "com.microsoft"
     attrs = {"alpha": 1.0, "transA": 0, "transB": 0}
     Y_ZERO = 8
+    api = "DASH_QGEMM"
     summary = "onnxruntime's QOperator int8 Gemm: lowered onto QGemm (DASH_QGEMM_i8)"
 
     def infer(self, graph, node):

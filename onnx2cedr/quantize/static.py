@@ -60,8 +60,10 @@ def calibration_samples(model: onnx.ModelProto, calib: str | os.PathLike,
 
 def quantize(model: str | os.PathLike, calib: str | os.PathLike, output: str | os.PathLike, scheme: str = "int8",
              per_channel: bool = False, method: str = "minmax", exclude: Sequence[str] = (),
-             samples: int | None = None) -> Path:
-    """Quantize `model` with the calibration inputs of `calib` into the QDQ model `output`."""
+             samples: int | None = None, reduce_range: bool = False) -> Path:
+    """Quantize `model` with the calibration inputs of `calib` into the QDQ model `output`.
+    reduce_range: 7-bit weights (onnxruntime's reduce_range; int8 weights in [-64, 64]), which the AVX2
+    integer kernel multiplies with vpmaddubsw without the activations' signs (see docs/quantization.md)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
@@ -104,6 +106,7 @@ def quantize(model: str | os.PathLike, calib: str | os.PathLike, output: str | o
             with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress
                 quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, activation_type=qtype,
                                 weight_type=qtype, per_channel=per_channel, calibrate_method=meth,
+                                reduce_range=reduce_range,
                                 nodes_to_exclude=list(exclude),
                                 extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         except O2CError:
