@@ -54,17 +54,19 @@ def lenet_accuracy(work: Path, runs: int) -> list[tuple[str, object]]:
 
 
 def layer_times(work: Path, rounds: int) -> list[tuple[str, float, float, float]]:
+    """Per layer and weight width (8-bit weights; 7-bit: onnxruntime's reduce_range), float and int8."""
     out = []
     rng = np.random.default_rng(0)
-    for k, (name, attrs, xs, ws) in enumerate(LAYERS):
+    for k, (name, attrs, xs, ws), bits in [(k, ly, b) for k, ly in enumerate(LAYERS) for b in (8, 7)]:
         f = B.conv_node_model(attrs, xs, ws, work / f"layer{k}.onnx")
         cal = work / f"layer{k}_cal.npz"
-        np.savez(cal, x=rng.standard_normal([8] + xs).astype(np.float32))
-        q = quantize(f, cal, work / f"layer{k}_q.onnx", per_channel=True)
+        np.savez(cal, x=np.random.default_rng(k).standard_normal([8] + xs).astype(np.float32))
+        tag = f"{k}" if bits == 8 else f"{k}_7b"
+        q = quantize(f, cal, work / f"layer{tag}_q.onnx", per_channel=True, reduce_range=bits == 7)
         libs = {}
         for kind, path in (("float", f), ("int8", q)):
-            convert(path, work / f"layer{k}_{kind}", artifacts=("lib",), force=True)
-            libs[kind] = ModelLibrary(work / f"layer{k}_{kind}")
+            convert(path, work / f"layer{tag}_{kind}", artifacts=("lib",), force=True)
+            libs[kind] = ModelLibrary(work / f"layer{tag}_{kind}")
         idx = {kind: [ly["op"] for ly in lib.desc["layers"]].index("Conv" if kind == "float" else "QConv")
                for kind, lib in libs.items()}
         x = rng.standard_normal(xs).astype(np.float32)
@@ -75,7 +77,7 @@ def layer_times(work: Path, rounds: int) -> list[tuple[str, float, float, float]
                 t[kind] += list(per[:, idx[kind]])
         flops = libs["float"].desc["layers"][idx["float"]]["flops"]
         tf, ti = statistics.median(t["float"]), statistics.median(t["int8"])
-        out.append((name, flops / tf, flops / ti, tf / ti))
+        out.append((name, bits, flops / tf, flops / ti, tf / ti))
     return out
 
 
@@ -83,8 +85,10 @@ def against_ort(work: Path, reps: int, budget: float) -> list[tuple[str, float, 
     z = np.load(DIGITS)
     cal = work / "cal100.npz"
     models = {"LeNet-5 int8": quantize(LENET, cal, work / "lenet_int8.onnx"),
-              "LeNet-5 int8, per channel": quantize(LENET, cal, work / "lenet_int8_pc.onnx", per_channel=True),
-              "3x3 conv 64->64, 28x28 int8": work / "layer2_q.onnx"}
+              "LeNet-5 int8, per channel": quantize(LENET, cal, work / "lenet_int8_pc.onnx", per_channel=True)}
+    for k, (name, *_rest) in enumerate(LAYERS[1:], start=1):  # the layers' QDQ models of layer_times
+        models[f"{name} int8"] = work / f"layer{k}_q.onnx"
+        models[f"{name} int8, 7-bit weights"] = work / f"layer{k}_7b_q.onnx"
     out = []
     for name, path in models.items():
         convert(path, work / f"ort_{path.stem}", artifacts=("lib",), force=True)
@@ -117,10 +121,10 @@ def main(argv=None) -> int:
             print(f"| {label} | {r.scheme} | {100 * r.top1:.2f}% | {r.drop_points:+.2f} | {r.weights_bytes:,} | "
                   f"{r.latency_us:.1f} us |")
     print("\n### Convolution layers: int8 (QConv) against float (Conv), the layer alone\n")
-    print("| layer | float GFLOP/s | int8 GFLOP/s (equivalent) | int8 / float |")
-    print("|---|---|---|---|")
-    for name, gf, gi, ratio in layers:
-        print(f"| {name} | {gf:.1f} | {gi:.1f} | {ratio:.2f}x |")
+    print("| layer | weights | float GFLOP/s | int8 GFLOP/s (equivalent) | int8 / float |")
+    print("|---|---|---|---|---|")
+    for name, bits, gf, gi, ratio in layers:
+        print(f"| {name} | {bits}-bit | {gf:.1f} | {gi:.1f} | {ratio:.2f}x |")
     print("\n### Generated int8 code against onnxruntime on the same QDQ model (one thread, interleaved)\n")
     print("| model | generated code | onnxruntime | time ratio (ours / onnxruntime) |")
     print("|---|---|---|---|")

@@ -16,20 +16,21 @@ from .base import Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported,
 from .conv import same_pads, spatial_attrs
 
 _Q = (np.dtype(np.int8), np.dtype(np.uint8))
-_QATTRS = {"x_zero": 0, "y_zero": 0, "relu": 0, "out_unsigned": 0}
+_QATTRS = {"x_zero": 0, "y_zero": 0, "relu": 0, "out_unsigned": 0, "out_int32": 0}
 
 
 def _qfields(graph: Graph, node: Node, op: OpDef) -> dict:
     x = graph.values[node.inputs[0]]
     return {"in_zero": int(op.attr(node, "x_zero")), "out_zero": int(op.attr(node, "y_zero")),
             "in_unsigned": int(np.dtype(x.dtype) == np.uint8), "out_unsigned": int(op.attr(node, "out_unsigned")),
-            "relu": int(op.attr(node, "relu"))}
+            "relu": int(op.attr(node, "relu")), "out_int32": int(op.attr(node, "out_int32"))}
 
 
 def _args(node: Node) -> list:
     bias = node.input(2)
     return [TensorArg(node.inputs[0], cast="int8_t"), TensorArg(node.inputs[1], cast="int8_t"),
-            TensorArg(bias, cast="int32_t") if bias else NullArg("int32_t"), TensorArg(node.inputs[3]),
+            TensorArg(bias, cast="int32_t") if bias else NullArg("int32_t"),
+            TensorArg(node.input(3)) if node.input(3) else NullArg("float"),
             TensorArg(node.outputs[0], cast="int8_t")]
 
 
@@ -39,6 +40,8 @@ class _QOp(OpDef):
     has_infer = True
 
     def _out_dtype(self, node: Node) -> np.dtype:
+        if int(self.attr(node, "out_int32")):
+            return np.dtype(np.int32)
         return np.dtype(np.uint8) if int(self.attr(node, "out_unsigned")) else np.dtype(np.int8)
 
     def check_node(self, graph, node):
@@ -156,6 +159,8 @@ def qoperator_plan(graph: Graph, node: Node):
     """How a QLinearConv / QLinearMatMul / com.microsoft QGemm node becomes a QConv / QGemm: a dict
     (op, attrs, int8 weight with zero point 0, int32 bias or None, float32 multiplier), or the reason
     it cannot (a string). The multiplier is float32(x_scale * w_scale[n]) / y_scale."""
+    if node.op in ("ConvInteger", "MatMulInteger"):
+        return _integer_plan(graph, node)
     if node.op == "QGemm":
         xs, xz, w, ws, wz = (node.input(i) for i in range(1, 6))
         bias_in, ys, yz = node.input(6), node.input(7), node.input(8)
@@ -195,6 +200,51 @@ def qoperator_plan(graph: Graph, node: Node):
     mult = ((xq[0] * wq[1]).astype(np.float32) / yq[0]).astype(np.float32)
     attrs.update({"x_zero": xq[1], "y_zero": yq[1], "relu": 0, "out_unsigned": int(yq[2] == np.uint8)})
     return {"op": op, "attrs": attrs, "weight": wq[0], "bias": bias, "multiplier": mult}
+
+
+def _integer_plan(graph: Graph, node: Node):
+    """ConvInteger / MatMulInteger: int32 accumulators (QConv / QGemm with out_int32), no requantization."""
+    x, y = graph.values.get(node.inputs[0]), graph.values.get(node.outputs[0])
+    if x is None or y is None or x.shape is None or y.shape is None:
+        return "shapes must be known"
+    xz = graph.const(node.input(2)) if node.input(2) else np.zeros((), np.uint8)
+    if xz is None or xz.size != 1:
+        return "the input's zero point must be a scalar constant"
+    if node.op == "ConvInteger":
+        channels, axis, op = y.shape[1], 0, "QConv"
+        attrs = {k: node.attrs[k] for k in ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
+                 if k in node.attrs}
+    else:
+        if len(x.shape) != 2 or len(y.shape) != 2:
+            return "A must be 2-D"
+        channels, axis, op = y.shape[1], 1, "QGemm"
+        attrs = {"trans_b": 0}
+    w = graph.const(node.inputs[1])
+    if w is None:
+        return "the weights must be a constant"
+    wz = node.input(3)
+    wq = _int8_weights_noscale(graph, node.inputs[1], wz, channels, axis)
+    if isinstance(wq, str):
+        return wq
+    attrs.update({"x_zero": int(xz.reshape(())), "y_zero": 0, "relu": 0, "out_unsigned": 0, "out_int32": 1})
+    return {"op": op, "attrs": attrs, "weight": wq, "bias": None, "multiplier": None}
+
+
+def _int8_weights_noscale(graph: Graph, w_name: str, z_name: str, channels: int, axis: int):
+    w = graph.const(w_name)
+    z = graph.const(z_name) if z_name else np.zeros((), np.int8)
+    if w is None or z is None:
+        return "weights and their zero point must be constants"
+    if np.dtype(w.dtype) not in _Q:
+        return "weights must be int8 or uint8"
+    if z.size not in (1, channels):
+        return "the weights' zero point must be per tensor or per output channel"
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    wz = w.astype(np.int32) - (z.astype(np.int32).reshape(shape) if z.size > 1 else int(z.reshape(())))
+    if wz.size and (wz.min() < -128 or wz.max() > 127):
+        return "weights minus their zero point must fit int8"
+    return wz.astype(np.int8)
 
 
 class _QOperator(OpDef):
@@ -274,3 +324,40 @@ class QGemmMS(_QOperator):
     def flops(self, graph, node):
         a = graph.values[node.inputs[0]]
         return 2 * int(np.prod(a.shape)) * graph.values[node.outputs[0]].shape[1]
+
+
+@register
+class ConvInteger(_QOperator):
+    op_type = "ConvInteger"
+    attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
+             "strides": None}
+    api = "DASH_QCONV"
+    summary = "integer convolution to int32: lowered onto QConv (DASH_QCONV_i8, out_int32)"
+
+    def infer(self, graph, node):
+        x, w = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
+        shadow = Node("QConv", node.name, [node.inputs[0], node.inputs[1]], node.outputs, dict(node.attrs))
+        out = QConv._geometry(QConv(), graph, shadow)[4]
+        return [(np.dtype(np.int32), (x.shape[0], w.shape[0], *out))]
+
+    def flops(self, graph, node):
+        w = graph.values[node.inputs[1]]
+        return 2 * graph.values[node.outputs[0]].size * int(np.prod(w.shape[1:]))
+
+
+@register
+class MatMulInteger(_QOperator):
+    op_type = "MatMulInteger"
+    attrs = {}
+    api = "DASH_QGEMM"
+    summary = "integer matrix product to int32: lowered onto QGemm (DASH_QGEMM_i8, out_int32)"
+
+    def infer(self, graph, node):
+        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
+        if len(a.shape) < 2 or len(b.shape) != 2:
+            raise Unsupported("B must be 2-D and A at least 2-D")
+        return [(np.dtype(np.int32), (*a.shape[:-1], b.shape[1]))]
+
+    def flops(self, graph, node):
+        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
+        return 2 * int(np.prod(a.shape)) * b.shape[1]

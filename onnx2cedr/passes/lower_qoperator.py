@@ -4,6 +4,8 @@ DASH_QGEMM_i8), the ones the fuse_qdq pass makes from QDQ patterns:
     QLinearConv(x, xs, xz, w, ws, wz, ys, yz[, B])        -> QConv(x, w - wz, B, xs * ws / ys)
     QLinearMatMul(a, as, az, b, bs, bz, ys, yz)            -> QGemm(a, b - bz, -, as * bs / ys)
     com.microsoft QGemm(a, as, az, b, bs, bz, C, ys, yz)   -> QGemm(a, b - bz, C, as * bs / ys)
+    ConvInteger(x, w, xz, wz) / MatMulInteger(a, b, az, bz) -> QConv / QGemm(x, w - wz) with out_int32
+                                                               (the int32 accumulators, not requantized)
 
 (what onnxruntime.quantization.quantize_static writes with quant_format=QOperator). The multiplier is
 float32(x_scale * w_scale[n]) / y_scale, as onnxruntime's QLinearConv computes it.
@@ -21,7 +23,8 @@ from ..ir import Graph, Node
 from ..ops.qlinear import qoperator_plan
 from .common import Pass
 
-_QOPERATOR = {("", "QLinearConv"), ("", "QLinearMatMul"), ("com.microsoft", "QGemm")}
+_QOPERATOR = {("", "QLinearConv"), ("", "QLinearMatMul"), ("com.microsoft", "QGemm"), ("", "ConvInteger"),
+              ("", "MatMulInteger")}
 
 
 class LowerQOperator(Pass):
@@ -37,7 +40,8 @@ class LowerQOperator(Pass):
             if plan["bias"] is not None:
                 bias = graph.add_const(graph.fresh_name(f"{node.name}_qbias"), plan["bias"]).name
             w_name = graph.add_const(graph.fresh_name(f"{node.name}_qweight"), plan["weight"]).name
-            mult_name = graph.add_const(graph.fresh_name(f"{node.name}_qmult"), plan["multiplier"]).name
+            mult_name = "" if plan["multiplier"] is None else \
+                graph.add_const(graph.fresh_name(f"{node.name}_qmult"), plan["multiplier"]).name
             new = Node(plan["op"], graph.fresh_node_name(f"{node.name}_int8"), [node.inputs[0], w_name, bias, mult_name],
                        [node.outputs[0]], plan["attrs"], domain="onnx2cedr.ext", fused_from=[node.name])
             graph.nodes[graph.nodes.index(node)] = new

@@ -33,13 +33,13 @@ def _cpu_flags() -> set[str]:
 
 class QConvParams(C.Structure):
     _fields_ = [("conv", ConvParams), ("in_zero", C.c_int32), ("out_zero", C.c_int32), ("in_unsigned", C.c_int32),
-                ("out_unsigned", C.c_int32), ("relu", C.c_int32), ("packed", C.c_void_p)]
+                ("out_unsigned", C.c_int32), ("relu", C.c_int32), ("packed", C.c_void_p), ("out_int32", C.c_int32)]
 
 
 class QGemmParams(C.Structure):
     _fields_ = [("M", C.c_int64), ("N", C.c_int64), ("K", C.c_int64), ("trans_b", C.c_int32),
                 ("in_zero", C.c_int32), ("out_zero", C.c_int32), ("in_unsigned", C.c_int32),
-                ("out_unsigned", C.c_int32), ("relu", C.c_int32), ("packed", C.c_void_p)]
+                ("out_unsigned", C.c_int32), ("relu", C.c_int32), ("packed", C.c_void_p), ("out_int32", C.c_int32)]
 
 
 class Quant8Params(C.Structure):
@@ -249,3 +249,32 @@ def test_quantize_dequantize_q8(qlibs, unsigned):
         d = np.zeros(q.size, np.float32)
         lib.o2c_dequantize_q8_f32(_p(q), _p(d), C.byref(pd))
         np.testing.assert_array_equal(d, dref, err_msg=name)
+
+
+def test_out_int32_gives_the_accumulators(qlibs):
+    """out_int32 (ConvInteger / MatMulInteger): bias + sum (x - zx) * w as int32, no requantization, in
+    the direct and the im2col paths (multiplier NULL)."""
+    rng = np.random.default_rng(21)
+    for cin, groups in ((8, 1), (4, 2)):
+        B, H, W, Cout, KS, zx = 1, 7, 6, 8, 3, 12
+        x = rng.integers(0, 256, (B, cin, H, W)).astype(np.uint8)
+        w = rng.integers(-127, 128, (Cout, cin // groups, KS, KS)).astype(np.int8)
+        acc = _conv_ref(x, w, None, zx, groups, 1, 1, 1)
+        OH, OW = acc.shape[2:]
+        conv = ConvParams(spatial_rank=2, has_bias=0, batch=B, in_channels=cin, out_channels=Cout, groups=groups,
+                          in_size=i64x([H, W, 1], 3), out_size=i64x([OH, OW, 1], 3), kernel=i64x([KS, KS, 1], 3),
+                          stride=i64x([1, 1, 1], 3), dilation=i64x([1, 1, 1], 3), pad_begin=i64x([1, 1, 0], 3))
+        p = QConvParams(conv=conv, in_zero=zx, out_zero=0, in_unsigned=1, out_unsigned=0, relu=0, out_int32=1)
+        for name, lib in qlibs.items():
+            y = np.zeros(acc.shape, np.int32)
+            lib.o2c_qconv(_p(x), _p(w), None, None, _p(y), C.byref(p))
+            np.testing.assert_array_equal(y, acc, err_msg=f"{name} cin={cin}")
+    a = rng.integers(-128, 128, (9, 40)).astype(np.int8)
+    wg = rng.integers(-128, 128, (40, 7)).astype(np.int8)
+    ref = (a.astype(np.int64) + 5) @ wg.astype(np.int64)
+    p = QGemmParams(M=9, N=7, K=40, trans_b=0, in_zero=-5, out_zero=0, in_unsigned=0, out_unsigned=0, relu=0,
+                    out_int32=1)
+    for name, lib in qlibs.items():
+        y = np.zeros((9, 7), np.int32)
+        lib.o2c_qgemm(_p(a), _p(wg), None, None, _p(y), C.byref(p))
+        np.testing.assert_array_equal(y, ref, err_msg=name)

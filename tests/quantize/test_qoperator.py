@@ -87,3 +87,34 @@ def test_weight_zero_point_out_of_int8_is_reported(tmp_path):
     m.ir_version = 8
     with pytest.raises(onnx2cedr.errors.UnsupportedError, match="fit int8"):
         convert(m, tmp_path / "o", artifacts=("lib",), force=True)
+
+
+def test_conv_and_matmul_integer_match_the_onnx_reference(tmp_path):
+    """ConvInteger and MatMulInteger (int32 outputs) lower onto QConv / QGemm with out_int32: exact."""
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(3)
+    T = onnx.TensorProto
+    inits = [onnx.numpy_helper.from_array(rng.integers(60, 190, (6, 4, 3, 3)).astype(np.uint8), "w"),
+             onnx.numpy_helper.from_array(np.array(128, np.uint8), "wz"),
+             onnx.numpy_helper.from_array(np.array(7, np.uint8), "xz"),
+             onnx.numpy_helper.from_array(rng.integers(-100, 100, (8, 5)).astype(np.int8), "b"),
+             onnx.numpy_helper.from_array(np.array(-3, np.int8), "az")]
+    nodes = [helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[1, 1, 1, 1], name="ci"),
+             helper.make_node("MatMulInteger", ["a", "b", "az"], ["z"], name="mi")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.UINT8, [1, 4, 6, 6]),
+                                       helper.make_tensor_value_info("a", T.INT8, [3, 8])],
+                          [helper.make_tensor_value_info("y", T.INT32, [1, 6, 6, 6]),
+                           helper.make_tensor_value_info("z", T.INT32, [3, 5])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    convert(m, tmp_path / "lib", artifacts=("lib",), force=True)
+    assert sorted(_ops(tmp_path / "lib")) == ["QConv", "QGemm"]
+    lib, ref = ModelLibrary(tmp_path / "lib"), ReferenceEvaluator(m)
+    for s in range(3):
+        r = np.random.default_rng(s)
+        x = r.integers(0, 256, (1, 4, 6, 6)).astype(np.uint8)
+        a = r.integers(-128, 128, (3, 8)).astype(np.int8)
+        got, want = lib.run([x, a]), ref.run(None, {"x": x, "a": a})
+        for o, w in zip(got, want):
+            np.testing.assert_array_equal(o, w)

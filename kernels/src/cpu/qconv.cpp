@@ -319,10 +319,12 @@ void product(const void *Av, int64_t rows, const QGroup &g, int32_t *C) {
 
 struct Requant {
   int32_t zy, lo, hi;
+  bool raw;
 };
 
-Requant requant_of(int32_t out_zero, int32_t out_unsigned, int32_t relu) {
+Requant requant_of(int32_t out_zero, int32_t out_unsigned, int32_t relu, int32_t out_int32 = 0) {
   Requant q;
+  q.raw = out_int32 != 0;
   q.zy = out_zero;
   q.lo = out_unsigned ? 0 : -128;
   q.hi = out_unsigned ? 255 : 127;
@@ -382,6 +384,12 @@ void requantize_as(const int32_t *C, int64_t ldc, int64_t rows, int64_t N, const
 
 void requantize(const int32_t *C, int64_t ldc, int64_t rows, int64_t N, const int32_t *comp, const float *mult,
                 const Requant &q, bool out_unsigned, void *out, int64_t sr, int64_t sn) {
+  if (q.raw) { /* the accumulators themselves (out_int32) */
+    int32_t *o = static_cast<int32_t *>(out);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = 0; n < N; ++n) o[r * sr + n * sn] = C[r * ldc + n] + comp[n];
+    return;
+  }
   if (out_unsigned)
     requantize_as(C, ldc, rows, N, comp, mult, q, static_cast<uint8_t *>(out), sr, sn);
   else
@@ -631,7 +639,9 @@ void qconv_direct(const uint8_t *x, const Packed &pk, const ConvGeo &geo, const 
     for (int64_t g = 0; g < G; ++g) {
       const QGroup grp = group_of(pk.base, l, g);
       compensation(bias ? bias + g * N : nullptr, rep.zero, grp, comp.get());
-      uint8_t *yb = y + (b * c->out_channels + g * N) * geo.out_sp;
+      const int64_t osz = q.raw ? 4 : 1; /* output element bytes */
+      uint8_t *yb = y + (b * c->out_channels + g * N) * geo.out_sp * osz;
+      const float *mg = multiplier ? multiplier + g * N : nullptr;
       for (int64_t p0 = 0; p0 < geo.out_sp; p0 += ROWS) {
         const int64_t rows = std::min(ROWS, geo.out_sp - p0);
         int64_t o2 = p0 % geo.out[2], o1 = (p0 / geo.out[2]) % geo.out[1], o0 = p0 / (geo.out[2] * geo.out[1]);
@@ -646,7 +656,7 @@ void qconv_direct(const uint8_t *x, const Packed &pk, const ConvGeo &geo, const 
           rowp[r] = xp.get() + ((o0 * geo.s[0] * E[1] + o1 * geo.s[1]) * E[2] + o2 * geo.s[2]) * Cs + g * Cg;
         }
         product_rows(rowp, rows, tp, grp, C.get());
-        requantize(C.get(), l.Npad, rows, N, comp.get(), multiplier + g * N, q, out_unsigned, yb + p0, 1, geo.out_sp);
+        requantize(C.get(), l.Npad, rows, N, comp.get(), mg, q, out_unsigned, yb + p0 * osz, 1, geo.out_sp);
       }
     }
   }
@@ -679,12 +689,12 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
   ConvGeo geo;
   if (!conv_geo(c, geo)) return;
   const int64_t G = c->groups > 0 ? c->groups : 1;
-  const int64_t Cg = c->in_channels / G, N = c->out_channels / G, K = Cg * geo.k_sp;
+  const int64_t Cg = c->in_channels / G, N = c->out_channels / G;
   Scratch<uint8_t> tmp;
   const Packed pk = conv_weights_of(p->packed, weight, G, N, Cg, geo.k_sp, tmp);
   const QLayout &l = pk.l;
   const ActRep rep = act_rep(l.mode, !p->in_unsigned, p->in_zero);
-  const Requant q = requant_of(p->out_zero, p->out_unsigned, p->relu);
+  const Requant q = requant_of(p->out_zero, p->out_unsigned, p->relu, p->out_int32);
 #if O2C_Q_PATH == 1
   if (pk.direct) {
     qconv_direct(reinterpret_cast<const uint8_t *>(in), pk, geo, c, G, Cg, N, rep, bias, multiplier, q,
@@ -704,7 +714,9 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
     window_rows(geo, g * Cg, Cg, wrows.get());
     for (int64_t b = 0; b < c->batch; ++b) {
       const uint8_t *xb = x + b * c->in_channels * geo.in_sp;
-      uint8_t *yb = y + (b * c->out_channels + g * N) * geo.out_sp;
+      const int64_t osz = q.raw ? 4 : 1; /* output element bytes */
+      uint8_t *yb = y + (b * c->out_channels + g * N) * geo.out_sp * osz;
+      const float *mg = multiplier ? multiplier + g * N : nullptr;
       for (int64_t p0 = 0; p0 < geo.out_sp; p0 += ROWS) {
         const int64_t rows = std::min(ROWS, geo.out_sp - p0);
         const int64_t *wr = wrows.get();
@@ -727,8 +739,7 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
           }
         }
         product(A.get(), rows, grp, C.get());
-        requantize(C.get(), l.Npad, rows, N, comp.get(), multiplier + g * N, q, p->out_unsigned, yb + p0, 1,
-                   geo.out_sp);
+        requantize(C.get(), l.Npad, rows, N, comp.get(), mg, q, p->out_unsigned, yb + p0 * osz, 1, geo.out_sp);
       }
     }
   }
@@ -771,7 +782,7 @@ void o2c_qgemm(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
   const QLayout &l = pk.l;
   const QGroup grp = group_of(pk.base, l, 0);
   const ActRep rep = act_rep(l.mode, !p->in_unsigned, p->in_zero);
-  const Requant q = requant_of(p->out_zero, p->out_unsigned, p->relu);
+  const Requant q = requant_of(p->out_zero, p->out_unsigned, p->relu, p->out_int32);
   Scratch<uint8_t> A(static_cast<size_t>(ROWS * l.Kp * (rep.wide ? 2 : 1)));
   Scratch<int32_t> C(static_cast<size_t>(ROWS * l.Npad));
   Scratch<int32_t> comp(static_cast<size_t>(N));
@@ -782,7 +793,7 @@ void o2c_qgemm(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
     copy_rows(x, K, m0, rows, l.Kp, rep, A.get());
     product(A.get(), rows, grp, C.get());
     requantize(C.get(), l.Npad, rows, N, comp.get(), multiplier, q, p->out_unsigned,
-               reinterpret_cast<uint8_t *>(out) + m0 * N, N, 1);
+               reinterpret_cast<uint8_t *>(out) + m0 * N * (q.raw ? 4 : 1), N, 1);
   }
 }
 
