@@ -361,3 +361,38 @@ class MatMulInteger(_QOperator):
     def flops(self, graph, node):
         a, b = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
         return 2 * int(np.prod(a.shape)) * b.shape[1]
+
+
+def qlinear_add_check(graph: Graph, node: Node) -> str | None:
+    """Why a com.microsoft QLinearAdd cannot become DequantizeLinear x2 -> Add -> QuantizeLinear (None: it can)."""
+    for si, zi in ((1, 2), (4, 5), (6, 7)):
+        sc = graph.const(node.input(si)) if node.input(si) else None
+        if sc is None or sc.size != 1 or np.dtype(sc.dtype) != np.float32:
+            return "scales must be float32 scalar constants"
+        if node.input(zi):
+            z = graph.const(node.input(zi))
+            if z is None or z.size != 1 or np.dtype(z.dtype) not in _Q:
+                return "zero points must be int8/uint8 scalar constants"
+    return None
+
+
+@register
+class QLinearAddMS(OpDef):
+    op_type = "QLinearAdd"
+    domain = "com.microsoft"
+    attrs = {}
+    dtypes = _Q
+    has_infer = True
+    summary = "onnxruntime's QOperator Add: DequantizeLinear x2 -> Add -> QuantizeLinear (lower_qoperator)"
+
+    def infer(self, graph, node):
+        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
+        return [(np.dtype(a.dtype), tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape))))]
+
+    def check_node(self, graph, node):
+        why = qlinear_add_check(graph, node)
+        if why:
+            raise Unsupported(why)
+
+    def lower(self, graph, node):
+        raise Unsupported("QLinearAdd is lowered by the lower_qoperator pass (disabled?)")

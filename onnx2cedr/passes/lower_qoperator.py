@@ -4,6 +4,7 @@ DASH_QGEMM_i8), the ones the fuse_qdq pass makes from QDQ patterns:
     QLinearConv(x, xs, xz, w, ws, wz, ys, yz[, B])        -> QConv(x, w - wz, B, xs * ws / ys)
     QLinearMatMul(a, as, az, b, bs, bz, ys, yz)            -> QGemm(a, b - bz, -, as * bs / ys)
     com.microsoft QGemm(a, as, az, b, bs, bz, C, ys, yz)   -> QGemm(a, b - bz, C, as * bs / ys)
+    com.microsoft QLinearAdd(a, as, az, b, bs, bz, cs, cz)  -> QuantizeLinear(DQ(a) + DQ(b), cs, cz)
     ConvInteger(x, w, xz, wz) / MatMulInteger(a, b, az, bz) -> QConv / QGemm(x, w - wz) with out_int32
                                                                (the int32 accumulators, not requantized)
 
@@ -19,8 +20,10 @@ else is left as it is (and is reported as an unsupported operator).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import Graph, Node
-from ..ops.qlinear import qoperator_plan
+from ..ops.qlinear import qlinear_add_check, qoperator_plan
 from .common import Pass
 
 _QOPERATOR = {("", "QLinearConv"), ("", "QLinearMatMul"), ("com.microsoft", "QGemm"), ("", "ConvInteger"),
@@ -32,6 +35,8 @@ class LowerQOperator(Pass):
 
     def apply(self, graph: Graph) -> bool:
         changed = False
+        for node in [n for n in graph.nodes if n.domain == "com.microsoft" and n.op == "QLinearAdd"]:
+            changed |= self._add(graph, node)
         for node in [n for n in graph.nodes if (n.domain or "", n.op) in _QOPERATOR]:
             plan = qoperator_plan(graph, node)
             if isinstance(plan, str):
@@ -47,6 +52,29 @@ class LowerQOperator(Pass):
             graph.nodes[graph.nodes.index(node)] = new
             changed = True
         return changed
+
+
+    @staticmethod
+    def _add(graph: Graph, node: Node) -> bool:
+        """QLinearAdd(A, As, Az, B, Bs, Bz, Cs, Cz) -> QuantizeLinear(DQ(A) + DQ(B), Cs, Cz)."""
+        if qlinear_add_check(graph, node):
+            return False
+        a, b, y = graph.values[node.inputs[0]], graph.values[node.inputs[3]], graph.values[node.outputs[0]]
+        fa = graph.add_value(graph.fresh_name(f"{node.name}_a"), np.float32, a.shape).name
+        fb = graph.add_value(graph.fresh_name(f"{node.name}_b"), np.float32, b.shape).name
+        fc = graph.add_value(graph.fresh_name(f"{node.name}_sum"), np.float32, y.shape).name
+        cz = node.input(7) or graph.add_const(graph.fresh_name(f"{node.name}_czero"), np.zeros((), a.dtype)).name
+        base = node.name
+        new = [Node("DequantizeLinear", graph.fresh_node_name(f"{base}_dqa"), [node.inputs[0], node.input(1), node.input(2)],
+                    [fa], fused_from=[base]),
+               Node("DequantizeLinear", graph.fresh_node_name(f"{base}_dqb"), [node.inputs[3], node.input(4), node.input(5)],
+                    [fb], fused_from=[base]),
+               Node("Add", graph.fresh_node_name(f"{base}_add"), [fa, fb], [fc], fused_from=[base]),
+               Node("QuantizeLinear", graph.fresh_node_name(f"{base}_q"), [fc, node.input(6), cz], [node.outputs[0]],
+                    fused_from=[base])]
+        at = graph.nodes.index(node)
+        graph.nodes[at:at + 1] = new
+        return True
 
 
 PASS = LowerQOperator()

@@ -118,3 +118,21 @@ def test_conv_and_matmul_integer_match_the_onnx_reference(tmp_path):
         got, want = lib.run([x, a]), ref.run(None, {"x": x, "a": a})
         for o, w in zip(got, want):
             np.testing.assert_array_equal(o, w)
+
+
+def test_residual_qlinearadd_matches_onnxruntime(tmp_path):
+    """A residual block in QOperator form (QLinearConv x2, com.microsoft QLinearAdd): the Add runs as
+    DequantizeLinear x2 -> Add -> QuantizeLinear; within one LSB of onnxruntime."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+             helper.make_node("Add", ["c2", "c1"], ["s"], name="add"),
+             helper.make_node("Relu", ["s"], ["y"], name="relu2")]
+    inits = {"w1": rand(8, 3, 3, 3, seed=1) * 0.4, "b1": rand(8, seed=2) * 0.1,
+             "w2": rand(8, 8, 3, 3, seed=3) * 0.2, "b2": rand(8, seed=4) * 0.1}
+    m = _qoperator(tmp_path, make_model(nodes, {"x": rand(1, 3, 8, 8)}, ["y"], inits), "QInt8", True)
+    assert "QLinearAdd" in {n.op_type for n in m.graph.node}
+    rep = onnx2cedr.validate(m, samples=30, out_dir=tmp_path / "o", artifacts=("lib",))
+    assert _ops(tmp_path / "o").count("QConv") == 2
+    (o,) = rep.outputs
+    assert rep.passed and o.max_lsb is not None and o.max_lsb <= 1, o
