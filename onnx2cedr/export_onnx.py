@@ -116,9 +116,23 @@ def node_to_protos(graph: Graph, node: Node, taken: set[str] | None = None
         typed_like[mid] = final
         act_inputs, inits = _act_consts(graph, node, taken)
         attrs_act = {k: v for k, v in node.act.attrs.items() if node.act.op != "Clip"}
-        extra_nodes.append(helper.make_node(node.act.op, [mid] + act_inputs, [final],
-                                            name=_fresh(node.act.name or f"{node.name}__act", taken),
-                                            **attrs_act))
+        if node.act.op == "Swish":  # opset 24, newer than the graph's: written out as x * Sigmoid(alpha * x)
+            alpha = float(node.act.attrs.get("alpha", 1.0))
+            sig_in = mid
+            if alpha != 1.0:
+                a_name, sig_in = _fresh(f"{final}__swish_alpha", taken), _fresh(f"{final}__swish_ax", taken)
+                inits = inits + [numpy_helper.from_array(np.array(alpha, np.float32), a_name)]
+                extra_nodes.append(helper.make_node("Mul", [mid, a_name], [sig_in], name=_fresh(f"{node.name}__swish_ax", taken)))
+                typed_like[sig_in] = final
+            sig = _fresh(f"{final}__swish_sigmoid", taken)
+            typed_like[sig] = final
+            extra_nodes.append(helper.make_node("Sigmoid", [sig_in], [sig], name=_fresh(f"{node.name}__swish_sigmoid", taken)))
+            extra_nodes.append(helper.make_node("Mul", [mid, sig], [final],
+                                                name=_fresh(node.act.name or f"{node.name}__act", taken)))
+        else:
+            extra_nodes.append(helper.make_node(node.act.op, [mid] + act_inputs, [final],
+                                                name=_fresh(node.act.name or f"{node.name}__act", taken),
+                                                **attrs_act))
     proto = helper.make_node(node.op, list(node.inputs), outputs, name=node.name, domain=node.domain or None)
     proto.attribute.extend(attrs)
     return [proto] + extra_nodes, inits, typed_like

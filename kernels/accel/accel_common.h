@@ -193,6 +193,7 @@ __attribute__((always_inline)) inline float unary_unit(float x, int32_t op, floa
     }
 #if O2C_ACCEL_MIRROR_AVX2
     case DASH_ACT_SIGMOID: return sigmoid_poly(x);
+    case DASH_ACT_SWISH: return x * sigmoid_poly(alpha * x);
     case DASH_ACT_TANH: return tanh_poly(x);
     case DASH_ACT_ELU: {
       const float neg = alpha * (exp_poly(x) - 1.0f);
@@ -201,6 +202,7 @@ __attribute__((always_inline)) inline float unary_unit(float x, int32_t op, floa
     case DASH_UNARY_EXP: return exp_poly(x);
 #else
     case DASH_ACT_SIGMOID: return sigmoid_lib(x);
+    case DASH_ACT_SWISH: return x * sigmoid_lib(alpha * x);
     case DASH_ACT_TANH: return std::tanh(x);
     case DASH_ACT_ELU: return x >= 0.0f ? x : alpha * (std::exp(x) - 1.0f);
     case DASH_UNARY_EXP: return std::exp(x);
@@ -219,6 +221,13 @@ __attribute__((always_inline)) inline float unary_unit(float x, int32_t op, floa
     case DASH_UNARY_ROUND: return std::nearbyint(x);
     case DASH_UNARY_SIGN: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
     case DASH_UNARY_AFFINE: return fmac(alpha, x, beta);
+    case DASH_ACT_GELU: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case DASH_ACT_GELU_TANH: {
+      /* x + 0.044715 x^3 as one explicit FMA: the same bits whatever the compiler contracts */
+      const float u = 0.79788456080286536f * fmac(0.044715f * x * x, x, x);
+      return 0.5f * x * (1.0f + std::tanh(u));
+    }
+    case DASH_ACT_MISH: return x * std::tanh(softplus_lib(x));
     default: return x;
   }
 }
@@ -243,6 +252,7 @@ inline void unary_lanes(float *v, int32_t op, float alpha, float beta) {
     O2C_UNARY_LANES(10) O2C_UNARY_LANES(11) O2C_UNARY_LANES(12) O2C_UNARY_LANES(13) O2C_UNARY_LANES(14)
     O2C_UNARY_LANES(15) O2C_UNARY_LANES(16) O2C_UNARY_LANES(17) O2C_UNARY_LANES(18) O2C_UNARY_LANES(19)
     O2C_UNARY_LANES(20) O2C_UNARY_LANES(21) O2C_UNARY_LANES(22) O2C_UNARY_LANES(23) O2C_UNARY_LANES(24)
+    O2C_UNARY_LANES(25) O2C_UNARY_LANES(26) O2C_UNARY_LANES(27) O2C_UNARY_LANES(28)
 #undef O2C_UNARY_LANES
     default: return; /* unary_unit's default: identity */
   }
@@ -261,6 +271,10 @@ inline int64_t act_depth(int32_t op) {
     case DASH_ACT_SIGMOID:
     case DASH_ACT_TANH:
     case DASH_ACT_ELU:
+    case DASH_ACT_SWISH:
+    case DASH_ACT_GELU:
+    case DASH_ACT_GELU_TANH:
+    case DASH_ACT_MISH:
     case DASH_UNARY_EXP: return 48;
     case DASH_ACT_HARD_SIGMOID:
     case DASH_ACT_HARD_SWISH: return 8;

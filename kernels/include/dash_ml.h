@@ -47,7 +47,14 @@ typedef enum dash_unary_op {
   DASH_UNARY_COS = 21,
   DASH_UNARY_ROUND = 22,     /* round half to even */
   DASH_UNARY_SIGN = 23,
-  DASH_UNARY_AFFINE = 24     /* alpha*x + beta */
+  DASH_UNARY_AFFINE = 24,    /* alpha*x + beta */
+  /* activations fused like the first block (DASH_ACT_FIRST_EXTRA..DASH_ACT_LAST_EXTRA) */
+  DASH_ACT_SWISH = 25,       /* x*sigmoid(alpha*x) (SiLU: alpha = 1) */
+  DASH_ACT_GELU = 26,        /* 0.5*x*(1 + erf(x/sqrt(2))) */
+  DASH_ACT_GELU_TANH = 27,   /* 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3))) */
+  DASH_ACT_MISH = 28,        /* x*tanh(softplus(x)) */
+  DASH_ACT_FIRST_EXTRA = 25,
+  DASH_ACT_LAST_EXTRA = 28
 } dash_unary_op_t;
 
 typedef struct dash_act {

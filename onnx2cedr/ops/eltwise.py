@@ -43,8 +43,18 @@ def c_float(x: float) -> str:
     return repr(float(np.float32(x))) + "f"
 
 
+# activations fused only (their own nodes run as inline math, ops/math.py): dash op, alpha/beta
+_FUSED_ONLY: dict[str, tuple[str, Any]] = {
+    "Swish": ("DASH_ACT_SWISH", lambda a: (a.get("alpha", 1.0), 0.0)),
+    "Mish": ("DASH_ACT_MISH", lambda a: (0.0, 0.0)),
+}
+
+
 def activation_fields(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
-    kind, ab = _ACTIVATIONS[op]
+    if op == "Gelu":
+        kind = "DASH_ACT_GELU_TANH" if attrs.get("approximate", "none") == "tanh" else "DASH_ACT_GELU"
+        return {"op": kind, "alpha": 0.0, "beta": 0.0}
+    kind, ab = _ACTIVATIONS[op] if op in _ACTIVATIONS else _FUSED_ONLY[op]
     alpha, beta = ab(attrs)
     return {"op": kind, "alpha": float(alpha), "beta": float(beta)}
 

@@ -19,6 +19,7 @@ from .expand_attention import PASS as expand_attention
 from .fold_batchnorm import PASS as fold_batchnorm
 from .fold_channel_scale import PASS as fold_channel_scale
 from .fold_transpose import PASS as fold_transpose
+from .fuse_act_chain import PASS as fuse_act_chain
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
 from .fuse_qdq import PASS as fuse_qdq
@@ -37,13 +38,13 @@ CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
 # channels-last exporters' Transposes and unit-dimension reshapes (1-D convolutions written as 2-D)
 # go before fusion, so that what they separated can fuse
 LAYOUT: list[Pass] = [fold_transpose, sink_reshape, merge_reshapes, remove_identity, dead_code]
-FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_activation, dead_code]
+FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_act_chain, fuse_activation, dead_code]
 FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("quantized", QUANTIZED), ("cleanup", CLEANUP), ("layout", LAYOUT),
                                        ("fusion", FUSION)]
 
 PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
                                                sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
-                                               fuse_bias, fuse_activation)}
+                                               fuse_bias, fuse_act_chain, fuse_activation)}
 
 
 class FlowDidNotConverge(RuntimeWarning):

@@ -2,9 +2,11 @@
 
 Producer in {Conv, ConvTranspose, Gemm, MatMul, Add, Sub, Mul, Div, BatchNormalization},
 activation in {Relu, LeakyRelu, Clip (constant or absent bounds), Sigmoid, Tanh, HardSigmoid,
-HardSwish, Elu}: the producer gets `act` (attributes with their defaults filled in; Clip stores
-{'min', 'max'} as floats, +-inf when absent), writes the activation's output (so a graph output
-keeps its name), and the activation node goes away.
+HardSwish, Elu, Swish (the opset-24 op, in the private domain), Gelu (both forms), Mish} - the
+last three also as the chains exporters write, which fuse_act_chain turns into these ops: the
+producer gets `act` (attributes with their defaults filled in; Clip stores {'min', 'max'} as
+floats, +-inf when absent; Gelu keeps its 'approximate' string), writes the activation's output
+(so a graph output keeps its name), and the activation node goes away.
 
 Legal only when the producer's output is read by the activation alone, is not a graph output, the
 producer has no activation yet, and the type is float32.
@@ -16,6 +18,7 @@ import math
 import numpy as np
 
 from ..ir import Activation, Graph, Node
+from ..opset_fixups import EXT_DOMAIN
 from .common import Pass, merge_follower, single_output, sole_consumer
 
 PRODUCERS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div",
@@ -25,13 +28,25 @@ PRODUCERS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", 
 ACTIVATIONS: dict[str, dict[str, float]] = {
     "Relu": {}, "LeakyRelu": {"alpha": 0.01}, "Clip": {}, "Sigmoid": {}, "Tanh": {},
     "HardSigmoid": {"alpha": 0.2, "beta": 0.5}, "HardSwish": {}, "Elu": {"alpha": 1.0},
+    "Swish": {"alpha": 1.0}, "Mish": {}, "Gelu": {},
 }
+# ops that may come in the private domain (newer than the internal opset: opset_fixups)
+EXT_ACTIVATIONS = frozenset({"Swish"})
 
 
 def activation_of(graph: Graph, node: Node) -> Activation | None:
     """The node as an Activation, or None when it is not a fusable activation."""
-    if node.domain or node.op not in ACTIVATIONS or node.act is not None or single_output(node) is None:
+    if node.op not in ACTIVATIONS or node.act is not None or single_output(node) is None:
         return None
+    if node.domain and not (node.domain == EXT_DOMAIN and node.op in EXT_ACTIVATIONS):
+        return None
+    if node.op == "Gelu":
+        approximate = node.attrs.get("approximate", "none")
+        if isinstance(approximate, bytes):
+            approximate = approximate.decode()
+        if set(node.attrs) - {"approximate"} or approximate not in ("none", "tanh"):
+            return None
+        return Activation("Gelu", {"approximate": approximate}, node.name)
     if node.op == "Clip":
         bounds = {}
         for k, key, absent in ((1, "min", -math.inf), (2, "max", math.inf)):

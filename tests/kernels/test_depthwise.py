@@ -43,6 +43,25 @@ def run(lib, N, Cin, Cout, G, in_size, k, s, d, pb, pe, bias=True, act=(S.ACT_NO
     return x, w, b, out
 
 
+# activations fused since the chain pass (dash_ml.h 25-28): Swish (alpha), Gelu (erf), Gelu (tanh), Mish
+ACT_SWISH, ACT_GELU, ACT_GELU_TANH, ACT_MISH = 25, 26, 27, 28
+EXTRA_ACTS = [(ACT_SWISH, 1.0, 0.0), (ACT_SWISH, 1.7, 0.0), (ACT_GELU, 0.0, 0.0), (ACT_GELU_TANH, 0.0, 0.0),
+              (ACT_MISH, 0.0, 0.0)]
+
+
+def act_ref(x, op, a=0.0, b=0.0):
+    t = torch.from_numpy(np.asarray(x, np.float64))
+    if op == ACT_SWISH:
+        return (t * torch.sigmoid(a * t)).numpy()
+    if op == ACT_GELU:
+        return F.gelu(t).numpy()
+    if op == ACT_GELU_TANH:
+        return F.gelu(t, approximate="tanh").numpy()
+    if op == ACT_MISH:
+        return F.mish(t).numpy()
+    return unary_ref(x, op, a, b)
+
+
 def check(lib, N, Cin, Cout, G, in_size, k, s, d, pb, pe, bias=True, act=(S.ACT_NONE, 0, 0), threads=1):
     x, w, b, out = run(lib, N, Cin, Cout, G, in_size, k, s, d, pb, pe, bias, act, threads)
     rank = len(in_size)
@@ -57,9 +76,16 @@ def check(lib, N, Cin, Cout, G, in_size, k, s, d, pb, pe, bias=True, act=(S.ACT_
         shape = (1, Cout) + (1,) * rank
         ref = ref + b.astype(np.float64).reshape(shape)
         bound = bound + np.abs(b.astype(np.float64)).reshape(shape)
-    ref = unary_ref(ref, *act)
+    pre = ref
+    ref = act_ref(ref, *act)
     K = (Cin // G) * int(np.prod(k))
     assert not np.isnan(out).any(), "an output was not written"
+    if act[0] in (ACT_SWISH, ACT_GELU, ACT_GELU_TANH, ACT_MISH):
+        # the sum's rounding passes through the activation (slope at most ~1.2): the same bound, plus the
+        # activation's own few ulp
+        tol = 1.2 * reduction_tol(bound, K, 1e-6) + 1e-6 * np.abs(pre) + 4e-7 * np.abs(ref) + 1e-6
+        assert_within(out, ref, tol, f"act {act}")
+        return out
     assert_within(out, ref, reduction_tol(bound, K, 1e-6) + 1e-6 * np.abs(ref),
                   f"N={N} Cin={Cin} Cout={Cout} G={G} in={in_size} k={k} s={s} d={d} pb={pb} pe={pe}")
     return out
@@ -119,6 +145,14 @@ def test_by_channel_3d(klib, case):
 @pytest.mark.parametrize("G,Cout", [(6, 6), (3, 6)])
 def test_by_channel_activations(klib, act, G, Cout):
     check(klib, 1, 6, Cout, G, [9, 35], [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], act=act)
+
+
+@pytest.mark.parametrize("act", EXTRA_ACTS, ids=lambda a: f"act{a[0]}_{a[1]}")
+@pytest.mark.parametrize("G,Cout,Cin", [(6, 6, 6), (1, 24, 6)])  # by channel; the direct path
+def test_fused_chain_activations(klib, klib_portable, act, G, Cout, Cin):
+    """The activations the chain pass fuses, in the conv epilogue (AVX2 and portable builds)."""
+    for lib in (klib, klib_portable):
+        check(lib, 1, Cin, Cout, G, [9, 35], [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], act=act)
 
 
 @pytest.mark.parametrize("case", [CASES[i] for i in (0, 1, 4, 7, 11, 12, 15)], ids=str)
