@@ -332,6 +332,25 @@ Requant requant_of(int32_t out_zero, int32_t out_unsigned, int32_t relu, int32_t
   return q;
 }
 
+#if O2C_Q_PATH >= 1
+/* dst[j * ds + i] = src[i * ss + j] ^ flip for i, j < 8 (an 8 x 8 byte transpose) */
+inline void transpose8x8(const uint8_t *src, int64_t ss, uint8_t *dst, int64_t ds, uint8_t flip) {
+  __m128i r[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(src + i * ss));
+  const __m128i a0 = _mm_unpacklo_epi8(r[0], r[1]), a1 = _mm_unpacklo_epi8(r[2], r[3]);
+  const __m128i a2 = _mm_unpacklo_epi8(r[4], r[5]), a3 = _mm_unpacklo_epi8(r[6], r[7]);
+  const __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);
+  const __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+  const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
+  const __m128i c[4] = {_mm_xor_si128(_mm_unpacklo_epi32(b0, b2), f), _mm_xor_si128(_mm_unpackhi_epi32(b0, b2), f),
+                        _mm_xor_si128(_mm_unpacklo_epi32(b1, b3), f), _mm_xor_si128(_mm_unpackhi_epi32(b1, b3), f)};
+  for (int j = 0; j < 4; ++j) {
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(dst + (2 * j) * ds), c[j]);
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(dst + (2 * j + 1) * ds), _mm_unpackhi_epi64(c[j], c[j]));
+  }
+}
+#endif
+
 /* out[r * sr + n * sn] for r < rows, n < N: saturate(round_half_even(float(C + comp) * mult) + zy);
  * the product is first clamped to +-2^30 (beyond the int32 conversion's range, and saturated anyway).
  * AVX2: 8 channels at a time (vcvtps2dq rounds half to even under the default rounding mode, as
@@ -365,9 +384,18 @@ void requantize_as(const int32_t *C, int64_t ldc, int64_t rows, int64_t N, const
         for (int64_t r = 0; r < nr; ++r)
           for (int j = 0; j < 8; ++j) out[(r0 + r) * sr + n0 + j] = static_cast<O>(t[r][j]);
       } else {
+        int64_t r = 0;
+        if (sr == 1) { /* 8 pixels x 8 channels at a time: their low bytes, transposed */
+          alignas(16) uint8_t b[8][8];
+          for (; r + 8 <= nr; r += 8) {
+            for (int i = 0; i < 8; ++i)
+              for (int j = 0; j < 8; ++j) b[i][j] = static_cast<uint8_t>(t[r + i][j]);
+            transpose8x8(&b[0][0], 8, reinterpret_cast<uint8_t *>(out + (n0) * sn + r0 + r), sn, 0);
+          }
+        }
         for (int j = 0; j < 8; ++j) {
           O *o = out + (n0 + j) * sn + r0 * sr;
-          for (int64_t r = 0; r < nr; ++r) o[r * sr] = static_cast<O>(t[r][j]);
+          for (int64_t rr = r; rr < nr; ++rr) o[rr * sr] = static_cast<O>(t[rr][j]);
         }
       }
     }
@@ -631,7 +659,16 @@ void qconv_direct(const uint8_t *x, const Packed &pk, const ConvGeo &geo, const 
       for (int64_t i1 = 0; i1 < geo.in[1]; ++i1) {
         uint8_t *dst = xp.get() + (((i0 + geo.pb[0]) * E[1] + i1 + geo.pb[1]) * E[2] + geo.pb[2]) * Cs;
         const uint8_t *src = xb + (i0 * geo.in[1] + i1) * geo.in[2];
-        for (int64_t ch = 0; ch < Cs; ++ch) {
+        int64_t ch = 0;
+        for (; ch + 8 <= Cs; ch += 8) { /* 8 channels x 8 positions at a time */
+          const uint8_t *sc = src + ch * geo.in_sp;
+          int64_t i2 = 0;
+          for (; i2 + 8 <= geo.in[2]; i2 += 8) transpose8x8(sc + i2, geo.in_sp, dst + i2 * Cs + ch, Cs, rep.flip);
+          for (int64_t c8 = 0; c8 < 8; ++c8)
+            for (int64_t j = i2; j < geo.in[2]; ++j)
+              dst[j * Cs + ch + c8] = static_cast<uint8_t>(sc[c8 * geo.in_sp + j] ^ rep.flip);
+        }
+        for (; ch < Cs; ++ch) {
           const uint8_t *sc = src + ch * geo.in_sp;
           for (int64_t i2 = 0; i2 < geo.in[2]; ++i2) dst[i2 * Cs + ch] = static_cast<uint8_t>(sc[i2] ^ rep.flip);
         }
