@@ -424,7 +424,11 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         print_output: bool = typer.Option(False, "--print-output", help="Also print every instance's output, "
                                           "each line prefixed [APP#APP_ID] (failed instances' always are)."),
         as_json: bool = typer.Option(False, "--json", help="Print summary.json."),
-        sanitize: Optional[str] = RunSanitizeOpt):
+        sanitize: Optional[str] = RunSanitizeOpt,
+        isolate: Optional[bool] = typer.Option(None, "--isolate/--no-isolate", help="Run each app instance in a "
+                                               "child process: a crash or a hang (config \"Isolation\"."
+                                               "\"instance_timeout_s\") fails that instance only. Default: the "
+                                               "config's \"Isolation\", else off.")):
     """Run apps on the CEDR-compatible runtime with a described SoC; write CEDR logs and a summary."""
     from . import run as R
     from .build import parse_sanitize
@@ -439,7 +443,7 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         if log_dir is None:
             raise O2CError("--log-dir DIR is required to run apps (only --check runs without one)")
         res = R.run(config, log_dir, specs, scheduler=scheduler, seed=seed, arrival=arrival, force=force,
-                    extra_libs=lib or (), rb=rb)
+                    extra_libs=lib or (), rb=rb, isolate=isolate)
     except O2CError as e:
         _fail(e)
     s = res.summary
@@ -478,7 +482,9 @@ def run(apps: List[str] = typer.Argument(..., help="APP[:INSTANCES[:PERIOD_US]]:
         fails = s.get("failures", [])
         f0 = fails[0] if fails else {}
         err.print(f"[bold red]error:[/] {s['failed_instances']} app instance(s) failed"
-                  + (f" (first: {f0.get('app')} instance {f0.get('instance')}, exit code {f0.get('exit_code')})"
+                  + (f" (first: {f0.get('app')} instance {f0.get('instance')}, exit code {f0.get('exit_code')}"
+                     + (f", {'timed out, ' if f0.get('timed_out') else ''}killed by {f0['signal']}"
+                        if f0.get("signal") else "") + ")"
                      if f0 else ""))
         raise typer.Exit(1)
 
@@ -498,7 +504,11 @@ def daemon(config: Path = typer.Option(..., "--config", "-c", help="Hardware com
            background: bool = typer.Option(False, "--background", help="Detach; return once it is ready "
                                            "(its output goes to LOG_DIR/daemon.out)."),
            force: bool = typer.Option(False, help="Replace a log folder not written by onnx2cedr."),
-           sanitize: Optional[str] = RunSanitizeOpt):
+           sanitize: Optional[str] = RunSanitizeOpt,
+           isolate: Optional[bool] = typer.Option(None, "--isolate/--no-isolate", help="App instances in child "
+                                                  "processes (a crash or a hang fails that instance only) or as "
+                                                  "threads of the daemon. Default: the config's \"Isolation\", "
+                                                  "else threads.")):
     """Run the runtime as a daemon that takes submissions (`submit`) until `stop`, then writes the logs."""
     from . import daemon as D
     from . import run as R
@@ -507,11 +517,12 @@ def daemon(config: Path = typer.Option(..., "--config", "-c", help="Hardware com
     try:
         san = parse_sanitize(sanitize)
         if background:
-            st = D.start_background(config, log_dir, socket, scheduler, seed, arrival, lib or (), force, sanitize=san)
+            st = D.start_background(config, log_dir, socket, scheduler, seed, arrival, lib or (), force, sanitize=san,
+                                    isolate=isolate)
             sys.stdout.write(f"daemon pid {st.pid} on {st.socket}; logs in {st.log_dir}/ when stopped\n")
             return
         log, path = D.prepare(config, log_dir, socket, force)
-        cmd = D.daemon_command(config, log, path, scheduler, seed, arrival, lib or (), sanitize=san)
+        cmd = D.daemon_command(config, log, path, scheduler, seed, arrival, lib or (), sanitize=san, isolate=isolate)
     except O2CError as e:
         _fail(e)
     sys.stdout.flush()

@@ -194,11 +194,13 @@ def runtime_command(rb, config: Path, log_dir: Path, scheduler: Optional[str] = 
 
 def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optional[str] = None,
         seed: Optional[int] = None, arrival: Optional[str] = None, force: bool = False,
-        extra_libs: Iterable[Path] = (), timeout: Optional[float] = None, rb=None, sanitize=()) -> RunResult:
+        extra_libs: Iterable[Path] = (), timeout: Optional[float] = None, rb=None, sanitize=(),
+        isolate: Optional[bool] = None) -> RunResult:
     """Run the workload; returns the summary. sanitize: run on the runtime built with these sanitizers
     (`run --sanitize`; ignored when rb is given). Raises RunError when the runtime refuses to start
     (nothing is written) or fails; a run where some instances returned non-zero still returns
-    (returncode 1) with its logs in place."""
+    (returncode 1) with its logs in place. isolate: each instance in a child process (`--isolate`; a
+    crash or a hang fails that instance only); None: the config's "Isolation", else off."""
     config = Path(config)
     if not config.is_file():
         raise O2CError(f"config '{config}': no such file")
@@ -214,6 +216,8 @@ def run(config: Path, log_dir: Path, apps: Sequence[AppSpec], scheduler: Optiona
     tmp = Path(tempfile.mkdtemp(prefix=f".{log_dir.name}.", dir=log_dir.parent))
     try:
         cmd = runtime_command(rb, config, tmp, scheduler, seed, arrival, extra_libs) + ["--quiet"]
+        if isolate is not None:
+            cmd.append("--isolate" if isolate else "--no-isolate")
         cmd += [a.arg() for a in apps]
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=runtime_env())

@@ -80,11 +80,14 @@ def ping(sock: Optional[Path] = None, timeout: float = 5.0) -> dict:
 
 def daemon_command(config: Path, log_dir: Path, sock: Path, scheduler: Optional[str] = None,
                    seed: Optional[int] = None, arrival: Optional[str] = None, extra_libs: Iterable[Path] = (),
-                   rb=None, sanitize=()) -> list:
-    """rb: the runtime build (default: the one built with `sanitize`, none by default)."""
+                   rb=None, sanitize=(), isolate: Optional[bool] = None) -> list:
+    """rb: the runtime build (default: the one built with `sanitize`, none by default). isolate: app
+    instances in child processes (None: the config's "Isolation", else off)."""
     rb = rb or _runtime(sanitize)
-    return runtime_command(rb, config, log_dir, scheduler, seed, arrival, extra_libs) + ["--daemon", "--socket",
-                                                                                         str(sock)]
+    cmd = runtime_command(rb, config, log_dir, scheduler, seed, arrival, extra_libs) + ["--daemon", "--socket", str(sock)]
+    if isolate is not None:
+        cmd.append("--isolate" if isolate else "--no-isolate")
+    return cmd
 
 
 def prepare(config: Path, log_dir: Path, sock: Optional[Path], force: bool = False) -> tuple[Path, Path]:
@@ -119,21 +122,23 @@ class Started:
 
 def start_background(config: Path, log_dir: Path, sock: Optional[Path] = None, scheduler: Optional[str] = None,
                      seed: Optional[int] = None, arrival: Optional[str] = None, extra_libs: Iterable[Path] = (),
-                     force: bool = False, timeout: float = 60.0, rb=None, sanitize=()) -> Started:
+                     force: bool = False, timeout: float = 60.0, rb=None, sanitize=(),
+                     isolate: Optional[bool] = None) -> Started:
     """Start a detached daemon; return once it answers on its socket (its output goes to
     LOG_DIR/daemon.out). DaemonError with the daemon's own one-line reason when it does not start."""
     created = not Path(log_dir).exists()
     log_dir, path = prepare(config, log_dir, sock, force)
     try:
-        return _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb or _runtime(sanitize))
+        return _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb or _runtime(sanitize),
+                      isolate)
     except DaemonError:
         if created:  # a daemon that did not start leaves no folder behind
             shutil.rmtree(log_dir, ignore_errors=True)
         raise
 
 
-def _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb) -> Started:
-    cmd = daemon_command(config, log_dir, path, scheduler, seed, arrival, extra_libs, rb)
+def _start(config, log_dir, path, scheduler, seed, arrival, extra_libs, timeout, rb, isolate=None) -> Started:
+    cmd = daemon_command(config, log_dir, path, scheduler, seed, arrival, extra_libs, rb, isolate=isolate)
     with open(log_dir / DAEMON_OUT, "w") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=runtime_env())

@@ -12,10 +12,18 @@
 #include "common.h"
 #include "dash.h"
 #include "dash_ml.h"
+#include "isolate.h"
 #include "runtime.h"
 
 extern "C" __attribute__((visibility("default"))) void enqueue_kernel(const char *api, const char *prec,
                                                                       unsigned n_args, ...) {
+  if (cedr::iso_in_child()) {  // an isolated instance: the call goes to the runtime's process
+    va_list ap;
+    va_start(ap, n_args);
+    cedr::iso_child_enqueue(api, prec, n_args, ap);
+    va_end(ap);
+    return;
+  }
   cedr::Runtime *rt = cedr::g_runtime;
   if (rt == nullptr) {
     std::fprintf(stderr, "cedr-run: error: enqueue_kernel(\"%s\", \"%s\") called while no run is in progress\n",

@@ -76,7 +76,7 @@ bool identifier(const std::string &s) {
 const std::set<std::string> kIgnoredTopLevel = {"PAPI Counters", "Use PAPI", "Cache Schedules", "Calibration"};
 const std::set<std::string> kKnownTopLevel = {"Worker Threads", "Scheduler", "Random Seed", "DASH Binary Paths",
                                               "DASH API Costs", "Features", "API Cost Functions", "Accelerators",
-                                              "Faults", "Max Pending Instances"};
+                                              "Faults", "Max Pending Instances", "Isolation"};
 // Features: the public ones (accepted; those without an effect here are ignored) and ours.
 const std::set<std::string> kKnownFeatures = {"Enable Queueing", "Loosen Thread Permissions",
                                               "Fixed Periodic Injection", "Exit When Idle",
@@ -337,6 +337,23 @@ RunConfig load_config(const std::string &path) {
     if (v->num < 1 || v->num != std::floor(v->num) || v->num > 1e9)
       bad(path, *v, "\"Max Pending Instances\" must be a whole number from 1 to 10^9, got " + json::number(v->num));
     cfg.max_pending_instances = int64_t(v->num);
+  }
+  if (const json::Value *v = doc.get("Isolation")) {
+    // "Isolation": {"enabled": true, "instance_timeout_s": 30}
+    expect(path, *v, json::Value::Object, "\"Isolation\"");
+    for (const auto &kv : v->obj) {
+      const std::string where = "\"Isolation\"." + quoted(kv.first);
+      if (kv.first == "enabled") {
+        if (kv.second.kind != json::Value::Bool) bad(path, kv.second, where + " must be true or false");
+        cfg.isolate = kv.second.b ? 1 : 0;
+      } else if (kv.first == "instance_timeout_s") {
+        const double t = nonneg_number(path, kv.second, where);
+        if (t > 1e6) bad(path, kv.second, where + " must be at most 10^6 seconds, got " + json::number(t));
+        cfg.instance_timeout_ns = int64_t(t * 1e9);
+      } else {
+        bad(path, kv.second, "unknown key " + quoted(kv.first) + " in \"Isolation\" (expected \"enabled\", \"instance_timeout_s\")");
+      }
+    }
   }
   return cfg;
 }

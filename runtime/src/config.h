@@ -59,6 +59,12 @@ struct RunConfig {
   bool any_injection = false;
   // "Max Pending Instances": instances submitted and not finished, at most (the daemon refuses more)
   int64_t max_pending_instances = 100000;
+  // "Isolation": each app instance in a child process (isolate.h). -1: not set (main.cpp resolves
+  // it: --isolate / --no-isolate, else the config, else off).
+  int isolate = -1;
+  // "Isolation"."instance_timeout_s": an isolated instance still running this long after its start
+  // is killed (SIGKILL) and recorded as failed; 0: no limit
+  int64_t instance_timeout_ns = 0;
 
   int total_pes() const {
     int n = 0;

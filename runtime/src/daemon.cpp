@@ -98,6 +98,17 @@ const char *sig_name(int sig) {
                                                                                                            : "SIGABRT";
 }
 
+}  // namespace
+
+void daemon_guards_in_child() {
+  g_active.store(false);
+  t_instance = -1;
+  g_wake_w = -1;
+  g_socket_c[0] = '\0';
+}
+
+namespace {
+
 std::string canonical(const std::string &path) {
   char buf[PATH_MAX];
   if (realpath(path.c_str(), buf) != nullptr) return buf;

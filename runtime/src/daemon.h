@@ -24,6 +24,9 @@ namespace cedr {
 // Takes the socket (refusing one a live daemon holds, replacing a stale one), serves until a stop
 // request, SIGINT or SIGTERM, then writes the logs into opt.log_dir. Returns the exit code (0: every
 // instance returned 0, 1: some failed); InputError when it cannot start.
+// In an isolated instance's child process (isolate.cpp): the daemon's exit() and signal hooks off.
+void daemon_guards_in_child();
+
 int run_daemon(const RunConfig &cfg, const Libraries &libs, const RunOptions &opt, const std::string &socket_path);
 
 }  // namespace cedr

@@ -1,7 +1,7 @@
 // main.cpp - cedr-run: the command line.
 //   cedr-run --config FILE --log-dir DIR [--scheduler NAME] [--seed N] [--arrival periodic|poisson]
 //            [--lib PATH]... [--quiet] [--app-output DIR] APP.so:INSTANCES:PERIOD_US [...]
-//            [--task-trace FILE]
+//            [--task-trace FILE] [--isolate | --no-isolate]
 //            (--app-output: each instance's stdout and stderr go to DIR/<app>.<app_id>.log;
 //             --task-trace: every task, instance and the round totals as one JSON object in FILE,
 //             see write_task_trace in report.h)
@@ -41,6 +41,9 @@ const char kUsage[] =
     "       cedr-run --config FILE [--lib PATH]... --calibrate OUT.json\n"
     "       cedr-run --config FILE --log-dir DIR --daemon --socket PATH [options as for a run, no apps]\n"
     "  --app-output DIR   each instance's stdout and stderr to DIR/<app>.<app_id>.log\n"
+    "  --isolate          each app instance in a child process: a crash or a hang (\"Isolation\".\n"
+    "                     \"instance_timeout_s\") fails that instance only (config: \"Isolation\".\"enabled\")\n"
+    "  --no-isolate       app instances as threads of this process (the default)\n"
     "  --task-trace FILE  after the run, one JSON object: every task (API, precision, work, enqueue/start/\n"
     "                     stop ns, PE, predicted ns on every \"Worker Threads\" type with an implementation,\n"
     "                     types with 0 workers included), every instance and the round totals\n"
@@ -53,6 +56,7 @@ constexpr int64_t kDefaultSpinNs = 50000;
 struct Args {
   std::string config, log_dir, scheduler, arrival, calibrate_out, app_output, socket, task_trace;
   bool has_seed = false, check = false, quiet = false, calibrate = false, daemon = false;
+  int isolate = -1;  // --isolate 1, --no-isolate 0
   uint64_t seed = 0;
   std::vector<std::string> libs, apps;
 };
@@ -119,6 +123,10 @@ Args parse_args(int argc, char **argv) {
       if (a.task_trace.empty()) throw InputError("--task-trace: empty file name");
     } else if (arg == "--daemon") {
       a.daemon = true;
+    } else if (arg == "--isolate") {
+      a.isolate = 1;
+    } else if (arg == "--no-isolate") {
+      a.isolate = 0;
     } else if (arg == "--socket") {
       a.socket = need("PATH");
     } else if (arg == "--check") {
@@ -187,6 +195,11 @@ int real_main(int argc, char **argv) {
     cfg.scheduler = args.scheduler;
   }
   if (args.has_seed) cfg.seed = args.seed;
+  if (args.isolate >= 0) cfg.isolate = args.isolate;
+  // Off unless asked for, the daemon included: a model app numbers its output folders
+  // (app_outputs/instance_<n>) with a counter in its own memory, which every isolated instance has a
+  // copy of; the child sets O2C_APP_INSTANCE for the app entry to read instead (isolate.cpp).
+  if (cfg.isolate < 0) cfg.isolate = 0;
 
   Libraries libs;
   for (const auto &p : args.libs) libs.load(p);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "isolate.h"
 #include "json.h"
 
 namespace cedr {
@@ -180,6 +181,7 @@ bool write_summary(const RunInfo &info, Runtime &rt, const std::vector<std::uniq
   s += "  \"seed\": " + json::number(double(info.seed)) + ",\n";
   s += "  \"arrival\": " + json::quote(info.arrival) + ",\n";
   s += std::string("  \"queueing\": ") + (info.queueing ? "true" : "false") + ",\n";
+  s += std::string("  \"isolated\": ") + (rt.config().isolate == 1 ? "true" : "false") + ",\n";
   s += "  \"start_ns\": " + json::number(double(start)) + ",\n";
   s += "  \"end_ns\": " + json::number(double(end)) + ",\n";
   s += "  \"makespan_ns\": " + json::number(makespan) + ",\n";
@@ -234,7 +236,9 @@ bool write_summary(const RunInfo &info, Runtime &rt, const std::vector<std::uniq
   for (const auto &ip : instances) {
     if (ip->exit_code == 0) continue;
     s += std::string(comma ? ", " : "") + "{\"app\": " + json::quote(ip->name) +
-         ", \"instance\": " + json::number(ip->id) + ", \"exit_code\": " + json::number(ip->exit_code) + "}";
+         ", \"instance\": " + json::number(ip->id) + ", \"exit_code\": " + json::number(ip->exit_code) +
+         (ip->signal != 0 ? ", \"signal\": " + json::quote(signal_text(ip->signal)) : std::string()) +
+         (ip->timed_out ? ", \"timed_out\": true" : "") + "}";
     comma = true;
   }
   s += "],\n" + faults_json(rt, instances) + "\n}\n";
@@ -256,6 +260,13 @@ bool write_summary(const RunInfo &info, Runtime &rt, const std::vector<std::uniq
                   instances.size(), failed, tasks, rt.pes().size(), makespan / 1e6, percentile(dispatch, 50) / 1e3,
                   info.scheduler.c_str());
     *one_line = buf;
+    // the first failed instance that a signal ended (isolated runs): which, and how
+    for (const auto &ip : instances) {
+      if (ip->signal == 0) continue;
+      *one_line += "; app '" + ip->name + "' (instance " + std::to_string(ip->id) + ") " +
+                   (ip->timed_out ? "timed out, killed by " : "killed by ") + signal_text(ip->signal);
+      break;
+    }
   }
   return true;
 }

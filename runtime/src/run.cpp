@@ -16,6 +16,7 @@
 #include <random>
 
 #include "common.h"
+#include "isolate.h"
 #include "report.h"
 #include "runtime.h"
 
@@ -63,6 +64,7 @@ void redirect_instance_output(const std::string &path, const Instance &inst) {
 }
 
 void run_instance(Runtime &rt, Instance &inst, AppMain main, const std::string &output) {
+  if (rt.config().isolate == 1) return run_instance_isolated(rt, inst, main, output, rt.config().instance_timeout_ns);
   if (!output.empty()) redirect_instance_output(output, inst);
   Runtime::set_current_instance(&inst);
   inst.start_ns = now_ns();
@@ -162,6 +164,15 @@ void install_run_guards() {
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
   g_run_active.store(true);
 }
+
+}  // namespace
+
+void run_guards_in_child() {
+  g_run_active.store(false);  // an isolated instance's exit() is its own exit code
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
+}
+
+namespace {
 
 void remove_run_guards() {
   g_run_active.store(false);

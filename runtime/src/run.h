@@ -44,6 +44,9 @@ void redirect_instance_output(const std::string &path, const Instance &inst);
 // names a file, the app's main run, its times and exit code recorded, the runtime told.
 void run_instance(Runtime &rt, Instance &inst, AppMain main, const std::string &output);
 
+// In an isolated instance's child process (isolate.cpp): the run's exit() and signal guards off.
+void run_guards_in_child();
+
 // Runs the apps; returns the exit code (0 all returned 0, 1 some failed). A fatal error writes
 // the logs it can and ends the process with exit code 3 (instance threads cannot be joined).
 int run_apps(const RunConfig &cfg, const Libraries &libs, const std::vector<App> &apps,

@@ -124,6 +124,12 @@ double last_enqueued_cost_ns() { return tl_last_cost; }
 
 void offer_inline(std::atomic<int> *word) { tl_offer = word; }
 
+std::atomic<int> *take_inline_offer() {
+  std::atomic<int> *w = tl_offer;
+  tl_offer = nullptr;
+  return w;
+}
+
 void Runtime::set_current_instance(Instance *inst) { tl_instance = inst; }
 
 void Runtime::instance_started(Instance *inst) { g_last_started.store(inst, std::memory_order_release); }
@@ -208,20 +214,11 @@ bool Runtime::enqueue(const char *api, const char *prec, unsigned n_args, va_lis
   t->enqueue_ns = t0;
   t->report = nullptr;
   t->next = nullptr;
-  double w = s->info != nullptr ? s->info->work(t->args) : 1.0;
-  t->work = (std::isfinite(w) && w > 0) ? w : 0.0;
+  call_costs(s, t->args, t->n_args, t->work, t->cost, t->trace_pred);
   double min_cost = -1;
-  for (int k = 0; k < n_types_; ++k) {
-    t->cost[k] = (s->impl[k] != nullptr && cfg_.types[k].count > 0) ? predict(s, k, t->args, t->n_args, t->work) : -1.0;
+  for (int k = 0; k < n_types_; ++k)
     if (t->cost[k] >= 0 && (min_cost < 0 || t->cost[k] < min_cost)) min_cost = t->cost[k];
-  }
   tl_last_cost = min_cost;
-  if (trace_) {
-    // what the task would cost on the types without workers too (never seen by the scheduler)
-    for (int k = 0; k < n_types_; ++k)
-      t->trace_pred[k] = cfg_.types[k].count > 0 ? t->cost[k]
-                         : s->impl[k] != nullptr ? predict(s, k, t->args, t->n_args, t->work) : -1.0;
-  }
   // Short tasks only: a long one gains nothing from skipping a wake-up, and runs on its worker.
   t->inline_pe = nullptr;
   if (offer != nullptr) {
@@ -234,6 +231,81 @@ bool Runtime::enqueue(const char *api, const char *prec, unsigned n_args, va_lis
   outstanding_tasks_.fetch_add(1, std::memory_order_relaxed);
   submit(t);
   return !aborted();
+}
+
+void Runtime::call_costs(const ApiSlot *s, void *const *args, unsigned n_args, double &work, double *cost,
+                         double *trace_pred) const {
+  const double w = s->info != nullptr ? s->info->work(args) : 1.0;
+  work = (std::isfinite(w) && w > 0) ? w : 0.0;
+  for (int k = 0; k < n_types_; ++k)
+    cost[k] = (s->impl[k] != nullptr && cfg_.types[k].count > 0) ? predict(s, k, args, n_args, work) : -1.0;
+  if (trace_) {
+    // what the task would cost on the types without workers too (never seen by the scheduler)
+    for (int k = 0; k < n_types_; ++k)
+      trace_pred[k] = cfg_.types[k].count > 0 ? cost[k] : s->impl[k] != nullptr ? predict(s, k, args, n_args, work) : -1.0;
+  }
+}
+
+const ApiSlot *Runtime::find_slot(const char *api, const char *prec) const {
+  auto it = slot_by_name_.find(std::string(api) + "_" + prec);
+  return it != slot_by_name_.end() ? it->second : nullptr;
+}
+
+bool Runtime::enqueue_remote(Instance *inst, const char *api, const char *prec, unsigned n_args, void *const *args,
+                             void *barrier, double work, const double *cost, const double *trace_pred,
+                             std::string &err) {
+  const int64_t t0 = now_ns();
+  const std::string who = "app '" + inst->name + "' (instance " + std::to_string(inst->id) + ")";
+  if (aborted()) return false;
+  if (api[0] == '\0' || prec[0] == '\0' || n_args > kMaxArgs) {
+    err = who + " called enqueue_kernel with a null API name or precision, or n_args out of 1 to " +
+          std::to_string(kMaxArgs + 1);
+    return false;
+  }
+  ApiSlot *s = slot(api, prec);
+  if (!s->runnable) {
+    err = who + " calls " + s->name + ", which no configured PE can run (no " + s->name +
+          "_<type> implementation for a PE type with workers)";
+    return false;
+  }
+  if (s->info != nullptr && s->info->n_args != n_args) {
+    err = who + " called enqueue_kernel for " + s->name + " with " + std::to_string(n_args) +
+          " argument pointers; the API takes " + std::to_string(s->info->n_args);
+    return false;
+  }
+  Task *t = pool_.alloc();
+  if (t == nullptr) {
+    fatal("too many tasks in flight (" + who + ")");
+    return false;
+  }
+  t->n_args = n_args;
+  for (unsigned i = 0; i < n_args; ++i) t->args[i] = args[i];
+  t->barrier = static_cast<cedr_barrier_t *>(barrier);
+  t->slot = s;
+  t->inst = inst;
+  t->task_id = inst->next_task.fetch_add(1, std::memory_order_relaxed);
+  t->enqueue_ns = t0;
+  t->report = nullptr;
+  t->next = nullptr;
+  t->inline_pe = nullptr;
+  if (work >= 0) {
+    t->work = work;
+    for (int k = 0; k < n_types_; ++k) {
+      // the child's copy of the slot may predate an implementation found since: cost functions then
+      t->cost[k] = cost[k] >= 0 || s->impl[k] == nullptr || cfg_.types[k].count == 0
+                       ? cost[k] : s->fixed_ns[k] + s->slope_ns[k] * work;
+      t->trace_pred[k] = trace_pred[k];
+    }
+  } else {
+    t->work = 1;
+    for (int k = 0; k < n_types_; ++k) {
+      t->cost[k] = (s->impl[k] != nullptr && cfg_.types[k].count > 0) ? s->fixed_ns[k] + s->slope_ns[k] : -1.0;
+      t->trace_pred[k] = s->impl[k] != nullptr ? s->fixed_ns[k] + s->slope_ns[k] : -1.0;
+    }
+  }
+  outstanding_tasks_.fetch_add(1, std::memory_order_relaxed);
+  submit(t);
+  return true;  // taken (an abort from here on ends the run anyway)
 }
 
 double Runtime::predict(const ApiSlot *s, int type, void *const *args, unsigned n_args, double work) const {

@@ -41,6 +41,7 @@
 namespace cedr {
 
 constexpr int kMaxArgs = 20;
+struct IsoInstance;
 
 // Everything the runtime resolved about one (API, precision).
 struct ApiSlot {
@@ -66,6 +67,10 @@ struct Instance {
   int64_t arrival_ns = 0, start_ns = 0, end_ns = 0;
   int exit_code = 0;
   bool finished = false;  // written by its thread before it reports completion
+  // isolated (isolate.h): its child process; the signal that ended it (0: none), killed at its timeout
+  std::shared_ptr<IsoInstance> iso;
+  int signal = 0;
+  bool timed_out = false;
 };
 
 struct TaskRecord {
@@ -201,6 +206,17 @@ class Runtime {
 
   // enqueue_kernel's body. Returns false on a fatal error (already recorded).
   bool enqueue(const char *api, const char *prec, unsigned n_args, va_list ap);
+  // An isolated instance's call (isolate.h), its argument pointers and barrier opaque here; its work
+  // and predicted costs computed in the child (work < 0: not computed, the cost functions are used).
+  // False with `err` when the call is refused (the instance fails, the run goes on) or the run aborted.
+  bool enqueue_remote(Instance *inst, const char *api, const char *prec, unsigned n_args, void *const *args,
+                      void *barrier, double work, const double *cost, const double *trace_pred, std::string &err);
+  // The slot of (api, prec) if it exists, without locking (an isolated child's read-only copy).
+  const ApiSlot *find_slot(const char *api, const char *prec) const;
+  // A call's work measure and predicted ns per PE type (< 0: no worker can run it there), and with
+  // --task-trace on every type with an implementation; the pointers must be valid here.
+  void call_costs(const ApiSlot *s, void *const *args, unsigned n_args, double &work, double *cost,
+                  double *trace_pred) const;
   // Calibration: runs one call on PE `pe` through the worker path (no scheduling), waits for it.
   TaskRecord run_direct(int pe, ApiSlot *s, const std::vector<void *> &args, double work);
   // A blocking call whose task was handed to CPU PE `pe` while that PE was idle (its hand-off
@@ -258,6 +274,8 @@ class Runtime {
   FaultMode injected_fault(int type);
   int64_t deadline_ns(const Task *t) const;
   void reroute_to_cpu(PE &pe, Task *t, const FaultRecord &f);
+  // A task of an isolated instance whose child is gone: released without running.
+  void drop_task(PE &pe, Task *t);
 
   const RunConfig &cfg_;
   const Libraries &libs_;
@@ -317,6 +335,8 @@ double last_enqueued_cost_ns();
 // Runtime::run_inline), or -3 when the task is not offered; the caller may set -2 (by CAS from
 // -1) to withdraw, after which dispatch wakes the worker as usual.
 void offer_inline(std::atomic<int> *word);
+// The word offer_inline set for this thread's next enqueue (nullptr if none), cleared.
+std::atomic<int> *take_inline_offer();
 
 // Calls an implementation with n argument pointers (plus the instance index for accelerators).
 void call_impl(void *fn, void *const *args, unsigned n, bool accel, uint8_t instance_index);

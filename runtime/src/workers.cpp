@@ -7,6 +7,7 @@
 #include <sched.h>
 
 #include "common.h"
+#include "isolate.h"
 #include "runtime.h"
 
 namespace cedr {
@@ -137,10 +138,15 @@ bool Runtime::run_inline(int pe_id, const cedr_barrier_t *barrier) {
 
 void Runtime::execute(PE &pe, Task *t) {
   void *fn = t->slot->impl[pe.type];
+  // an isolated instance's task runs in its child process (isolate.h); a dead child's is dropped
+  IsoInstance *iso = t->inst != nullptr ? t->inst->iso.get() : nullptr;
+  IsoResult ires;
+  if (iso != nullptr && iso->dead.load(std::memory_order_acquire)) return drop_task(pe, t);
   const int64_t start = now_ns();
   int64_t stop;
   if (pe.cpu) {
-    call_impl(fn, t->args, t->n_args, false, 0);
+    if (iso == nullptr) call_impl(fn, t->args, t->n_args, false, 0);
+    else if (!iso_execute(*iso, pe.id, fn, t->args, t->n_args, false, 0, false, ires)) return drop_task(pe, t);
     stop = now_ns();
   } else {
     accel_account_reset();
@@ -149,10 +155,16 @@ void Runtime::execute(PE &pe, Task *t) {
     if (inject == FaultMode::hang) {
       sleep_until_ns(start + deadline_ns(t) + 1000000);  // never completes within its deadline
     } else if (inject != FaultMode::error) {
-      sig = guarded_accel_call(fn, t->args, t->n_args, uint8_t(pe.index), inject == FaultMode::crash);
+      if (iso == nullptr) {
+        sig = guarded_accel_call(fn, t->args, t->n_args, uint8_t(pe.index), inject == FaultMode::crash);
+      } else {
+        if (!iso_execute(*iso, pe.id, fn, t->args, t->n_args, true, uint8_t(pe.index), inject == FaultMode::crash, ires))
+          return drop_task(pe, t);
+        sig = ires.sig;
+      }
     }
     const int64_t end = now_ns();
-    const int code = inject == FaultMode::error ? -1 : accel_error_code();
+    const int code = inject == FaultMode::error ? -1 : iso != nullptr ? ires.code : accel_error_code();
     if (code != 0 || sig != 0 || end - start > deadline_ns(t)) {
       const FaultKind kind = code != 0 ? FaultKind::error : sig != 0 ? FaultKind::crash : FaultKind::overrun;
       reroute_to_cpu(pe, t, FaultRecord{t->inst ? t->inst->index : -1, t->task_id, t->slot->index,
@@ -161,8 +173,15 @@ void Runtime::execute(PE &pe, Task *t) {
       return;
     }
     uint64_t cycles = 0, bytes = 0;
-    const double modeled =
-        accel_account_read(&cycles, &bytes) ? pe.accel.latency_ns(cycles, bytes) : t->assigned_cost;
+    bool reported;
+    if (iso != nullptr) {
+      reported = ires.reported;
+      cycles = ires.cycles;
+      bytes = ires.bytes;
+    } else {
+      reported = accel_account_read(&cycles, &bytes);
+    }
+    const double modeled = reported ? pe.accel.latency_ns(cycles, bytes) : t->assigned_cost;
     const int64_t target = start + int64_t(std::llround(modeled));
     if (!cfg_.model_accel_latency) {
       stop = end;
@@ -208,7 +227,30 @@ void Runtime::execute(PE &pe, Task *t) {
   if (wake) pe.cv.notify_one();
   pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
   pool_.release(t);
-  if (b != nullptr) signal_barrier(b, wake_waiters);
+  if (iso != nullptr) {
+    if (b != nullptr) iso_signal(*iso, pe.id, b, wake_waiters);
+    iso->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  } else if (b != nullptr) {
+    signal_barrier(b, wake_waiters);
+  }
+  outstanding_tasks_.fetch_sub(1, std::memory_order_acq_rel);
+  if (pending_count_.load(std::memory_order_seq_cst) > 0) request_round();
+}
+
+void Runtime::drop_task(PE &pe, Task *t) {
+  IsoInstance *iso = t->inst->iso.get();
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lk(pe.mu);
+    pe.avail_ns.store(double(now_ns()) + pe.queued_pred_ns, std::memory_order_relaxed);
+    pe.busy = false;
+    pe.deferred_ns = 0;
+    wake = pe.sleeping && pe.head != nullptr;
+  }
+  if (wake) pe.cv.notify_one();
+  pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
+  pool_.release(t);
+  iso->in_flight.fetch_sub(1, std::memory_order_acq_rel);
   outstanding_tasks_.fetch_sub(1, std::memory_order_acq_rel);
   if (pending_count_.load(std::memory_order_seq_cst) > 0) request_round();
 }

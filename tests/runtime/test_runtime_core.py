@@ -29,7 +29,7 @@ SCHED_TOTAL = re.compile(r"^total_ready_tasks: (\d+), total_scheduling_overhead:
 APPRT = re.compile(r"^app_id: (\d+), app_name: ([^,]+), ref_arrival_time: (\d+), ref_start_time: (\d+), "
                    r"ref_end_time: (\d+), app_runtime: (\d+), app_lifetime: (\d+)$")
 
-SUMMARY_KEYS = {"scheduler", "seed", "arrival", "queueing", "start_ns", "end_ns", "makespan_ns", "instances",
+SUMMARY_KEYS = {"scheduler", "seed", "arrival", "queueing", "isolated", "start_ns", "end_ns", "makespan_ns", "instances",
                 "failed_instances", "tasks", "pes", "apps", "scheduling", "dispatch_ns", "failures", "faults"}
 
 # ZIP blocking, then four FFTs issued _nb with one shared barrier; checks itself in double precision.
