@@ -291,9 +291,10 @@ def classes_section(rows: list[dict]) -> str:
          "Depthwise, channel-multiplier and grouped convolutions alone (`bench/bench.py --classes` rewrites only "
          "this section): each a single-node model (Conv with bias, then Relu, random weights and input), ours "
          "and onnxruntime on 1 thread, called in turn; GFLOP/s counts 2 x the convolution's multiply-adds. "
-         "These run by output channel (kernels/src/cpu/conv_depthwise.cpp) except the groups of 8 channels "
-         "(the direct path). The inputs of the large maps do not fit in the caches, so both sides stream "
-         "them from memory.\n",
+         "Depthwise, channel multipliers and groups of up to 3 output channels run by output channel "
+         "(kernels/src/cpu/conv_depthwise.cpp); the groups of 4 and 8 channels take the direct path. The "
+         "inputs of the large maps do not fit in the caches, so both sides stream them from memory; the "
+         "machine is shared, so single rows move by 10-30% from run to run.\n",
          "| layer | channels, input | MFLOP | ours (us) | ORT (us) | ratio | ours GFLOP/s | ORT GFLOP/s |",
          "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -35,6 +35,7 @@ struct DwPlan {
   int64_t Wq, Hq, PP, band, nplanes;
   size_t floats, wide_floats;
   std::vector<int64_t> e0, e1; /* per x phase: the columns that hold input; the others stay zero */
+  int64_t line;                 /* x stride > 1: floats of the padded line the input row is copied into */
 };
 
 DwPlan dw_plan(const Geo3 &g, int64_t Cg) {
@@ -49,7 +50,10 @@ DwPlan dw_plan(const Geo3 &g, int64_t Cg) {
   d.band = std::min(band, g.out[1]);
   d.Hq = d.band + shy;
   d.PP = d.Hq * d.Wq;
-  d.floats = static_cast<size_t>(d.nplanes * d.PP + 64); /* + slack: the last vector step reads past */
+  /* x stride > 1: an input row goes into a zero-bordered padded line (padded column u at [u]; the
+   * columns past the input stay zero), which is then split into the phases in full rows */
+  d.line = sx > 1 ? round_up(std::max(sx * d.Wq, g.p[2] + g.in[2]), 16) + 32 : 0;
+  d.floats = static_cast<size_t>(d.nplanes * d.PP + 64 + d.line); /* + slack: the last vector step reads past */
   d.wide_floats = static_cast<size_t>(round_up((d.band - 1) * d.Wq + g.out[2], 32) + 32);
   d.e0.resize(static_cast<size_t>(sx));
   d.e1.resize(static_cast<size_t>(sx));
@@ -59,8 +63,11 @@ DwPlan dw_plan(const Geo3 &g, int64_t Cg) {
 
 /* One padded input row into its sx phase rows (dst + rx*PP): the columns [e0, e1) of each phase
  * from input row src (in_w values), or zeros (src null). The columns outside [e0, e1) are the
- * padding, the same for every row: zeroed once with the buffer and never written. */
-void fill_row(float *dst, const float *src, const Geo3 &g, const DwPlan &d) {
+ * padding, the same for every row: zeroed once with the buffer and never written. With a stride,
+ * the row goes through `line` (DwPlan.line floats, zero outside the input's columns) and every
+ * phase row is written whole from it. */
+void fill_row(float *__restrict dst, const float *__restrict src, const Geo3 &g, const DwPlan &d,
+              float *__restrict line) {
   const int64_t sx = g.s[2], px = g.p[2];
   if (!src) {
     for (int64_t rx = 0; rx < sx; ++rx) {
@@ -74,34 +81,31 @@ void fill_row(float *dst, const float *src, const Geo3 &g, const DwPlan &d) {
     if (e1 > e0) std::memcpy(dst + e0, src + (e0 - px), static_cast<size_t>(e1 - e0) * sizeof(float));
     return;
   }
+  /* input columns [x0, x1) land at padded columns [x0 + px, x1 + px) (pads are >= 0 in ONNX; a
+   * negative one drops the columns before it) */
+  const int64_t wq = d.Wq, x0 = std::max<int64_t>(0, -px), x1 = std::min(g.in[2], sx * wq - px);
+  if (x1 > x0) std::memcpy(line + x0 + px, src + x0, static_cast<size_t>(x1 - x0) * sizeof(float));
   if (sx == 2) {
-    /* both phases in one pass where both hold input: (phase 0, phase 1) at e = input (2e - px, 2e + 1 - px) */
     float *r0 = dst, *r1 = dst + d.PP;
-    const int64_t a = std::max(d.e0[0], d.e0[1]), b = std::min(d.e1[0], d.e1[1]);
-    for (int64_t e = d.e0[0]; e < std::min(a, d.e1[0]); ++e) r0[e] = src[2 * e - px];
-    for (int64_t e = d.e0[1]; e < std::min(a, d.e1[1]); ++e) r1[e] = src[2 * e + 1 - px];
-    int64_t e = a;
+    int64_t e = 0;
 #if O2C_HAVE_AVX2
-    for (; e + 8 <= b; e += 8) {
-      const float *q = src + 2 * e - px;
-      const __m256 v0 = _mm256_loadu_ps(q), v1 = _mm256_loadu_ps(q + 8);
+    for (; e + 8 <= wq; e += 8) {
+      const __m256 v0 = _mm256_loadu_ps(line + 2 * e), v1 = _mm256_loadu_ps(line + 2 * e + 8);
       /* (x0 x1 x2 x3 | x4 x5 x6 x7), (x8 .. x15): evens and odds, in 128-bit halves, then in order */
       const __m256 ev = _mm256_shuffle_ps(v0, v1, 0x88), od = _mm256_shuffle_ps(v0, v1, 0xDD);
       _mm256_storeu_ps(r0 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
       _mm256_storeu_ps(r1 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
     }
 #endif
-    for (; e < b; ++e) {
-      r0[e] = src[2 * e - px];
-      r1[e] = src[2 * e + 1 - px];
+    for (; e < wq; ++e) {
+      r0[e] = line[2 * e];
+      r1[e] = line[2 * e + 1];
     }
-    for (int64_t f = std::max(b, d.e0[0]); f < d.e1[0]; ++f) r0[f] = src[2 * f - px];
-    for (int64_t f = std::max(b, d.e0[1]); f < d.e1[1]; ++f) r1[f] = src[2 * f + 1 - px];
     return;
   }
   for (int64_t rx = 0; rx < sx; ++rx) {
     float *row = dst + rx * d.PP;
-    for (int64_t e = d.e0[rx]; e < d.e1[rx]; ++e) row[e] = src[e * sx + rx - px];
+    for (int64_t e = 0; e < wq; ++e) row[e] = line[e * sx + rx];
   }
 }
 
@@ -187,6 +191,7 @@ void dw_task(const DwJob &J, int64_t b, int64_t c0, int64_t c1, int64_t y0, int6
   const int64_t in_sp = g.in_sp(), out_sp = g.out_sp(), OW = g.out[2];
   const int64_t ntaps = Cg * g.k_sp();
   float *wide = buf + d.floats;
+  float *line = buf + (d.floats - static_cast<size_t>(d.line)); /* zero outside the input's columns */
   const DwWideFn wide_fn = dw_wide_fn(ntaps);
   for (int64_t gr = c0 / Mg; gr * Mg < c1; ++gr) {
     const int64_t m0 = std::max(c0, gr * Mg), m1 = std::min(c1, (gr + 1) * Mg);
@@ -204,7 +209,8 @@ void dw_task(const DwJob &J, int64_t b, int64_t c0, int64_t c1, int64_t y0, int6
             for (int64_t r = 0, ry = 0, row = 0; r < nyr; ++r) {
               const int64_t iy = yb * sy + r - g.p[1];
               const bool in = zin && iy >= 0 && iy < g.in[1];
-              fill_row(ph + ry * sx * d.PP + row * d.Wq, in ? plane + (iz * g.in[1] + iy) * g.in[2] : nullptr, g, d);
+              fill_row(ph + ry * sx * d.PP + row * d.Wq, in ? plane + (iz * g.in[1] + iy) * g.in[2] : nullptr, g, d,
+                       line);
               if (++ry == sy) {
                 ry = 0;
                 ++row;
