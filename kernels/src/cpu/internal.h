@@ -302,6 +302,14 @@ inline void unary_array(const float *src, float *dst, int64_t n, int32_t op, flo
       map256(src, dst, n, [va](__m256 v) { return _mm256_mul_ps(v, sigmoid256(_mm256_mul_ps(va, v))); });
       return;
     }
+    case DASH_ACT_GELU_TANH: /* unary1's expression, operation for operation */
+      map256(src, dst, n, [](__m256 v) {
+        const __m256 c = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), v);
+        const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f), _mm256_fmadd_ps(c, v, v));
+        const __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), v);
+        return _mm256_mul_ps(h, _mm256_add_ps(_mm256_set1_ps(1.0f), tanh256(u)));
+      });
+      return;
     case DASH_ACT_ELU: {
       const __m256 va = _mm256_set1_ps(alpha), one = _mm256_set1_ps(1.0f);
       map256(src, dst, n, [va, one](__m256 v) {
