@@ -104,6 +104,35 @@ void walk3(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb,
   }
 }
 
+// Visit shape (rank <= 8) a row at a time: fn(out, a, b, n, a_step, b_step) for each run of the
+// last dimension (n elements; the offsets of its first element, and the last dimension's strides).
+template <class Fn>
+void walk_rows(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb, Fn fn) {
+  int64_t total = 1;
+  for (int d = 0; d < rank; ++d) total *= shape[d];
+  if (total == 0) return;
+  if (rank == 0) {
+    fn(0, 0, 0, 1, 0, 0);
+    return;
+  }
+  int64_t idx[DASH_MAX_RANK] = {0};
+  int64_t oa = 0, ob = 0;
+  const int last = rank - 1;
+  const int64_t inner = shape[last];
+  for (int64_t o = 0; o < total; o += inner) {
+    fn(o, oa, ob, inner, sa[last], sb[last]);
+    for (int d = last - 1; d >= 0; --d) {
+      ++idx[d];
+      oa += sa[d];
+      ob += sb[d];
+      if (idx[d] < shape[d]) break;
+      oa -= sa[d] * shape[d];
+      ob -= sb[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 template <class C> bool is_nan(C v) {
   if constexpr (std::is_floating_point_v<C>) return std::isnan(v);
   return false;
@@ -206,6 +235,21 @@ template <class C> bool predicate(int op, C a, C b) {
   }
 }
 
+// The comparison of a predicate op as a function object, so that a row loop is compiled per op.
+template <class F> void dispatch_predicate(int op, F &&f) {
+  switch (op) {
+    case O2C_BIN_EQ: f([](auto a, auto b) { return a == b; }); break;
+    case O2C_BIN_LT: f([](auto a, auto b) { return a < b; }); break;
+    case O2C_BIN_GT: f([](auto a, auto b) { return a > b; }); break;
+    case O2C_BIN_LE: f([](auto a, auto b) { return a <= b; }); break;
+    case O2C_BIN_GE: f([](auto a, auto b) { return a >= b; }); break;
+    case O2C_BIN_AND: f([](auto a, auto b) { return bool(a) && bool(b); }); break;
+    case O2C_BIN_OR: f([](auto a, auto b) { return bool(a) || bool(b); }); break;
+    case O2C_BIN_XOR: f([](auto a, auto b) { return bool(a) != bool(b); }); break;
+    default: f([](auto, auto) { return false; }); break;
+  }
+}
+
 template <class C, class S> C convert(S v) {
   if constexpr (std::is_same_v<C, bool>) {
     return v != S(0);
@@ -280,6 +324,11 @@ extern "C" void o2c_cast(const void *in, void *out, const o2c_cast_params_t *p) 
       } else if constexpr (is_sub_byte_int<D>::value && std::is_floating_point_v<typename Tr<S>::C>) {
         for (int64_t i = 0; i < p->n; ++i)
           dst[i] = sub_byte_from_float(d, double(Tr<S>::ld(src[i])));
+      } else if constexpr (std::is_arithmetic_v<S> && std::is_arithmetic_v<D> &&
+                           !(std::is_integral_v<D> && !std::is_same_v<D, bool> && std::is_floating_point_v<S>)) {
+        // plain types, no float -> integer rounding rules: a conversion the compiler vectorizes
+        const int64_t n = p->n;
+        for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<D>(src[i]);
       } else {
         for (int64_t i = 0; i < p->n; ++i) dst[i] = Tr<D>::st(convert<DC>(Tr<S>::ld(src[i])));
       }
@@ -298,9 +347,31 @@ extern "C" void o2c_binary_typed(const void *a, const void *b, void *out, const 
     const int op = p->op;
     if (pred) {
       bool *O = static_cast<bool *>(out);
-      walk3(p->rank, p->out_shape, p->a_stride, p->b_stride, p->b_stride, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
-        O[o] = predicate<C>(op, Tr<T>::ld(A[ia]), Tr<T>::ld(B[ib]));
-      });
+      if constexpr (std::is_arithmetic_v<T>) {
+        // plain types: the comparison chosen once, rows with unit or broadcast strides in tight loops
+        dispatch_predicate(op, [&](auto cmp) {
+          walk_rows(p->rank, p->out_shape, p->a_stride, p->b_stride,
+                    [&](int64_t o, int64_t ia, int64_t ib, int64_t n, int64_t sa, int64_t sb) {
+                      bool *out_row = O + o;
+                      const T *a_row = A + ia, *b_row = B + ib;
+                      if (sa == 1 && sb == 1) {
+                        for (int64_t j = 0; j < n; ++j) out_row[j] = cmp(C(a_row[j]), C(b_row[j]));
+                      } else if (sa == 0 && sb == 1) {
+                        const C av = C(a_row[0]);
+                        for (int64_t j = 0; j < n; ++j) out_row[j] = cmp(av, C(b_row[j]));
+                      } else if (sa == 1 && sb == 0) {
+                        const C bv = C(b_row[0]);
+                        for (int64_t j = 0; j < n; ++j) out_row[j] = cmp(C(a_row[j]), bv);
+                      } else {
+                        for (int64_t j = 0; j < n; ++j) out_row[j] = cmp(C(a_row[j * sa]), C(b_row[j * sb]));
+                      }
+                    });
+        });
+      } else {
+        walk3(p->rank, p->out_shape, p->a_stride, p->b_stride, p->b_stride, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
+          O[o] = predicate<C>(op, Tr<T>::ld(A[ia]), Tr<T>::ld(B[ib]));
+        });
+      }
     } else {
       T *O = static_cast<T *>(out);
       if constexpr (std::is_same_v<T, bool>) {
