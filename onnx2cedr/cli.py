@@ -235,17 +235,19 @@ def quantize(model: Path = typer.Argument(..., help="The float ONNX model."),
              scheme: str = typer.Option("int8", "--scheme", help="int8 or int16 (activations and weights)."),
              per_channel: bool = PerChannelOpt, method: str = MethodOpt,
              exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Keep a node in float (repeatable)."),
-             samples: Optional[int] = typer.Option(None, "--samples", help="Use at most N calibration inputs.")):
+             samples: Optional[int] = typer.Option(None, "--samples", help="Use at most N calibration inputs."),
+             reduce_range: bool = typer.Option(False, "--reduce-range", help="7-bit weights (int8 in [-64, 64]): "
+                                               "the AVX2 integer kernel's fastest mode, at some accuracy.")):
     """Post-training static quantization (onnxruntime.quantization) into a standard QDQ model."""
     from .quantize import quantize as do_quantize
 
     try:
         path = do_quantize(model, calib, output, scheme=scheme, per_channel=per_channel, method=method,
-                           exclude=exclude or (), samples=samples)
+                           exclude=exclude or (), samples=samples, reduce_range=reduce_range)
     except O2CError as e:
         _fail(e)
     out.print(f"[bold green]quantized[/] {model} -> {path} ({scheme}, {method}"
-              f"{', per channel' if per_channel else ''})")
+              f"{', per channel' if per_channel else ''}{', 7-bit weights' if reduce_range else ''})")
 
 
 @app.command()

@@ -30,6 +30,20 @@ def calib(tmp_path_factory) -> Path:
     return p
 
 
+def test_reduce_range_gives_7_bit_weights(tmp_path, calib):
+    out = tmp_path / "q7.onnx"
+    r = cli("quantize", LENET, "--calib", calib, "-o", out, "--reduce-range")
+    assert r.exit_code == 0, r.output
+    assert "7-bit weights" in r.output
+    m = onnx.load(str(out))
+    weights = [onnx.numpy_helper.to_array(i) for i in m.graph.initializer
+               if onnx.numpy_helper.to_array(i).dtype == np.int8 and i.dims and np.prod(i.dims) > 1]
+    assert weights and max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
+    x = np.load(DIGITS)["x"][:1]
+    ref = ort.InferenceSession(str(LENET)).run(None, {"input": x})[0]
+    assert np.argmax(ort.InferenceSession(str(out)).run(None, {"input": x})[0]) == np.argmax(ref)
+
+
 def test_int8_per_tensor_runs_in_onnxruntime(tmp_path, calib):
     out = tmp_path / "q.onnx"
     r = cli("quantize", LENET, "--calib", calib, "-o", out)
