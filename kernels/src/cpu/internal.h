@@ -150,7 +150,10 @@ inline float unary1(float x, int32_t op, float alpha, float beta) {
       const float u = 0.79788456080286536f * o2c_fmac(0.044715f * x * x, x, x);
       return 0.5f * x * (1.0f + std::tanh(u));
     }
-    case DASH_ACT_MISH: return x * std::tanh(softplusf_stable(x));
+    case DASH_ACT_MISH: { /* tanh(softplus(x)) = n/(n + 2), n = e^x (e^x + 2); x itself past 20 */
+      const float e = std::exp(x), n = e * (e + 2.0f);
+      return x > 20.0f ? x : x * (n / (n + 2.0f));
+    }
     default: return x;
   }
 }
@@ -302,6 +305,14 @@ inline void unary_array(const float *src, float *dst, int64_t n, int32_t op, flo
       map256(src, dst, n, [va](__m256 v) { return _mm256_mul_ps(v, sigmoid256(_mm256_mul_ps(va, v))); });
       return;
     }
+    case DASH_ACT_MISH: /* unary1's expression, operation for operation */
+      map256(src, dst, n, [](__m256 v) {
+        const __m256 e = exp256(v), two = _mm256_set1_ps(2.0f);
+        const __m256 m = _mm256_mul_ps(e, _mm256_add_ps(e, two));
+        const __m256 r = _mm256_mul_ps(v, _mm256_div_ps(m, _mm256_add_ps(m, two)));
+        return _mm256_blendv_ps(r, v, _mm256_cmp_ps(v, _mm256_set1_ps(20.0f), _CMP_GT_OQ));
+      });
+      return;
     case DASH_ACT_GELU_TANH: /* unary1's expression, operation for operation */
       map256(src, dst, n, [](__m256 v) {
         const __m256 c = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), v);
