@@ -26,6 +26,9 @@ CASES = [
     ("LSTM", {"layout": 1}, 3, 2, 3, 4, "B h0 c0"),
     ("LSTM", {"activations": ["HardSigmoid", "Tanh", "Relu"], "activation_alpha": [0.3],
               "activation_beta": [0.4]}, 3, 2, 3, 4, "B"),
+    # batches above the kernel's small-batch bound (8): the recurrent product through the GEMM engine
+    ("GRU", {"direction": "bidirectional"}, 3, 11, 4, 6, "B lens h0"),
+    ("LSTM", {"direction": "bidirectional"}, 4, 10, 3, 5, "B lens h0 c0 P"),
 ]
 
 

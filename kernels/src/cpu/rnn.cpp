@@ -3,8 +3,11 @@
  * sequence lengths; clip; any activation of dash_unary_op_t per gate function).
  *
  * Per direction the input projection of all steps is one GEMM (X * W^T, seq*batch rows); each
- * step then does one GEMM of the hidden state with R^T (two for GRU without
+ * step then does one product of the hidden state with R^T (two for GRU without
  * linear_before_reset, whose candidate gate needs r (.) h first) and element-wise gate updates.
+ * For small batches (the usual inference case) that product is a few rows: R is transposed once
+ * per call and each step runs AXPYs over its contiguous rows, instead of a GEMM that would pack R
+ * again at every step.
  */
 #include "internal.h"
 
@@ -24,6 +27,24 @@ inline void gemm_abt(int64_t M, int64_t N, int64_t K, const float *A, int64_t ld
   ep.beta = 0.0f;
   gemm_strided(M, N, K, A, lda, 1, Wd, 1, K, C, N, ep, nullptr);
 }
+
+/* out[b][0..n) = sum_k A[b][k] * Rt[k][0..n) for b < NB: the recurrent product of a small batch,
+ * with Rt (K rows, row stride ldr) a transposed slice of R; out rows have stride ldo */
+inline void rec_small(int64_t NB, int64_t n, int64_t K, const float *A, const float *Rt, int64_t ldr,
+                      float *out, int64_t ldo) {
+  for (int64_t b = 0; b < NB; ++b) {
+    float *__restrict o = out + b * ldo;
+    const float *a = A + b * K;
+    for (int64_t j = 0; j < n; ++j) o[j] = 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float av = a[k];
+      const float *__restrict r = Rt + k * ldr;
+      for (int64_t j = 0; j < n; ++j) o[j] += av * r[j];
+    }
+  }
+}
+
+constexpr int64_t SMALL_BATCH = 8; /* at most this many rows: rec_small, else the GEMM engine */
 
 } /* namespace */
 
@@ -47,6 +68,8 @@ extern "C" void o2c_rnn(const float *X, const float *W, const float *R, const fl
   Scratch<float> xw(static_cast<size_t>(S * NB * GH)), hr(static_cast<size_t>(NB * GH));
   Scratch<float> h(static_cast<size_t>(NB * Hd)), c(static_cast<size_t>(NB * Hd)), tmp(static_cast<size_t>(NB * Hd));
   Scratch<float> gates(static_cast<size_t>(GH));
+  const bool small = NB <= SMALL_BATCH;
+  Scratch<float> rt(small ? static_cast<size_t>(Hd * GH) : 1); /* R^T of one direction: Hd x GH */
 
   for (int d = 0; d < dirs; ++d) {
     const bool rev = p->direction == 1 || d == 1;
@@ -56,6 +79,9 @@ extern "C" void o2c_rnn(const float *X, const float *W, const float *R, const fl
     const dash_act_t &f = p->act[d][0], &g = p->act[d][1], &hact = p->act[d][2];
     /* input projection of every step; X rows are dense in either layout */
     gemm_abt(S * NB, GH, I, X, I, Wd, xw.get());
+    if (small)
+      for (int64_t n = 0; n < GH; ++n)
+        for (int64_t k = 0; k < Hd; ++k) rt[k * GH + n] = Rd[n * Hd + k];
     for (int64_t b = 0; b < NB; ++b) {
       for (int64_t j = 0; j < Hd; ++j) {
         h[b * Hd + j] = initial_h ? initial_h[srow(d, b) * Hd + j] : 0.0f;
@@ -68,7 +94,10 @@ extern "C" void o2c_rnn(const float *X, const float *W, const float *R, const fl
       const int64_t nr = gru_late ? 2 * Hd : GH;
       GemmEpilogue ep;
       ep.beta = 0.0f;
-      gemm_strided(NB, nr, Hd, h.get(), Hd, 1, Rd, 1, Hd, hr.get(), GH, ep, nullptr);
+      if (small)
+        rec_small(NB, nr, Hd, h.get(), rt.get(), GH, hr.get(), GH);
+      else
+        gemm_strided(NB, nr, Hd, h.get(), Hd, 1, Rd, 1, Hd, hr.get(), GH, ep, nullptr);
       if (gru_late) {
         /* tmp = r (.) h needs r first: compute r for every batch row */
         for (int64_t b = 0; b < NB; ++b) {
@@ -82,7 +111,10 @@ extern "C" void o2c_rnn(const float *X, const float *W, const float *R, const fl
           act_row(r, Hd, f, clip, p->clip);
           for (int64_t j = 0; j < Hd; ++j) tmp[b * Hd + j] = r[j] * h[b * Hd + j];
         }
-        gemm_strided(NB, Hd, Hd, tmp.get(), Hd, 1, Rd + 2 * Hd * Hd, 1, Hd, hr.get() + 2 * Hd, GH, ep, nullptr);
+        if (small)
+          rec_small(NB, Hd, Hd, tmp.get(), rt.get() + 2 * Hd, GH, hr.get() + 2 * Hd, GH);
+        else
+          gemm_strided(NB, Hd, Hd, tmp.get(), Hd, 1, Rd + 2 * Hd * Hd, 1, Hd, hr.get() + 2 * Hd, GH, ep, nullptr);
       }
       for (int64_t b = 0; b < NB; ++b) {
         const int64_t len = seq_lens ? seq_lens[b] : S;
