@@ -41,6 +41,7 @@ struct alignas(64) ExecSlot {
   uint32_t op = 0;                // kExec or kSignal
   uint32_t n = 0;
   uint8_t accel = 0, idx = 0, inject_crash = 0, wake = 0;
+  uint8_t signal_after = 0;       // kExec: signal `barrier` once done (CPU calls: nothing to decide)
   void *fn = nullptr;
   void *args[kMaxArgs] = {};
   void *barrier = nullptr;
@@ -113,6 +114,23 @@ void *child_executor(void *arg) {
       if (!spin_until_changed(e.req, seen, g_iso_spin_ns)) futex_wait(&e.req, seen);
     }
     seen = r;
+    if (e.op == kExec && e.signal_after) {
+      // A CPU call: the runtime has nothing left to decide, so the barrier is signalled here at
+      // once. `done` first: once the app sees its barrier it may end the process, and the runtime
+      // must not take the call for lost. (The barrier pointer is read before: the slot is then
+      // the runtime's again.)
+      call_impl(e.fn, e.args, e.n, false, 0);
+      auto *b = static_cast<cedr_barrier_t *>(e.barrier);
+      e.done.store(r, std::memory_order_release);
+      futex_wake(&e.done);
+      if (b != nullptr) {
+        pthread_mutex_lock(b->mutex);
+        __atomic_add_fetch(b->completion_ctr, 1, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(b->cond);
+        pthread_mutex_unlock(b->mutex);
+      }
+      continue;
+    }
     if (e.op == kExec) {
       e.res = IsoResult{};
       if (e.accel) {
@@ -329,7 +347,7 @@ void iso_child_enqueue(const char *api, const char *prec, unsigned n_args, va_li
 }
 
 bool iso_execute(IsoInstance &iso, int pe_id, void *fn, void *const *args, unsigned n, bool accel, uint8_t idx,
-                 bool inject_crash, IsoResult &res) {
+                 bool inject_crash, IsoResult &res, void *signal_barrier) {
   ExecSlot &e = iso.shm->exec[pe_id];
   auto wait_done = [&](uint32_t r) {
     for (;;) {
@@ -348,6 +366,8 @@ bool iso_execute(IsoInstance &iso, int pe_id, void *fn, void *const *args, unsig
   e.accel = accel;
   e.idx = idx;
   e.inject_crash = inject_crash;
+  e.barrier = signal_barrier;
+  e.signal_after = !accel;
   const uint32_t r = prev + 1;
   e.req.store(r, std::memory_order_release);
   futex_wake(&e.req);

@@ -55,9 +55,11 @@ struct IsoResult {
 void run_instance_isolated(Runtime &rt, Instance &inst, AppMain main, const std::string &output, int64_t timeout_ns);
 
 // A PE worker: runs implementation fn in the instance's child (accel: with the PE's index, a crash
-// caught there). False when the child is gone (the task is to be dropped).
+// caught there). A CPU call's barrier (signal_barrier, the child's address; may be null) is
+// signalled by the child as soon as the call returns; an accelerator call's by iso_signal, once the
+// runtime has checked it. False when the child is gone (the task is to be dropped).
 bool iso_execute(IsoInstance &iso, int pe_id, void *fn, void *const *args, unsigned n, bool accel, uint8_t idx,
-                 bool inject_crash, IsoResult &res);
+                 bool inject_crash, IsoResult &res, void *signal_barrier);
 // A PE worker: the child signals the barrier at `barrier` (its own address) once; does not wait.
 void iso_signal(IsoInstance &iso, int pe_id, void *barrier, bool wake);
 

@@ -146,7 +146,7 @@ void Runtime::execute(PE &pe, Task *t) {
   int64_t stop;
   if (pe.cpu) {
     if (iso == nullptr) call_impl(fn, t->args, t->n_args, false, 0);
-    else if (!iso_execute(*iso, pe.id, fn, t->args, t->n_args, false, 0, false, ires)) return drop_task(pe, t);
+    else if (!iso_execute(*iso, pe.id, fn, t->args, t->n_args, false, 0, false, ires, t->barrier)) return drop_task(pe, t);
     stop = now_ns();
   } else {
     accel_account_reset();
@@ -158,7 +158,8 @@ void Runtime::execute(PE &pe, Task *t) {
       if (iso == nullptr) {
         sig = guarded_accel_call(fn, t->args, t->n_args, uint8_t(pe.index), inject == FaultMode::crash);
       } else {
-        if (!iso_execute(*iso, pe.id, fn, t->args, t->n_args, true, uint8_t(pe.index), inject == FaultMode::crash, ires))
+        if (!iso_execute(*iso, pe.id, fn, t->args, t->n_args, true, uint8_t(pe.index), inject == FaultMode::crash, ires,
+                         nullptr))
           return drop_task(pe, t);
         sig = ires.sig;
       }
@@ -228,7 +229,7 @@ void Runtime::execute(PE &pe, Task *t) {
   pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
   pool_.release(t);
   if (iso != nullptr) {
-    if (b != nullptr) iso_signal(*iso, pe.id, b, wake_waiters);
+    if (b != nullptr && !pe.cpu) iso_signal(*iso, pe.id, b, wake_waiters);  // a CPU call's: signalled in the child
     iso->in_flight.fetch_sub(1, std::memory_order_acq_rel);
   } else if (b != nullptr) {
     signal_barrier(b, wake_waiters);
