@@ -18,6 +18,19 @@ std::string env_or(const char *name, const std::string &fallback) {
   const char *v = std::getenv(name);
   return (v != nullptr && *v != '\0') ? std::string(v) : fallback;
 }
+
+// This instance's number: O2C_APP_INSTANCE when the runtime runs the instance in a process of its
+// own (cedr-run --isolate sets it in the child, where the counter below is a private copy), else
+// the shared counter.
+int instance_number() {
+  const char *v = std::getenv("O2C_APP_INSTANCE");
+  if (v != nullptr && *v != '\0') {
+    char *end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end == '\0' && n >= 0 && n < (1L << 30)) return static_cast<int>(n);
+  }
+  return g_instance.fetch_add(1);
+}
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) int main(int argc, char **argv) {
@@ -28,7 +41,7 @@ extern "C" __attribute__((visibility("default"))) int main(int argc, char **argv
   o2c_self_dir(reinterpret_cast<void *>(&o2c_model_info), dir, sizeof dir);
   const std::string in_dir = env_or("O2C_APP_INPUTS", std::string(dir) + "app_inputs");
   const std::string out_root = env_or("O2C_APP_OUTPUTS", std::string(dir) + "app_outputs");
-  const int instance = g_instance.fetch_add(1);
+  const int instance = instance_number();
 
   o2c_entry::RunBuffers io(m);
   char err[512];

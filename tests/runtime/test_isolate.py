@@ -131,15 +131,15 @@ def shm_entries() -> set:
 
 
 def test_mixed_run_with_a_crash_and_a_failing_accelerator(tmp_path, rt, toys, lenet):
-    # one LeNet-5 instance: a model app numbers its output folders with a counter in its own memory,
-    # which each isolated instance has its own copy of (docs/reliability.md, Isolation)
-    apps = [R.parse_app_spec(a) for a in APPS] + [R.AppSpec(lenet["dir"] / "lenet5_digits-app.so", 1, 0)]
+    # three LeNet-5 instances: each isolated one writes its own app_outputs/instance_<n> (the child's
+    # O2C_APP_INSTANCE, as the shared counter numbers them in-process)
+    apps = [R.parse_app_spec(a) for a in APPS] + [R.AppSpec(lenet["dir"] / "lenet5_digits-app.so", 3, 0)]
     # the reference: a clean run, in-process, no faults
     clean = R.run(config(tmp_path, "clean"), tmp_path / "clean", apps, isolate=False, timeout=WAIT)
     assert clean.returncode == 0 and clean.summary["isolated"] is False and clean.summary["faults"]["total"] == 0
     clean_lines = result_lines(clean.log_dir)
-    clean_lenet = lenet_outputs(lenet, 1)
-    assert all(clean_lenet[(0, r.name)] == r.read_bytes() for r in lenet["ref"])
+    clean_lenet = lenet_outputs(lenet, 3)
+    assert all(clean_lenet[(k, r.name)] == r.read_bytes() for k in range(3) for r in lenet["ref"])
     shutil.rmtree(lenet["dir"] / "app_outputs")
 
     shm_before = shm_entries()
@@ -150,7 +150,7 @@ def test_mixed_run_with_a_crash_and_a_failing_accelerator(tmp_path, rt, toys, le
     # the two crashing instances failed, with their signal; nothing else did
     assert sorted((f["app"], f["exit_code"], f.get("signal")) for f in s["failures"]) == [
         ("crash", 139, "SIGSEGV"), ("kcrash", 139, "SIGSEGV")]
-    assert s["failed_instances"] == 2 and s["instances"] == 9
+    assert s["failed_instances"] == 2 and s["instances"] == 11
     # the accelerator failed every 10th call, and those calls were re-run on a CPU
     f = s["faults"]
     assert f["injected"] > 0 and f["error"] == f["injected"]
@@ -159,7 +159,7 @@ def test_mixed_run_with_a_crash_and_a_failing_accelerator(tmp_path, rt, toys, le
     # every other instance: the same result line, bit for bit, as the clean in-process run
     lines = result_lines(res.log_dir)
     assert {k: v for k, v in lines.items() if k[0] not in ("crash", "kcrash")} == clean_lines
-    assert lenet_outputs(lenet, 1) == clean_lenet
+    assert lenet_outputs(lenet, 3) == clean_lenet
     # one timing-trace line per task that ran, as without isolation
     assert len((res.log_dir / "timing_trace.log").read_text().splitlines()) == s["tasks"]
     # nothing left: no child process of the run, no shared-memory file
