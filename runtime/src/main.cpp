@@ -196,9 +196,8 @@ int real_main(int argc, char **argv) {
   }
   if (args.has_seed) cfg.seed = args.seed;
   if (args.isolate >= 0) cfg.isolate = args.isolate;
-  // Off unless asked for, the daemon included: a model app numbers its output folders
-  // (app_outputs/instance_<n>) with a counter in its own memory, which every isolated instance has a
-  // copy of; the child sets O2C_APP_INSTANCE for the app entry to read instead (isolate.cpp).
+  // Off unless asked for, the daemon included: every call of an isolated instance pays the
+  // cross-process hand-offs (docs/reliability.md, "Cost per call").
   if (cfg.isolate < 0) cfg.isolate = 0;
 
   Libraries libs;
