@@ -1,4 +1,4 @@
-// isolate.h - app instances in child processes (`--isolate`, the daemon's default).
+// isolate.h - app instances in child processes (`--isolate`, or "Isolation" in the config; off by default).
 //
 // The instance's thread in the runtime forks a child that runs the app's main. The child shares
 // one anonymous MAP_SHARED region with the runtime (no /dev/shm name; it goes when both unmap it):
