@@ -28,8 +28,11 @@ def test_local_function_is_inlined(tmp_path):
     m.ir_version = 10
     p = tmp_path / "fn.onnx"
     onnx.save(m, str(p))
-    d = onnx2cedr.inspect(p)
+    # the function's body, inlined: its two standard ops (with the chain fusion off) ...
+    d = onnx2cedr.inspect(p, disable_passes=["fuse_act_chain"])
     assert sorted(x["op"] for x in d["layers"]) == ["Mul", "Sigmoid"]
+    # ... which the passes then fuse into one Swish layer, as any x * Sigmoid(x) is
+    assert [x["op"] for x in onnx2cedr.inspect(p)["layers"]] == ["Swish"]
     assert onnx2cedr.validate(p, samples=3).passed
 
 
