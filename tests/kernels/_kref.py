@@ -14,6 +14,19 @@ import _ctypes_structs as S
 EPS32 = 2.0 ** -23
 KERNELS = Path(__file__).resolve().parents[2] / "kernels"
 CXX = os.environ.get("CXX", "g++")
+# O2C_KERNEL_SANITIZE=address,undefined: the tests build their kernel libraries instrumented
+# (tests/test_sanitize_kernels.py runs them so, the sanitizer runtime preloaded)
+SANITIZE = os.environ.get("O2C_KERNEL_SANITIZE", "")
+
+
+def sanitized(flags: list[str]) -> list[str]:
+    """flags with the optimization level replaced by the instrumented build's flags (compile and
+    link), when O2C_KERNEL_SANITIZE asks for one."""
+    if not SANITIZE:
+        return flags
+    from onnx2cedr.build import parse_sanitize, sanitize_flags
+
+    return [f for f in flags if not f.startswith("-O")] + sanitize_flags(parse_sanitize(SANITIZE))
 
 # every fused activation with representative alpha/beta
 ALL_ACTS = [

@@ -20,20 +20,8 @@ if str(HERE) not in sys.path:  # the helper modules next to this file (the suite
     sys.path.insert(0, str(HERE))
 
 from _ctypes_structs import setup_signatures  # noqa: E402
-from _kref import CXX, KERNELS  # noqa: E402
-
-
-SANITIZE = os.environ.get("O2C_KERNEL_SANITIZE", "")
-
-
-def _sanitized(flags: list[str]) -> list[str]:
-    """flags with the optimization level replaced by the instrumented build's flags, when
-    O2C_KERNEL_SANITIZE asks for one."""
-    if not SANITIZE:
-        return flags
-    from onnx2cedr.build import parse_sanitize, sanitize_flags
-
-    return [f for f in flags if not f.startswith("-O")] + sanitize_flags(parse_sanitize(SANITIZE))
+from _kref import CXX, KERNELS, SANITIZE  # noqa: E402
+from _kref import sanitized as _sanitized  # noqa: E402
 
 
 def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: str) -> Path:

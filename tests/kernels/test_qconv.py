@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from _ctypes_structs import ConvParams, i64x
-from _kref import CXX, KERNELS
+from _kref import CXX, KERNELS, sanitized
 
 # flags -> the micro-kernel they select (o2c_qgemm_path)
 BUILDS = {"vnni": (["-O2", "-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vnni"], 2),
@@ -52,7 +52,7 @@ def qlibs(tmp_path_factory):
     libs = {}
     for name, (fl, path) in BUILDS.items():
         out = tmp_path_factory.mktemp(f"q_{name}") / "libq.so"
-        cmd = [CXX, "-std=c++17", *fl, "-fPIC", "-shared", "-I", str(KERNELS / "include"),
+        cmd = [CXX, "-std=c++17", *sanitized(fl), "-fPIC", "-shared", "-I", str(KERNELS / "include"),
                str(KERNELS / "src" / "cpu" / "qconv.cpp"), str(KERNELS / "src" / "cpu" / "qlinear_io.cpp"), "-o", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
