@@ -276,6 +276,7 @@ class Runtime {
   void reroute_to_cpu(PE &pe, Task *t, const FaultRecord &f);
   // A task of an isolated instance whose child is gone: released without running.
   void drop_task(PE &pe, Task *t);
+  void free_pe(PE &pe);
 
   const RunConfig &cfg_;
   const Libraries &libs_;

@@ -238,8 +238,9 @@ void Runtime::execute(PE &pe, Task *t) {
   if (pending_count_.load(std::memory_order_seq_cst) > 0) request_round();
 }
 
-void Runtime::drop_task(PE &pe, Task *t) {
-  IsoInstance *iso = t->inst->iso.get();
+// The PE's task ended without completing (dropped, or re-routed to a CPU): the PE is free again
+// and its worker is woken when more work waits.
+void Runtime::free_pe(PE &pe) {
   bool wake;
   {
     std::lock_guard<std::mutex> lk(pe.mu);
@@ -250,6 +251,11 @@ void Runtime::drop_task(PE &pe, Task *t) {
   }
   if (wake) pe.cv.notify_one();
   pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void Runtime::drop_task(PE &pe, Task *t) {
+  IsoInstance *iso = t->inst->iso.get();
+  free_pe(pe);
   pool_.release(t);
   iso->in_flight.fetch_sub(1, std::memory_order_acq_rel);
   outstanding_tasks_.fetch_sub(1, std::memory_order_acq_rel);
@@ -277,16 +283,7 @@ int64_t Runtime::deadline_ns(const Task *t) const {
 void Runtime::reroute_to_cpu(PE &pe, Task *t, const FaultRecord &f) {
   pe.faults.push_back(f);
   pe.busy_ns += f.stop_ns - f.start_ns;
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lk(pe.mu);
-    pe.avail_ns.store(double(now_ns()) + pe.queued_pred_ns, std::memory_order_relaxed);
-    pe.busy = false;
-    pe.deferred_ns = 0;
-    wake = pe.sleeping && pe.head != nullptr;
-  }
-  if (wake) pe.cv.notify_one();
-  pe.outstanding.fetch_sub(1, std::memory_order_seq_cst);
+  free_pe(pe);
   PE *best = nullptr;
   if (t->slot->impl[0] != nullptr)
     for (auto &p : pes_)
