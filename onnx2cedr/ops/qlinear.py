@@ -264,8 +264,26 @@ class _QOperator(OpDef):
         raise Unsupported(f"{node.op} is lowered by the lower_qoperator pass (disabled?)")
 
 
+class _QOperatorConv(_QOperator):
+    """QLinearConv and ConvInteger: a convolution whose weight is input W_INPUT."""
+    W_INPUT = 1
+
+    def _out_dtype(self, graph, node) -> np.dtype:
+        raise NotImplementedError
+
+    def infer(self, graph, node):
+        x, w = graph.values[node.inputs[0]], graph.values[node.inputs[self.W_INPUT]]
+        shadow = Node("QConv", node.name, [node.inputs[0], node.inputs[self.W_INPUT]], node.outputs, dict(node.attrs))
+        out = QConv._geometry(QConv(), graph, shadow)[4]
+        return [(self._out_dtype(graph, node), (x.shape[0], w.shape[0], *out))]
+
+    def flops(self, graph, node):
+        w = graph.values[node.inputs[self.W_INPUT]]
+        return 2 * graph.values[node.outputs[0]].size * int(np.prod(w.shape[1:]))
+
+
 @register
-class QLinearConv(_QOperator):
+class QLinearConv(_QOperatorConv):
     op_type = "QLinearConv"
     attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
              "strides": None}
@@ -273,15 +291,10 @@ class QLinearConv(_QOperator):
     api = "DASH_QCONV"
     summary = "QOperator int8 convolution: lowered onto QConv (DASH_QCONV_i8)"
 
-    def infer(self, graph, node):
-        x, w = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
-        shadow = Node("QConv", node.name, [node.inputs[0], node.inputs[3]], node.outputs, dict(node.attrs))
-        out = QConv._geometry(QConv(), graph, shadow)[4]
-        return [(self._y_dtype(graph, node), (x.shape[0], w.shape[0], *out))]
+    W_INPUT = 3
 
-    def flops(self, graph, node):
-        w = graph.values[node.inputs[3]]
-        return 2 * graph.values[node.outputs[0]].size * int(np.prod(w.shape[1:]))
+    def _out_dtype(self, graph, node):
+        return self._y_dtype(graph, node)
 
 
 @register
@@ -327,22 +340,15 @@ class QGemmMS(_QOperator):
 
 
 @register
-class ConvInteger(_QOperator):
+class ConvInteger(_QOperatorConv):
     op_type = "ConvInteger"
     attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
              "strides": None}
     api = "DASH_QCONV"
     summary = "integer convolution to int32: lowered onto QConv (DASH_QCONV_i8, out_int32)"
 
-    def infer(self, graph, node):
-        x, w = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
-        shadow = Node("QConv", node.name, [node.inputs[0], node.inputs[1]], node.outputs, dict(node.attrs))
-        out = QConv._geometry(QConv(), graph, shadow)[4]
-        return [(np.dtype(np.int32), (x.shape[0], w.shape[0], *out))]
-
-    def flops(self, graph, node):
-        w = graph.values[node.inputs[1]]
-        return 2 * graph.values[node.outputs[0]].size * int(np.prod(w.shape[1:]))
+    def _out_dtype(self, graph, node):
+        return np.dtype(np.int32)
 
 
 @register
