@@ -74,14 +74,16 @@ int64_t norm_index(int64_t v, int64_t n, const char *what) {
   return w;
 }
 
-// Visit every index of shape (rank <= 8) with three strided offsets; fn(out, a, b, c).
+// Visit shape (rank <= 8) a row at a time: fn(out, a, b, c, n, a_step, b_step, c_step) for each run
+// of the last dimension (n elements; the offsets of its first element, and the last dimension's
+// strides).
 template <class Fn>
-void walk3(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb, const int64_t *sc, Fn fn) {
+void walk_rows3(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb, const int64_t *sc, Fn fn) {
   int64_t total = 1;
   for (int d = 0; d < rank; ++d) total *= shape[d];
   if (total == 0) return;
   if (rank == 0) {
-    fn(0, 0, 0, 0);
+    fn(0, 0, 0, 0, 1, 0, 0, 0);
     return;
   }
   int64_t idx[DASH_MAX_RANK] = {0};
@@ -89,7 +91,7 @@ void walk3(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb,
   const int last = rank - 1;
   const int64_t inner = shape[last];
   for (int64_t o = 0; o < total; o += inner) {
-    for (int64_t j = 0; j < inner; ++j) fn(o + j, oa + j * sa[last], ob + j * sb[last], oc + j * sc[last]);
+    fn(o, oa, ob, oc, inner, sa[last], sb[last], sc[last]);
     for (int d = last - 1; d >= 0; --d) {
       ++idx[d];
       oa += sa[d];
@@ -104,33 +106,20 @@ void walk3(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb,
   }
 }
 
-// Visit shape (rank <= 8) a row at a time: fn(out, a, b, n, a_step, b_step) for each run of the
-// last dimension (n elements; the offsets of its first element, and the last dimension's strides).
+// The same over two operands: fn(out, a, b, n, a_step, b_step).
 template <class Fn>
 void walk_rows(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb, Fn fn) {
-  int64_t total = 1;
-  for (int d = 0; d < rank; ++d) total *= shape[d];
-  if (total == 0) return;
-  if (rank == 0) {
-    fn(0, 0, 0, 1, 0, 0);
-    return;
-  }
-  int64_t idx[DASH_MAX_RANK] = {0};
-  int64_t oa = 0, ob = 0;
-  const int last = rank - 1;
-  const int64_t inner = shape[last];
-  for (int64_t o = 0; o < total; o += inner) {
-    fn(o, oa, ob, inner, sa[last], sb[last]);
-    for (int d = last - 1; d >= 0; --d) {
-      ++idx[d];
-      oa += sa[d];
-      ob += sb[d];
-      if (idx[d] < shape[d]) break;
-      oa -= sa[d] * shape[d];
-      ob -= sb[d] * shape[d];
-      idx[d] = 0;
-    }
-  }
+  walk_rows3(rank, shape, sa, sb, sb, [&](int64_t o, int64_t ia, int64_t ib, int64_t, int64_t n, int64_t as,
+                                           int64_t bs, int64_t) { fn(o, ia, ib, n, as, bs); });
+}
+
+// Visit every index of shape (rank <= 8) with three strided offsets; fn(out, a, b, c).
+template <class Fn>
+void walk3(int rank, const int64_t *shape, const int64_t *sa, const int64_t *sb, const int64_t *sc, Fn fn) {
+  walk_rows3(rank, shape, sa, sb, sc,
+             [&](int64_t o, int64_t ia, int64_t ib, int64_t ic, int64_t n, int64_t as, int64_t bs, int64_t cs) {
+               for (int64_t j = 0; j < n; ++j) fn(o + j, ia + j * as, ib + j * bs, ic + j * cs);
+             });
 }
 
 template <class C> bool is_nan(C v) {
