@@ -1,5 +1,5 @@
-"""Kernel-library tests: build kernels/src/**/*.cpp once per session into one shared object
-(g++ -O2 -march=native -fPIC -shared) and call it through ctypes.
+"""Kernel-library tests: the kernel library convert links (kernels/src/**/*.cpp, -march=native, from the
+compile cache) linked whole into one shared object, called through ctypes.
 
 O2C_KERNEL_SANITIZE=address,undefined (what convert --sanitize takes) builds those libraries
 instrumented instead (-O0 -g1 -fsanitize=...); the process must then have the sanitizer runtime
@@ -51,21 +51,18 @@ def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: 
 def klib(tmp_path_factory) -> ctypes.CDLL:
     """The whole kernel library (o2c_* kernels, _cpu implementations, inline entry points)."""
     out = tmp_path_factory.mktemp("o2c_kernels")
-    if SANITIZE:  # the instrumented library convert --sanitize links (compile cache), as one .so
-        return setup_signatures(ctypes.CDLL(str(_sanitized_kernel_lib(out))))
-    sources = sorted((KERNELS / "src").rglob("*.cpp"))
-    so = _compile_all(sources, out, ["-O2", "-march=native"], "libo2c_kernels_test.so")
-    return setup_signatures(ctypes.CDLL(str(so)))
+    return setup_signatures(ctypes.CDLL(str(_cached_kernel_lib(out))))
 
 
-def _sanitized_kernel_lib(out: Path) -> Path:
-    """The kernel library of `convert --sanitize O2C_KERNEL_SANITIZE` (every kernels/src file, -O0
-    -g1, instrumented; built once into the compile cache and shared with tests/test_sanitize.py)
-    linked whole into a shared object."""
+def _cached_kernel_lib(out: Path) -> Path:
+    """The kernel library convert links (every kernels/src file, from the compile cache: built once
+    per machine and shared by the test workers and every convert of the suite) linked whole into a
+    shared object: the -march=native build, or under O2C_KERNEL_SANITIZE the instrumented one of
+    `convert --sanitize` (-O0 -g1, shared with tests/test_sanitize.py)."""
     from onnx2cedr.build import KernelLib
 
     kl = KernelLib(sanitize=SANITIZE).ensure()
-    so = out / "libo2c_kernels_sanitized.so"
+    so = out / ("libo2c_kernels_sanitized.so" if SANITIZE else "libo2c_kernels_test.so")
     cmd = kl.cxx.split() + ["-shared", *(f for f in kl.flags if f.startswith("-fsanitize")), "-o", str(so),
                             "-Wl,--whole-archive", str(kl.core), str(kl.inline), "-Wl,--no-whole-archive",
                             "-lpthread", "-ldl", "-lm"]
