@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import _ctypes_structs as S
-from _kref import ALL_ACTS, CXX, KERNELS, unary_ref
+from _kref import ALL_ACTS, CXX, KERNELS, SANITIZE, unary_ref
 
 ACCEL = KERNELS / "accel"
 
@@ -112,9 +112,12 @@ def accel(tmp_path_factory) -> Accel:
 
 
 @pytest.fixture(scope="session")
-def cpu_prod(tmp_path_factory) -> C.CDLL:
+def cpu_prod(tmp_path_factory, klib) -> C.CDLL:
     """The CPU kernels the bit-exactness contract is about, compiled with the production flags of
-    onnx2cedr.build (the standalone executables' kernel library)."""
+    onnx2cedr.build (the standalone executables' kernel library): klib itself, unless the kernel
+    tests run instrumented (O2C_KERNEL_SANITIZE), when these sources are compiled with those flags."""
+    if not SANITIZE:
+        return klib
     try:
         from onnx2cedr.build import compile_flags
         flags = compile_flags(native=True)
