@@ -510,7 +510,7 @@ def daemon(config: Path = typer.Option(..., "--config", "-c", help="Hardware com
            isolate: Optional[bool] = typer.Option(None, "--isolate/--no-isolate", help="App instances in child "
                                                   "processes (a crash or a hang fails that instance only) or as "
                                                   "threads of the daemon. Default: the config's \"Isolation\", "
-                                                  "else threads.")):
+                                                  "else child processes (threads under --sanitize thread).")):
     """Run the runtime as a daemon that takes submissions (`submit`) until `stop`, then writes the logs."""
     from . import daemon as D
     from . import run as R

@@ -82,7 +82,7 @@ def daemon_command(config: Path, log_dir: Path, sock: Path, scheduler: Optional[
                    seed: Optional[int] = None, arrival: Optional[str] = None, extra_libs: Iterable[Path] = (),
                    rb=None, sanitize=(), isolate: Optional[bool] = None) -> list:
     """rb: the runtime build (default: the one built with `sanitize`, none by default). isolate: app
-    instances in child processes (None: the config's "Isolation", else off)."""
+    instances in child processes (None: the config's "Isolation", else on; off under --sanitize thread)."""
     rb = rb or _runtime(sanitize)
     cmd = runtime_command(rb, config, log_dir, scheduler, seed, arrival, extra_libs) + ["--daemon", "--socket", str(sock)]
     if isolate is not None:

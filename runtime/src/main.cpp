@@ -43,7 +43,8 @@ const char kUsage[] =
     "  --app-output DIR   each instance's stdout and stderr to DIR/<app>.<app_id>.log\n"
     "  --isolate          each app instance in a child process: a crash or a hang (\"Isolation\".\n"
     "                     \"instance_timeout_s\") fails that instance only (config: \"Isolation\".\"enabled\")\n"
-    "  --no-isolate       app instances as threads of this process (the default)\n"
+    "  --no-isolate       app instances as threads of this process (the default for a run;\n"
+    "                     a daemon isolates them unless told otherwise)\n"
     "  --task-trace FILE  after the run, one JSON object: every task (API, precision, work, enqueue/start/\n"
     "                     stop ns, PE, predicted ns on every \"Worker Threads\" type with an implementation,\n"
     "                     types with 0 workers included), every instance and the round totals\n"
@@ -196,9 +197,19 @@ int real_main(int argc, char **argv) {
   }
   if (args.has_seed) cfg.seed = args.seed;
   if (args.isolate >= 0) cfg.isolate = args.isolate;
-  // Off unless asked for, the daemon included: every call of an isolated instance pays the
-  // cross-process hand-offs (docs/reliability.md, "Cost per call").
+  // Unless asked otherwise: on for the daemon, which serves other people's apps for a long time
+  // and must outlive any one of them; off for a run, whose calls would all pay the cross-process
+  // hand-offs (docs/reliability.md, "Cost per call"). Under ThreadSanitizer a forked child of the
+  // multi-threaded runtime cannot start threads, so there the daemon's default is off and asking
+  // for isolation is an error.
+#if defined(__SANITIZE_THREAD__)
+  if (cfg.isolate == 1)
+    throw InputError("isolation cannot run under ThreadSanitizer (a child forked from the multi-threaded runtime "
+                     "cannot start threads): use --no-isolate");
   if (cfg.isolate < 0) cfg.isolate = 0;
+#else
+  if (cfg.isolate < 0) cfg.isolate = args.daemon ? 1 : 0;
+#endif
 
   Libraries libs;
   for (const auto &p : args.libs) libs.load(p);

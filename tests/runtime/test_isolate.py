@@ -215,10 +215,10 @@ def test_bad_isolation_configs_are_one_line(tmp_path, rt, isolation, expected):
     assert not (tmp_path / "logs").exists()
 
 
-def test_an_isolated_daemon_survives_a_crash_in_a_kernel(tmp_path, rt, toys):
+def test_the_daemon_isolates_by_default_and_survives_a_crash_in_a_kernel(tmp_path, rt, toys):
     sock = Path(os.environ.get("TMPDIR", "/tmp")) / f"o2c-test-{os.getpid()}-iso.sock"
     log = tmp_path / "dlogs"
-    started = D.start_background(config(tmp_path, "d"), log, sock, isolate=True)
+    started = D.start_background(config(tmp_path, "d"), log, sock)  # neither --isolate nor the config
     try:
         # in-process, a crash on a PE worker (inside a kernel) ends the daemon; here only the instance fails
         done = D.submit([R.AppSpec(toys["kcrash"], 1, 0), R.parse_app_spec("wifi_tx:1:0")], sock, wait=True)[-1]
