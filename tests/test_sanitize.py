@@ -27,6 +27,7 @@ ASAN = ("address", "undefined")
 REPORTS = ("Sanitizer", "runtime error:")
 CLI = [sys.executable, "-m", "onnx2cedr"]
 
+ZOO = ["lenet5", "vgg", "m5", "resnet8", "tiny_yolo"]  # as tests/test_models_e2e.py's
 TRIVIAL = "#include <vector>\nint main() { std::vector<int> v(4, 1); return v[3] - 1; }\n"
 # a CEDR app (main per instance) that reads one element past a heap block
 OOB_APP = r"""
@@ -124,12 +125,13 @@ def test_options_halt_on_first_report_unless_the_user_says_otherwise(tmp_path):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """LeNet-5 and M5 (1-D convolutions), each converted normally and with --sanitize address,undefined."""
+    """The model zoo (the bundled LeNet-5 and the exported VGG, M5 with its 1-D convolutions,
+    ResNet-8 and Tiny-YOLO), each converted normally and with --sanitize address,undefined."""
     _need("address,undefined")
     from models.export import export_model
 
     d = tmp_path_factory.mktemp("models")
-    srcs = {"lenet5": LENET, "m5": Path(export_model("m5", d / "m5.onnx"))}
+    srcs = {"lenet5": LENET, **{n: Path(export_model(n, d / f"{n}.onnx")) for n in ZOO if n != "lenet5"}}
     built = {}
     for name, src in srcs.items():
         lib = ("lib",) if name == "lenet5" else ()  # one library: it is loaded with libasan preloaded
@@ -156,7 +158,7 @@ def test_sanitized_builds_are_instrumented_and_cached_apart(models):
     assert asan.model_json["memory"]["packed_weights_bytes"] is not None
 
 
-@pytest.mark.parametrize("name", ["lenet5", "m5"])
+@pytest.mark.parametrize("name", ZOO)
 def test_sanitized_executable_runs_clean_with_the_normal_outputs(models, name, tmp_path):
     plain, asan = models[name]
     want = _run_exe(plain.out_dir, tmp_path / "plain")
