@@ -280,13 +280,15 @@ def _as_array(x) -> np.ndarray:
 
 def _freezable(model: onnx.ModelProto, feeds: dict[str, np.ndarray], floats: bool = False) -> list[str]:
     """Graph inputs read only at parameter positions (never a node's input 0, except an If's
-    condition, which picks the branch): the non-float ones, or (floats) also small float ones
+    condition, which picks the branch, and a Loop's trip count and condition, which fix its
+    unrolling): the non-float ones, or (floats) also small float ones
     (Resize's scales, OneHot's depth, ...)."""
     pos: dict[str, set[int]] = {}
     for n in model.graph.node:
         for k, i in enumerate(n.input):
             if i:
-                pos.setdefault(i, set()).add(-1 if n.op_type == "If" and k == 0 else k)
+                control = (n.op_type == "If" and k == 0) or (n.op_type == "Loop" and k in (0, 1))
+                pos.setdefault(i, set()).add(-1 if control else k)
     outs = {o.name for o in model.graph.output}
     names = []
     for vi in model.graph.input:

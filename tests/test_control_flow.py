@@ -74,3 +74,118 @@ def test_api_consts_bind_a_float_input(vad):
     audio = ",".join(["0.25"] * SAMPLES)
     info = onnx2cedr.inspect(vad, consts={"sr": 8000, "audio": audio})
     assert info["inputs"] == [] and [b["name"] for b in info["bound_inputs"]] == ["sr", "audio"]
+
+
+# ---- Loop and Scan: unrolled at compile time (passes/unroll_loop.py) ----------------------------
+
+def _loop_model(trip: int | None, cond_body: str = "pass", steps: int = 5) -> onnx.ModelProto:
+    """h = tanh(h @ W + xs[i]) for i < M (M an initializer, or the graph input 'M' when trip is None);
+    outputs the final h and every step's h stacked (a scan output)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    H = 8
+    W = numpy_helper.from_array((rng.standard_normal((H, H)) * 0.4).astype(np.float32), "W")
+    body_nodes = [
+        helper.make_node("Gather", ["xs", "i"], ["x_i"], axis=0),
+        helper.make_node("MatMul", ["h_in", "W"], ["hw"]),
+        helper.make_node("Add", ["hw", "x_i"], ["pre"]),
+        helper.make_node("Tanh", ["pre"], ["h_out"]),
+        helper.make_node("Identity", ["h_out"], ["h_scan"]),
+    ]
+    if cond_body == "pass":
+        body_nodes.append(helper.make_node("Identity", ["c_in"], ["c_out"]))
+    else:  # computed from the state: only known at run time
+        body_nodes += [helper.make_node("ReduceSum", ["h_out"], ["s"], keepdims=0),
+                       helper.make_node("Greater", ["s", "zero"], ["c_out"])]
+    body = helper.make_graph(
+        body_nodes, "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, H])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, H]),
+         helper.make_tensor_value_info("h_scan", TensorProto.FLOAT, [1, H])])
+    inits = [W, numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.float32(0), "zero")]
+    inputs = [helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, H]),
+              helper.make_tensor_value_info("xs", TensorProto.FLOAT, [steps, 1, H])]
+    if trip is None:
+        inputs.append(helper.make_tensor_value_info("M", TensorProto.INT64, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(trip, np.int64), "M"))
+    n_out = trip if trip is not None else "n"
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["M", "cond", "h0"], ["h", "hs"], body=body)], "loop", inputs,
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, H]),
+         helper.make_tensor_value_info("hs", TensorProto.FLOAT, [n_out, 1, H])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def _scan_model() -> onnx.ModelProto:
+    """A running sum and product over axis 1 of x (2 x 6 x 3), read in reverse; the per-step sums stacked on
+    output axis 1 in reverse order too."""
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"]),
+         helper.make_node("Mul", ["p_in", "x_t"], ["p_out"]),
+         helper.make_node("Sigmoid", ["s_out"], ["y_t"])], "body",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3]) for n in ("s_in", "p_in", "x_t")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3]) for n in ("s_out", "p_out", "y_t")])
+    g = helper.make_graph(
+        [helper.make_node("Scan", ["s0", "p0", "x"], ["s", "p", "ys"], body=body, num_scan_inputs=1,
+                          scan_input_axes=[1], scan_input_directions=[1], scan_output_axes=[1],
+                          scan_output_directions=[1])], "scan",
+        [helper.make_tensor_value_info("s0", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("p0", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6, 3])],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("p", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("ys", TensorProto.FLOAT, [2, 6, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_a_static_loop_is_unrolled_and_validates(tmp_path):
+    path = tmp_path / "loop.onnx"
+    onnx.save(_loop_model(4), path)
+    rep = onnx2cedr.validate(str(path), samples=3)
+    assert rep.passed, rep
+    assert [o.shape for o in rep.outputs] == [[1, 8], [4, 1, 8]]
+    ops = [ly["op"] for ly in onnx2cedr.inspect(str(path))["layers"]]
+    assert "Loop" not in ops and ops.count("MatMul") + ops.count("Gemm") == 4, ops
+
+
+def test_a_scan_in_reverse_on_axis_1_is_unrolled_and_validates(tmp_path):
+    path = tmp_path / "scan.onnx"
+    onnx.save(_scan_model(), path)
+    rep = onnx2cedr.validate(str(path), samples=3)
+    assert rep.passed, rep
+    assert [o.shape for o in rep.outputs] == [[2, 3], [2, 3], [2, 6, 3]]
+    assert "Scan" not in {ly["op"] for ly in onnx2cedr.inspect(str(path))["layers"]}
+
+
+def test_a_loop_trip_count_input_is_bound_with_const(tmp_path):
+    path = tmp_path / "loop_m.onnx"
+    onnx.save(_loop_model(None), path)
+    r = cli("inspect", path)
+    assert r.exit_code == 2
+    line = one_line_error(r)
+    assert "trip count is not known at compile time" in line and "--const M=VALUE" in line, line
+    rep = onnx2cedr.validate(str(path), samples=2, consts={"M": 3})
+    assert rep.passed and rep.outputs[1].shape == [3, 1, 8]
+
+
+@pytest.mark.parametrize("model,msg", [
+    (lambda: _loop_model(5000, steps=5000), "5000 iterations of a 6-node body are too many to unroll"),
+    (lambda: _loop_model(4, cond_body="computed"), "its body computes its condition at run time"),
+])
+def test_loops_that_cannot_be_unrolled_are_one_line(tmp_path, model, msg):
+    path = tmp_path / "bad.onnx"
+    onnx.save(model(), path)
+    r = cli("inspect", path)
+    assert r.exit_code == 2
+    assert msg in one_line_error(r)

@@ -167,11 +167,13 @@ class ConstantFold(Pass):
 
     def walk(self, graph: Graph, infer_all: bool, fold_if: bool = False, keep_dequantize: bool = False) -> bool:
         """apply()'s loop; with fold_if, an If met on the way is folded (fold_if), or is an error
-        naming what its condition depends on when that is not constant."""
+        naming what its condition depends on when that is not constant, and a Loop or a Scan is
+        unrolled (unroll_loop), or is an error naming why it cannot be."""
         from ..errors import UnsupportedError
         from ..infer import infer_node
         from .fold_if import PASS as FOLD_IF
         from .fold_if import unfoldable_message
+        from .unroll_loop import PASS as UNROLL
 
         folded: set[int] = set()
         consumers = graph.consumers()
@@ -182,6 +184,9 @@ class ConstantFold(Pass):
                 if not FOLD_IF.fold_node(graph, node):
                     raise UnsupportedError(unfoldable_message(graph, node))
                 consumers, changed = graph.consumers(), True  # the branch's nodes now sit at k
+                continue
+            if fold_if and UNROLL.fold_node(graph, node):  # a Loop or a Scan: its iterations now sit at k
+                consumers, changed = graph.consumers(), True
                 continue
             if infer_all or any(o and o not in graph.values for o in node.outputs):
                 infer_node(graph, node)
