@@ -60,6 +60,13 @@ struct IsoShared {
   double work = 1;
   double cost[kMaxPeTypes] = {};
   double trace_pred[kMaxPeTypes] = {};
+  uint32_t blocking = 0;                          // a blocking call (its barrier is the caller's own)
+  // A blocking call the runtime has the calling thread run itself (call_status 2: the task was
+  // given to an idle CPU PE, as Runtime::run_inline does in-process): the implementation, and
+  // when it ran; inl_done is set to call_req once it has.
+  alignas(64) std::atomic<uint32_t> inl_done{0};
+  void *inl_fn = nullptr;
+  int64_t inl_start = 0, inl_stop = 0;
   uint32_t n_pes = 0;
   ExecSlot exec[1];  // n_pes of them
 };
@@ -234,6 +241,8 @@ void mark_dead(IsoInstance &iso, int status) {
   // change every word somebody may sleep on (the child is gone: nobody else writes them)
   iso.shm->call_req.fetch_add(1, std::memory_order_seq_cst);
   futex_wake(&iso.shm->call_req);
+  iso.shm->inl_done.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&iso.shm->inl_done);
   for (uint32_t p = 0; p < iso.shm->n_pes; ++p) {
     iso.shm->exec[p].done.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&iso.shm->exec[p].done);
@@ -312,7 +321,9 @@ void iso_child_enqueue(const char *api, const char *prec, unsigned n_args, va_li
   IsoShared &s = *g_child_shm;
   const Runtime *rt = g_runtime;  // the runtime as it was at the fork: read-only here
   std::atomic<int> *offer = take_inline_offer();
-  if (offer != nullptr) offer->store(-3, std::memory_order_release);  // never run inline in the runtime
+  // never run inline in the runtime's process (the call's memory is here): the runtime may have this
+  // thread run it instead (call_status 2 below), and then signals nothing
+  if (offer != nullptr) offer->store(-3, std::memory_order_release);
   void *args[kMaxArgs + 1] = {};
   const unsigned n = std::min<unsigned>(n_args, kMaxArgs + 1);
   for (unsigned i = 0; i < n; ++i) args[i] = va_arg(ap, void *);
@@ -323,6 +334,7 @@ void iso_child_enqueue(const char *api, const char *prec, unsigned n_args, va_li
   s.n_args = ok_shape ? n_args - 1 : n_args;
   for (unsigned i = 0; i + 1 < n && i < kMaxArgs; ++i) s.args[i] = args[i];
   s.barrier = n >= 1 ? args[n - 1] : nullptr;
+  s.blocking = offer != nullptr && s.barrier != nullptr;
   s.work = 1;
   for (int k = 0; k < kMaxPeTypes; ++k) s.cost[k] = s.trace_pred[k] = -1;
   const ApiSlot *slot = ok_shape ? rt->find_slot(api, prec) : nullptr;
@@ -337,6 +349,22 @@ void iso_child_enqueue(const char *api, const char *prec, unsigned n_args, va_li
     const uint32_t seen = s.call_ack.load(std::memory_order_acquire);
     if (seen == r) break;
     if (!spin_until_changed(s.call_ack, seen, g_iso_spin_ns)) futex_wait(&s.call_ack, seen);
+  }
+  if (s.call_status == 2) {
+    // ours to run, on this thread, as the CPU PE the runtime took it for: then the times, `done`
+    // (first: once the barrier is signalled the app may end the process), and the barrier
+    const int64_t t0 = now_ns();
+    call_impl(s.inl_fn, s.args, s.n_args, false, 0);
+    s.inl_start = t0;
+    s.inl_stop = now_ns();
+    auto *b = static_cast<cedr_barrier_t *>(s.barrier);
+    s.inl_done.store(r, std::memory_order_release);
+    futex_wake(&s.inl_done);
+    pthread_mutex_lock(b->mutex);
+    __atomic_add_fetch(b->completion_ctr, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(b->cond);
+    pthread_mutex_unlock(b->mutex);
+    return;
   }
   if (s.call_status != 0) {
     std::fflush(stdout);
@@ -450,7 +478,56 @@ void run_instance_isolated(Runtime &rt, Instance &inst, AppMain main, const std:
       seen = r;
       std::string err;
       iso->in_flight.fetch_add(1, std::memory_order_acq_rel);
-      if (!rt.enqueue_remote(&inst, s.api, s.prec, s.n_args, s.args, s.barrier, s.work, s.cost, s.trace_pred, err)) {
+      s.call_status = 0;
+      std::atomic<int> offer{-1};
+      const bool blocking = s.blocking != 0;
+      const bool taken = rt.enqueue_remote(&inst, s.api, s.prec, s.n_args, s.args, s.barrier, s.work, s.cost,
+                                           s.trace_pred, err, blocking ? &offer : nullptr);
+      if (taken && blocking) {
+        // A short blocking call given to an idle CPU PE: the child's calling thread runs it (one
+        // hand-off each way instead of through a worker and the child's executor). The scheduling
+        // round may be another thread's: look for a moment (as the in-process caller does), then
+        // withdraw the offer.
+        int pe = offer.load(std::memory_order_acquire);
+        const int64_t until = now_ns() + std::min<int64_t>(g_iso_spin_ns, 20000);
+        while (pe == -1 && now_ns() < until) {
+          cpu_relax();
+          pe = offer.load(std::memory_order_acquire);
+        }
+        if (pe == -1 && offer.compare_exchange_strong(pe, -2, std::memory_order_acq_rel)) pe = -2;
+        if (pe >= 0) {
+          auto run_in_child = [&](void *fn, int64_t &start, int64_t &stop) {
+            s.inl_fn = fn;
+            s.call_status = 2;
+            s.call_ack.store(r, std::memory_order_release);
+            futex_wake(&s.call_ack);
+            for (;;) {
+              const uint32_t d = s.inl_done.load(std::memory_order_acquire);
+              if (iso->dead.load(std::memory_order_acquire)) return false;
+              if (d == r) break;
+              if (rt.aborted()) kill(pid, SIGKILL);
+              int64_t wait_ns = -1;
+              if (deadline > 0 && !timed_out) {
+                const int64_t now = now_ns();
+                if (now >= deadline) {
+                  timed_out = true;
+                  kill(pid, SIGKILL);
+                  continue;
+                }
+                wait_ns = deadline - now;
+              }
+              if (!spin_until_changed(s.inl_done, d, g_iso_spin_ns)) futex_wait(&s.inl_done, d, wait_ns);
+            }
+            start = s.inl_start;
+            stop = s.inl_stop;
+            return true;
+          };
+          if (rt.run_inline_remote(pe, static_cast<const cedr_barrier_t *>(s.barrier), run_in_child)) {
+            if (s.call_status == 2) continue;  // acknowledged and run (or its child is gone)
+          }
+        }
+      }
+      if (!taken) {
         iso->in_flight.fetch_sub(1, std::memory_order_acq_rel);
         if (rt.aborted()) {
           kill(pid, SIGKILL);

@@ -253,7 +253,7 @@ const ApiSlot *Runtime::find_slot(const char *api, const char *prec) const {
 
 bool Runtime::enqueue_remote(Instance *inst, const char *api, const char *prec, unsigned n_args, void *const *args,
                              void *barrier, double work, const double *cost, const double *trace_pred,
-                             std::string &err) {
+                             std::string &err, std::atomic<int> *offer) {
   const int64_t t0 = now_ns();
   const std::string who = "app '" + inst->name + "' (instance " + std::to_string(inst->id) + ")";
   if (aborted()) return false;
@@ -302,6 +302,15 @@ bool Runtime::enqueue_remote(Instance *inst, const char *api, const char *prec, 
       t->cost[k] = (s->impl[k] != nullptr && cfg_.types[k].count > 0) ? s->fixed_ns[k] + s->slope_ns[k] : -1.0;
       t->trace_pred[k] = s->impl[k] != nullptr ? s->fixed_ns[k] + s->slope_ns[k] : -1.0;
     }
+  }
+  if (offer != nullptr) {  // a blocking call: short ones are offered to the caller, as in enqueue
+    double min_cost = -1;
+    for (int k = 0; k < n_types_; ++k)
+      if (t->cost[k] >= 0 && (min_cost < 0 || t->cost[k] < min_cost)) min_cost = t->cost[k];
+    if (spin_ns_ > 0 && min_cost >= 0 && min_cost <= double(spin_ns_))
+      t->inline_pe = offer;
+    else
+      offer->store(-3, std::memory_order_release);
   }
   outstanding_tasks_.fetch_add(1, std::memory_order_relaxed);
   submit(t);

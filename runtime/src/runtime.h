@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -209,8 +210,10 @@ class Runtime {
   // An isolated instance's call (isolate.h), its argument pointers and barrier opaque here; its work
   // and predicted costs computed in the child (work < 0: not computed, the cost functions are used).
   // False with `err` when the call is refused (the instance fails, the run goes on) or the run aborted.
+  // offer: as offer_inline's word, for a blocking call (then see run_inline_remote), or nullptr.
   bool enqueue_remote(Instance *inst, const char *api, const char *prec, unsigned n_args, void *const *args,
-                      void *barrier, double work, const double *cost, const double *trace_pred, std::string &err);
+                      void *barrier, double work, const double *cost, const double *trace_pred, std::string &err,
+                      std::atomic<int> *offer = nullptr);
   // The slot of (api, prec) if it exists, without locking (an isolated child's read-only copy).
   const ApiSlot *find_slot(const char *api, const char *prec) const;
   // A call's work measure and predicted ns per PE type (< 0: no worker can run it there), and with
@@ -224,6 +227,12 @@ class Runtime {
   // calling thread as that PE, if it is still first in the PE's queue and the PE still idle;
   // else makes sure the worker will run it. Returns true if it ran the task here.
   bool run_inline(int pe, const cedr_barrier_t *barrier);
+  // run_inline for an isolated instance's blocking call, whose memory is in its child process: when
+  // the task can be taken as run_inline takes it, `run(fn, start, stop)` has the child run the
+  // implementation `fn` on its calling thread and fills in when it ran (false: the child is gone,
+  // the task is dropped); the task is then completed as a worker completes it. True if taken.
+  bool run_inline_remote(int pe, const cedr_barrier_t *barrier,
+                         const std::function<bool(void *fn, int64_t &start, int64_t &stop)> &run);
 
   // Instances: the thread running an instance registers it so its tasks are attributed to it.
   static void set_current_instance(Instance *inst);
@@ -260,6 +269,7 @@ class Runtime {
   void worker_loop(PE &pe);
   Task *take(PE &pe);
   void execute(PE &pe, Task *t);
+  void complete(PE &pe, Task *t, int64_t start, int64_t stop, IsoInstance *iso);
   void submit(Task *t);
   void request_round();
   void run_rounds();

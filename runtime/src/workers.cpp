@@ -113,6 +113,33 @@ Task *Runtime::take(PE &pe) {
   return t;
 }
 
+bool Runtime::run_inline_remote(int pe_id, const cedr_barrier_t *barrier,
+                                const std::function<bool(void *fn, int64_t &start, int64_t &stop)> &run) {
+  PE &pe = *pes_[size_t(pe_id)];
+  Task *t = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(pe.mu);
+    if (!pe.busy && pe.head != nullptr && pe.head->barrier == barrier && !aborted()) {
+      t = pe.head;  // as run_inline: our task, first in the queue of an idle PE
+      pe.head = t->next;
+      if (pe.head == nullptr) pe.tail = nullptr;
+      pe.queued.fetch_sub(1, std::memory_order_relaxed);
+      pe.queued_pred_ns -= t->assigned_cost;
+      pe.busy = true;
+    } else if (pe.head != nullptr && pe.sleeping && !pe.busy) {
+      pe.cv.notify_one();
+    }
+  }
+  if (t == nullptr) return false;
+  int64_t start = 0, stop = 0;
+  if (!run(t->slot->impl[pe.type], start, stop)) {
+    drop_task(pe, t);  // the instance's process is gone
+    return true;
+  }
+  complete(pe, t, start, stop, t->inst != nullptr ? t->inst->iso.get() : nullptr);
+  return true;
+}
+
 bool Runtime::run_inline(int pe_id, const cedr_barrier_t *barrier) {
   PE &pe = *pes_[size_t(pe_id)];
   Task *t = nullptr;
@@ -194,6 +221,11 @@ void Runtime::execute(PE &pe, Task *t) {
       stop = target;  // the modeled accelerator is free from here on
     }
   }
+  complete(pe, t, start, stop, iso);
+}
+
+// A task that ran from `start` to `stop` on PE `pe`: recorded, the PE freed, its waiters signalled.
+void Runtime::complete(PE &pe, Task *t, int64_t start, int64_t stop, IsoInstance *iso) {
   const TaskRecord rec{t->inst ? t->inst->index : -1, t->task_id, t->slot->index, uint16_t(pe.id),
                        t->enqueue_ns, start, stop};
   pe.records.push_back(rec);
