@@ -11,7 +11,9 @@ Each rewrite uses only ops of the source opset; the constant folder removes the 
 Ops newer than the internal opset (RMSNormalization, Attention, RotaryEmbedding 23; Swish 24; BitCast,
 CumProd 26; CausalConvWithState 27; SwiGLU 28) have no earlier version to
 convert to: they move to the private domain EXT_DOMAIN, which the converter leaves alone and
-where the op registry holds the same definitions.
+where the op registry holds the same definitions. Other newer ops, and preview ops
+(ai.onnx.preview), that onnx defines as functions of older ops (LinearAttention 27, FlexAttention)
+are replaced by their function bodies first.
 """
 from __future__ import annotations
 
@@ -102,8 +104,84 @@ def _to_ext_domain(model: onnx.ModelProto, src_opset: int) -> None:
         model.opset_import.append(helper.make_opsetid(EXT_DOMAIN, 1))
 
 
+EXPAND_DOMAIN = "onnx2cedr.expand"
+PREVIEW_DOMAIN = "ai.onnx.preview"
+
+
+def _expand_new_function_ops(model: onnx.ModelProto, src_opset: int) -> onnx.ModelProto:
+    """Nodes of ops newer than the internal opset that the registry does not define (NEWER_OPS), and
+    of the preview domain, that onnx defines as a function of older ops (LinearAttention 27,
+    FlexAttention, ...): replaced by that function's body, which the version converter can then take down. Done by onnx's own inliner: each node
+    becomes a call of a model-local copy of its function (a context-dependent one is built for the
+    node's attributes and input types), and the copies are inlined."""
+    from .ir import INTERNAL_OPSET
+
+    versions = {imp.domain: imp.version for imp in model.opset_import}
+    targets = []
+    for n in model.graph.node:
+        if n.domain == PREVIEW_DOMAIN and PREVIEW_DOMAIN in versions:
+            # preview ops (FlexAttention, ...): none has a definition here; expanded where onnx has one
+            try:
+                sch = onnx.defs.get_schema(n.op_type, versions[PREVIEW_DOMAIN], PREVIEW_DOMAIN)
+            except onnx.defs.SchemaError:
+                continue
+            if sch.has_function or sch.has_context_dependent_function:
+                targets.append((n, sch))
+            continue
+        if n.domain not in ("", "ai.onnx") or n.op_type in NEWER_OPS or src_opset <= INTERNAL_OPSET:
+            continue
+        try:
+            sch = onnx.defs.get_schema(n.op_type, src_opset, "")
+        except onnx.defs.SchemaError:
+            continue
+        if sch.since_version <= INTERNAL_OPSET or not (sch.has_function or sch.has_context_dependent_function):
+            continue
+        try:
+            onnx.defs.get_schema(n.op_type, INTERNAL_OPSET, "")
+            continue  # it exists at the internal opset: the converter's business
+        except onnx.defs.SchemaError:
+            targets.append((n, sch))
+    if not targets:
+        return model
+    types: dict[str, onnx.TypeProto] = {}
+    if any(not sch.has_function for _, sch in targets):
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model)
+        except Exception:
+            return model  # left as it is: the converter's one-line error says what fails
+        for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+            types[vi.name] = vi.type
+    for k, (n, sch) in enumerate(targets):
+        fp = onnx.FunctionProto()
+        if sch.has_function:
+            fp.CopyFrom(sch.function_body)
+        else:
+            if any(i and i not in types for i in n.input):
+                return model
+            try:
+                fp.ParseFromString(sch.get_context_dependent_function(
+                    n.SerializeToString(), [types[i].SerializeToString() if i else b"" for i in n.input]))
+            except Exception:
+                return model
+        fp.domain = EXPAND_DOMAIN
+        fp.name = f"{n.op_type}__{k}"
+        n.domain = EXPAND_DOMAIN
+        n.op_type = fp.name
+        model.functions.append(fp)
+    model.opset_import.append(helper.make_opsetid(EXPAND_DOMAIN, 1))
+    import onnx.inliner as inliner
+
+    model = inliner.inline_local_functions(model)
+    for k, imp in enumerate(model.opset_import):
+        if imp.domain == EXPAND_DOMAIN:
+            del model.opset_import[k]
+            break
+    return model
+
+
 def apply(model: onnx.ModelProto, src_opset: int) -> onnx.ModelProto:
     """Rewrite the main graph in place (nodes of the default domain only); returns the model."""
+    model = _expand_new_function_ops(model, src_opset)
     if src_opset > 21:
         _to_ext_domain(model, src_opset)
     rules = []

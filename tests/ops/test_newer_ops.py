@@ -66,3 +66,28 @@ def test_swiglu():
     nodes = [H("SwiGLU", ["a", "b"], ["y"]), H("SwiGLU", ["a", "b"], ["y2"], alpha=1.7)]
     model = make_model(nodes, feeds, ["y", "y2"], opset=28)
     assert_close(run_ours(model, feeds), ReferenceEvaluator(model).run(None, feeds), 1e-6, 1e-6)
+
+
+def test_function_ops_newer_than_the_internal_opset_are_expanded():
+    """LinearAttention (27) has no earlier version and no definition here; onnx defines it as a function
+    of older ops, and the loader inlines that body (a context-dependent one, built for the node's
+    attributes and input types) before converting the opset: checked against onnx's reference."""
+    feeds = {n: rand(2, 4, 32, seed=k) for k, n in enumerate(("q", "k", "v"))}
+    feeds["decay"] = (np.abs(rand(2, 4, 32, seed=9)) * 0.5).astype(np.float32)
+    nodes = [H("LinearAttention", ["q", "k", "v", "", "decay"], ["y", "state"], q_num_heads=4, kv_num_heads=4,
+               update_rule="gated")]
+    model = make_model(nodes, feeds, ["y", "state"], opset=27)
+    ref = ReferenceEvaluator(model).run(None, feeds)
+    assert_close(run_ours(model, feeds), ref, 1e-5, 1e-5)
+
+
+def test_preview_function_ops_are_expanded():
+    """ai.onnx.preview FlexAttention: expanded into its function body the same way."""
+    from onnx import helper as oh
+
+    feeds = {n: rand(1, 2, 4, 8, seed=k) for k, n in enumerate(("Q", "K", "V"))}
+    node = H("FlexAttention", ["Q", "K", "V"], ["Y"], domain="ai.onnx.preview")
+    model = make_model([node], feeds, ["Y"], opset=26)
+    model.opset_import.append(oh.make_opsetid("ai.onnx.preview", 1))
+    ref = ReferenceEvaluator(model).run(None, feeds)
+    assert_close(run_ours(model, feeds), ref, 1e-5, 1e-5)
