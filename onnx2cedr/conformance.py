@@ -278,16 +278,21 @@ def _as_array(x) -> np.ndarray:
     return np.asarray(x)
 
 
+# ops whose input 0 is a parameter that decides the output's shape (a window's size, Range's start)
+_SHAPE_INPUT0 = {"HannWindow", "HammingWindow", "BlackmanWindow", "Range"}
+
+
 def _freezable(model: onnx.ModelProto, feeds: dict[str, np.ndarray], floats: bool = False) -> list[str]:
     """Graph inputs read only at parameter positions (never a node's input 0, except an If's
-    condition, which picks the branch, and a Loop's trip count and condition, which fix its
-    unrolling): the non-float ones, or (floats) also small float ones
+    condition, which picks the branch, a Loop's trip count and condition, which fix its
+    unrolling, and the size of a window or the start of a Range): the non-float ones, or (floats) also small float ones
     (Resize's scales, OneHot's depth, ...)."""
     pos: dict[str, set[int]] = {}
     for n in model.graph.node:
         for k, i in enumerate(n.input):
             if i:
-                control = (n.op_type == "If" and k == 0) or (n.op_type == "Loop" and k in (0, 1))
+                control = (n.op_type == "If" and k == 0) or (n.op_type == "Loop" and k in (0, 1)) or \
+                    (n.op_type in _SHAPE_INPUT0 and k == 0)
                 pos.setdefault(i, set()).add(-1 if control else k)
     outs = {o.name for o in model.graph.output}
     names = []

@@ -265,8 +265,13 @@ def _normalize_proto(model: onnx.ModelProto) -> onnx.ModelProto:
     if model.ir_version < 4:
         model.ir_version = 4
     src = _default_opset(model)
-    if src != INTERNAL_OPSET:
-        from . import opset_fixups  # semantics changes the converter passes over silently
+    from . import opset_fixups
+    from .ops import all_ops
+
+    # ops defined as functions of other ops, with no definition here: their bodies
+    registered = {(o.domain, o.op_type) for o in all_ops()}
+    model = opset_fixups.expand_function_ops(model, src, lambda d, op: (d, op) in registered)
+    if src != INTERNAL_OPSET:  # semantics changes the converter passes over silently
         model = opset_fixups.apply(model, src)
     if src != INTERNAL_OPSET:  # older opsets (down to 1) go through onnx's adapters; failures are reported
         try:

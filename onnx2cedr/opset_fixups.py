@@ -108,10 +108,11 @@ EXPAND_DOMAIN = "onnx2cedr.expand"
 PREVIEW_DOMAIN = "ai.onnx.preview"
 
 
-def _expand_new_function_ops(model: onnx.ModelProto, src_opset: int) -> onnx.ModelProto:
-    """Nodes of ops newer than the internal opset that the registry does not define (NEWER_OPS), and
-    of the preview domain, that onnx defines as a function of older ops (LinearAttention 27,
-    FlexAttention, ...): replaced by that function's body, which the version converter can then take down. Done by onnx's own inliner: each node
+def expand_function_ops(model: onnx.ModelProto, src_opset: int, known=None) -> onnx.ModelProto:
+    """Nodes of ops that onnx defines as a function of other ops and that have no definition here:
+    newer than the internal opset and not in NEWER_OPS (LinearAttention 27), of the preview domain
+    (FlexAttention), or for which `known(domain, op_type)` says the op registry has nothing
+    (CenterCropPad): replaced by that function's body, which the version converter can then take down. Done by onnx's own inliner: each node
     becomes a call of a model-local copy of its function (a context-dependent one is built for the
     node's attributes and input types), and the copies are inlined."""
     from .ir import INTERNAL_OPSET
@@ -128,11 +129,15 @@ def _expand_new_function_ops(model: onnx.ModelProto, src_opset: int) -> onnx.Mod
             if sch.has_function or sch.has_context_dependent_function:
                 targets.append((n, sch))
             continue
-        if n.domain not in ("", "ai.onnx") or n.op_type in NEWER_OPS or src_opset <= INTERNAL_OPSET:
+        if n.domain not in ("", "ai.onnx") or n.op_type in NEWER_OPS:
             continue
         try:
             sch = onnx.defs.get_schema(n.op_type, src_opset, "")
         except onnx.defs.SchemaError:
+            continue
+        if known is not None and not known("", n.op_type) and (sch.has_function or
+                                                                 sch.has_context_dependent_function):
+            targets.append((n, sch))  # no definition here at any opset (CenterCropPad, ...): its body
             continue
         if sch.since_version <= INTERNAL_OPSET or not (sch.has_function or sch.has_context_dependent_function):
             continue
@@ -149,9 +154,20 @@ def _expand_new_function_ops(model: onnx.ModelProto, src_opset: int) -> onnx.Mod
             inferred = onnx.shape_inference.infer_shapes(model)
         except Exception:
             return model  # left as it is: the converter's one-line error says what fails
+        for t in inferred.graph.initializer:
+            types[t.name] = helper.make_tensor_type_proto(t.data_type, list(t.dims))
         for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
             types[vi.name] = vi.type
     for k, (n, sch) in enumerate(targets):
+        # attributes left at their defaults: written out, so that the body's references to them resolve
+        given = {a.name for a in n.attribute}
+        for name, a in sch.attributes.items():
+            d = a.default_value
+            if name not in given and d.type != onnx.AttributeProto.UNDEFINED:
+                c = onnx.AttributeProto()
+                c.CopyFrom(d)
+                c.name = name
+                n.attribute.append(c)
         fp = onnx.FunctionProto()
         if sch.has_function:
             fp.CopyFrom(sch.function_body)
@@ -181,7 +197,6 @@ def _expand_new_function_ops(model: onnx.ModelProto, src_opset: int) -> onnx.Mod
 
 def apply(model: onnx.ModelProto, src_opset: int) -> onnx.ModelProto:
     """Rewrite the main graph in place (nodes of the default domain only); returns the model."""
-    model = _expand_new_function_ops(model, src_opset)
     if src_opset > 21:
         _to_ext_domain(model, src_opset)
     rules = []

@@ -91,3 +91,11 @@ def test_preview_function_ops_are_expanded():
     model.opset_import.append(oh.make_opsetid("ai.onnx.preview", 1))
     ref = ReferenceEvaluator(model).run(None, feeds)
     assert_close(run_ours(model, feeds), ref, 1e-5, 1e-5)
+
+
+def test_function_ops_without_a_definition_here_are_expanded():
+    """CenterCropPad (18) is not in the op registry; onnx defines it as a (context-dependent) function,
+    whose body the loader inlines: checked against onnxruntime."""
+    feeds = {"x": rand(2, 10, 7, 3, seed=4)}
+    nodes = [H("CenterCropPad", ["x", "shape"], ["y"], axes=[1, 2])]
+    check(nodes, feeds, ["y"], {"shape": np.array([6, 9], np.int64)}, opset=18, tol=(0, 0))
