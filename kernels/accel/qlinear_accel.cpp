@@ -23,7 +23,7 @@
  *                  from the 48-bit result                          -> V = 3 x 2 = 6
  * so per cycle the int8 array does 6x, the int16 array 3x, the float arrays' MACs. Accumulators are
  * the DSP's 48 bits extended to 64 in fabric (int16 sums exceed 48 bits only past 65536 full-range
- * taps); the host model sums exactly in int64.
+ * taps); the host model's sums are exact too (see the emulation below).
  *
  * Numerics: bit-identical to the CPU kernels (kernels/src/cpu/qconv.cpp, qconv16.cpp), whose
  * accumulators are exact: acc = bias[n] + sum (x - x_zero) * w, then
@@ -65,14 +65,15 @@ bool make_geo(const dash_conv_params_t *c, Geo &g) {
   g.G = c->groups > 0 ? c->groups : 1;
   if (c->in_channels <= 0 || c->out_channels <= 0 || c->in_channels % g.G || c->out_channels % g.G) return false;
   g.in_sp = g.out_sp = g.k_sp = 1;
-  for (int i = 0; i < 3; ++i) {
-    const bool used = i < c->spatial_rank;
-    g.in[i] = used ? c->in_size[i] : 1;
-    g.out[i] = used ? c->out_size[i] : 1;
-    g.k[i] = used ? c->kernel[i] : 1;
-    g.s[i] = used ? c->stride[i] : 1;
-    g.d[i] = used ? c->dilation[i] : 1;
-    g.pb[i] = used ? c->pad_begin[i] : 0;
+  for (int i = 0; i < 3; ++i) { /* the spatial dims last, leading dims of size 1 (x innermost) */
+    const int j = i - (3 - c->spatial_rank);
+    const bool used = j >= 0;
+    g.in[i] = used ? c->in_size[j] : 1;
+    g.out[i] = used ? c->out_size[j] : 1;
+    g.k[i] = used ? c->kernel[j] : 1;
+    g.s[i] = used ? c->stride[j] : 1;
+    g.d[i] = used ? c->dilation[j] : 1;
+    g.pb[i] = used ? c->pad_begin[j] : 0;
     if (g.in[i] < 1 || g.out[i] < 1 || g.k[i] < 1 || g.s[i] < 1 || g.d[i] < 1) return false;
     g.in_sp *= g.in[i], g.out_sp *= g.out[i], g.k_sp *= g.k[i];
   }
@@ -157,8 +158,13 @@ inline int32_t act_in(const T *x, int64_t i, bool uns) {
   return uns ? static_cast<int32_t>(reinterpret_cast<const U *>(x)[i]) : static_cast<int32_t>(x[i]);
 }
 
-/* QCONV: per image, group and channel tile, the PE array's accumulators are an output plane per
- * channel; the emulation runs tap by tap over the whole plane (the same exact sums in any order) */
+/* Host emulation (both APIs): the exact sums are accumulated in double (every product is an
+ * integer below 2^31 in magnitude, so a sum of up to Q_KB of them is exact in a 53-bit significand,
+ * in any order, fused or not), moved to int64 every Q_KB taps; the compiler vectorizes the
+ * unit-stride loops. QCONV: per image and group, the input planes are copied once as (x - x_zero)
+ * doubles with the padding (zero) around them, then per channel tile and output row tap by tap. QGEMM: per row of A, over K, the whole row of C (weights copied k-major once per call). */
+constexpr int64_t Q_KB = int64_t(1) << 21;
+
 template <class T, int BITS>
 void qconv_run(const T *in, const T *w, const int32_t *bias, const float *mult, void *out,
                const dash_qconv_params_t *p) {
@@ -167,43 +173,75 @@ void qconv_run(const T *in, const T *w, const int32_t *bias, const float *mult, 
   const Requant<BITS> rq(p->out_zero, p->out_unsigned, p->relu, p->out_int32);
   const bool uns = p->in_unsigned != 0;
   const int32_t zx = p->in_zero;
-  OnChip<int64_t> acc(static_cast<size_t>(g.out_sp));
+  int64_t E[3];
+  for (int i = 0; i < 3; ++i) {
+    const int64_t need = (g.out[i] - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1;
+    E[i] = imax(need, g.pb[i] + g.in[i]);
+  }
+  const int64_t plane = E[0] * E[1] * E[2];
+  OnChip<double> xp(static_cast<size_t>(g.Cg * plane));
+  const int64_t W2 = g.out[2];
+  OnChip<double> wb(static_cast<size_t>(g.Kg * Q_PM));
+  OnChip<double> racc(static_cast<size_t>(Q_PM * W2));
+  OnChip<int64_t> racc64(static_cast<size_t>(Q_PM * W2));
   for (int64_t b = 0; b < p->conv.batch; ++b)
     for (int64_t gi = 0; gi < g.G; ++gi) {
       const T *xg = in + (b * p->conv.in_channels + gi * g.Cg) * g.in_sp;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const int64_t co = gi * g.N + n;
-        const T *wn = w + co * g.Kg;
-        for (int64_t i = 0; i < g.out_sp; ++i) acc[static_cast<size_t>(i)] = 0;
-        for (int64_t c = 0; c < g.Cg; ++c) {
-          int64_t t = 0;
-          for (int64_t k0 = 0; k0 < g.k[0]; ++k0)
-            for (int64_t k1 = 0; k1 < g.k[1]; ++k1)
-              for (int64_t k2 = 0; k2 < g.k[2]; ++k2, ++t) {
-                const int64_t wv = wn[c * g.k_sp + t];
-                if (wv == 0) continue;
-                int64_t o = 0;
-                for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
-                  const int64_t i0 = o0 * g.s[0] - g.pb[0] + k0 * g.d[0];
-                  for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
-                    const int64_t i1 = o1 * g.s[1] - g.pb[1] + k1 * g.d[1];
-                    const bool row = i0 >= 0 && i0 < g.in[0] && i1 >= 0 && i1 < g.in[1];
-                    const int64_t rbase = c * g.in_sp + (i0 * g.in[1] + i1) * g.in[2];
-                    for (int64_t o2 = 0; o2 < g.out[2]; ++o2, ++o) {
-                      const int64_t i2 = o2 * g.s[2] - g.pb[2] + k2 * g.d[2];
-                      if (!row || i2 < 0 || i2 >= g.in[2]) continue; /* padding reads the zero point */
-                      acc[static_cast<size_t>(o)] += wv * (act_in(xg, rbase + i2, uns) - zx);
+      std::memset(xp.get(), 0, static_cast<size_t>(g.Cg * plane) * sizeof(double));
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t i0 = 0; i0 < g.in[0]; ++i0)
+          for (int64_t i1 = 0; i1 < g.in[1]; ++i1) {
+            double *dst = xp.get() + c * plane + ((i0 + g.pb[0]) * E[1] + i1 + g.pb[1]) * E[2] + g.pb[2];
+            const int64_t src = c * g.in_sp + (i0 * g.in[1] + i1) * g.in[2];
+            for (int64_t i2 = 0; i2 < g.in[2]; ++i2) dst[i2] = static_cast<double>(act_in(xg, src + i2, uns) - zx);
+          }
+      /* per channel tile (the PE rows) and output row: the tile's accumulators for that row stay
+       * on chip (in L1 here) while every tap streams by; the row of input a tap reads is reused by
+       * the tile's channels */
+      for (int64_t n0 = 0; n0 < g.N; n0 += Q_PM) {
+        const int64_t mt = imin(Q_PM, g.N - n0);
+        for (int64_t kk = 0; kk < g.Kg; ++kk)
+          for (int64_t m = 0; m < Q_PM; ++m)
+            wb[static_cast<size_t>(kk * Q_PM + m)] =
+                m < mt ? static_cast<double>(w[(gi * g.N + n0 + m) * g.Kg + kk]) : 0.0;
+        for (int64_t o0 = 0; o0 < g.out[0]; ++o0)
+          for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
+            double *ra = racc.get();
+            for (int64_t i = 0; i < mt * W2; ++i) ra[i] = 0.0, racc64[static_cast<size_t>(i)] = 0;
+            int64_t kk = 0;
+            for (int64_t c = 0; c < g.Cg; ++c)
+              for (int64_t k0 = 0; k0 < g.k[0]; ++k0)
+                for (int64_t k1 = 0; k1 < g.k[1]; ++k1) {
+                  const double *row = xp.get() + c * plane + ((o0 * g.s[0] + k0 * g.d[0]) * E[1] + o1 * g.s[1] +
+                                                              k1 * g.d[1]) * E[2];
+                  for (int64_t k2 = 0; k2 < g.k[2]; ++k2, ++kk) {
+                    if (kk > 0 && kk % Q_KB == 0) /* keep the double sums exact */
+                      for (int64_t i = 0; i < mt * W2; ++i) racc64[static_cast<size_t>(i)] += static_cast<int64_t>(ra[i]), ra[i] = 0.0;
+                    const double *__restrict src = row + k2 * g.d[2];
+                    const double *wk = wb.get() + kk * Q_PM;
+                    for (int64_t m = 0; m < mt; ++m) {
+                      const double wv = wk[m];
+                      if (wv == 0.0) continue;
+                      double *__restrict dst = ra + m * W2;
+                      if (g.s[2] == 1) {
+                        for (int64_t o2 = 0; o2 < W2; ++o2) dst[o2] += wv * src[o2];
+                      } else {
+                        for (int64_t o2 = 0; o2 < W2; ++o2) dst[o2] += wv * src[o2 * g.s[2]];
+                      }
                     }
                   }
                 }
+            for (int64_t m = 0; m < mt; ++m) {
+              const int64_t co = gi * g.N + n0 + m;
+              const int64_t b0 = bias ? bias[co] : 0;
+              const int64_t obase = (b * p->conv.out_channels + co) * g.out_sp + (o0 * g.out[1] + o1) * W2;
+              for (int64_t o2 = 0; o2 < W2; ++o2) {
+                O2C_HLS(HLS PIPELINE II = 1)
+                const size_t i = static_cast<size_t>(m * W2 + o2);
+                rq.store(out, obase + o2, racc64[i] + static_cast<int64_t>(ra[i]) + b0, mult, co);
               }
-        }
-        const int64_t b0 = bias ? bias[co] : 0;
-        const int64_t obase = (b * p->conv.out_channels + co) * g.out_sp;
-        for (int64_t i = 0; i < g.out_sp; ++i) {
-          O2C_HLS(HLS PIPELINE II = 1)
-          rq.store(out, obase + i, acc[static_cast<size_t>(i)] + b0, mult, co);
-        }
+            }
+          }
       }
     }
 }
@@ -215,14 +253,25 @@ void qgemm_run(const T *in, const T *w, const int32_t *bias, const float *mult, 
   const bool uns = p->in_unsigned != 0;
   const int64_t M = p->M, N = p->N, K = p->K;
   const int64_t wn = p->trans_b ? K : 1, wk = p->trans_b ? 1 : N; /* weight(n, k) = w[n * wn + k * wk] */
-  OnChip<int64_t> row(static_cast<size_t>(K > 0 ? K : 1));
+  OnChip<double> wt(static_cast<size_t>(K * N > 0 ? K * N : 1)); /* k-major: wt[k * N + n] */
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) wt[static_cast<size_t>(k * N + n)] = static_cast<double>(w[n * wn + k * wk]);
+  OnChip<double> acc(static_cast<size_t>(N));
+  OnChip<int64_t> acc64(static_cast<size_t>(N));
   for (int64_t m = 0; m < M; ++m) {
-    for (int64_t k = 0; k < K; ++k) row[static_cast<size_t>(k)] = act_in(in, m * K + k, uns) - p->in_zero;
-    for (int64_t n = 0; n < N; ++n) {
-      int64_t acc = bias ? bias[n] : 0;
-      for (int64_t k = 0; k < K; ++k) acc += row[static_cast<size_t>(k)] * static_cast<int64_t>(w[n * wn + k * wk]);
-      rq.store(out, m * N + n, acc, mult, n);
+    double *a = acc.get();
+    for (int64_t n = 0; n < N; ++n) a[n] = 0.0, acc64[static_cast<size_t>(n)] = bias ? bias[n] : 0;
+    for (int64_t k = 0; k < K; ++k) {
+      if (k > 0 && k % Q_KB == 0)
+        for (int64_t n = 0; n < N; ++n) acc64[static_cast<size_t>(n)] += static_cast<int64_t>(a[n]), a[n] = 0.0;
+      const double xv = static_cast<double>(act_in(in, m * K + k, uns) - p->in_zero);
+      if (xv == 0.0) continue;
+      const double *__restrict wr = wt.get() + k * N;
+      double *__restrict ar = a;
+      for (int64_t n = 0; n < N; ++n) ar[n] += xv * wr[n];
     }
+    for (int64_t n = 0; n < N; ++n)
+      rq.store(out, m * N + n, acc64[static_cast<size_t>(n)] + static_cast<int64_t>(a[n]), mult, n);
   }
 }
 

@@ -28,7 +28,7 @@ class SchemeResult:
     weights_bytes: int     # the compiled model's weights file
     latency_us: float      # median per run, library, one thread
     integer_layers: int    # layers that run in integer kernels (QConv/QGemm)
-    # per accelerator type: {"latency_us", "offloaded" (APIs sent to it), "calls_on_accelerator"}
+    # per accelerator type: {"latency_us", "accelerator_us", "offloaded" (APIs sent to it), "calls_on_accelerator"}
     accel: dict = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

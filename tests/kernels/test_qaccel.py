@@ -153,3 +153,27 @@ def test_narrower_operands_take_fewer_cycles(accel):
     assert f_cyc > c16 > c8
     # (the float array tiles one output row at a time, the integer one raster-order pixels: a few % apart)
     assert 2.5 < f_cyc / c16 < 3.5 and 4.5 < f_cyc / c8 < 6.5, (f_cyc, c16, c8)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("shape, ks, stride, pad", [((2, 3, 19), (4,), 2, 1), ((1, 2, 5, 6, 7), (2, 3, 3), 1, 1)])
+def test_qconv_accel_1d_3d(accel, qcpu, bits, shape, ks, stride, pad):
+    rng = np.random.default_rng(len(shape) + bits)
+    dt = np.int8 if bits == 8 else np.int16
+    hi = np.iinfo(dt).max
+    x = rng.integers(-hi - 1, hi + 1, shape).astype(dt)
+    w = rng.integers(-hi, hi + 1, (20, shape[1], *ks)).astype(dt)
+    r = len(ks)
+    out = [(shape[2 + i] + 2 * pad - ks[i]) // stride + 1 for i in range(r)]
+    conv = ConvParams(spatial_rank=r, has_bias=0, batch=shape[0], in_channels=shape[1], out_channels=20, groups=1,
+                      in_size=i64x(list(shape[2:]), 3), out_size=i64x(out, 3), kernel=i64x(list(ks), 3),
+                      stride=i64x([stride] * r, 3), dilation=i64x([1] * r, 3), pad_begin=i64x([pad] * r, 3))
+    p = QConvParams(conv=conv, in_zero=5, out_zero=1, in_unsigned=0, out_unsigned=0, relu=0)
+    k = shape[1] * int(np.prod(ks))
+    mult = np.full(20, 64 / (hi * hi * math.sqrt(k)), np.float32)
+    ref = np.zeros((shape[0], 20, *out), dt)
+    (qcpu.o2c_qconv if bits == 8 else qcpu.o2c_qconv16)(_p(x), _p(w), None, _p(mult), _p(ref), C.byref(p))
+    assert len(np.unique(ref)) > 20
+    got = np.zeros_like(ref)
+    accel.call(f"DASH_QCONV_i{bits}_conv", x, w, None, mult, got, p)
+    np.testing.assert_array_equal(got, ref)
