@@ -22,7 +22,13 @@ from ..errors import O2CError
 
 METHOD = ("modeled: CPU layers' measured library time + the accelerator's cycle/byte model for the layers it "
           "implements (config {config}), in sequence")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "runtime" / "configs" / "soc_demo.json"
+
+
+def default_config() -> Path:
+    """runtime/configs/soc_demo.json of this installation (the source checkout's or the package's)."""
+    from ..runtime_build import runtime_dir
+
+    return runtime_dir() / "configs" / "soc_demo.json"
 
 
 def _implemented(accel_lib: Path, calls: Sequence[str], pe_type: str) -> list[str]:
@@ -50,7 +56,7 @@ def accelerator_latencies(lib, sample, app: Path, types: Sequence[str], config: 
     from ..run import runtime_command, runtime_env
     from ..runtime_build import RuntimeBuild
 
-    config = Path(config) if config else DEFAULT_CONFIG
+    config = Path(config) if config else default_config()
     try:
         base = json.loads(config.read_text())
     except (OSError, ValueError) as e:
@@ -93,4 +99,4 @@ def accelerator_latencies(lib, sample, app: Path, types: Sequence[str], config: 
 
 
 def method_note(config: Path | None) -> str:
-    return METHOD.format(config=Path(config).name if config else DEFAULT_CONFIG.name)
+    return METHOD.format(config=Path(config).name if config else "soc_demo.json")
