@@ -261,27 +261,50 @@ def accuracy(model: Path = typer.Argument(..., help="The float ONNX model."),
                                                          "inputs."),
              per_channel: bool = PerChannelOpt, method: str = MethodOpt,
              runs: int = typer.Option(30, "--runs", help="Timed runs per scheme (interleaved)."),
-             json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON.")):
-    """Top-1 accuracy, drop against float, weights size and CPU latency of the generated code per scheme."""
+             json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON."),
+             accel: str = typer.Option("conv,gemm", "--accel", help="Accelerator types to give a latency for "
+                                       "(comma list of the config's types; 'none': CPU only)."),
+             config: Optional[Path] = typer.Option(None, "--config", help="Hardware config whose \"Accelerators\" "
+                                                   "settings model them (default runtime/configs/soc_demo.json)."),
+             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the results into FILE.png.")):
+    """Top-1 accuracy, drop against float, weights size and latency (CPU, and with each accelerator type on
+    the runtime) of the generated code per scheme."""
     from .quantize import accuracy as do_accuracy
     from .quantize import parse_schemes
+    from .quantize.accel_latency import method_note
 
+    types = [] if accel.strip() in ("", "none") else [a.strip() for a in accel.split(",") if a.strip()]
+    if plot is not None and plot.suffix.lower() != ".png":
+        _fail(O2CError(f"--plot: '{plot}' must name a .png file"))
     try:
         rows = do_accuracy(model, inputs, labels, parse_schemes(schemes), calib=calib, calib_samples=calib_samples,
-                           per_channel=per_channel, method=method, runs=runs)
+                           per_channel=per_channel, method=method, runs=runs, accels=types, config=config)
+        if plot is not None:
+            from .quantize.plot import plot_schemes
+
+            plot_schemes(rows, plot, title=f"{model.name}: per quantization scheme")
     except O2CError as e:
         _fail(e)
-    t = Table(title=f"{model}: generated code per scheme (CPU, one thread)")
-    for col in ("scheme", "top-1", "drop (points)", "weights", "latency", "integer layers"):
+    t = Table(title=f"{model}: generated code per scheme")
+    for col in ("scheme", "top-1", "drop (points)", "weights", "CPU latency", *(f"+{x} PE" for x in types),
+                "integer layers"):
         t.add_column(col)
     for r in rows:
         t.add_row(r.scheme, f"{100 * r.top1:.2f}%", f"{r.drop_points:+.2f}", _human_bytes(r.weights_bytes),
-                  f"{r.latency_us:.1f} us", str(r.integer_layers))
+                  f"{r.latency_us:.1f} us",
+                  *(f"{r.accel[x]['latency_us']:.1f} us ({r.accel[x]['calls_on_accelerator']} calls)" for x in types),
+                  str(r.integer_layers))
     out.print(t)
+    note = "CPU latency: the library, one thread, median (measured)."
+    if types:
+        note += " +TYPE PE: " + method_note(config) + "."
+    out.print(note)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"model": str(model), "inputs": str(inputs), "per_channel": per_channel,
-                                        "method": method, "schemes": [r.as_dict() for r in rows]}, indent=1) + "\n")
+                                        "method": method, "cpu_latency": "library, one thread, median of runs",
+                                        "accel_latency": method_note(config) if types else None,
+                                        "schemes": [r.as_dict() for r in rows]}, indent=1) + "\n")
 
 
 @app.command()

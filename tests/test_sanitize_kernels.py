@@ -4,9 +4,9 @@ address,undefined` links (O2C_KERNEL_SANITIZE; tests/kernels/conftest.py), with 
 runtime preloaded into Python. Any report stops the child (halt_on_error) and fails this test with
 the report.
 
-Left out: test_accel.py and test_kernel_check.py, which build their own uninstrumented libraries
-(the accelerator kernels at -O3, bit-identical to the CPU ones at -O2 or -O3; the kernel check
-against every build)."""
+Left out: test_accel.py, test_qaccel.py and test_kernel_check.py, which build their own
+uninstrumented libraries (the accelerator kernels at -O3, bit-identical to the CPU ones at -O2 or -O3;
+the kernel check against every build)."""
 from __future__ import annotations
 
 import os
@@ -18,7 +18,7 @@ from onnx2cedr.build import find_compiler, sanitizer_env, sanitizer_preload
 
 ROOT = Path(__file__).resolve().parent.parent
 KTESTS = ROOT / "tests" / "kernels"
-LEFT_OUT = ("test_accel.py", "test_kernel_check.py")
+LEFT_OUT = ("test_accel.py", "test_qaccel.py", "test_kernel_check.py")
 
 
 def _child_env(cxx: str, logs: Path) -> dict[str, str]:

@@ -233,6 +233,26 @@ void DASH_QGEMM_i8_nb(const int8_t **in, const int8_t **weight, const int32_t **
 void DASH_QGEMM_i8_cpu(const int8_t **in, const int8_t **weight, const int32_t **bias, const float **multiplier,
                        int8_t **out, const dash_qgemm_params_t **p);
 
+/* ---- QCONV / QGEMM, 16-bit: int16 QDQ models ----
+ * The same parameter structs and arithmetic as the _i8 forms, on int16 or uint16 activations (the
+ * *_unsigned flags) and int16 weights (zero point 0); acc is exact in int64 (int32 would overflow:
+ * two full-range products already reach 2^31) and out = saturate16(round_half_even(double(acc) *
+ * multiplier[n]) + out_zero). bias stays int32 (what onnxruntime.quantization writes). out_int32
+ * writes acc saturated to int32. */
+void DASH_QCONV_i16(const int16_t *in, const int16_t *weight, const int32_t *bias, const float *multiplier,
+                    int16_t *out, const dash_qconv_params_t *p);
+void DASH_QCONV_i16_nb(const int16_t **in, const int16_t **weight, const int32_t **bias, const float **multiplier,
+                       int16_t **out, const dash_qconv_params_t **p, cedr_barrier_t *barrier);
+void DASH_QCONV_i16_cpu(const int16_t **in, const int16_t **weight, const int32_t **bias, const float **multiplier,
+                        int16_t **out, const dash_qconv_params_t **p);
+
+void DASH_QGEMM_i16(const int16_t *in, const int16_t *weight, const int32_t *bias, const float *multiplier,
+                    int16_t *out, const dash_qgemm_params_t *p);
+void DASH_QGEMM_i16_nb(const int16_t **in, const int16_t **weight, const int32_t **bias, const float **multiplier,
+                       int16_t **out, const dash_qgemm_params_t **p, cedr_barrier_t *barrier);
+void DASH_QGEMM_i16_cpu(const int16_t **in, const int16_t **weight, const int32_t **bias, const float **multiplier,
+                        int16_t **out, const dash_qgemm_params_t **p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,6 +47,16 @@ void o2c_qgemm_pack(const int8_t *weight, const dash_qgemm_params_t *p, void *ds
 void o2c_qgemm_s32(const uint8_t *A, const int8_t *W, int64_t M, int64_t N, int64_t K, int32_t *C);
 int o2c_qgemm_path(void);
 int o2c_qgemm_mode(const int8_t *W, int64_t N, int64_t K);
+/* 16-bit integer convolution / GEMM (qconv16.cpp; DASH_QCONV_i16 / DASH_QGEMM_i16), weights packed
+ * once as o2c_qconv_pack. */
+void o2c_qconv16(const int16_t *in, const int16_t *weight, const int32_t *bias, const float *multiplier,
+                 int16_t *out, const dash_qconv_params_t *p);
+size_t o2c_qconv16_packed_bytes(const dash_qconv_params_t *p);
+void o2c_qconv16_pack(const int16_t *weight, const dash_qconv_params_t *p, void *dst);
+void o2c_qgemm16(const int16_t *in, const int16_t *weight, const int32_t *bias, const float *multiplier,
+                 int16_t *out, const dash_qgemm_params_t *p);
+size_t o2c_qgemm16_packed_bytes(const dash_qgemm_params_t *p);
+void o2c_qgemm16_pack(const int16_t *weight, const dash_qgemm_params_t *p, void *dst);
 /* QuantizeLinear / DequantizeLinear float32 <-> int8 or uint8 (is_unsigned) with one scale and zero
  * point, n elements (qlinear_io.cpp; the same results as o2c_quantize_linear for these types). */
 typedef struct o2c_quant8_params {

@@ -144,6 +144,36 @@ O2C_ML_INLINE_API void DASH_QGEMM_i8_nb(const int8_t **in, const int8_t **weight
 }
 #endif
 
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QCONV_i16)
+O2C_ML_INLINE_API void DASH_QCONV_i16(const int16_t *in, const int16_t *weight, const int32_t *bias,
+                                      const float *multiplier, int16_t *out, const dash_qconv_params_t *p) {
+  DASH_QCONV_i16_cpu(&in, &weight, &bias, &multiplier, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QCONV_i16_nb)
+O2C_ML_INLINE_API void DASH_QCONV_i16_nb(const int16_t **in, const int16_t **weight, const int32_t **bias,
+                                         const float **multiplier, int16_t **out, const dash_qconv_params_t **p,
+                                         cedr_barrier_t *barrier) {
+  DASH_QCONV_i16_cpu(in, weight, bias, multiplier, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
+
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QGEMM_i16)
+O2C_ML_INLINE_API void DASH_QGEMM_i16(const int16_t *in, const int16_t *weight, const int32_t *bias,
+                                      const float *multiplier, int16_t *out, const dash_qgemm_params_t *p) {
+  DASH_QGEMM_i16_cpu(&in, &weight, &bias, &multiplier, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QGEMM_i16_nb)
+O2C_ML_INLINE_API void DASH_QGEMM_i16_nb(const int16_t **in, const int16_t **weight, const int32_t **bias,
+                                         const float **multiplier, int16_t **out, const dash_qgemm_params_t **p,
+                                         cedr_barrier_t *barrier) {
+  DASH_QGEMM_i16_cpu(in, weight, bias, multiplier, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,4 +44,14 @@ void DASH_QGEMM_i8_cpu(const int8_t **in, const int8_t **weight, const int32_t *
   o2c_qgemm(*in, *weight, *bias, *multiplier, *out, *p);
 }
 
+void DASH_QCONV_i16_cpu(const int16_t **in, const int16_t **weight, const int32_t **bias, const float **multiplier,
+                        int16_t **out, const dash_qconv_params_t **p) {
+  o2c_qconv16(*in, *weight, *bias, *multiplier, *out, *p);
+}
+
+void DASH_QGEMM_i16_cpu(const int16_t **in, const int16_t **weight, const int32_t **bias, const float **multiplier,
+                        int16_t **out, const dash_qgemm_params_t **p) {
+  o2c_qgemm16(*in, *weight, *bias, *multiplier, *out, *p);
+}
+
 } /* extern "C" */

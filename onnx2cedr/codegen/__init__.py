@@ -116,7 +116,9 @@ class _Emitter:
     # and the weights' element type
     PACKERS = {"o2c_conv": ("dash_conv_params_t", "o2c_conv", "const float"),
                "o2c_qconv": ("dash_qconv_params_t", "o2c_qconv", "const int8_t"),
-               "o2c_qgemm": ("dash_qgemm_params_t", "o2c_qgemm", "const int8_t")}
+               "o2c_qgemm": ("dash_qgemm_params_t", "o2c_qgemm", "const int8_t"),
+               "o2c_qconv16": ("dash_qconv_params_t", "o2c_qconv16", "const int16_t"),
+               "o2c_qgemm16": ("dash_qgemm_params_t", "o2c_qgemm16", "const int16_t")}
 
     def packable(self, c: Call) -> bool:
         """A convolution (or integer GEMM) whose weights are constants: the CPU kernel can have them
@@ -147,7 +149,7 @@ class _Emitter:
             # _nb takes pointers to the arguments: every tensor is read-only except the last (the
             # output), as in every API of dash_ml.h.
             # (the integer APIs take tensors of several element types: each its argument's own)
-            elem = {"flt": "float", "int": "dash_re_int_type", "i8": None}[c.prec]
+            elem = {"flt": "float", "int": "dash_re_int_type", "i8": None, "i16": None}[c.prec]
             d["nb_args"] = [{"type": f"const {elem or a.cast}*" if k < len(c.args) - 1 else f"{elem or a.cast}*",
                              "expr": self.expr(a)} for k, a in enumerate(c.args)]
         return d

@@ -6,7 +6,8 @@ of their own).
 
 Inputs: x (int8/uint8), w (int8 constant, zero point 0), bias (int32 constant in scale x_scale *
 w_scale, or absent), multiplier (float32 constant per output channel: x_scale * w_scale / y_scale).
-The zero points, the Relu and the output's type are attributes."""
+The zero points, the Relu and the output's type are attributes. With int16 weights the layer is
+16-bit: x and y int16/uint16, lowered to DASH_QCONV_i16 / DASH_QGEMM_i16 (int64 accumulation)."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,38 +17,52 @@ from .base import Call, Lowered, NullArg, OpDef, Params, TensorArg, Unsupported,
 from .conv import same_pads, spatial_attrs
 
 _Q = (np.dtype(np.int8), np.dtype(np.uint8))
+_Q16 = (np.dtype(np.int16), np.dtype(np.uint16))
 _QATTRS = {"x_zero": 0, "y_zero": 0, "relu": 0, "out_unsigned": 0, "out_int32": 0}
 
 
 def _qfields(graph: Graph, node: Node, op: OpDef) -> dict:
     x = graph.values[node.inputs[0]]
     return {"in_zero": int(op.attr(node, "x_zero")), "out_zero": int(op.attr(node, "y_zero")),
-            "in_unsigned": int(np.dtype(x.dtype) == np.uint8), "out_unsigned": int(op.attr(node, "out_unsigned")),
+            "in_unsigned": int(np.dtype(x.dtype) in (np.uint8, np.uint16)), "out_unsigned": int(op.attr(node, "out_unsigned")),
             "relu": int(op.attr(node, "relu")), "out_int32": int(op.attr(node, "out_int32"))}
 
 
-def _args(node: Node) -> list:
-    bias = node.input(2)
-    return [TensorArg(node.inputs[0], cast="int8_t"), TensorArg(node.inputs[1], cast="int8_t"),
+def _wide(graph: Graph, node: Node) -> bool:
+    """A 16-bit layer (int16 weights; DASH_Q*_i16) rather than an 8-bit one."""
+    return np.dtype(graph.values[node.inputs[1]].dtype) == np.int16
+
+
+def _args(node: Node, wide: bool = False) -> list:
+    bias, t = node.input(2), "int16_t" if wide else "int8_t"
+    return [TensorArg(node.inputs[0], cast=t), TensorArg(node.inputs[1], cast=t),
             TensorArg(bias, cast="int32_t") if bias else NullArg("int32_t"),
             TensorArg(node.input(3)) if node.input(3) else NullArg("float"),
-            TensorArg(node.outputs[0], cast="int8_t")]
+            TensorArg(node.outputs[0], cast=t)]
 
 
 class _QOp(OpDef):
     domain = "onnx2cedr.ext"
-    dtypes = _Q
+    dtypes = _Q + _Q16
     has_infer = True
 
-    def _out_dtype(self, node: Node) -> np.dtype:
+    def _out_dtype(self, node: Node, wide: bool = False) -> np.dtype:
         if int(self.attr(node, "out_int32")):
             return np.dtype(np.int32)
-        return np.dtype(np.uint8) if int(self.attr(node, "out_unsigned")) else np.dtype(np.int8)
+        u = int(self.attr(node, "out_unsigned"))
+        if wide:
+            return np.dtype(np.uint16) if u else np.dtype(np.int16)
+        return np.dtype(np.uint8) if u else np.dtype(np.int8)
 
     def check_node(self, graph, node):
         w = graph.values.get(node.input(1))
-        if w is not None and (np.dtype(w.dtype) != np.int8 or not w.is_const):
-            raise Unsupported("weights must be an int8 constant")
+        x = graph.values.get(node.inputs[0])
+        if w is not None and (np.dtype(w.dtype) not in (np.int8, np.int16) or not w.is_const):
+            raise Unsupported("weights must be an int8 or int16 constant")
+        if w is not None and x is not None and (np.dtype(x.dtype) in _Q16) != (np.dtype(w.dtype) == np.int16):
+            raise Unsupported("16-bit activations need int16 weights (and 8-bit ones int8 weights)")
+        if w is not None and np.dtype(w.dtype) == np.int16 and int(self.attr(node, "out_int32")):
+            raise Unsupported("int32 outputs (out_int32) of a 16-bit layer are not supported")
 
 
 @register
@@ -56,7 +71,7 @@ class QConv(_QOp):
     attrs = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
              "strides": None, **_QATTRS}
     api = "DASH_QCONV"
-    summary = "int8 convolution with requantization (fused from a QDQ Conv)"
+    summary = "int8 or int16 convolution with requantization (fused from a QDQ Conv)"
 
     def _geometry(self, graph: Graph, node: Node):
         x, w = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
@@ -79,7 +94,7 @@ class QConv(_QOp):
     def infer(self, graph, node):
         x, w = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
         out = self._geometry(graph, node)[4]
-        return [(self._out_dtype(node), (x.shape[0], w.shape[0], *out))]
+        return [(self._out_dtype(node, _wide(graph, node)), (x.shape[0], w.shape[0], *out))]
 
     def flops(self, graph, node):
         w = graph.values[node.inputs[1]]
@@ -92,9 +107,11 @@ class QConv(_QOp):
                 "in_channels": x.shape[1], "out_channels": y.shape[1], "groups": int(self.attr(node, "group")),
                 "in_size": pad3(x.shape[2:], 1), "out_size": pad3(y.shape[2:], 1), "kernel": pad3(kernel, 1),
                 "stride": pad3(strides, 1), "dilation": pad3(dilations, 1), "pad_begin": pad3(begin, 0)}
-        call = Call("o2c_qconv", _args(node), Params("dash_qconv_params_t", {"conv": conv, **_qfields(graph, node, self)}),
-                    api="DASH_QCONV", prec="i8", flops=self.flops(graph, node))
-        return Lowered([call], reason=f"{len(x.shape) - 2}-D int8 convolution: DASH_QCONV")
+        wide = _wide(graph, node)
+        call = Call("o2c_qconv16" if wide else "o2c_qconv", _args(node, wide),
+                    Params("dash_qconv_params_t", {"conv": conv, **_qfields(graph, node, self)}),
+                    api="DASH_QCONV", prec="i16" if wide else "i8", flops=self.flops(graph, node))
+        return Lowered([call], reason=f"{len(x.shape) - 2}-D int{16 if wide else 8} convolution: DASH_QCONV")
 
 
 @register
@@ -102,7 +119,7 @@ class QGemm(_QOp):
     op_type = "QGemm"
     attrs = {"trans_b": 0, **_QATTRS}
     api = "DASH_QGEMM"
-    summary = "int8 matrix product with requantization (fused from a QDQ Gemm or MatMul)"
+    summary = "int8 or int16 matrix product with requantization (fused from a QDQ Gemm or MatMul)"
 
     def _mnk(self, graph, node):
         a, w = graph.values[node.inputs[0]], graph.values[node.inputs[1]]
@@ -113,7 +130,7 @@ class QGemm(_QOp):
 
     def infer(self, graph, node):
         m, n, _ = self._mnk(graph, node)
-        return [(self._out_dtype(node), (m, n))]
+        return [(self._out_dtype(node, _wide(graph, node)), (m, n))]
 
     def flops(self, graph, node):
         m, n, k = self._mnk(graph, node)
@@ -122,9 +139,10 @@ class QGemm(_QOp):
     def lower(self, graph, node):
         m, n, k = self._mnk(graph, node)
         fields = {"M": m, "N": n, "K": k, "trans_b": int(self.attr(node, "trans_b")), **_qfields(graph, node, self)}
-        call = Call("o2c_qgemm", _args(node), Params("dash_qgemm_params_t", fields), api="DASH_QGEMM", prec="i8",
-                    flops=self.flops(graph, node))
-        return Lowered([call], reason="int8 matrix product: DASH_QGEMM")
+        wide = _wide(graph, node)
+        call = Call("o2c_qgemm16" if wide else "o2c_qgemm", _args(node, wide), Params("dash_qgemm_params_t", fields),
+                    api="DASH_QGEMM", prec="i16" if wide else "i8", flops=self.flops(graph, node))
+        return Lowered([call], reason=f"int{16 if wide else 8} matrix product: DASH_QGEMM")
 
 
 # ---- QOperator layers: lowered onto QConv / QGemm by the lower_qoperator pass ----

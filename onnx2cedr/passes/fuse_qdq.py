@@ -3,11 +3,12 @@
     DequantizeLinear(x_q), DequantizeLinear(w_q)[, DequantizeLinear(b_q)] -> Conv|Gemm|MatMul
         [-> Relu] -> QuantizeLinear -> y_q
 
-becomes QConv|QGemm(x_q, w_q, b_q, multiplier) -> y_q, computed in int8 x int8 -> int32 and
-requantized with multiplier[n] = float32(x_scale * w_scale[n]) / y_scale (onnxruntime's QLinearConv).
+becomes QConv|QGemm(x_q, w_q, b_q, multiplier) -> y_q, computed in int8 x int8 -> int32 (or, for
+int16 models, int16 x int16 -> int64) and requantized with multiplier[n] = float32(x_scale *
+w_scale[n]) / y_scale (onnxruntime's QLinearConv).
 
-Legal when: x_q and y_q are int8 or uint8 with scalar scales and zero points; w_q is an int8
-constant with zero point 0, per tensor or per output channel (Conv: axis 0; Gemm transB=1: axis 0;
+Legal when: x_q and y_q are int8 or uint8 (int16 or uint16) with scalar scales and zero points;
+w_q is an int8 (int16) constant with zero point 0, per tensor or per output channel (Conv: axis 0; Gemm transB=1: axis 0;
 Gemm transB=0 / MatMul: axis 1); the bias, if any, is a DequantizeLinear of an int32 constant with
 zero point 0 and scale x_scale * w_scale (what onnxruntime.quantization writes); Gemm has alpha =
 beta = 1, transA = 0 and a per-column bias; MatMul multiplies 2-D tensors; the float result (and
@@ -22,6 +23,7 @@ from ..ir import Graph, Node
 from .common import Pass, sole_consumer
 
 _Q8 = (np.dtype(np.int8), np.dtype(np.uint8))
+_Q16 = (np.dtype(np.int16), np.dtype(np.uint16))
 _CONV_ATTRS = ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
 
 
@@ -41,11 +43,12 @@ def _scalar_qparams(graph: Graph, node: Node) -> tuple[float, int] | None:
     return float(s.reshape(())), int(z.reshape(()))
 
 
-def _weight(graph: Graph, node: Node, channels: int, axis: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(int8 weights, float32 scale per output channel) of a weight DequantizeLinear."""
+def _weight(graph: Graph, node: Node, channels: int, axis: int,
+            wtype=np.int8) -> tuple[np.ndarray, np.ndarray] | None:
+    """(int8 (wtype) weights, float32 scale per output channel) of a weight DequantizeLinear."""
     w, s = graph.const(node.inputs[0]), graph.const(node.input(1))
     z = graph.const(node.input(2)) if node.input(2) else None
-    if w is None or s is None or np.dtype(w.dtype) != np.int8 or np.dtype(s.dtype) != np.float32:
+    if w is None or s is None or np.dtype(w.dtype) != wtype or np.dtype(s.dtype) != np.float32:
         return None
     if node.input(2) and (z is None or np.any(z != 0)) or node.attrs.get("block_size"):
         return None
@@ -71,8 +74,10 @@ class FuseQDQ(Pass):
     def _fuse(self, graph: Graph, q: Node) -> bool:
         producers, consumers = graph.producers(), graph.consumers()
         yq = _scalar_qparams(graph, q)
-        if yq is None or np.dtype(graph.values[q.outputs[0]].dtype) not in _Q8 or q.attrs.get("saturate", 1) != 1:
+        ydt = np.dtype(graph.values[q.outputs[0]].dtype)
+        if yq is None or ydt not in _Q8 + _Q16 or q.attrs.get("saturate", 1) != 1:
             return False
+        wide = ydt in _Q16
         layer, relu = producers.get(q.inputs[0]), None
         if layer is not None and layer.op == "Relu" and not layer.domain:
             if sole_consumer(graph, layer.outputs[0], consumers) is not q:
@@ -84,7 +89,7 @@ class FuseQDQ(Pass):
             return False
         dx = _dq(graph, producers, layer.inputs[0])
         dw = _dq(graph, producers, layer.input(1))
-        if dx is None or dw is None or np.dtype(graph.values[dx.inputs[0]].dtype) not in _Q8:
+        if dx is None or dw is None or np.dtype(graph.values[dx.inputs[0]].dtype) not in (_Q16 if wide else _Q8):
             return False
         xq = _scalar_qparams(graph, dx)
         if xq is None:
@@ -104,7 +109,7 @@ class FuseQDQ(Pass):
                 return False
             channels, axis, op = y.shape[1], 0 if trans_b else 1, "QGemm"
             attrs = {"trans_b": trans_b}
-        wq = _weight(graph, dw, channels, axis)
+        wq = _weight(graph, dw, channels, axis, np.int16 if wide else np.int8)
         if wq is None:
             return False
         w, w_scale = wq
@@ -128,8 +133,8 @@ class FuseQDQ(Pass):
         mult = ((x_scale * w_scale).astype(np.float32) / y_scale).astype(np.float32)
         mult_name = graph.add_const(graph.fresh_name(f"{layer.name}_qmult"), mult).name
         attrs.update({"x_zero": xq[1], "y_zero": yq[1], "relu": int(relu is not None),
-                      "out_unsigned": int(np.dtype(graph.values[q.outputs[0]].dtype) == np.uint8)})
-        node = Node(op, graph.fresh_node_name(f"{layer.name}_int8"), [dx.inputs[0], dw.inputs[0], bias, mult_name],
+                      "out_unsigned": int(ydt in (np.uint8, np.uint16))})
+        node = Node(op, graph.fresh_node_name(f"{layer.name}_int{16 if wide else 8}"), [dx.inputs[0], dw.inputs[0], bias, mult_name],
                     [q.outputs[0]], attrs, domain="onnx2cedr.ext",
                     fused_from=[layer.name] + ([relu.name] if relu else []) + [q.name])
         drop = {id(layer), id(q)} | ({id(relu)} if relu else set())

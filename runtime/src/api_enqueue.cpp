@@ -257,6 +257,54 @@ O2C_EXPORT void DASH_SOFTMAX_flt(const float *in, float *out, const dash_softmax
   lb.wait();
 }
 
+O2C_EXPORT void DASH_QCONV_i8_nb(const int8_t **in, const int8_t **weight, const int32_t **bias,
+                                   const float **multiplier, int8_t **out, const dash_qconv_params_t **p,
+                                   cedr_barrier_t *barrier) {
+  enqueue_kernel("DASH_QCONV", "i8", 7, in, weight, bias, multiplier, out, p, barrier);
+}
+O2C_EXPORT void DASH_QCONV_i8(const int8_t *in, const int8_t *weight, const int32_t *bias, const float *multiplier,
+                                int8_t *out, const dash_qconv_params_t *p) {
+  LocalBarrier lb;
+  DASH_QCONV_i8_nb(&in, &weight, &bias, &multiplier, &out, &p, &lb.b);
+  lb.wait();
+}
+
+O2C_EXPORT void DASH_QCONV_i16_nb(const int16_t **in, const int16_t **weight, const int32_t **bias,
+                                   const float **multiplier, int16_t **out, const dash_qconv_params_t **p,
+                                   cedr_barrier_t *barrier) {
+  enqueue_kernel("DASH_QCONV", "i16", 7, in, weight, bias, multiplier, out, p, barrier);
+}
+O2C_EXPORT void DASH_QCONV_i16(const int16_t *in, const int16_t *weight, const int32_t *bias, const float *multiplier,
+                                int16_t *out, const dash_qconv_params_t *p) {
+  LocalBarrier lb;
+  DASH_QCONV_i16_nb(&in, &weight, &bias, &multiplier, &out, &p, &lb.b);
+  lb.wait();
+}
+
+O2C_EXPORT void DASH_QGEMM_i8_nb(const int8_t **in, const int8_t **weight, const int32_t **bias,
+                                   const float **multiplier, int8_t **out, const dash_qgemm_params_t **p,
+                                   cedr_barrier_t *barrier) {
+  enqueue_kernel("DASH_QGEMM", "i8", 7, in, weight, bias, multiplier, out, p, barrier);
+}
+O2C_EXPORT void DASH_QGEMM_i8(const int8_t *in, const int8_t *weight, const int32_t *bias, const float *multiplier,
+                                int8_t *out, const dash_qgemm_params_t *p) {
+  LocalBarrier lb;
+  DASH_QGEMM_i8_nb(&in, &weight, &bias, &multiplier, &out, &p, &lb.b);
+  lb.wait();
+}
+
+O2C_EXPORT void DASH_QGEMM_i16_nb(const int16_t **in, const int16_t **weight, const int32_t **bias,
+                                   const float **multiplier, int16_t **out, const dash_qgemm_params_t **p,
+                                   cedr_barrier_t *barrier) {
+  enqueue_kernel("DASH_QGEMM", "i16", 7, in, weight, bias, multiplier, out, p, barrier);
+}
+O2C_EXPORT void DASH_QGEMM_i16(const int16_t *in, const int16_t *weight, const int32_t *bias, const float *multiplier,
+                                int16_t *out, const dash_qgemm_params_t *p) {
+  LocalBarrier lb;
+  DASH_QGEMM_i16_nb(&in, &weight, &bias, &multiplier, &out, &p, &lb.b);
+  lb.wait();
+}
+
 }  // extern "C"
 
 namespace cedr {
@@ -267,6 +315,7 @@ const std::vector<ExportedApi> &exported_apis() {
       {"DASH_ZIP", "flt"},       {"DASH_ZIP", "int"},   {"DASH_CONV_2D", "int"}, {"DASH_CONV_1D", "flt"},
       {"DASH_GEMM_RE", "flt"},   {"DASH_CONV", "flt"},  {"DASH_CONV_TRANSPOSE", "flt"},
       {"DASH_POOL", "flt"},      {"DASH_BINARY", "flt"}, {"DASH_UNARY", "flt"},  {"DASH_SOFTMAX", "flt"},
+      {"DASH_QCONV", "i8"},      {"DASH_QCONV", "i16"}, {"DASH_QGEMM", "i8"},    {"DASH_QGEMM", "i16"},
   };
   return list;
 }

@@ -20,6 +20,8 @@
 //   DASH_BINARY         prod(out_shape) elements
 //   DASH_UNARY          n elements
 //   DASH_SOFTMAX        outer*axis*inner elements
+//   DASH_QCONV          as DASH_CONV, of the params' conv (i8 and i16)
+//   DASH_QGEMM          M*N*K MACs (i8 and i16)
 //
 // Synthetic sizes (level 0..4), chosen so that level 4 stays well under ~20 ms on one x86 core:
 //   FFT          n = 64, 256, 1024, 4096, 16384
@@ -34,6 +36,8 @@
 //   BINARY       (C,H,W) + per-channel broadcast b: 1K, 8K, 64K, 256K, 1M outputs
 //   UNARY        sigmoid over 1K, 8K, 64K, 256K, 1M
 //   SOFTMAX      (outer, axis) = (1,100), (8,256), (64,1000), (256,1000), (1024,1000), inner 1
+//   QCONV        as CONV (no activation; random integers, multipliers ~1/(K * range))
+//   QGEMM        cubes 16, 48, 128, 256, 512
 #include "api_table.h"
 
 #include <cmath>
@@ -121,6 +125,24 @@ double work_conv(void *const *args) {
   const int r = clamp_rank(p->spatial_rank, DASH_MAX_SPATIAL);
   return (double)p->batch * (double)p->out_channels * prod(p->out_size, r) *
          ((double)p->in_channels / (double)p->groups) * prod(p->kernel, r);
+}
+
+double conv_macs(const dash_conv_params_t *p) {
+  if (!p || p->groups <= 0) return 0;
+  const int r = clamp_rank(p->spatial_rank, DASH_MAX_SPATIAL);
+  return (double)p->batch * (double)p->out_channels * prod(p->out_size, r) *
+         ((double)p->in_channels / (double)p->groups) * prod(p->kernel, r);
+}
+
+double work_qconv(void *const *args) {
+  const auto *p = param_arg<dash_qconv_params_t>(args, 5);
+  return p ? conv_macs(&p->conv) : 0;
+}
+
+double work_qgemm(void *const *args) {
+  const auto *p = param_arg<dash_qgemm_params_t>(args, 5);
+  if (!p) return 0;
+  return (double)p->M * (double)p->N * (double)p->K;
 }
 
 double work_conv_transpose(void *const *args) {
@@ -504,6 +526,74 @@ ApiCase make_softmax(int level, std::mt19937_64 &rng) {
   return finish(s, {&s->c0, &s->o, &s->pp}, (double)n);
 }
 
+// integer layers (T: int8_t or int16_t)
+template <class T, class P>
+struct QCase {
+  std::vector<T> x, w, y;
+  std::vector<int32_t> bias;
+  std::vector<float> mult;
+  const T *c0 = nullptr, *c1 = nullptr;
+  const int32_t *c2 = nullptr;
+  const float *c3 = nullptr;
+  T *o = nullptr;
+  P prm{};
+  const P *pp = nullptr;
+};
+
+template <class T>
+std::vector<T> rand_q(size_t n, std::mt19937_64 &rng) {
+  const int hi = sizeof(T) == 1 ? 127 : 32767;
+  std::uniform_int_distribution<int> d(-hi, hi);
+  std::vector<T> v(n);
+  for (auto &x : v) x = (T)d(rng);
+  return v;
+}
+
+template <class T, class P>
+void q_fill(QCase<T, P> &s, size_t nx, size_t nw, size_t ny, int64_t n_out, double k, std::mt19937_64 &rng) {
+  const double range = sizeof(T) == 1 ? 127.0 : 32767.0;
+  s.x = rand_q<T>(nx, rng);
+  s.w = rand_q<T>(nw, rng);
+  s.y.assign(ny, T(0));
+  s.bias.assign((size_t)n_out, 0);
+  for (int64_t i = 0; i < n_out; ++i) s.bias[(size_t)i] = (int32_t)((i * 7919) % 2001) - 1000;
+  s.mult.assign((size_t)n_out, (float)(4.0 / (range * std::sqrt(k))));
+  s.c0 = s.x.data();
+  s.c1 = s.w.data();
+  s.c2 = s.bias.data();
+  s.c3 = s.mult.data();
+  s.o = s.y.data();
+  s.pp = &s.prm;
+}
+
+template <class T>
+ApiCase make_qconv(int level, std::mt19937_64 &rng) {
+  static const int64_t ch[5] = {8, 16, 32, 32, 64};
+  static const int64_t hw[5] = {16, 28, 28, 56, 56};
+  const int l = clamp_level(level);
+  auto s = std::make_shared<QCase<T, dash_qconv_params_t>>();
+  conv_geometry_2d(s->prm.conv, ch[l], ch[l], hw[l], hw[l], 3, 1, 1);
+  s->prm.conv.act = {DASH_ACT_NONE, 0.f, 0.f};
+  s->prm.in_zero = 3;
+  s->prm.out_zero = -2;
+  const size_t img = (size_t)(ch[l] * hw[l] * hw[l]);
+  q_fill(*s, img, (size_t)(ch[l] * ch[l] * 9), img, ch[l], (double)(ch[l] * 9), rng);
+  const double w = (double)ch[l] * hw[l] * hw[l] * ch[l] * 9;
+  return finish(s, {&s->c0, &s->c1, &s->c2, &s->c3, &s->o, &s->pp}, w);
+}
+
+template <class T>
+ApiCase make_qgemm(int level, std::mt19937_64 &rng) {
+  static const int64_t sizes[5] = {16, 48, 128, 256, 512};
+  const int64_t n = sizes[clamp_level(level)];
+  auto s = std::make_shared<QCase<T, dash_qgemm_params_t>>();
+  s->prm.M = s->prm.N = s->prm.K = n;
+  s->prm.trans_b = 1;
+  s->prm.in_zero = -1;
+  q_fill(*s, (size_t)(n * n), (size_t)(n * n), (size_t)(n * n), n, (double)n, rng);
+  return finish(s, {&s->c0, &s->c1, &s->c2, &s->c3, &s->o, &s->pp}, (double)(n * n * n));
+}
+
 std::vector<ApiInfo> build_table() {
   return {
       {"DASH_FFT", "flt", 4, "n*log2(n) butterflies (n*n if n is not a power of two)", work_fft,
@@ -524,6 +614,12 @@ std::vector<ApiInfo> build_table() {
       {"DASH_BINARY", "flt", 4, "prod(out_shape) elements", work_binary, make_binary},
       {"DASH_UNARY", "flt", 3, "n elements", work_unary, make_unary},
       {"DASH_SOFTMAX", "flt", 3, "outer*axis*inner elements", work_softmax, make_softmax},
+      {"DASH_QCONV", "i8", 6, "batch*out_ch*prod(out_size)*(in_ch/groups)*prod(kernel) MACs", work_qconv,
+       make_qconv<int8_t>},
+      {"DASH_QCONV", "i16", 6, "batch*out_ch*prod(out_size)*(in_ch/groups)*prod(kernel) MACs", work_qconv,
+       make_qconv<int16_t>},
+      {"DASH_QGEMM", "i8", 6, "M*N*K MACs", work_qgemm, make_qgemm<int8_t>},
+      {"DASH_QGEMM", "i16", 6, "M*N*K MACs", work_qgemm, make_qgemm<int16_t>},
   };
 }
 

@@ -28,6 +28,10 @@
 //   DASH_BINARY          flt         50         0.08      element
 //   DASH_UNARY           flt         50         0.47      element
 //   DASH_SOFTMAX         flt        100         1.04      element
+//   DASH_QCONV           i8        5000         0.020     MAC
+//   DASH_QCONV           i16       5000         0.060     MAC
+//   DASH_QGEMM           i8         800         0.015     MAC
+//   DASH_QGEMM           i16        800         0.060     MAC
 //   (other API)          any      10000         0         (size-blind)
 //
 // Accelerators (no hardware here; these describe the intended shape, not a measurement): an
@@ -37,10 +41,10 @@
 //
 //   type   APIs                                             fixed_ns   ns/unit
 //   fft    DASH_FFT                                            8000    cpu / 10
-//   gemm   DASH_GEMM, DASH_GEMM_RE                            15000    cpu / 10
+//   gemm   DASH_GEMM, DASH_GEMM_RE, DASH_QGEMM                15000    cpu / 10
 //   zip    DASH_ZIP, DASH_BINARY, DASH_UNARY                   5000    cpu / 10
 //   conv   DASH_CONV_2D, DASH_CONV_1D, DASH_CONV,             20000    cpu / 10
-//          DASH_CONV_TRANSPOSE
+//          DASH_CONV_TRANSPOSE, DASH_QCONV
 //   gpu    any known API                                      20000    cpu / 20
 //   other  known API outside the type's family                10000    cpu slope (an unknown
 //          device is assumed as fast as a CPU, plus an invocation cost)
@@ -71,20 +75,22 @@ const CpuDefault kCpu[] = {
     {"DASH_CONV_TRANSPOSE", "flt", 5000, 0.030},
     {"DASH_POOL", "flt", 1000, 0.15},        {"DASH_BINARY", "flt", 50, 0.08},
     {"DASH_UNARY", "flt", 50, 0.47},         {"DASH_SOFTMAX", "flt", 100, 1.04},
+    {"DASH_QCONV", "i8", 5000, 0.020},       {"DASH_QCONV", "i16", 5000, 0.060},
+    {"DASH_QGEMM", "i8", 800, 0.015},        {"DASH_QGEMM", "i16", 800, 0.060},
 };
 
 struct AccelFamily {
   const char *type;
   double fixed_ns;
   double slope_divisor;
-  const char *apis[5];  // nullptr-terminated; empty list = every known API
+  const char *apis[8];  // nullptr-terminated; empty list = every known API
 };
 
 const AccelFamily kAccel[] = {
     {"fft", 8000, 10, {"DASH_FFT", nullptr}},
-    {"gemm", 15000, 10, {"DASH_GEMM", "DASH_GEMM_RE", nullptr}},
+    {"gemm", 15000, 10, {"DASH_GEMM", "DASH_GEMM_RE", "DASH_QGEMM", nullptr}},
     {"zip", 5000, 10, {"DASH_ZIP", "DASH_BINARY", "DASH_UNARY", nullptr}},
-    {"conv", 20000, 10, {"DASH_CONV_2D", "DASH_CONV_1D", "DASH_CONV", "DASH_CONV_TRANSPOSE", nullptr}},
+    {"conv", 20000, 10, {"DASH_CONV_2D", "DASH_CONV_1D", "DASH_CONV", "DASH_CONV_TRANSPOSE", "DASH_QCONV", nullptr}},
     {"gpu", 20000, 20, {nullptr}},
 };
 

@@ -34,7 +34,7 @@ def test_schemes_table_and_json(data, tmp_path):
     f, q8, q16 = rows["float"], rows["int8"], rows["int16"]
     assert f["drop_points"] == 0.0 and 0.9 < f["top1"] <= 1.0
     assert q8["drop_points"] == pytest.approx(100 * (f["top1"] - q8["top1"]))
-    assert q8["integer_layers"] == 5 and q16["integer_layers"] == 0
+    assert q8["integer_layers"] == 5 and q16["integer_layers"] == 5  # int16: DASH_Q*_i16
     assert q8["weights_bytes"] < f["weights_bytes"] / 3  # int8 weights, not float
     assert all(s["latency_us"] > 0 for s in rows.values())
     for s in ("float", "int8", "int16"):

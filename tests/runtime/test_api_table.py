@@ -103,7 +103,7 @@ def _header_apis() -> dict[tuple[str, str], int]:
     apis = {}
     for h in ("dash.h", "dash_ml.h"):
         text = (INCLUDE / h).read_text()
-        for m in re.finditer(r"void\s+(DASH_\w+?)_(flt|int)_cpu\s*\(([^)]*)\)", text):
+        for m in re.finditer(r"void\s+(DASH_\w+?)_(flt|int|i8|i16)_cpu\s*\(([^)]*)\)", text):
             apis[(m.group(1), m.group(2))] = len(m.group(3).split(","))
     return apis
 
@@ -145,7 +145,7 @@ def test_cases_run_clean_under_asan(table_run):
 
 def test_table_covers_the_headers_with_right_arity(table_run):
     header = _header_apis()
-    assert len(header) == 15  # FFT, GEMM, ZIP x2 precisions; CONV_2D, CONV_1D; 7 ML APIs
+    assert len(header) == 19  # FFT, GEMM, ZIP x2 precisions; CONV_2D, CONV_1D; 7 ML APIs; QCONV, QGEMM x i8, i16
     seen = {}
     for line in table_run.stdout.splitlines():
         if line.startswith("case "):
