@@ -69,3 +69,12 @@ def test_scripts_use_the_lock(script):
         for line in text.splitlines():
             if line.lstrip().startswith("install ") and "requirements.lock" not in line:
                 assert "--no-deps" in line, line
+
+
+def test_every_subpackage_is_in_the_wheel():
+    """pyproject.toml lists the packages a wheel carries by name: every onnx2cedr/ folder with an
+    __init__.py must be among them (an installed `onnx2cedr quantize` once lacked its subpackage)."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "onnx2cedr").rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert found - listed == set(), f"not in pyproject.toml's packages: {sorted(found - listed)}"
