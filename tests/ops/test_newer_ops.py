@@ -99,3 +99,22 @@ def test_function_ops_without_a_definition_here_are_expanded():
     feeds = {"x": rand(2, 10, 7, 3, seed=4)}
     nodes = [H("CenterCropPad", ["x", "shape"], ["y"], axes=[1, 2])]
     check(nodes, feeds, ["y"], {"shape": np.array([6, 9], np.int64)}, opset=18, tol=(0, 0))
+
+
+@pytest.mark.parametrize("shape,axis,inverse,onesided,length", [
+    ((2, 16, 1), 1, 0, 0, None),      # real, full
+    ((2, 16, 1), 1, 0, 1, None),      # rfft: 9 bins
+    ((3, 12, 2), 1, 1, 0, None),      # complex inverse
+    ((2, 5, 7, 2), 1, 0, 0, 8),       # complex, padded to 8, axis not next to last
+    ((2, 5, 7, 1), 2, 0, 0, 4),       # real, cut to 4
+])
+def test_dft_is_lowered_to_matrix_products(shape, axis, inverse, onesided, length):
+    """DFT (opset 20: axis and dft_length as inputs) against onnxruntime: passes/lower_dft.py writes it as
+    MatMuls with constant cosine/sine tables."""
+    feeds = {"x": rand(*shape, seed=11)}
+    inits = {"axis": np.array(axis, np.int64)}
+    ins = ["x", "len" if length else "", "axis"]
+    if length:
+        inits["len"] = np.array(length, np.int64)
+    node = H("DFT", ins, ["y"], inverse=inverse, onesided=onesided)
+    check([node], feeds, ["y"], inits, opset=20, tol=(2e-5, 2e-5))
