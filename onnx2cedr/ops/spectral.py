@@ -7,6 +7,10 @@ Transpose / Slice / Pad / Concat around them. That is O(L K) per signal, where a
 is O(L log L): exact for every length, and a GEMM the scheduler can place on an accelerator. This
 module checks what a node asks for (the axis and the length must be constants) and infers its
 output.
+
+STFT (opset 17): the frames of a signal (frame_step and frame_length constants), each multiplied by
+the window if there is one, then the DFT of each: lowered by the same pass (a Gather of the frames
+with a constant index table, a Mul, the DFT's matrix products).
 """
 from __future__ import annotations
 
@@ -102,3 +106,70 @@ class OpDFT(OpDef):
 
     def lower(self, graph, node):
         raise Unsupported("DFT is lowered by the pass lower_dft, which is disabled")
+
+
+@dataclasses.dataclass
+class StftSpec:
+    shape: tuple[int, ...]  # the signal's: [batch, length, 1 or 2]
+    step: int
+    frame_length: int
+    onesided: bool
+
+    @property
+    def frames(self) -> int:
+        return (self.shape[1] - self.frame_length) // self.step + 1
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        bins = self.frame_length // 2 + 1 if self.onesided else self.frame_length
+        return (self.shape[0], self.frames, bins, 2)
+
+
+def stft_spec(graph: Graph, node: Node) -> StftSpec:
+    x = graph.value(node.inputs[0])
+    shape = tuple(int(d) for d in x.shape)
+    if len(shape) != 3 or shape[-1] not in (1, 2):
+        raise Unsupported(f"the signal must be [batch, length, 1 or 2], got shape {list(shape)}")
+    step = _const_int(graph, node.input(1), "frame_step")
+    if node.input(2):
+        w = graph.value(node.input(2))
+        if len(w.shape) != 1:
+            raise Unsupported("the window must be 1-D")
+        frame_length = int(w.shape[0])
+        if node.input(3) and _const_int(graph, node.input(3), "frame_length") != frame_length:
+            raise Unsupported("frame_length differs from the window's length")
+    elif node.input(3):
+        frame_length = _const_int(graph, node.input(3), "frame_length")
+    else:
+        raise Unsupported("it needs a window or a frame_length")
+    onesided = bool(node.attrs.get("onesided", 1))
+    if step < 1 or not 1 <= frame_length <= shape[1]:
+        raise Unsupported(f"frame_step {step} and frame_length {frame_length} do not fit a signal of {shape[1]}")
+    if onesided and shape[-1] != 1:
+        raise Unsupported("onesided needs a real signal")
+    return StftSpec(shape, step, frame_length, onesided)
+
+
+@register
+class OpSTFT(OpDef):
+    op_type = "STFT"
+    attrs = {"onesided": 1}
+    dtypes = (F32,)
+    has_infer = True
+    api = "DASH_GEMM_RE"
+    summary = ("lowered by the pass lower_dft: frames gathered by a constant index table, windowed, then the "
+               "DFT's matrix products (DASH_GEMM_RE); frame_step and frame_length must be constants")
+
+    def check_node(self, graph, node):
+        stft_spec(graph, node)
+
+    def infer(self, graph, node):
+        sp = stft_spec(graph, node)
+        return [(graph.value(node.inputs[0]).dtype, sp.out_shape)]
+
+    def flops(self, graph, node):
+        sp = stft_spec(graph, node)
+        return 4 * sp.shape[0] * sp.frames * sp.frame_length * sp.out_shape[2] * sp.shape[-1]
+
+    def lower(self, graph, node):
+        raise Unsupported("STFT is lowered by the pass lower_dft, which is disabled")

@@ -1,4 +1,4 @@
-"""Lower each DFT node (see ops/spectral.py) to matrix products with constant tables.
+"""Lower each DFT and STFT node (see ops/spectral.py) to matrix products with constant tables.
 
 For a signal x of length L along the node's axis (cut or zero-padded to dft_length), the K output
 bins (K = L, or L/2 + 1 onesided) are
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from ..ops.spectral import dft_spec
+from ..ops.spectral import DftSpec, dft_spec, stft_spec
 from .common import Pass
 
 
@@ -28,42 +28,71 @@ class LowerDft(Pass):
 
     def apply(self, graph: Graph) -> bool:
         changed = False
-        for n in [n for n in graph.nodes if n.op == "DFT" and not n.domain]:
-            new = _lower(graph, n)
+        for n in [n for n in graph.nodes if n.op in ("DFT", "STFT") and not n.domain]:
+            new = _lower(graph, n) if n.op == "DFT" else _lower_stft(graph, n)
             i = graph.nodes.index(n)
             graph.nodes[i:i + 1] = new
             changed = True
         return changed
 
 
-def _lower(graph: Graph, node: Node) -> list[Node]:
-    sp = dft_spec(graph, node)
-    r = len(sp.shape)
-    out = node.outputs[0]
-    nodes: list[Node] = []
-    names = set(graph.values) | {o for n in graph.nodes for o in n.outputs} | {n.name for n in graph.nodes}
+def _lower_stft(graph: Graph, node: Node) -> list[Node]:
+    """STFT: frames gathered with a constant index table ([F, Lf] positions f * step + j), multiplied by
+    the window, then the DFT of every frame along its own axis (as _lower)."""
+    sp = stft_spec(graph, node)
+    b, _, c = sp.shape
+    frames = _Builder(graph, node)
+    idx = frames.const("frames_index", (np.arange(sp.frames)[:, None] * sp.step + np.arange(sp.frame_length)[None, :])
+                       .astype(np.int64))
+    x = frames.add("Gather", [node.inputs[0], idx], "frames", axis=1)  # [B, F, Lf, c]
+    if node.input(2):
+        w = frames.add("Reshape", [node.input(2), frames.const("wshape", [sp.frame_length, 1])], "window")
+        x = frames.add("Mul", [x, w], "windowed")
+    spec = DftSpec((b, sp.frames, sp.frame_length, c), 2, sp.frame_length, False, sp.onesided)
+    _dft_nodes(graph, node, x, spec, node.outputs[0], frames)
+    return frames.nodes
 
-    def fresh(base: str) -> str:
-        name, k = f"{node.name}/{base}", 0
-        while name in names:
+
+class _Builder:
+    """Fresh names, constants and nodes for one node's lowering."""
+
+    def __init__(self, graph: Graph, node: Node):
+        self.graph, self.node = graph, node
+        self.nodes: list[Node] = []
+        self.names = set(graph.values) | {o for n in graph.nodes for o in n.outputs} | {n.name for n in graph.nodes}
+
+    def fresh(self, base: str) -> str:
+        name, k = f"{self.node.name}/{base}", 0
+        while name in self.names:
             k += 1
-            name = f"{node.name}/{base}__{k}"
-        names.add(name)
+            name = f"{self.node.name}/{base}__{k}"
+        self.names.add(name)
         return name
 
-    def const(base: str, value) -> str:
-        name = fresh(base)
-        graph.add_const(name, np.asarray(value))
+    def const(self, base: str, value) -> str:
+        name = self.fresh(base)
+        self.graph.add_const(name, np.asarray(value))
         return name
 
-    def add(op: str, inputs: list[str], base: str, **attrs) -> str:
-        o = fresh(base)
-        nodes.append(Node(op, fresh(op), inputs, [o], attrs=attrs))
+    def add(self, op: str, inputs: list[str], base: str, **attrs) -> str:
+        o = self.fresh(base)
+        self.nodes.append(Node(op, self.fresh(op), inputs, [o], attrs=attrs))
         return o
+
+
+def _lower(graph: Graph, node: Node) -> list[Node]:
+    return _dft_nodes(graph, node, node.inputs[0], dft_spec(graph, node), node.outputs[0], _Builder(graph, node))
+
+
+def _dft_nodes(graph: Graph, node: Node, x: str, sp: DftSpec, out: str, bld: "_Builder") -> list[Node]:
+    """The nodes computing `out` = the DFT `sp` of `x` (whose shape is sp.shape)."""
+    r = len(sp.shape)
+    start = len(bld.nodes)
+    nodes = bld.nodes
+    fresh, const, add = bld.fresh, bld.const, bld.add
 
     # the axis next to last: [..., N, c]
     perm = [d for d in range(r - 1) if d != sp.axis] + [sp.axis, r - 1]
-    x = node.inputs[0]
     if perm != list(range(r)):
         x = add("Transpose", [x], "moved", perm=perm)
     n = sp.shape[sp.axis]
@@ -101,7 +130,7 @@ def _lower(graph: Graph, node: Node) -> list[Node]:
         nodes.append(Node("Transpose", fresh("Transpose"), [y], [out], attrs={"perm": inv}))
     else:
         nodes.append(Node("Identity", fresh("Identity"), [y], [out]))
-    return nodes
+    return nodes[start:]
 
 
 PASS = LowerDft()

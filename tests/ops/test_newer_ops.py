@@ -118,3 +118,19 @@ def test_dft_is_lowered_to_matrix_products(shape, axis, inverse, onesided, lengt
         inits["len"] = np.array(length, np.int64)
     node = H("DFT", ins, ["y"], inverse=inverse, onesided=onesided)
     check([node], feeds, ["y"], inits, opset=20, tol=(2e-5, 2e-5))
+
+
+@pytest.mark.parametrize("window", [True, False])
+def test_stft_is_lowered_to_frames_and_matrix_products(window):
+    """STFT against onnxruntime: frames gathered by a constant index table, the window (a graph input
+    here, not a constant) multiplied in, then the DFT's matrix products."""
+    feeds = {"sig": rand(2, 100, 1, seed=12)}
+    inits = {"step": np.array(6, np.int64)}
+    if window:
+        feeds["win"] = np.hanning(20).astype(np.float32)
+        node = H("STFT", ["sig", "step", "win"], ["y"])
+    else:
+        inits["flen"] = np.array(20, np.int64)
+        node = H("STFT", ["sig", "step", "", "flen"], ["y"], onesided=0)
+    out = check([node], feeds, ["y"], inits, opset=17, tol=(2e-5, 2e-5))
+    assert out[0].shape == ((2, 14, 11, 2) if window else (2, 14, 20, 2))
