@@ -23,14 +23,15 @@ from .fuse_act_chain import PASS as fuse_act_chain
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
 from .fuse_qdq import PASS as fuse_qdq
+from .lower_qonnx import PASS as lower_qonnx
 from .lower_qoperator import PASS as lower_qoperator
 from .merge_reshapes import PASS as merge_reshapes
 from .remove_identity import PASS as remove_identity
 from .sink_reshape import PASS as sink_reshape
 
 # composite ops lowered to ops that exist (not an optimization: without it they cannot be placed); first,
-# so that the rest of the pipeline sees the pieces
-LOWERING: list[Pass] = [expand_attention]
+# so that the rest of the pipeline sees the pieces (QONNX quantizers: standard ops)
+LOWERING: list[Pass] = [expand_attention, lower_qonnx]
 # QDQ patterns around Conv/Gemm/MatMul into integer layers: before constant folding, which would
 # fold the weights' DequantizeLinear into float constants; QOperator layers (QLinearConv, ...) onto the same
 QUANTIZED: list[Pass] = [lower_qoperator, fuse_qdq]
@@ -42,7 +43,7 @@ FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_act_ch
 FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("quantized", QUANTIZED), ("cleanup", CLEANUP), ("layout", LAYOUT),
                                        ("fusion", FUSION)]
 
-PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
+PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_qonnx, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
                                                sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
                                                fuse_bias, fuse_act_chain, fuse_activation)}
 
