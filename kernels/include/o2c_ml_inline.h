@@ -144,6 +144,21 @@ O2C_ML_INLINE_API void DASH_QGEMM_i8_nb(const int8_t **in, const int8_t **weight
 }
 #endif
 
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BGEMM_b1)
+O2C_ML_INLINE_API void DASH_BGEMM_b1(const float *in, const uint64_t *weight, const float *scale, const float *bias,
+                                     float *out, const dash_bgemm_params_t *p) {
+  DASH_BGEMM_b1_cpu(&in, &weight, &scale, &bias, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BGEMM_b1_nb)
+O2C_ML_INLINE_API void DASH_BGEMM_b1_nb(const float **in, const uint64_t **weight, const float **scale,
+                                        const float **bias, float **out, const dash_bgemm_params_t **p,
+                                        cedr_barrier_t *barrier) {
+  DASH_BGEMM_b1_cpu(in, weight, scale, bias, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif

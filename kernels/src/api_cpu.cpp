@@ -44,4 +44,9 @@ void DASH_QGEMM_i8_cpu(const int8_t **in, const int8_t **weight, const int32_t *
   o2c_qgemm(*in, *weight, *bias, *multiplier, *out, *p);
 }
 
+void DASH_BGEMM_b1_cpu(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                       const dash_bgemm_params_t **p) {
+  o2c_bgemm(*in, *weight, *scale, *bias, *out, *p);
+}
+
 } /* extern "C" */

@@ -1,7 +1,8 @@
 """The binarized MLP of models/bnn_mlp.py (trained here, seeded, a few seconds: sign activations and
 bipolar hidden weights, straight-through estimator) exported as a QONNX model with BipolarQuant nodes,
 and its float twin: compiled by us, the binarized one stays within 3 points of the float one on the
-449 held-out digits (issue 17's done-when), and equals its reference evaluation."""
+449 held-out digits (issue 17's done-when), and equals its reference evaluation. Its two hidden layers
+compile to XNOR/popcount layers (BGemm, DASH_BGEMM_b1)."""
 from __future__ import annotations
 
 import numpy as np
@@ -52,6 +53,8 @@ def test_binarized_mlp_equals_its_reference(trained):
 
     _, _, x, _ = trained["data"]
     b = trained[True]
+    ops = [ly["op"] for ly in b["json"]["layers"]]
+    assert ops.count("BGemm") == 2 and ops.count("Gemm") == 2, ops  # the hidden layers run XNOR/popcount
     sess = ort.InferenceSession(to_standard(onnx.load(str(b["path"]))).SerializeToString(),
                                 providers=["CPUExecutionProvider"])
     ref = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
