@@ -159,6 +159,21 @@ O2C_ML_INLINE_API void DASH_BGEMM_b1_nb(const float **in, const uint64_t **weigh
 }
 #endif
 
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BCONV_b1)
+O2C_ML_INLINE_API void DASH_BCONV_b1(const float *in, const uint64_t *weight, const float *scale, const float *bias,
+                                     float *out, const dash_bconv_params_t *p) {
+  DASH_BCONV_b1_cpu(&in, &weight, &scale, &bias, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BCONV_b1_nb)
+O2C_ML_INLINE_API void DASH_BCONV_b1_nb(const float **in, const uint64_t **weight, const float **scale,
+                                        const float **bias, float **out, const dash_bconv_params_t **p,
+                                        cedr_barrier_t *barrier) {
+  DASH_BCONV_b1_cpu(in, weight, scale, bias, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,4 +49,9 @@ void DASH_BGEMM_b1_cpu(const float **in, const uint64_t **weight, const float **
   o2c_bgemm(*in, *weight, *scale, *bias, *out, *p);
 }
 
+void DASH_BCONV_b1_cpu(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                       const dash_bconv_params_t **p) {
+  o2c_bconv(*in, *weight, *scale, *bias, *out, *p);
+}
+
 } /* extern "C" */

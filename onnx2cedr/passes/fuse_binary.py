@@ -1,6 +1,7 @@
-"""Fuse a binarized layer into one XNOR/popcount layer (BGemm -> DASH_BGEMM_b1):
+"""Fuse a binarized layer into one XNOR/popcount layer (BGemm -> DASH_BGEMM_b1, BConv -> DASH_BCONV_b1):
 
     Where(GreaterOrEqual(x, 0), s, -s) -> MatMul | Gemm(., W[, C])    (W bipolar: column n is +-a_n)
+    Where(GreaterOrEqual(x, 0), s, -s) -> Conv(., W[, B])              (W[o] is +-a_o; 2-D, group 1, no pads)
 
 becomes BGemm(x, bits(W > 0), scale = s * a_n * alpha, bias = beta * C): the kernel binarizes x itself
 (1 for x >= 0) and computes scale[n] * (K - 2 popcount(x bits XOR w bits)) + bias[n]. The Where is
@@ -11,15 +12,16 @@ BatchNormalization folded into the layer keeps it so: it scales columns).
 Legal when: x is float32 and 2-D; the 0, s and -s are constants of one element (s may be any value,
 its sign goes into the scale); the layer is MatMul with a 2-D constant W, or Gemm with a 2-D constant
 W, transA = 0 and C absent or a constant of one value per column; every |W| of a column is the same;
-the layer has no fused activation. Runs in the fusion flow after fold_batchnorm / fuse_bias (so that
-their folds land in W and C first) and before fuse_activation.
+the layer has no fused activation. A Conv: 2-D, group 1, no padding (ONNX pads the bipolar input with
+zeros, which a bit cannot hold), a constant bias per output channel. Runs in the fusion flow after
+fold_batchnorm / fuse_bias (so that their folds land in W and C first) and before fuse_activation.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Graph, Node
-from ..ops.binary import pack_bits
+from ..ops.binary import pack_bits, pack_conv_bits
 from .common import Pass
 
 _F32 = np.dtype(np.float32)
@@ -62,9 +64,45 @@ class FuseBinary(Pass):
 
     def apply(self, graph: Graph) -> bool:
         changed = False
-        for layer in [n for n in graph.nodes if n.op in ("MatMul", "Gemm") and not n.domain]:
-            changed |= self._fuse(graph, layer)
+        for layer in [n for n in graph.nodes if n.op in ("MatMul", "Gemm", "Conv") and not n.domain]:
+            changed |= self._fuse_conv(graph, layer) if layer.op == "Conv" else self._fuse(graph, layer)
         return changed
+
+    @staticmethod
+    def _fuse_conv(graph: Graph, conv: Node) -> bool:
+        """Conv(Where(x >= 0, s, -s), W[, B]): 2-D, group 1, no padding -> BConv."""
+        if conv.act is not None:
+            return False
+        src = bipolar_source(graph, graph.producers(), conv.inputs[0])
+        w = graph.const(conv.input(1))
+        if src is None or w is None or w.ndim != 4 or len(graph.values[src[0]].shape) != 4:
+            return False
+        a = conv.attrs
+        if int(a.get("group", 1)) != 1 or any(int(p) for p in (a.get("pads") or [])) or \
+                (a.get("auto_pad") or "NOTSET") not in ("NOTSET", "VALID"):
+            return False
+        if a.get("kernel_shape") and list(a["kernel_shape"]) != list(w.shape[2:]):
+            return False
+        oc = w.shape[0]
+        mag = bipolar_weights(np.ascontiguousarray(w.reshape(oc, -1)))
+        if mag is None:
+            return False
+        bias = ""
+        if conv.input(2):
+            b = graph.const(conv.input(2))
+            if b is None or b.size != oc:
+                return False
+            bias = graph.add_const(graph.fresh_name(f"{conv.name}_bbias"), b.reshape(oc).astype(np.float32)).name
+        scale = (np.float32(src[1]) * mag.astype(np.float32)).astype(np.float32)
+        w_name = graph.add_const(graph.fresh_name(f"{conv.name}_bweight"), pack_conv_bits(w)).name
+        s_name = graph.add_const(graph.fresh_name(f"{conv.name}_bscale"), scale).name
+        attrs = {"kernel_shape": [int(k) for k in w.shape[2:]],
+                 "strides": [int(v) for v in (a.get("strides") or [1, 1])],
+                 "dilations": [int(v) for v in (a.get("dilations") or [1, 1])]}
+        node = Node("BConv", graph.fresh_node_name(f"{conv.name}_xnor"), [src[0], w_name, s_name, bias],
+                    [conv.outputs[0]], attrs, domain="onnx2cedr.ext", fused_from=[conv.name])
+        graph.nodes[graph.nodes.index(conv)] = node
+        return True
 
     @staticmethod
     def _fuse(graph: Graph, layer: Node) -> bool:

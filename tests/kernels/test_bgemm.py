@@ -1,7 +1,7 @@
-"""Binarized matrix product (kernels/src/cpu/bgemm.cpp, DASH_BGEMM_b1): the AVX2 and the portable popcount
-paths (chosen by the compile flags, so built here both ways) pack activations into bits as numpy does
-(1: x >= 0) and give the exact bipolar dot products K - 2 popcount(a XOR w) of numpy's +-1 products;
-o2c_bgemm's scale and bias are numpy's float32 arithmetic."""
+"""Binarized matrix product and convolution (kernels/src/cpu/bgemm.cpp, DASH_BGEMM_b1 / DASH_BCONV_b1): the
+AVX2 and the portable popcount paths (chosen by the compile flags, so built here both ways) pack
+activations into bits as numpy does (1: x >= 0) and give the exact bipolar dot products
+K - 2 popcount(a XOR w) of numpy's +-1 products; the scale and bias are numpy's float32 arithmetic."""
 from __future__ import annotations
 
 import ctypes as C
@@ -104,3 +104,40 @@ def test_bgemm_scale_and_bias(blibs, m, n, k, bias):
         got[name] = out
     if len(got) == 2:
         np.testing.assert_array_equal(got["avx2"], got["portable"])
+
+
+class BConvParams(C.Structure):
+    _fields_ = [("batch", C.c_int64), ("in_channels", C.c_int64), ("out_channels", C.c_int64),
+                ("in_size", C.c_int64 * 2), ("out_size", C.c_int64 * 2), ("kernel", C.c_int64 * 2),
+                ("stride", C.c_int64 * 2), ("dilation", C.c_int64 * 2)]
+
+
+@pytest.mark.parametrize("b, c, oc, hw, k, stride, dil", [
+    (1, 3, 5, (7, 6), (3, 3), (1, 1), (1, 1)), (2, 64, 4, (5, 5), (3, 2), (1, 1), (1, 1)),
+    (1, 70, 9, (9, 8), (3, 3), (2, 1), (1, 2)), (1, 130, 3, (4, 4), (1, 1), (1, 1), (1, 1))])
+def test_bconv(blibs, b, c, oc, hw, k, stride, dil):
+    from onnx2cedr.ops.binary import pack_conv_bits
+
+    rng = np.random.RandomState(c + oc)
+    x = rng.randn(b, c, *hw).astype(np.float32)
+    x.reshape(-1)[::9] = 0.0
+    w = rng.randn(oc, c, *k).astype(np.float32)
+    scale = rng.uniform(0.1, 2, oc).astype(np.float32)
+    bias = rng.randn(oc).astype(np.float32)
+    out_hw = [(hw[i] - (k[i] - 1) * dil[i] - 1) // stride[i] + 1 for i in range(2)]
+    sx, sw = np.where(x >= 0, 1, -1).astype(np.int64), np.where(w > 0, 1, -1).astype(np.int64)
+    dots = np.zeros((b, oc, *out_hw), np.int64)
+    for ky in range(k[0]):
+        for kx in range(k[1]):
+            y0, x0 = ky * dil[0], kx * dil[1]
+            patch = sx[:, :, y0:y0 + stride[0] * (out_hw[0] - 1) + 1:stride[0], x0:x0 + stride[1] * (out_hw[1] - 1) + 1:stride[1]]
+            dots += np.einsum("bchw,oc->bohw", patch, sw[:, :, ky, kx])
+    want = dots.astype(np.float32) * scale[None, :, None, None] + bias[None, :, None, None]
+    p = BConvParams(b, c, oc, (C.c_int64 * 2)(*hw), (C.c_int64 * 2)(*out_hw), (C.c_int64 * 2)(*k),
+                    (C.c_int64 * 2)(*stride), (C.c_int64 * 2)(*dil))
+    bits = pack_conv_bits(w)
+    for name, lib in blibs.items():
+        lib.o2c_bconv.argtypes = [C.c_void_p] * 5 + [C.POINTER(BConvParams)]
+        out = np.full((b, oc, *out_hw), np.nan, np.float32)
+        lib.o2c_bconv(_ptr(x), _ptr(bits), _ptr(scale), _ptr(bias), _ptr(out), C.byref(p))
+        np.testing.assert_array_equal(out, want, err_msg=name)

@@ -69,3 +69,34 @@ def test_what_is_not_binary_stays_float(case):
     g = to_ir(m)
     optimize(g)
     assert "BGemm" not in op_counts(g), op_counts(g)
+
+
+def _conv_model(pads=(0, 0, 0, 0), group=1, strides=(1, 1)):
+    rng = np.random.default_rng(3)
+    oc, c = 6, 8
+    w = (np.where(rng.standard_normal((oc, c // group, 3, 3)) >= 0, 1.0, -1.0)
+         * rng.uniform(0.1, 1, (oc, 1, 1, 1))).astype(np.float32)
+    inits = {"zero": np.float32(0), "s": np.float32(0.5), "ns": np.float32(-0.5), "w": w,
+             "b": rng.standard_normal(oc).astype(np.float32)}
+    nodes = [helper.make_node("GreaterOrEqual", ["x", "zero"], ["ge"]),
+             helper.make_node("Where", ["ge", "s", "ns"], ["sx"]),
+             helper.make_node("Conv", ["sx", "w", "b"], ["y"], name="conv", pads=list(pads), group=group,
+                              strides=list(strides), kernel_shape=[3, 3])]
+    return make_model(nodes, [("x", [2, c, 9, 10])], [("y", None)], inits)
+
+
+def test_bipolar_conv_becomes_bconv(tmp_path):
+    m = _conv_model(strides=(2, 1))
+    g = to_ir(m)
+    optimize(g)
+    assert op_counts(g) == {"BConv": 1}, op_counts(g)
+    x = np.random.default_rng(2).standard_normal((2, 8, 9, 10)).astype(np.float32)
+    ours, ref = run_ours(m, {"x": x}, workdir=tmp_path)[0], run_ort(m, {"x": x})[0]
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{"pads": (1, 1, 1, 1)}, {"group": 2}])
+def test_padded_or_grouped_conv_stays_float(kw):
+    g = to_ir(_conv_model(**kw))
+    optimize(g)
+    assert "BConv" not in op_counts(g) and "Conv" in op_counts(g), op_counts(g)

@@ -1,5 +1,6 @@
 /*
- * bgemm.cpp - binarized matrix product (o2c_bgemm: DASH_BGEMM_b1), XNOR / popcount.
+ * bgemm.cpp - binarized matrix product and convolution (o2c_bgemm / o2c_bconv: DASH_BGEMM_b1 /
+ * DASH_BCONV_b1), XNOR / popcount.
  *
  * Bipolar operands: sign(x) = +1 for x >= 0, else -1, as one bit (1: +). For rows a (activations)
  * and w (weights) of K such values, packed 64 per word (bit k % 64 of word k / 64, zero beyond K):
@@ -7,7 +8,10 @@
  * (d counts the positions where the signs differ; the zero padding bits never differ). Then
  *   out[m][n] = scale[n] * (K - 2 d) + bias[n].
  * The weights come bit-packed (the compiler packs them once, into the weights file: 1 bit each);
- * each activation row is binarized and packed here, once per call.
+ * each activation row is binarized and packed here, once per call. The convolution packs the image
+ * channels-last (C bits per pixel in ceil(C / 64) words), gathers one row of taps per output pixel
+ * ((ky, kx) x those words: the weights' order; no padding, so every tap is real) and runs the same
+ * product over rows whose words hold K = C * KH * KW real bits.
  *
  * Two popcount paths, chosen when the library is compiled, with identical (exact, integer) results:
  *   AVX2: 4 words per step: vpshufb on the two nibbles of each byte of a XOR w (a 16-entry table of
@@ -17,7 +21,6 @@
  */
 #include "internal.h"
 
-#include <vector>
 
 #if O2C_HAVE_AVX2
 #define O2C_B_PATH 1
@@ -101,10 +104,10 @@ void mismatches(const uint64_t *a, const uint64_t *const *w, int nc, int64_t W, 
     for (int j = 0; j < nc; ++j) d[j] += __builtin_popcountll(a[i] ^ w[j][i]);
 }
 
-/* C[m][n] = K - 2 popcount(abits[m] XOR wbits[n]) */
+/* C[m][n] = K - 2 popcount(abits[m] XOR wbits[n]), rows of W words (bits beyond the K real ones clear) */
 template <class Emit>
-void bipolar_product(const uint64_t *abits, const uint64_t *wbits, int64_t M, int64_t N, int64_t K, Emit emit) {
-  const int64_t W = words_of(K);
+void bipolar_product(const uint64_t *abits, const uint64_t *wbits, int64_t M, int64_t N, int64_t W, int64_t K,
+                     Emit emit) {
   for (int64_t m = 0; m < M; ++m) {
     const uint64_t *a = abits + m * W;
     for (int64_t n = 0; n < N; n += 4) {
@@ -127,10 +130,46 @@ void o2c_bgemm(const float *in, const uint64_t *weight, const float *scale, cons
   const int64_t M = p->M, N = p->N, K = p->K, W = words_of(K);
   o2c::detail::Scratch<uint64_t> abits(static_cast<size_t>(M * W > 0 ? M * W : 1));
   for (int64_t m = 0; m < M; ++m) pack_row(in + m * K, K, abits.get() + m * W);
-  bipolar_product(abits.get(), weight, M, N, K, [&](int64_t m, int64_t n, int32_t dot) {
+  bipolar_product(abits.get(), weight, M, N, W, K, [&](int64_t m, int64_t n, int32_t dot) {
     const float y = static_cast<float>(dot) * scale[n];
     out[m * N + n] = bias ? y + bias[n] : y;
   });
+}
+
+void o2c_bconv(const float *in, const uint64_t *weight, const float *scale, const float *bias, float *out,
+               const dash_bconv_params_t *p) {
+  const int64_t C = p->in_channels, OC = p->out_channels, H = p->in_size[0], Wd = p->in_size[1];
+  const int64_t OH = p->out_size[0], OW = p->out_size[1], KH = p->kernel[0], KW = p->kernel[1];
+  const int64_t CW = words_of(C), RW = KH * KW * CW, P = OH * OW, K = C * KH * KW;
+  o2c::detail::Scratch<uint64_t> px(static_cast<size_t>(H * Wd * CW > 0 ? H * Wd * CW : 1));
+  o2c::detail::Scratch<uint64_t> rows(static_cast<size_t>(P * RW > 0 ? P * RW : 1));
+  for (int64_t b = 0; b < p->batch; ++b) {
+    /* the image channels-last, C bits per pixel (1: x >= 0) in CW words */
+    const float *img = in + b * C * H * Wd;
+    std::memset(px.get(), 0, sizeof(uint64_t) * static_cast<size_t>(H * Wd * CW));
+    for (int64_t c = 0; c < C; ++c) {
+      const uint64_t bit = uint64_t{1} << (c % 64);
+      const float *plane = img + c * H * Wd;
+      uint64_t *dst = px.get() + c / 64;
+      for (int64_t i = 0; i < H * Wd; ++i)
+        if (plane[i] >= 0.0f) dst[i * CW] |= bit;
+    }
+    /* one row of taps per output pixel: (ky, kx) x CW words, the weights' order */
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        uint64_t *row = rows.get() + (oy * OW + ox) * RW;
+        for (int64_t ky = 0; ky < KH; ++ky)
+          for (int64_t kx = 0; kx < KW; ++kx) {
+            const int64_t y = oy * p->stride[0] + ky * p->dilation[0], x = ox * p->stride[1] + kx * p->dilation[1];
+            std::memcpy(row + (ky * KW + kx) * CW, px.get() + (y * Wd + x) * CW, sizeof(uint64_t) * CW);
+          }
+      }
+    float *o = out + b * OC * P;
+    bipolar_product(rows.get(), weight, P, OC, RW, K, [&](int64_t m, int64_t n, int32_t dot) {
+      const float y = static_cast<float>(dot) * scale[n];
+      o[n * P + m] = bias ? y + bias[n] : y;
+    });
+  }
 }
 
 /* For tests: the packing of rows of floats, the exact bipolar dot products of packed rows, the path. */
@@ -139,7 +178,7 @@ void o2c_bgemm_pack(const float *x, int64_t rows, int64_t K, uint64_t *bits) {
 }
 
 void o2c_bgemm_s32(const uint64_t *abits, const uint64_t *wbits, int64_t M, int64_t N, int64_t K, int32_t *C) {
-  bipolar_product(abits, wbits, M, N, K, [&](int64_t m, int64_t n, int32_t dot) { C[m * N + n] = dot; });
+  bipolar_product(abits, wbits, M, N, words_of(K), K, [&](int64_t m, int64_t n, int32_t dot) { C[m * N + n] = dot; });
 }
 
 int o2c_bgemm_path(void) { return O2C_B_PATH; }
