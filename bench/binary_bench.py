@@ -8,7 +8,8 @@ binarization, and the XNOR/popcount layer against the float one.
    ONNX (the binarized one as QONNX BipolarQuant nodes), compiled, run on the 449 held-out digits: top-1
    of the generated code, drop against the float twin, weights file, latency (one thread, the models
    interleaved run by run). The float twin binarized after training (`quantize --scheme binary`, the
-   first 100 test digits as calibration) is measured alongside.
+   first 100 test digits as calibration) is measured alongside, and the float twin goes through
+   `accuracy` with the schemes float, int16, int8 and binary.
 2. The same table for LeNet-5 on the bundled digits (onnx2cedr.quantize.accuracy: float, int8, binary).
 3. One layer M=1 x K -> N as a single-layer model: a bipolar layer (Where(x >= 0) -> MatMul with +-a
    columns: compiled to BGemm, DASH_BGEMM_b1) against the float MatMul of the same shape (DASH_GEMM_RE),
@@ -76,7 +77,10 @@ def mlp_table(work: Path, runs: int) -> list[tuple]:
         ops = [ly["op"] for ly in lib.desc["layers"]]
         rows.append((k, top1[k], 100 * (top1["float twin"] - top1[k]), int(lib.desc["memory"]["weights_bytes"]),
                      lat[k], ops.count("BGemm")))
-    return rows
+    test = work / "test64.npz"
+    np.savez(test, x=x[:, None, :], y=y)
+    schemes = accuracy(paths["float twin"], test, "y", ["float", "int16", "int8", "binary"], calib=cal, runs=runs)
+    return rows, schemes
 
 
 def _layer_model(k: int, n: int, bipolar: bool) -> onnx.ModelProto:
@@ -115,6 +119,14 @@ def layer_table(work: Path, runs: int) -> list[tuple]:
     return rows
 
 
+def _scheme_table(results) -> None:
+    print("| scheme | top-1 (generated code) | drop (points) | weights bytes | latency (1 thread) | integer layers |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r.scheme} | {100 * r.top1:.2f}% | {r.drop_points:+.2f} | {r.weights_bytes:,} | "
+              f"{r.latency_us:.1f} us | {r.integer_layers} |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=200)
@@ -124,19 +136,18 @@ def main(argv=None) -> int:
         print("### Binarized MLP on the digits (449 held-out images)\n")
         print("| model | top-1 (generated code) | drop (points) | weights bytes | latency (1 thread) | XNOR layers |")
         print("|---|---|---|---|---|---|")
-        for name, top1, drop, wb, lat, nx in mlp_table(work, a.runs):
+        rows, schemes = mlp_table(work, a.runs)
+        for name, top1, drop, wb, lat, nx in rows:
             print(f"| {name} | {100 * top1:.2f}% | {drop:+.2f} | {wb:,} | {lat:.2f} us | {nx} |")
+        print("\n### The float twin through `accuracy --schemes float,int16,int8,binary` (calibration: first 100)\n")
+        _scheme_table(schemes)
         print("\n### LeNet-5 on the digits (float, int8, post-training binary; calibration: first 100 test images)\n")
         z = np.load(DIGITS)
         cal = work / "cal100.npz"
         np.savez(cal, input=z["x"][:100])
-        print("| scheme | top-1 (generated code) | drop (points) | weights bytes | latency (1 thread) | integer layers |")
-        print("|---|---|---|---|---|---|")
-        for r in accuracy(LENET, DIGITS, "y", ["float", "int8", "binary"], calib=cal, runs=a.runs):
-            print(f"| {r.scheme} | {100 * r.top1:.2f}% | {r.drop_points:+.2f} | {r.weights_bytes:,} | "
-                  f"{r.latency_us:.1f} us | {r.integer_layers} |")
+        _scheme_table(accuracy(LENET, DIGITS, "y", ["float", "int8", "binary"], calib=cal, runs=a.runs))
         print("\n### One layer: XNOR/popcount (BGemm) against float (the layer's own time, interleaved)\n")
-        print("| layer | float MatMul | BGemm | float / BGemm | float weights bytes | packed bits bytes |")
+        print("| layer | float MatMul | BGemm | float / BGemm | float weights bytes | BGemm weights file (bits + scales) |")
         print("|---|---|---|---|---|---|")
         for name, tf, tb, ratio, fb, bb in layer_table(work, a.runs):
             print(f"| {name} | {tf:.2f} us | {tb:.2f} us | {ratio:.1f}x | {fb:,} | {bb:,} |")
