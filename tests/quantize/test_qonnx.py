@@ -102,3 +102,20 @@ def test_bad_quant_is_one_line(tmp_path, case, message):
     assert message in one_line_error(r)
     with pytest.raises(ModelError, match=message.replace("(", r"\(")):
         to_standard(m)
+
+
+def test_qonnx_binarized_conv_compiles_to_xnor(tmp_path):
+    """BipolarQuant on the activations and on the weights (one scale per output channel) of an unpadded Conv:
+    one BConv (DASH_BCONV_b1), equal to the reference within float rounding."""
+    rng = np.random.RandomState(0)
+    w = rng.randn(6, 4, 3, 3).astype(np.float32)
+    ws = np.abs(w).mean(axis=(1, 2, 3), keepdims=True).astype(np.float32)
+    nodes = [helper.make_node("BipolarQuant", ["x", "s"], ["xb"], domain=QONNX, name="sign"),
+             helper.make_node("BipolarQuant", ["w", "ws"], ["wb"], domain=QONNX, name="wsign"),
+             helper.make_node("Conv", ["xb", "wb", "b"], ["y"], kernel_shape=[3, 3], strides=[1, 2], name="conv")]
+    m = _model(nodes, {"s": np.float32(1.0), "w": w, "ws": ws, "b": rng.randn(6).astype(np.float32)}, shape=(1, 4, 8, 9))
+    rep = onnx2cedr.validate(m, samples=3, out_dir=tmp_path / "o", artifacts=("lib",))
+    assert rep.passed, rep.outputs
+    import json
+    ops = [ly["op"] for ly in json.loads((tmp_path / "o" / "model.json").read_text())["layers"]]
+    assert ops == ["BConv"], ops
