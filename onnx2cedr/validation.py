@@ -138,8 +138,10 @@ def _ort_session(model, notes: list[str], extra_outputs: Sequence[str] = ()):
         proto = p2
     if has_qonnx(proto):
         proto = to_standard(proto)
-        notes.append("onnxruntime cannot run QONNX's Quant / BipolarQuant: the reference runs them written in "
-                     "standard ONNX ops by onnx2cedr (quantize/qonnx.py, the recipe the compiler lowers them with)")
+        note = ("onnxruntime cannot run QONNX's Quant / BipolarQuant: the reference runs them written in "
+                "standard ONNX ops by onnx2cedr (quantize/qonnx.py, the recipe the compiler lowers them with)")
+        if note not in notes:  # once, though the per-layer run opens a second session
+            notes.append(note)
     if proto.ir_version > ORT_MAX_IR:
         notes.append(f"the model declares IR version {proto.ir_version}; the reference run declared "
                      f"{ORT_MAX_IR} for onnxruntime")
