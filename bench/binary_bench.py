@@ -8,7 +8,7 @@ binarization, and the XNOR/popcount layer against the float one.
    ONNX (the binarized one as QONNX BipolarQuant nodes), compiled, run on the 449 held-out digits: top-1
    of the generated code, drop against the float twin, weights file, latency (one thread, the models
    interleaved run by run). The float twin binarized after training (`quantize --scheme binary`, the
-   first 100 test digits as calibration) is measured alongside, and the float twin goes through
+   first 100 training digits as calibration) is measured alongside, and the float twin goes through
    `accuracy` with the schemes float, int16, int8 and binary.
 2. The same table for LeNet-5 on the bundled digits (onnx2cedr.quantize.accuracy: float, int8, binary).
 3. One layer M=1 x K -> N as a single-layer model: a bipolar layer (Where(x >= 0) -> MatMul with +-a
@@ -55,14 +55,14 @@ def mlp_table(work: Path, runs: int) -> list[tuple]:
     from models import bnn_mlp
 
     data = bnn_mlp.load()
-    _, _, x, y = data
+    x_train, _, x, y = data
     paths = {}
     for binary in (False, True):
         net = bnn_mlp.train(binary, data=data)
         paths["binarized (trained, QONNX)" if binary else "float twin"] = p = work / f"{'bnn' if binary else 'mlp'}.onnx"
         bnn_mlp.export_onnx(net, p, binary)
     cal = work / "cal64.npz"
-    np.savez(cal, x=x[:100, None, :])
+    np.savez(cal, x=x_train[:100, None, :])  # training digits: the binary scheme re-estimates BN statistics on them
     paths["float twin, quantize --scheme binary"] = quantize(paths["float twin"], cal, work / "mlp_bin.onnx",
                                                               scheme="binary")
     libs = {}
@@ -139,7 +139,8 @@ def main(argv=None) -> int:
         rows, schemes = mlp_table(work, a.runs)
         for name, top1, drop, wb, lat, nx in rows:
             print(f"| {name} | {100 * top1:.2f}% | {drop:+.2f} | {wb:,} | {lat:.2f} us | {nx} |")
-        print("\n### The float twin through `accuracy --schemes float,int16,int8,binary` (calibration: first 100)\n")
+        print("\n### The float twin through `accuracy --schemes float,int16,int8,binary` (calibration: first 100 "
+              "training digits)\n")
         _scheme_table(schemes)
         print("\n### LeNet-5 on the digits (float, int8, post-training binary; calibration: first 100 test images)\n")
         z = np.load(DIGITS)

@@ -13,7 +13,9 @@ straight-through estimator, does far better: models/bnn_mlp.py); this is the hon
   quantizer of x over the calibration inputs (two_levels: a threshold t between the means lo and hi of
   the values below and above it, c = (lo + hi) / 2, s = (hi - lo) / 2; binarizing a ReLU output at 0
   would make every bit 1). Written Where(GreaterOrEqual(Sub(x, t), 0), s, -s); the layer becomes
-  Gemm(that, sign(w) * a, C + c * colsum(sign(w) * a)) (the c part of x moved into the bias).
+  Gemm(that, sign(w) * a, C + c * colsum(sign(w) * a)) (the c part of x moved into the bias);
+- every BatchNormalization downstream of a binarized layer gets its mean and variance re-estimated on the
+  calibration inputs (its float statistics do not describe the binarized layer's outputs).
 
 The compiler runs each binarized layer as one XNOR/popcount layer (fuse_binary -> DASH_BGEMM_b1)."""
 from __future__ import annotations
@@ -81,7 +83,10 @@ def binary_layers(model: onnx.ModelProto, exclude: Sequence[str] = ()) -> list[o
     return out
 
 
-def _activations(model: onnx.ModelProto, names: list[str], feeds: list[dict[str, np.ndarray]]) -> dict:
+def _activations(model: onnx.ModelProto, names: list[str], feeds: list[dict[str, np.ndarray]],
+                 flat: bool = True) -> dict:
+    """The values of the tensors `names` over the calibration feeds: flattened and concatenated, or (flat
+    False) stacked sample by sample along a new leading axis."""
     import onnxruntime as ort
 
     m = onnx.ModelProto()
@@ -99,7 +104,35 @@ def _activations(model: onnx.ModelProto, names: list[str], feeds: list[dict[str,
         got = [sess.run(names, f) for f in feeds]
     except Exception as e:
         raise ModelError(f"calibration run failed: {str(e).splitlines()[0][:300]}") from None
+    if not flat:
+        return {name: np.stack([np.asarray(r[i], np.float64) for r in got]) for i, name in enumerate(names)}
     return {name: np.concatenate([np.asarray(r[i], np.float64).reshape(-1) for r in got]) for i, name in enumerate(names)}
+
+
+def _recalibrate_batchnorm(proto: onnx.ModelProto, binarized: list[str], feeds, fresh) -> int:
+    """Re-estimate the mean and variance of every BatchNormalization downstream of a binarized layer on the
+    calibration inputs (in graph order, each with the ones before it already re-estimated): the float
+    statistics do not describe a binarized layer's outputs. Returns how many were re-estimated."""
+    g = proto.graph
+    reach = set(binarized)
+    bns = []
+    for n in g.node:
+        if any(i in reach for i in n.input):
+            reach.update(o for o in n.output if o)
+            if n.op_type == "BatchNormalization" and not n.domain and len(n.input) == 5:
+                bns.append(n)
+    for bn in bns:
+        x = _activations(proto, [bn.input[0]], feeds, flat=False)[bn.input[0]]
+        x = x.reshape(-1, *x.shape[2:])  # samples x batch -> one batch axis
+        axes = tuple(i for i in range(x.ndim) if i != 1)
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        names = []
+        for hint, a in (("mean", mean), ("var", var)):
+            name = fresh(f"{bn.name or bn.output[0]}_binary_{hint}")
+            g.initializer.append(numpy_helper.from_array(a.astype(np.float32), name))
+            names.append(name)
+        bn.input[3], bn.input[4] = names
+    return len(bns)
 
 
 def binarize(model: str | os.PathLike, calib: str | os.PathLike, output: str | os.PathLike,
@@ -181,6 +214,7 @@ def binarize(model: str | os.PathLike, calib: str | os.PathLike, output: str | o
         new_nodes += replace.get(id(n), [n])
     del g.node[:]
     g.node.extend(new_nodes)
+    _recalibrate_batchnorm(proto, [o for n in layers if id(n) in replace for o in n.output], feeds, fresh)
     if proto.ir_version > MAX_IR:
         proto.ir_version = MAX_IR
     out = Path(output)

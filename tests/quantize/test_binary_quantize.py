@@ -99,3 +99,37 @@ def test_bad_input_is_one_line(data, tmp_path, case, needle):
     assert r.exit_code == 2
     assert needle in one_line_error(r)
     assert not out.exists()
+
+
+def test_batchnorm_after_a_binarized_layer_is_recalibrated(tmp_path):
+    """Gemm -> Relu -> MatMul -> BN -> Relu -> Gemm: the MatMul is binarized, and the BN's mean and variance
+    become those of the binarized layer's outputs over the calibration inputs."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Gemm", ["x", "w0"], ["h0"], name="fc0"), helper.make_node("Relu", ["h0"], ["r0"]),
+             helper.make_node("MatMul", ["r0", "w1"], ["h1"], name="fc1"),
+             helper.make_node("BatchNormalization", ["h1", "g", "b", "m", "v"], ["bn"], name="bn"),
+             helper.make_node("Relu", ["bn"], ["r1"]), helper.make_node("Gemm", ["r1", "w2"], ["y"], name="fc2")]
+    inits = {"w0": rng.standard_normal((10, 32)), "w1": rng.standard_normal((32, 16)), "g": np.ones(16),
+             "b": np.zeros(16), "m": np.zeros(16), "v": np.ones(16), "w2": rng.standard_normal((16, 4))}
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [2, 10])],
+                          [helper.make_tensor_value_info("y", 1, [2, 4])],
+                          [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(tmp_path / "f.onnx"))
+    cal = rng.standard_normal((12, 2, 10)).astype(np.float32)
+    np.savez(tmp_path / "cal.npz", x=cal)
+    out = tmp_path / "b.onnx"
+    r = cli("quantize", tmp_path / "f.onnx", "--calib", tmp_path / "cal.npz", "-o", out, "--scheme", "binary")
+    assert r.exit_code == 0, r.output
+    q = onnx.load(str(out))
+    inits = {t.name: numpy_helper.to_array(t) for t in q.graph.initializer}
+    bn = next(n for n in q.graph.node if n.op_type == "BatchNormalization")
+    q.graph.output.append(onnx.ValueInfoProto(name="h1"))
+    sess = ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
+    h1 = np.concatenate([sess.run(["h1"], {"x": c})[0] for c in cal]).astype(np.float64)
+    np.testing.assert_allclose(inits[bn.input[3]], h1.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(inits[bn.input[4]], h1.var(axis=0), rtol=1e-4, atol=1e-5)
+    assert [n.op_type for n in q.graph.node].count("Where") == 1  # fc1 only: fc0 and fc2 stay float
