@@ -59,7 +59,8 @@ def mlp_table(work: Path, runs: int) -> list[tuple]:
     paths = {}
     for binary in (False, True):
         net = bnn_mlp.train(binary, data=data)
-        paths["binarized (trained, QONNX)" if binary else "float twin"] = p = work / f"{'bnn' if binary else 'mlp'}.onnx"
+        p = work / f"{'bnn' if binary else 'mlp'}.onnx"
+        paths["binarized (trained, QONNX)" if binary else "float twin"] = p
         bnn_mlp.export_onnx(net, p, binary)
     cal = work / "cal64.npz"
     np.savez(cal, x=x_train[:100, None, :])  # training digits: the binary scheme re-estimates BN statistics on them
@@ -92,7 +93,8 @@ def _layer_model(k: int, n: int, bipolar: bool) -> onnx.ModelProto:
     if bipolar:
         inits = {"w": (np.where(w >= 0, 1.0, -1.0) * np.abs(w).mean(axis=0, keepdims=True)).astype(np.float32),
                  "zero": np.float32(0), "s": np.float32(1), "ns": np.float32(-1)}
-        nodes = [helper.make_node("GreaterOrEqual", ["x", "zero"], ["ge"]), helper.make_node("Where", ["ge", "s", "ns"], ["sx"])]
+        nodes = [helper.make_node("GreaterOrEqual", ["x", "zero"], ["ge"]),
+                 helper.make_node("Where", ["ge", "s", "ns"], ["sx"])]
         src = "sx"
     nodes.append(helper.make_node("MatMul", [src, "w"], ["y"]))
     g = helper.make_graph(nodes, "layer", [helper.make_tensor_value_info("x", 1, [1, k])],
@@ -148,7 +150,8 @@ def main(argv=None) -> int:
         np.savez(cal, input=z["x"][:100])
         _scheme_table(accuracy(LENET, DIGITS, "y", ["float", "int8", "binary"], calib=cal, runs=a.runs))
         print("\n### One layer: XNOR/popcount (BGemm) against float (the layer's own time, interleaved)\n")
-        print("| layer | float MatMul | BGemm | float / BGemm | float weights bytes | BGemm weights file (bits + scales) |")
+        print("| layer | float MatMul | BGemm | float / BGemm | float weights bytes | "
+              "BGemm weights file (bits + scales) |")
         print("|---|---|---|---|---|---|")
         for name, tf, tb, ratio, fb, bb in layer_table(work, a.runs):
             print(f"| {name} | {tf:.2f} us | {tb:.2f} us | {ratio:.1f}x | {fb:,} | {bb:,} |")

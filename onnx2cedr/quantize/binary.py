@@ -106,7 +106,8 @@ def _activations(model: onnx.ModelProto, names: list[str], feeds: list[dict[str,
         raise ModelError(f"calibration run failed: {str(e).splitlines()[0][:300]}") from None
     if not flat:
         return {name: np.stack([np.asarray(r[i], np.float64) for r in got]) for i, name in enumerate(names)}
-    return {name: np.concatenate([np.asarray(r[i], np.float64).reshape(-1) for r in got]) for i, name in enumerate(names)}
+    return {name: np.concatenate([np.asarray(r[i], np.float64).reshape(-1) for r in got])
+            for i, name in enumerate(names)}
 
 
 def _recalibrate_batchnorm(proto: onnx.ModelProto, binarized: list[str], feeds, fresh) -> int:

@@ -13,7 +13,8 @@ import pytest
 from _kref import CXX, KERNELS, sanitized
 from onnx2cedr.ops.binary import pack_bits
 
-BUILDS = {"avx2": (["-O2", "-mavx2", "-mfma"], 1, {"avx2", "fma"}), "portable": (["-O2", "-mno-avx2", "-mno-fma"], 0, set())}
+BUILDS = {"avx2": (["-O2", "-mavx2", "-mfma"], 1, {"avx2", "fma"}),
+          "portable": (["-O2", "-mno-avx2", "-mno-fma"], 0, set())}
 SIZES = [(1, 1, 1), (3, 5, 63), (2, 4, 64), (1, 7, 65), (4, 9, 256), (2, 3, 257), (5, 13, 1000)]
 
 
@@ -130,7 +131,9 @@ def test_bconv(blibs, b, c, oc, hw, k, stride, dil):
     for ky in range(k[0]):
         for kx in range(k[1]):
             y0, x0 = ky * dil[0], kx * dil[1]
-            patch = sx[:, :, y0:y0 + stride[0] * (out_hw[0] - 1) + 1:stride[0], x0:x0 + stride[1] * (out_hw[1] - 1) + 1:stride[1]]
+            ys = slice(y0, y0 + stride[0] * (out_hw[0] - 1) + 1, stride[0])
+            xs = slice(x0, x0 + stride[1] * (out_hw[1] - 1) + 1, stride[1])
+            patch = sx[:, :, ys, xs]
             dots += np.einsum("bchw,oc->bohw", patch, sw[:, :, ky, kx])
     want = dots.astype(np.float32) * scale[None, :, None, None] + bias[None, :, None, None]
     p = BConvParams(b, c, oc, (C.c_int64 * 2)(*hw), (C.c_int64 * 2)(*out_hw), (C.c_int64 * 2)(*k),

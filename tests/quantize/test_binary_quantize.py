@@ -77,7 +77,8 @@ def test_accuracy_reports_binary(data, tmp_path):
 
 def _single_gemm(tmp_path) -> Path:
     g = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"], name="fc")], "g",
-                          [helper.make_tensor_value_info("x", 1, [1, 4])], [helper.make_tensor_value_info("y", 1, [1, 3])],
+                          [helper.make_tensor_value_info("x", 1, [1, 4])],
+                          [helper.make_tensor_value_info("y", 1, [1, 3])],
                           [numpy_helper.from_array(np.ones((4, 3), np.float32), "w")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8

@@ -113,7 +113,8 @@ def test_qonnx_binarized_conv_compiles_to_xnor(tmp_path):
     nodes = [helper.make_node("BipolarQuant", ["x", "s"], ["xb"], domain=QONNX, name="sign"),
              helper.make_node("BipolarQuant", ["w", "ws"], ["wb"], domain=QONNX, name="wsign"),
              helper.make_node("Conv", ["xb", "wb", "b"], ["y"], kernel_shape=[3, 3], strides=[1, 2], name="conv")]
-    m = _model(nodes, {"s": np.float32(1.0), "w": w, "ws": ws, "b": rng.randn(6).astype(np.float32)}, shape=(1, 4, 8, 9))
+    m = _model(nodes, {"s": np.float32(1.0), "w": w, "ws": ws, "b": rng.randn(6).astype(np.float32)},
+               shape=(1, 4, 8, 9))
     rep = onnx2cedr.validate(m, samples=3, out_dir=tmp_path / "o", artifacts=("lib",))
     assert rep.passed, rep.outputs
     import json
