@@ -27,7 +27,7 @@ ARTIFACTS = ("lib", "exe", "app")
 # definition wins where it has one, so on a runtime without them the app degrades instead of failing.
 ML_APIS = ("DASH_GEMM_RE_flt", "DASH_CONV_flt", "DASH_CONV_TRANSPOSE_flt", "DASH_POOL_flt",
            "DASH_BINARY_flt", "DASH_UNARY_flt", "DASH_SOFTMAX_flt", "DASH_QCONV_i8", "DASH_QGEMM_i8",
-           "DASH_QCONV_i16", "DASH_QGEMM_i16")
+           "DASH_QCONV_i16", "DASH_QGEMM_i16", "DASH_BGEMM_b1", "DASH_BCONV_b1")
 ML_FALLBACK_SYMBOLS = tuple(f"{a}{form}" for a in ML_APIS for form in ("", "_nb"))
 
 

@@ -232,7 +232,7 @@ def quantize(model: Path = typer.Argument(..., help="The float ONNX model."),
              calib: Path = typer.Option(..., "--calib", help="Calibration inputs (.npz, the conventions of "
                                         "validate --inputs)."),
              output: Path = typer.Option(..., "-o", "--output", help="The QDQ model to write."),
-             scheme: str = typer.Option("int8", "--scheme", help="int8 or int16 (activations and weights)."),
+             scheme: str = typer.Option("int8", "--scheme", help="int8 or int16 (activations and weights), or binary (hidden MatMul/Gemm layers)."),
              per_channel: bool = PerChannelOpt, method: str = MethodOpt,
              exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Keep a node in float (repeatable)."),
              samples: Optional[int] = typer.Option(None, "--samples", help="Use at most N calibration inputs."),
@@ -246,15 +246,16 @@ def quantize(model: Path = typer.Argument(..., help="The float ONNX model."),
                            exclude=exclude or (), samples=samples, reduce_range=reduce_range)
     except O2CError as e:
         _fail(e)
-    out.print(f"[bold green]quantized[/] {model} -> {path} ({scheme}, {method}"
-              f"{', per channel' if per_channel else ''}{', 7-bit weights' if reduce_range else ''})")
+    how = "binary: hidden MatMul/Gemm layers, per-channel weight scales" if scheme == "binary" else \
+        f"{scheme}, {method}{', per channel' if per_channel else ''}{', 7-bit weights' if reduce_range else ''}"
+    out.print(f"[bold green]quantized[/] {model} -> {path} ({how})")
 
 
 @app.command()
 def accuracy(model: Path = typer.Argument(..., help="The float ONNX model."),
              inputs: Path = typer.Option(..., "--inputs", help="Labelled samples (.npz, as validate --inputs)."),
              labels: str = typer.Option(..., "--labels", help="The array of class labels in the --inputs file."),
-             schemes: str = typer.Option("float,int8", "--schemes", help="Comma list of float, int8, int16."),
+             schemes: str = typer.Option("float,int8", "--schemes", help="Comma list of float, int8, int16, binary."),
              calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration inputs for the quantized "
                                                   "schemes (.npz)."),
              calib_samples: Optional[int] = typer.Option(None, "--calib-samples", help="Use at most N calibration "

@@ -144,7 +144,7 @@ def _outputs_equal_exe(apps, instance_dir: Path) -> None:
 
 def test_fallback_list_covers_dash_ml_h():
     header = (ROOT / "kernels" / "include" / "dash_ml.h").read_text()
-    declared = set(re.findall(r"\bvoid (DASH_\w+_(?:flt|i8|i16))\(", header))
+    declared = set(re.findall(r"\bvoid (DASH_\w+_(?:flt|i8|i16|b1))\(", header))
     assert declared == set(ML_APIS)
     assert set(ML_FALLBACK_SYMBOLS) == declared | {s + "_nb" for s in declared}
 

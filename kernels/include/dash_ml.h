@@ -183,6 +183,27 @@ typedef struct dash_qgemm_params {
 } dash_qgemm_params_t;
 
 
+/* ---- BGEMM: binarized (XNOR / popcount) matrix product (BNN layers: bipolar activations and weights) ----
+ * out (M x N, float) = scale[n] * sum_k sign(in[m][k]) * sign(w[n][k]) + bias[n]   (bias NULL: none)
+ * sign(x) = +1 for x >= 0, else -1. in: float M x K, binarized by the kernel. weight: the bipolar
+ * weights bit-packed, N rows of ceil(K / 64) uint64 words, bit k % 64 of word k / 64 of row n set when
+ * w[n][k] is +1, bits beyond K clear; the sum is K - 2 * popcount(bits(in[m]) XOR weight[n]), exact.
+ * scale: float per output channel (the activations' scale times the channel's weight magnitude). */
+typedef struct dash_bgemm_params {
+  int64_t M, N, K;
+} dash_bgemm_params_t;
+
+/* ---- BCONV: binarized 2-D convolution (group 1, no padding), the same bipolar product per output pixel:
+ * out[b][o][y][x] = scale[o] * sum_{c,ky,kx} sign(in[b][c][y*sy + ky*dy][x*sx + kx*dx]) * sign(w[o][c][ky][kx])
+ *                   + bias[o]
+ * weight: per output channel, for each tap (ky, kx) in order, the signs of w[o][:][ky][kx] in ceil(C / 64)
+ * uint64 words (bit c % 64 of word c / 64), bits beyond C clear. */
+typedef struct dash_bconv_params {
+  int64_t batch, in_channels, out_channels;
+  int64_t in_size[2], out_size[2], kernel[2], stride[2], dilation[2];
+} dash_bconv_params_t;
+
+
 void DASH_GEMM_RE_flt(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
 void DASH_GEMM_RE_flt_nb(const float **A, const float **B, const float **bias, float **C,
                          const dash_gemm_params_t **p, cedr_barrier_t *barrier);
@@ -252,6 +273,20 @@ void DASH_QGEMM_i16_nb(const int16_t **in, const int16_t **weight, const int32_t
                        int16_t **out, const dash_qgemm_params_t **p, cedr_barrier_t *barrier);
 void DASH_QGEMM_i16_cpu(const int16_t **in, const int16_t **weight, const int32_t **bias, const float **multiplier,
                         int16_t **out, const dash_qgemm_params_t **p);
+
+void DASH_BGEMM_b1(const float *in, const uint64_t *weight, const float *scale, const float *bias, float *out,
+                   const dash_bgemm_params_t *p);
+void DASH_BGEMM_b1_nb(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                      const dash_bgemm_params_t **p, cedr_barrier_t *barrier);
+void DASH_BGEMM_b1_cpu(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                       const dash_bgemm_params_t **p);
+
+void DASH_BCONV_b1(const float *in, const uint64_t *weight, const float *scale, const float *bias, float *out,
+                   const dash_bconv_params_t *p);
+void DASH_BCONV_b1_nb(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                      const dash_bconv_params_t **p, cedr_barrier_t *barrier);
+void DASH_BCONV_b1_cpu(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                       const dash_bconv_params_t **p);
 
 #ifdef __cplusplus
 }

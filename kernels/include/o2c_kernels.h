@@ -57,6 +57,16 @@ void o2c_qgemm16(const int16_t *in, const int16_t *weight, const int32_t *bias, 
                  int16_t *out, const dash_qgemm_params_t *p);
 size_t o2c_qgemm16_packed_bytes(const dash_qgemm_params_t *p);
 void o2c_qgemm16_pack(const int16_t *weight, const dash_qgemm_params_t *p, void *dst);
+/* Binarized matrix product and convolution (bgemm.cpp; DASH_BGEMM_b1, DASH_BCONV_b1). For tests: o2c_bgemm_pack binarizes rows of K floats
+ * into bits (1: x >= 0; ceil(K / 64) words a row), o2c_bgemm_s32 gives the exact bipolar dot products
+ * K - 2 popcount(a XOR w) of packed rows, o2c_bgemm_path the popcount path (1 AVX2, 0 portable). */
+void o2c_bgemm(const float *in, const uint64_t *weight, const float *scale, const float *bias, float *out,
+               const dash_bgemm_params_t *p);
+void o2c_bconv(const float *in, const uint64_t *weight, const float *scale, const float *bias, float *out,
+               const dash_bconv_params_t *p);
+void o2c_bgemm_pack(const float *x, int64_t rows, int64_t K, uint64_t *bits);
+void o2c_bgemm_s32(const uint64_t *abits, const uint64_t *wbits, int64_t M, int64_t N, int64_t K, int32_t *C);
+int o2c_bgemm_path(void);
 /* QuantizeLinear / DequantizeLinear float32 <-> int8 or uint8 (is_unsigned) with one scale and zero
  * point, n elements (qlinear_io.cpp; the same results as o2c_quantize_linear for these types). */
 typedef struct o2c_quant8_params {

@@ -158,6 +158,20 @@ O2C_ML_INLINE_API void DASH_QCONV_i16_nb(const int16_t **in, const int16_t **wei
   cedr_barrier_signal(barrier);
 }
 #endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BGEMM_b1)
+O2C_ML_INLINE_API void DASH_BGEMM_b1(const float *in, const uint64_t *weight, const float *scale, const float *bias,
+                                     float *out, const dash_bgemm_params_t *p) {
+  DASH_BGEMM_b1_cpu(&in, &weight, &scale, &bias, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BGEMM_b1_nb)
+O2C_ML_INLINE_API void DASH_BGEMM_b1_nb(const float **in, const uint64_t **weight, const float **scale,
+                                        const float **bias, float **out, const dash_bgemm_params_t **p,
+                                        cedr_barrier_t *barrier) {
+  DASH_BGEMM_b1_cpu(in, weight, scale, bias, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
 
 #if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_QGEMM_i16)
 O2C_ML_INLINE_API void DASH_QGEMM_i16(const int16_t *in, const int16_t *weight, const int32_t *bias,
@@ -170,6 +184,20 @@ O2C_ML_INLINE_API void DASH_QGEMM_i16_nb(const int16_t **in, const int16_t **wei
                                          const float **multiplier, int16_t **out, const dash_qgemm_params_t **p,
                                          cedr_barrier_t *barrier) {
   DASH_QGEMM_i16_cpu(in, weight, bias, multiplier, out, p);
+  cedr_barrier_signal(barrier);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BCONV_b1)
+O2C_ML_INLINE_API void DASH_BCONV_b1(const float *in, const uint64_t *weight, const float *scale, const float *bias,
+                                     float *out, const dash_bconv_params_t *p) {
+  DASH_BCONV_b1_cpu(&in, &weight, &scale, &bias, &out, &p);
+}
+#endif
+#if defined(O2C_ML_INLINE_ALL) || defined(O2C_ML_FALLBACK_DASH_BCONV_b1_nb)
+O2C_ML_INLINE_API void DASH_BCONV_b1_nb(const float **in, const uint64_t **weight, const float **scale,
+                                        const float **bias, float **out, const dash_bconv_params_t **p,
+                                        cedr_barrier_t *barrier) {
+  DASH_BCONV_b1_cpu(in, weight, scale, bias, out, p);
   cedr_barrier_signal(barrier);
 }
 #endif

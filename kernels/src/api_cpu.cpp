@@ -54,4 +54,14 @@ void DASH_QGEMM_i16_cpu(const int16_t **in, const int16_t **weight, const int32_
   o2c_qgemm16(*in, *weight, *bias, *multiplier, *out, *p);
 }
 
+void DASH_BGEMM_b1_cpu(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                       const dash_bgemm_params_t **p) {
+  o2c_bgemm(*in, *weight, *scale, *bias, *out, *p);
+}
+
+void DASH_BCONV_b1_cpu(const float **in, const uint64_t **weight, const float **scale, const float **bias, float **out,
+                       const dash_bconv_params_t **p) {
+  o2c_bconv(*in, *weight, *scale, *bias, *out, *p);
+}
+
 } /* extern "C" */

@@ -149,7 +149,7 @@ class _Emitter:
             # _nb takes pointers to the arguments: every tensor is read-only except the last (the
             # output), as in every API of dash_ml.h.
             # (the integer APIs take tensors of several element types: each its argument's own)
-            elem = {"flt": "float", "int": "dash_re_int_type", "i8": None, "i16": None}[c.prec]
+            elem = {"flt": "float", "int": "dash_re_int_type", "i8": None, "i16": None, "b1": None}[c.prec]
             d["nb_args"] = [{"type": f"const {elem or a.cast}*" if k < len(c.args) - 1 else f"{elem or a.cast}*",
                              "expr": self.expr(a)} for k, a in enumerate(c.args)]
         return d

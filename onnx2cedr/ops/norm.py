@@ -17,9 +17,16 @@ class BatchNormalization(OpDef):
     def check_node(self, graph, node):
         if int(self.attr(node, "training_mode") or 0) or len([o for o in node.outputs if o]) > 1:
             raise Unsupported("training mode (running statistics outputs) is not supported")
+        producers = None
         for i in node.inputs[1:5]:
             if graph.const(i) is None:
-                raise Unsupported(f"scale, bias, mean and variance must be constants ('{i}' is not)")
+                # a DequantizeLinear of constants (a QDQ model's quantized parameters) stays until the
+                # passes (fuse_qdq reads such nodes), then constant folding makes it a constant
+                producers = producers or graph.producers()
+                dq = producers.get(i)
+                if dq is None or dq.op != "DequantizeLinear" or dq.domain or \
+                        any(graph.const(j) is None for j in dq.inputs if j):
+                    raise Unsupported(f"scale, bias, mean and variance must be constants ('{i}' is not)")
         x = graph.values.get(node.inputs[0])
         if x is not None and len(x.shape) < 2:
             raise Unsupported("input rank below 2")

@@ -22,16 +22,18 @@ from .fold_transpose import PASS as fold_transpose
 from .fuse_act_chain import PASS as fuse_act_chain
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
+from .fuse_binary import PASS as fuse_binary
 from .fuse_qdq import PASS as fuse_qdq
 from .lower_dft import PASS as lower_dft
+from .lower_qonnx import PASS as lower_qonnx
 from .lower_qoperator import PASS as lower_qoperator
 from .merge_reshapes import PASS as merge_reshapes
 from .remove_identity import PASS as remove_identity
 from .sink_reshape import PASS as sink_reshape
 
 # composite ops lowered to ops that exist (not an optimization: without it they cannot be placed); first,
-# so that the rest of the pipeline sees the pieces
-LOWERING: list[Pass] = [expand_attention, lower_dft]
+# so that the rest of the pipeline sees the pieces (QONNX quantizers: standard ops)
+LOWERING: list[Pass] = [expand_attention, lower_dft, lower_qonnx]
 # QDQ patterns around Conv/Gemm/MatMul into integer layers: before constant folding, which would
 # fold the weights' DequantizeLinear into float constants; QOperator layers (QLinearConv, ...) onto the same
 QUANTIZED: list[Pass] = [lower_qoperator, fuse_qdq]
@@ -39,13 +41,15 @@ CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
 # channels-last exporters' Transposes and unit-dimension reshapes (1-D convolutions written as 2-D)
 # go before fusion, so that what they separated can fuse
 LAYOUT: list[Pass] = [fold_transpose, sink_reshape, merge_reshapes, remove_identity, dead_code]
-FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_act_chain, fuse_activation, dead_code]
+# (binarized layers onto XNOR/popcount after the folds into their weights and bias, before activations fuse)
+FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_binary, fuse_act_chain, fuse_activation,
+                      dead_code]
 FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("quantized", QUANTIZED), ("cleanup", CLEANUP), ("layout", LAYOUT),
                                        ("fusion", FUSION)]
 
-PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_dft, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
+PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_dft, lower_qonnx, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
                                                sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
-                                               fuse_bias, fuse_act_chain, fuse_activation)}
+                                               fuse_bias, fuse_binary, fuse_act_chain, fuse_activation)}
 
 
 class FlowDidNotConverge(RuntimeWarning):

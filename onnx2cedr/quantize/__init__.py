@@ -1,5 +1,7 @@
 """Post-training static quantization: a float ONNX model and calibration inputs in, a standard QDQ
-model out (onnxruntime.quantization.quantize_static does the work)."""
+model out (onnxruntime.quantization.quantize_static does the work), or with --scheme binary its hidden
+MatMul/Gemm layers binarized in standard ops (binary.py). qonnx.py writes QONNX models in standard ops
+(validate's reference for them)."""
 from __future__ import annotations
 
 from .accuracy import ALL_SCHEMES, SchemeResult, accuracy, parse_schemes

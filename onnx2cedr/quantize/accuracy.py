@@ -27,7 +27,7 @@ class SchemeResult:
     drop_points: float     # float's top-1 minus this one's, in percentage points
     weights_bytes: int     # the compiled model's weights file
     latency_us: float      # median per run, library, one thread
-    integer_layers: int    # layers that run in integer kernels (QConv/QGemm)
+    integer_layers: int    # layers that run in integer kernels (QConv/QGemm, XNOR/popcount BGemm)
     # per accelerator type: {"latency_us", "accelerator_us", "offloaded" (APIs sent to it), "calls_on_accelerator"}
     accel: dict = dataclasses.field(default_factory=dict)
 
@@ -96,5 +96,5 @@ def accuracy(model: str | os.PathLike, inputs: str | os.PathLike, labels: str, s
             ops = [ly["op"] for ly in lib.desc["layers"]]
             out.append(SchemeResult(s, top1[s], 100 * (top1["float"] - top1[s]),
                                     int(lib.desc["memory"]["weights_bytes"]), statistics.median(times[s]),
-                                    sum(o in ("QConv", "QGemm") for o in ops), on_accel.get(s, {})))
+                                    sum(o in ("QConv", "QGemm", "BGemm") for o in ops), on_accel.get(s, {})))
         return out

@@ -18,7 +18,7 @@ import onnx
 
 from ..errors import ModelError, O2CError
 
-SCHEMES = ("int8", "int16")
+SCHEMES = ("int8", "int16", "binary")  # binary: quantize/binary.py
 METHODS = ("minmax", "percentile", "entropy")
 # the highest IR version onnxruntime 1.31 loads (onnx 1.23 writes 14)
 MAX_IR = 10
@@ -71,6 +71,11 @@ def quantize(model: str | os.PathLike, calib: str | os.PathLike, output: str | o
         raise O2CError(f"unknown scheme '{scheme}' (schemes: {', '.join(SCHEMES)})")
     if method not in METHODS:
         raise O2CError(f"unknown calibration method '{method}' (methods: {', '.join(METHODS)})")
+    if scheme == "binary":  # hidden MatMul/Gemm layers binarized, in standard ops (not onnxruntime's)
+        from .binary import binarize, check_options
+
+        check_options(reduce_range)
+        return binarize(model, calib, output, exclude=exclude, samples=samples)
     try:
         proto = onnx.load(str(model))
     except Exception as e:

@@ -118,3 +118,21 @@ def test_lenet_int8_drop_at_most_half_a_point(tmp_path):
     assert i8.passed and i8.outputs[0].max_lsb <= 1
     drop = 100 * (flt.accuracy["ours"] - i8.accuracy["ours"])
     assert drop <= 0.5, (flt.accuracy, i8.accuracy)
+
+
+def test_quantized_batchnorm_parameters_compile(tmp_path):
+    """MatMul -> BatchNormalization -> Relu -> MatMul: onnxruntime quantizes the BatchNormalization's parameters
+    too (DequantizeLinear of int8 constants), which stay until the passes fold them: the model compiles."""
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+             helper.make_node("BatchNormalization", ["h", "g", "b", "m", "v"], ["bn"], name="bn"),
+             helper.make_node("Relu", ["bn"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w2"], ["y"], name="fc2")]
+    inits = {"w1": rand(16, 12, seed=1) * 0.3, "g": rand(12, seed=2) * 0.2 + 1, "b": rand(12, seed=3) * 0.1,
+             "m": rand(12, seed=4) * 0.1, "v": np.abs(rand(12, seed=5)) + 0.5, "w2": rand(12, 4, seed=6) * 0.3}
+    f = tmp_path / "f.onnx"
+    onnx.save(make_model(nodes, {"x": rand(1, 16)}, ["y"], inits), str(f))
+    np.savez(tmp_path / "cal.npz", x=np.stack([rand(1, 16, seed=s) for s in range(16)]))
+    q = quantize(f, tmp_path / "cal.npz", tmp_path / "q.onnx")
+    assert "BatchNormalization" in {n.op_type for n in onnx.load(str(q)).graph.node}
+    rep = onnx2cedr.validate(q, samples=5)
+    assert rep.passed, rep.outputs
