@@ -158,6 +158,37 @@ void dw_wide(const float *base, const int64_t *off, const float *w, int64_t nt_r
   /* 16 columns in 4 accumulators, then 4 at a time (reads and writes stay below round_up(nw, 4));
    * acc + q * w fused: the portable chain, bit for bit */
   const float32x4_t vs = vdupq_n_f32(start), vb = vdupq_n_f32(bias);
+  if constexpr (NT > 0) {
+    /* the taps' rows and weights hoisted out of the column loop (the stores to wide may alias w, so
+     * the compiler would reload them for every block); the tap loop unrolled */
+    const float *q[NT];
+    float wt[NT];
+#pragma GCC unroll 32
+    for (int t = 0; t < NT; ++t) q[t] = base + off[t], wt[t] = w[t];
+    int64_t n0 = 0;
+    for (; n0 + 16 <= nw; n0 += 16) {
+      float32x4_t a0 = vs, a1 = vs, a2 = vs, a3 = vs;
+#pragma GCC unroll 32
+      for (int t = 0; t < NT; ++t) {
+        const float *r = q[t] + n0;
+        a0 = vfmaq_n_f32(a0, vld1q_f32(r), wt[t]);
+        a1 = vfmaq_n_f32(a1, vld1q_f32(r + 4), wt[t]);
+        a2 = vfmaq_n_f32(a2, vld1q_f32(r + 8), wt[t]);
+        a3 = vfmaq_n_f32(a3, vld1q_f32(r + 12), wt[t]);
+      }
+      if (add_bias) a0 = vaddq_f32(a0, vb), a1 = vaddq_f32(a1, vb), a2 = vaddq_f32(a2, vb), a3 = vaddq_f32(a3, vb);
+      vst1q_f32(wide + n0, a0), vst1q_f32(wide + n0 + 4, a1), vst1q_f32(wide + n0 + 8, a2);
+      vst1q_f32(wide + n0 + 12, a3);
+    }
+    for (; n0 < nw; n0 += 4) {
+      float32x4_t a0 = vs;
+#pragma GCC unroll 32
+      for (int t = 0; t < NT; ++t) a0 = vfmaq_n_f32(a0, vld1q_f32(q[t] + n0), wt[t]);
+      if (add_bias) a0 = vaddq_f32(a0, vb);
+      vst1q_f32(wide + n0, a0);
+    }
+    return;
+  }
   int64_t n0 = 0;
   for (; n0 + 16 <= nw; n0 += 16) {
     float32x4_t a0 = vs, a1 = vs, a2 = vs, a3 = vs;
