@@ -9,7 +9,8 @@
  * consecutive values of one phase row: the padding borders cost only the copy, and the interior
  * and the borders then run the same unit-stride loop over output columns, for any stride and
  * dilation. The AVX2 loop keeps 32 output columns in 4 accumulators (16 or 8 for the rest of a
- * row), the tap's weight broadcast; KW (1..7) is a template argument, so the taps of a row unroll.
+ * row), the NEON one 16 (then 4 at a time), the tap's weight broadcast; the tap count of 3-tap,
+ * 3x3 and 5x5 filters is a template argument, so their taps unroll.
  *
  * Reduction order (conv.cpp's contract): every output is ONE fused multiply-add chain over its
  * taps (c, kz, ky, kx) in order, padding taps included (they multiply a zero). Depthwise: the chain
@@ -96,6 +97,12 @@ void fill_row(float *__restrict dst, const float *__restrict src, const Geo3 &g,
       _mm256_storeu_ps(r0 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
       _mm256_storeu_ps(r1 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
     }
+#elif O2C_HAVE_NEON
+    for (; e + 4 <= wq; e += 4) { /* evens and odds of 8 values */
+      const float32x4x2_t v = vld2q_f32(line + 2 * e);
+      vst1q_f32(r0 + e, v.val[0]);
+      vst1q_f32(r1 + e, v.val[1]);
+    }
 #endif
     for (; e < wq; ++e) {
       r0[e] = line[2 * e];
@@ -146,6 +153,64 @@ void dw_wide(const float *base, const int64_t *off, const float *w, int64_t nt_r
     for (int64_t t = 0; t < ntaps; ++t) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(b0 + off[t]), a0);
     if (add_bias) a0 = _mm256_add_ps(a0, vb);
     _mm256_storeu_ps(wide + n0, a0);
+  }
+#elif O2C_HAVE_NEON
+  /* 16 columns in 4 accumulators, then 4 at a time (reads and writes stay below round_up(nw, 4));
+   * acc + q * w fused: the portable chain, bit for bit */
+  const float32x4_t vs = vdupq_n_f32(start), vb = vdupq_n_f32(bias);
+  if constexpr (NT > 0) {
+    /* the taps' rows and weights hoisted out of the column loop (the stores to wide may alias w, so
+     * the compiler would reload them for every block); the tap loop unrolled */
+    const float *q[NT];
+    float wt[NT];
+#pragma GCC unroll 32
+    for (int t = 0; t < NT; ++t) q[t] = base + off[t], wt[t] = w[t];
+    int64_t n0 = 0;
+    for (; n0 + 16 <= nw; n0 += 16) {
+      float32x4_t a0 = vs, a1 = vs, a2 = vs, a3 = vs;
+#pragma GCC unroll 32
+      for (int t = 0; t < NT; ++t) {
+        const float *r = q[t] + n0;
+        a0 = vfmaq_n_f32(a0, vld1q_f32(r), wt[t]);
+        a1 = vfmaq_n_f32(a1, vld1q_f32(r + 4), wt[t]);
+        a2 = vfmaq_n_f32(a2, vld1q_f32(r + 8), wt[t]);
+        a3 = vfmaq_n_f32(a3, vld1q_f32(r + 12), wt[t]);
+      }
+      if (add_bias) a0 = vaddq_f32(a0, vb), a1 = vaddq_f32(a1, vb), a2 = vaddq_f32(a2, vb), a3 = vaddq_f32(a3, vb);
+      vst1q_f32(wide + n0, a0), vst1q_f32(wide + n0 + 4, a1), vst1q_f32(wide + n0 + 8, a2);
+      vst1q_f32(wide + n0 + 12, a3);
+    }
+    for (; n0 < nw; n0 += 4) {
+      float32x4_t a0 = vs;
+#pragma GCC unroll 32
+      for (int t = 0; t < NT; ++t) a0 = vfmaq_n_f32(a0, vld1q_f32(q[t] + n0), wt[t]);
+      if (add_bias) a0 = vaddq_f32(a0, vb);
+      vst1q_f32(wide + n0, a0);
+    }
+    return;
+  }
+  int64_t n0 = 0;
+  for (; n0 + 16 <= nw; n0 += 16) {
+    float32x4_t a0 = vs, a1 = vs, a2 = vs, a3 = vs;
+    const float *b0 = base + n0;
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const float wv = w[t];
+      const float *q = b0 + off[t];
+      a0 = vfmaq_n_f32(a0, vld1q_f32(q), wv);
+      a1 = vfmaq_n_f32(a1, vld1q_f32(q + 4), wv);
+      a2 = vfmaq_n_f32(a2, vld1q_f32(q + 8), wv);
+      a3 = vfmaq_n_f32(a3, vld1q_f32(q + 12), wv);
+    }
+    if (add_bias) a0 = vaddq_f32(a0, vb), a1 = vaddq_f32(a1, vb), a2 = vaddq_f32(a2, vb), a3 = vaddq_f32(a3, vb);
+    vst1q_f32(wide + n0, a0), vst1q_f32(wide + n0 + 4, a1), vst1q_f32(wide + n0 + 8, a2);
+    vst1q_f32(wide + n0 + 12, a3);
+  }
+  for (; n0 < nw; n0 += 4) { /* at most 15 left */
+    float32x4_t a0 = vs;
+    const float *b0 = base + n0;
+    for (int64_t t = 0; t < ntaps; ++t) a0 = vfmaq_n_f32(a0, vld1q_f32(b0 + off[t]), w[t]);
+    if (add_bias) a0 = vaddq_f32(a0, vb);
+    vst1q_f32(wide + n0, a0);
   }
 #else
   for (int64_t n = 0; n < nw; ++n) wide[n] = start;

@@ -1,6 +1,6 @@
 /*
  * conv_direct.cpp - the direct ("wide grid") convolution path: phase planes, micro-kernels
- * (AVX2 6x16, portable, AVX-512 tiles), block compaction with bias and activation.
+ * (AVX2 6x16, NEON 4x16, portable 4x16, AVX-512 tiles), block compaction with bias and activation.
  */
 #include "conv_internal.h"
 
@@ -83,6 +83,51 @@ inline void direct_kernel(int64_t kc, const float *const *w, const float *__rest
   _mm256_storeu_ps(r4 + 8, c41);
   _mm256_storeu_ps(r5, c50);
   _mm256_storeu_ps(r5 + 8, c51);
+}
+#elif O2C_HAVE_NEON
+/* NEON 4x16 (the GEMM micro-kernel's shape, 16 accumulators): acc + b * w fused, so each element is
+ * the portable kernel's FMA chain, bit for bit. Packed weights (AS == MR) come as one vector of the
+ * 4 rows per k; weights read in place one scalar per row. */
+template <int64_t AS>
+inline void direct_kernel(int64_t kc, const float *const *w, const float *__restrict b,
+                          const int64_t *__restrict off, float *__restrict c, int64_t ldc, bool accumulate) {
+  static_assert(MR == 4 && NR == 16, "the NEON direct kernel is 4 x 16");
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  float *r0 = c, *r1 = c + ldc, *r2 = c + 2 * ldc, *r3 = c + 3 * ldc;
+  float32x4_t c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+  if (accumulate) {
+    c00 = vld1q_f32(r0), c01 = vld1q_f32(r0 + 4), c02 = vld1q_f32(r0 + 8), c03 = vld1q_f32(r0 + 12);
+    c10 = vld1q_f32(r1), c11 = vld1q_f32(r1 + 4), c12 = vld1q_f32(r1 + 8), c13 = vld1q_f32(r1 + 12);
+    c20 = vld1q_f32(r2), c21 = vld1q_f32(r2 + 4), c22 = vld1q_f32(r2 + 8), c23 = vld1q_f32(r2 + 12);
+    c30 = vld1q_f32(r3), c31 = vld1q_f32(r3 + 4), c32 = vld1q_f32(r3 + 8), c33 = vld1q_f32(r3 + 12);
+  } else {
+    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = vdupq_n_f32(0.0f);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const float *bk = b + off[k];
+    const float32x4_t b0 = vld1q_f32(bk), b1 = vld1q_f32(bk + 4), b2 = vld1q_f32(bk + 8), b3 = vld1q_f32(bk + 12);
+    float32x4_t av;
+    if (AS == MR) {
+      av = vld1q_f32(w0 + k * AS); /* w[r] = w0 + r */
+    } else {
+      av = vdupq_n_f32(w0[k * AS]);
+      av = vsetq_lane_f32(w1[k * AS], av, 1);
+      av = vsetq_lane_f32(w2[k * AS], av, 2);
+      av = vsetq_lane_f32(w3[k * AS], av, 3);
+    }
+    c00 = vfmaq_laneq_f32(c00, b0, av, 0), c01 = vfmaq_laneq_f32(c01, b1, av, 0);
+    c02 = vfmaq_laneq_f32(c02, b2, av, 0), c03 = vfmaq_laneq_f32(c03, b3, av, 0);
+    c10 = vfmaq_laneq_f32(c10, b0, av, 1), c11 = vfmaq_laneq_f32(c11, b1, av, 1);
+    c12 = vfmaq_laneq_f32(c12, b2, av, 1), c13 = vfmaq_laneq_f32(c13, b3, av, 1);
+    c20 = vfmaq_laneq_f32(c20, b0, av, 2), c21 = vfmaq_laneq_f32(c21, b1, av, 2);
+    c22 = vfmaq_laneq_f32(c22, b2, av, 2), c23 = vfmaq_laneq_f32(c23, b3, av, 2);
+    c30 = vfmaq_laneq_f32(c30, b0, av, 3), c31 = vfmaq_laneq_f32(c31, b1, av, 3);
+    c32 = vfmaq_laneq_f32(c32, b2, av, 3), c33 = vfmaq_laneq_f32(c33, b3, av, 3);
+  }
+  vst1q_f32(r0, c00), vst1q_f32(r0 + 4, c01), vst1q_f32(r0 + 8, c02), vst1q_f32(r0 + 12, c03);
+  vst1q_f32(r1, c10), vst1q_f32(r1 + 4, c11), vst1q_f32(r1 + 8, c12), vst1q_f32(r1 + 12, c13);
+  vst1q_f32(r2, c20), vst1q_f32(r2 + 4, c21), vst1q_f32(r2 + 8, c22), vst1q_f32(r2 + 12, c23);
+  vst1q_f32(r3, c30), vst1q_f32(r3 + 4, c31), vst1q_f32(r3 + 8, c32), vst1q_f32(r3 + 12, c33);
 }
 #else
 template <int64_t AS>

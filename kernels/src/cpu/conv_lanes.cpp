@@ -72,6 +72,31 @@ void lanes_kernel(int64_t K, const float *const *rows, const int64_t *__restrict
     _mm256_storeu_ps(c + r * LN, a0[r]);
     _mm256_storeu_ps(c + r * LN + 8, a1[r]);
   }
+#elif O2C_HAVE_NEON
+  /* LN = 16 channels in 4 vectors per position, up to LR = 4 positions: 16 accumulators; acc + w * v
+   * fused, the portable chain bit for bit */
+  static_assert(LN == 16 && LR == 4, "the NEON lanes kernel is 16 channels x 4 positions");
+  float32x4_t a[R][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) a[r][0] = a[r][1] = a[r][2] = a[r][3] = vdupq_n_f32(0.0f);
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t o = off[k];
+    const float *wk = w + k * LN;
+    const float32x4_t b0 = vld1q_f32(wk), b1 = vld1q_f32(wk + 4), b2 = vld1q_f32(wk + 8), b3 = vld1q_f32(wk + 12);
+#pragma GCC unroll 4
+    for (int i = 0; i < ROWS; ++i) {
+#pragma GCC unroll 4
+      for (int x = 0; x < COLS; ++x) {
+        const float v = rp[i][o + x * SX];
+        float32x4_t *ar = a[i * COLS + x];
+        ar[0] = vfmaq_n_f32(ar[0], b0, v), ar[1] = vfmaq_n_f32(ar[1], b1, v);
+        ar[2] = vfmaq_n_f32(ar[2], b2, v), ar[3] = vfmaq_n_f32(ar[3], b3, v);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j) vst1q_f32(c + r * LN + 4 * j, a[r][j]);
 #else
   float acc[R][LN];
   for (int r = 0; r < R; ++r)

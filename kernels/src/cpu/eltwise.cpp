@@ -3,7 +3,8 @@
  *
  * Binary: size-1 dims are dropped and adjacent dims whose strides nest are merged, so the
  * common cases (same shape, scalar, per-row and per-channel broadcasts) become long inner rows
- * with a stride pattern of (1,1), (1,0) or (0,1), each with its own vectorizable loop.
+ * with a stride pattern of (1,1), (1,0) or (0,1), each with its own vectorizable loop (on aarch64
+ * a hand-written NEON loop for the operations with a vector form, the scalar loop for the tail).
  */
 #include "internal.h"
 
@@ -11,20 +12,41 @@ using namespace o2c::detail;
 
 namespace {
 
-struct OpAdd { static float f(float a, float b) { return a + b; } };
-struct OpSub { static float f(float a, float b) { return a - b; } };
-struct OpMul { static float f(float a, float b) { return a * b; } };
-struct OpDiv { static float f(float a, float b) { return a / b; } };
-struct OpMax { static float f(float a, float b) { return (a != a) ? a : (a > b ? a : b); } };
-struct OpMin { static float f(float a, float b) { return (a != a) ? a : (a < b ? a : b); } };
+#if O2C_HAVE_NEON
+/* NEON twins of the operations (vec): the scalar expression on 4 lanes, bit for bit */
+typedef float32x4_t V;
+#define O2C_BIN_VEC(EXPR) \
+  static constexpr bool vec = true; \
+  static V v(V a, V b) { return EXPR; }
+#else
+#define O2C_BIN_VEC(EXPR) static constexpr bool vec = false;
+#endif
+struct OpAdd { static float f(float a, float b) { return a + b; } O2C_BIN_VEC(vaddq_f32(a, b)) };
+struct OpSub { static float f(float a, float b) { return a - b; } O2C_BIN_VEC(vsubq_f32(a, b)) };
+struct OpMul { static float f(float a, float b) { return a * b; } O2C_BIN_VEC(vmulq_f32(a, b)) };
+struct OpDiv { static float f(float a, float b) { return a / b; } O2C_BIN_VEC(vdivq_f32(a, b)) };
+/* max/min: a when a is NaN, else the select (b when b is NaN) */
+struct OpMax {
+  static float f(float a, float b) { return (a != a) ? a : (a > b ? a : b); }
+  O2C_BIN_VEC(vbslq_f32(vorrq_u32(vmvnq_u32(vceqq_f32(a, a)), vcgtq_f32(a, b)), a, b))
+};
+struct OpMin {
+  static float f(float a, float b) { return (a != a) ? a : (a < b ? a : b); }
+  O2C_BIN_VEC(vbslq_f32(vorrq_u32(vmvnq_u32(vceqq_f32(a, a)), vcltq_f32(a, b)), a, b))
+};
 struct OpPow {
+  static constexpr bool vec = false;
   static float f(float a, float b) {
     if (b == 2.0f) return a * a;
     if (b == 1.0f) return a;
     return std::pow(a, b);
   }
 };
-struct OpPrelu { static float f(float a, float b) { return a >= 0.0f ? a : a * b; } };
+struct OpPrelu {
+  static float f(float a, float b) { return a >= 0.0f ? a : a * b; }
+  O2C_BIN_VEC(vbslq_f32(vcgeq_f32(a, vdupq_n_f32(0.0f)), a, vmulq_f32(a, b)))
+};
+#undef O2C_BIN_VEC
 
 /* Relu fused into the row (the residual Add+Relu of every ResNet): the same value as the Relu
  * pass of act_inplace over the row, in one pass instead of two */
@@ -34,10 +56,60 @@ struct Elem {
     const float v = Op::f(a, b);
     return RELU ? (v < 0.0f ? 0.0f : v) : v;
   }
+#if O2C_HAVE_NEON
+  static constexpr bool vec = Op::vec;
+  static V v(V a, V b) {
+    const V x = Op::v(a, b);
+    return RELU ? vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vdupq_n_f32(0.0f), x) : x;
+  }
+#endif
 };
+
+#if O2C_HAVE_NEON
+/* The three unit-stride/broadcast rows, 8 then 4 lanes a step; returns how many were done (the
+ * caller's scalar loop does the rest) */
+template <class E>
+int64_t row_neon(const float *a, int64_t ia, const float *b, int64_t ib, float *o, int64_t n) {
+  int64_t i = 0;
+  if (ia == 1 && ib == 1) {
+    for (; i + 8 <= n; i += 8) {
+      const V r0 = E::v(vld1q_f32(a + i), vld1q_f32(b + i)), r1 = E::v(vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+      vst1q_f32(o + i, r0);
+      vst1q_f32(o + i + 4, r1);
+    }
+    for (; i + 4 <= n; i += 4) vst1q_f32(o + i, E::v(vld1q_f32(a + i), vld1q_f32(b + i)));
+  } else if (ia == 1 && ib == 0) {
+    const V bv = vdupq_n_f32(b[0]);
+    for (; i + 8 <= n; i += 8) {
+      const V r0 = E::v(vld1q_f32(a + i), bv), r1 = E::v(vld1q_f32(a + i + 4), bv);
+      vst1q_f32(o + i, r0);
+      vst1q_f32(o + i + 4, r1);
+    }
+    for (; i + 4 <= n; i += 4) vst1q_f32(o + i, E::v(vld1q_f32(a + i), bv));
+  } else if (ia == 0 && ib == 1) {
+    const V av = vdupq_n_f32(a[0]);
+    for (; i + 8 <= n; i += 8) {
+      const V r0 = E::v(av, vld1q_f32(b + i)), r1 = E::v(av, vld1q_f32(b + i + 4));
+      vst1q_f32(o + i, r0);
+      vst1q_f32(o + i + 4, r1);
+    }
+    for (; i + 4 <= n; i += 4) vst1q_f32(o + i, E::v(av, vld1q_f32(b + i)));
+  }
+  return i;
+}
+#endif
 
 template <class E>
 void row(const float *a, int64_t ia, const float *b, int64_t ib, float *o, int64_t n) {
+#if O2C_HAVE_NEON
+  if constexpr (E::vec) {
+    const int64_t done = row_neon<E>(a, ia, b, ib, o, n);
+    if (done > 0) {
+      /* the tail: ia/ib are 0 or 1 here, so the general loop below takes the rest */
+      a += done * ia, b += done * ib, o += done, n -= done;
+    }
+  }
+#endif
   if (ia == 1 && ib == 1) {
     for (int64_t i = 0; i < n; ++i) o[i] = E::f(a[i], b[i]);
   } else if (ia == 1 && ib == 0) {

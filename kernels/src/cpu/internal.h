@@ -30,8 +30,11 @@
 #else
 #define O2C_HAVE_AVX512 0
 #endif
-/* NEON (aarch64): the hand-written GEMM micro-kernel; -DO2C_NO_NEON keeps the portable loop nest
- * (same results bit for bit: both are one FMA chain per element in k order) */
+/* NEON (aarch64): hand-written twins of the x86 fast paths - the GEMM micro-kernel, the direct,
+ * lanes and depthwise convolution kernels, the pooling rows, the binary rows and the vectorized
+ * exp/sigmoid/tanh family below. -DO2C_NO_NEON keeps the portable code. Every NEON path except the
+ * transcendental functions gives the portable path's results bit for bit (the same FMA chains and
+ * operations in the same order); exp/sigmoid/tanh are the AVX2 polynomials, operation for operation. */
 #if !O2C_HAVE_AVX2 && defined(__aarch64__) && defined(__ARM_NEON) && !defined(O2C_NO_NEON)
 #include <arm_neon.h>
 #define O2C_HAVE_NEON 1
@@ -230,10 +233,79 @@ inline void map256(const float *src, float *dst, int64_t n, F f) {
 }
 #endif
 
+#if O2C_HAVE_NEON
+/* The AVX2 functions above on 4 lanes, operation for operation (vrndnq: round half to even like
+ * _MM_FROUND_TO_NEAREST_INT; vfmsq(c, a, b) = c - a*b fused like fnmadd), so the same error bounds. */
+inline float32x4_t exp128(float32x4_t x) {
+  const float32x4_t hi = vdupq_n_f32(88.7228f), lo = vdupq_n_f32(-87.3365f);
+  const float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), vdupq_n_f32(88.0f));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(xc, vdupq_n_f32(1.44269504088896341f)));
+  float32x4_t r = vfmsq_f32(xc, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.0f / 5040.0f);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 720.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 120.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 24.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 6.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(0.5f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+  /* 2^n, n in [-126, 127] (n is integral: the conversion is exact) */
+  const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
+  y = vbslq_f32(vcltq_f32(x, lo), vdupq_n_f32(0.0f), y);
+  y = vbslq_f32(vcgtq_f32(x, hi), vdupq_n_f32(INFINITY), y);
+  return vbslq_f32(vceqq_f32(x, x), y, x); /* NaN propagates */
+}
+
+inline float32x4_t sigmoid128(float32x4_t x) {
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  return vdivq_f32(one, vaddq_f32(one, exp128(vnegq_f32(x))));
+}
+
+inline float32x4_t tanh128(float32x4_t x) {
+  const uint32x4_t sign = vandq_u32(vreinterpretq_u32_f32(x), vdupq_n_u32(0x80000000u));
+  const float32x4_t ax = vabsq_f32(x);
+  const float32x4_t e = exp128(vaddq_f32(ax, ax));
+  const float32x4_t big = vsubq_f32(vdupq_n_f32(1.0f), vdivq_f32(vdupq_n_f32(2.0f), vaddq_f32(e, vdupq_n_f32(1.0f))));
+  const float32x4_t x2 = vmulq_f32(ax, ax);
+  float32x4_t p = vdupq_n_f32(21844.0f / 6081075.0f);
+  p = vfmaq_f32(vdupq_n_f32(-1382.0f / 155925.0f), p, x2);
+  p = vfmaq_f32(vdupq_n_f32(62.0f / 2835.0f), p, x2);
+  p = vfmaq_f32(vdupq_n_f32(-17.0f / 315.0f), p, x2);
+  p = vfmaq_f32(vdupq_n_f32(2.0f / 15.0f), p, x2);
+  p = vfmaq_f32(vdupq_n_f32(-1.0f / 3.0f), p, x2);
+  const float32x4_t small = vfmaq_f32(ax, vmulq_f32(p, x2), ax);
+  float32x4_t y = vbslq_f32(vcltq_f32(ax, vdupq_n_f32(0.3f)), small, big);
+  y = vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(y), sign));
+  return vbslq_f32(vceqq_f32(x, x), y, x);
+}
+
+/* dst[i] = f(src[i]): two vectors a step, then one, then the tail through a zero-padded vector */
+template <class F>
+inline void map128(const float *src, float *dst, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float32x4_t a = f(vld1q_f32(src + i)), b = f(vld1q_f32(src + i + 4));
+    vst1q_f32(dst + i, a);
+    vst1q_f32(dst + i + 4, b);
+  }
+  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, f(vld1q_f32(src + i)));
+  if (i < n) {
+    float t[4] = {0, 0, 0, 0};
+    for (int64_t j = 0; j < n - i; ++j) t[j] = src[i + j];
+    vst1q_f32(t, f(vld1q_f32(t)));
+    for (int64_t j = 0; j < n - i; ++j) dst[i + j] = t[j];
+  }
+}
+#endif
+
 /* dst[i] = exp(src[i]) */
 inline void exp_array(const float *src, float *dst, int64_t n) {
 #if O2C_HAVE_AVX2
   map256(src, dst, n, [](__m256 v) { return exp256(v); });
+#elif O2C_HAVE_NEON
+  map128(src, dst, n, [](float32x4_t v) { return exp128(v); });
 #else
   for (int64_t i = 0; i < n; ++i) dst[i] = std::exp(src[i]);
 #endif
@@ -326,6 +398,45 @@ inline void unary_array(const float *src, float *dst, int64_t n, int32_t op, flo
       map256(src, dst, n, [va, one](__m256 v) {
         const __m256 neg = _mm256_mul_ps(va, _mm256_sub_ps(exp256(v), one));
         return _mm256_blendv_ps(neg, v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
+      });
+      return;
+    }
+#elif O2C_HAVE_NEON /* the AVX2 cases above on 4 lanes */
+    case DASH_UNARY_EXP:
+      exp_array(src, dst, n);
+      return;
+    case DASH_ACT_SIGMOID:
+      map128(src, dst, n, [](float32x4_t v) { return sigmoid128(v); });
+      return;
+    case DASH_ACT_TANH:
+      map128(src, dst, n, [](float32x4_t v) { return tanh128(v); });
+      return;
+    case DASH_ACT_SWISH: {
+      const float32x4_t va = vdupq_n_f32(alpha);
+      map128(src, dst, n, [va](float32x4_t v) { return vmulq_f32(v, sigmoid128(vmulq_f32(va, v))); });
+      return;
+    }
+    case DASH_ACT_MISH: /* unary1's expression, operation for operation */
+      map128(src, dst, n, [](float32x4_t v) {
+        const float32x4_t e = exp128(v), two = vdupq_n_f32(2.0f);
+        const float32x4_t m = vmulq_f32(e, vaddq_f32(e, two));
+        const float32x4_t r = vmulq_f32(v, vdivq_f32(m, vaddq_f32(m, two)));
+        return vbslq_f32(vcgtq_f32(v, vdupq_n_f32(20.0f)), v, r);
+      });
+      return;
+    case DASH_ACT_GELU_TANH: /* unary1's expression, operation for operation */
+      map128(src, dst, n, [](float32x4_t v) {
+        const float32x4_t c = vmulq_f32(vmulq_f32(vdupq_n_f32(0.044715f), v), v);
+        const float32x4_t u = vmulq_f32(vdupq_n_f32(0.79788456080286536f), vfmaq_f32(v, c, v));
+        const float32x4_t h = vmulq_f32(vdupq_n_f32(0.5f), v);
+        return vmulq_f32(h, vaddq_f32(vdupq_n_f32(1.0f), tanh128(u)));
+      });
+      return;
+    case DASH_ACT_ELU: {
+      const float32x4_t va = vdupq_n_f32(alpha), one = vdupq_n_f32(1.0f);
+      map128(src, dst, n, [va, one](float32x4_t v) {
+        const float32x4_t neg = vmulq_f32(va, vsubq_f32(exp128(v), one));
+        return vbslq_f32(vcgeq_f32(v, vdupq_n_f32(0.0f)), v, neg);
       });
       return;
     }

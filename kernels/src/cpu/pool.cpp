@@ -86,6 +86,15 @@ inline float lp_value(float v, int p) {
   return std::pow(std::fabs(v), static_cast<float>(p));
 }
 
+#if O2C_HAVE_NEON
+/* combine<KIND> on 4 lanes, bit for bit */
+template <int KIND>
+inline float32x4_t pool_comb(float32x4_t acc, float32x4_t v) {
+  if (KIND == DASH_POOL_MAX) return vbslq_f32(vcgtq_f32(v, acc), v, acc);
+  return vaddq_f32(acc, v);
+}
+#endif
+
 /* Every window of the axis inside the input with all its taps (no padding, no overhang), and
  * the stride 1: output o's taps are first[0] + o + t*d and one divisor serves all outputs. */
 bool full_unit_stride(const AxisTaps &ax) {
@@ -133,6 +142,19 @@ void pool_x_short(const float *src, int64_t src_len, int64_t src_plane, float *d
       for (int64_t t = 1; t < k; ++t) acc = comb(acc, _mm256_loadu_ps(x + t * d));
       if (average) acc = _mm256_mul_ps(acc, _mm256_set1_ps(inv));
       _mm256_storeu_ps(y, acc);
+#elif O2C_HAVE_NEON
+      /* the portable loop below on two vectors: max as the select of combine<MAX> (vmaxq would
+       * propagate NaN and order the zeros) */
+      static_assert(kRow == 8, "two float32x4_t per row");
+      const float32x4_t vf = vdupq_n_f32(fill);
+      float32x4_t lo = pool_comb<KIND>(vf, vld1q_f32(x)), hi = pool_comb<KIND>(vf, vld1q_f32(x + 4));
+      for (int64_t t = 1; t < k; ++t) {
+        lo = pool_comb<KIND>(lo, vld1q_f32(x + t * d));
+        hi = pool_comb<KIND>(hi, vld1q_f32(x + t * d + 4));
+      }
+      if (average) lo = vmulq_n_f32(lo, inv), hi = vmulq_n_f32(hi, inv);
+      vst1q_f32(y, lo);
+      vst1q_f32(y + 4, hi);
 #else
       float acc[kRow], v[kRow];
       std::memcpy(v, x, sizeof(v));
@@ -413,6 +435,36 @@ void tiled_pool_rows(const float *in, float *out, int64_t C, const AxisTaps tp[3
           const __m256 p0 = pairs(vert(a, 4 * ox), vert(a, 4 * ox + 8), false);
           const __m256 p1 = pairs(vert(a, 4 * ox + 16), vert(a, 4 * ox + 24), false);
           _mm256_storeu_ps(y + ox, pairs(p0, p1, false));
+        }
+      }
+#elif O2C_HAVE_NEON
+      /* 4 outputs a step, the scalar loop's operations in its order: vld2q/vld4q split the columns
+       * into the window's taps t, each combined over the rows from the neutral element, then in t
+       * order from the neutral element */
+      const float32x4_t fill = vdupq_n_f32(neutral<KIND>());
+      auto vert = [&](float32x4_t top, float32x4_t bot) {
+        float32x4_t v = pool_comb<KIND>(fill, top);
+        if (ky == 2) {
+          v = pool_comb<KIND>(v, bot);
+          if (KIND == DASH_POOL_AVG) v = vmulq_n_f32(v, h);
+        }
+        return v;
+      };
+      if (kx == 2) {
+        for (; ox + 4 <= x1; ox += 4) {
+          const float32x4x2_t t = vld2q_f32(a + 2 * ox);
+          const float32x4x2_t b = ky == 2 ? vld2q_f32(a + W + 2 * ox) : t;
+          float32x4_t r = pool_comb<KIND>(pool_comb<KIND>(fill, vert(t.val[0], b.val[0])), vert(t.val[1], b.val[1]));
+          if (KIND == DASH_POOL_AVG) r = vmulq_n_f32(r, h);
+          vst1q_f32(y + ox, r);
+        }
+      } else { /* kx == 4, max */
+        for (; ox + 4 <= x1; ox += 4) {
+          const float32x4x4_t t = vld4q_f32(a + 4 * ox);
+          const float32x4x4_t b = ky == 2 ? vld4q_f32(a + W + 4 * ox) : t;
+          float32x4_t r = fill;
+          for (int j = 0; j < 4; ++j) r = pool_comb<KIND>(r, vert(t.val[j], b.val[j]));
+          vst1q_f32(y + ox, r);
         }
       }
 #endif
