@@ -24,6 +24,8 @@ from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
 from .fuse_binary import PASS as fuse_binary
 from .fuse_qdq import PASS as fuse_qdq
+from .lower_col2im import PASS as lower_col2im
+from .lower_compress import PASS as lower_compress
 from .lower_dft import PASS as lower_dft
 from .lower_qonnx import PASS as lower_qonnx
 from .lower_qoperator import PASS as lower_qoperator
@@ -33,7 +35,7 @@ from .sink_reshape import PASS as sink_reshape
 
 # composite ops lowered to ops that exist (not an optimization: without it they cannot be placed); first,
 # so that the rest of the pipeline sees the pieces (QONNX quantizers: standard ops)
-LOWERING: list[Pass] = [expand_attention, lower_dft, lower_qonnx]
+LOWERING: list[Pass] = [expand_attention, lower_dft, lower_compress, lower_col2im, lower_qonnx]
 # QDQ patterns around Conv/Gemm/MatMul into integer layers: before constant folding, which would
 # fold the weights' DequantizeLinear into float constants; QOperator layers (QLinearConv, ...) onto the same
 QUANTIZED: list[Pass] = [lower_qoperator, fuse_qdq]
@@ -47,7 +49,7 @@ FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_binary
 FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("quantized", QUANTIZED), ("cleanup", CLEANUP), ("layout", LAYOUT),
                                        ("fusion", FUSION)]
 
-PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_dft, lower_qonnx, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
+PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_dft, lower_compress, lower_col2im, lower_qonnx, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
                                                sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
                                                fuse_bias, fuse_binary, fuse_act_chain, fuse_activation)}
 
