@@ -119,7 +119,7 @@ def expand_function_ops(model: onnx.ModelProto, src_opset: int, known=None) -> o
 
     versions = {imp.domain: imp.version for imp in model.opset_import}
     targets = []
-    for n in model.graph.node:
+    for k, n in enumerate(model.graph.node):
         if n.domain == PREVIEW_DOMAIN and PREVIEW_DOMAIN in versions:
             # preview ops (FlexAttention, ...): none has a definition here; expanded where onnx has one
             try:
@@ -127,7 +127,7 @@ def expand_function_ops(model: onnx.ModelProto, src_opset: int, known=None) -> o
             except onnx.defs.SchemaError:
                 continue
             if sch.has_function or sch.has_context_dependent_function:
-                targets.append((n, sch))
+                targets.append((k, sch))
             continue
         if n.domain not in ("", "ai.onnx") or n.op_type in NEWER_OPS:
             continue
@@ -137,7 +137,7 @@ def expand_function_ops(model: onnx.ModelProto, src_opset: int, known=None) -> o
             continue
         if known is not None and not known("", n.op_type) and (sch.has_function or
                                                                  sch.has_context_dependent_function):
-            targets.append((n, sch))  # no definition here at any opset (CenterCropPad, ...): its body
+            targets.append((k, sch))  # no definition here at any opset (CenterCropPad, ...): its body
             continue
         if sch.since_version <= INTERNAL_OPSET or not (sch.has_function or sch.has_context_dependent_function):
             continue
@@ -145,15 +145,19 @@ def expand_function_ops(model: onnx.ModelProto, src_opset: int, known=None) -> o
             onnx.defs.get_schema(n.op_type, INTERNAL_OPSET, "")
             continue  # it exists at the internal opset: the converter's business
         except onnx.defs.SchemaError:
-            targets.append((n, sch))
+            targets.append((k, sch))
     if not targets:
         return model
+    original = model
+    model = onnx.ModelProto()
+    model.CopyFrom(original)  # the nodes are rewritten in place below: the original stays if anything fails
+    targets = [(model.graph.node[k], sch) for k, sch in targets]
     types: dict[str, onnx.TypeProto] = {}
     if any(not sch.has_function for _, sch in targets):
         try:
             inferred = onnx.shape_inference.infer_shapes(model)
         except Exception:
-            return model  # left as it is: the converter's one-line error says what fails
+            return original  # left as it is: the converter's one-line error says what fails
         for t in inferred.graph.initializer:
             types[t.name] = helper.make_tensor_type_proto(t.data_type, list(t.dims))
         for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
@@ -173,21 +177,31 @@ def expand_function_ops(model: onnx.ModelProto, src_opset: int, known=None) -> o
             fp.CopyFrom(sch.function_body)
         else:
             if any(i and i not in types for i in n.input):
-                return model
+                return original
             try:
                 fp.ParseFromString(sch.get_context_dependent_function(
                     n.SerializeToString(), [types[i].SerializeToString() if i else b"" for i in n.input]))
             except Exception:
-                return model
+                return original
+        if known is not None and any(b.domain in ("", "ai.onnx") and b.op_type != "Constant" and
+                                     not known("", b.op_type) for b in fp.node):
+            continue  # its body needs ops that have no definition here either: the node is reported as it is
         fp.domain = EXPAND_DOMAIN
         fp.name = f"{n.op_type}__{k}"
         n.domain = EXPAND_DOMAIN
         n.op_type = fp.name
         model.functions.append(fp)
+    if not model.functions or all(f.domain != EXPAND_DOMAIN for f in model.functions):
+        return original
     model.opset_import.append(helper.make_opsetid(EXPAND_DOMAIN, 1))
     import onnx.inliner as inliner
 
-    model = inliner.inline_local_functions(model)
+    try:
+        model = inliner.inline_local_functions(model)
+    except Exception:
+        return original
+    if any(n.domain == EXPAND_DOMAIN for n in model.graph.node):
+        return original
     for k, imp in enumerate(model.opset_import):
         if imp.domain == EXPAND_DOMAIN:
             del model.opset_import[k]
