@@ -77,6 +77,9 @@ class Graph:
         self.outputs: list[str] = []
         # graph inputs bound to constant values when loading (--const): no longer inputs; kept for reports
         self.bound_inputs: dict[str, np.ndarray] = {}
+        # values computed only on one side of a run-time If (passes/fold_if.py): value -> the conditions
+        # ((condition value, taken when true?), outermost first) under which the node making it runs
+        self.guards: dict[str, tuple[tuple[str, bool], ...]] = {}
 
     # ---- values ----
     def add_value(self, name: str, dtype, shape: Iterable[int], data: np.ndarray | None = None) -> Value:
@@ -183,7 +186,15 @@ class Graph:
         g.inputs = list(self.inputs)
         g.outputs = list(self.outputs)
         g.bound_inputs = dict(self.bound_inputs)
+        g.guards = dict(self.guards)
         return g
+
+    def guard(self, node: Node) -> tuple[tuple[str, bool], ...]:
+        """The conditions under which `node` runs (a run-time If's branch): its outputs' common guard, or
+        () when it always runs (nodes a pass made from a branch's nodes under other names run always:
+        their values are only read inside the branch, so running them is safe, only wasted)."""
+        gs = {self.guards.get(o, ()) for o in node.outputs if o}
+        return gs.pop() if len(gs) == 1 else ()
 
     def weight_bytes(self) -> int:
         return sum(v.nbytes for v in self.values.values() if v.is_const)

@@ -43,7 +43,9 @@ def test_vad_without_the_rate_is_one_line(vad):
     r = cli("inspect", vad)
     assert r.exit_code == 2
     line = one_line_error(r)
-    assert "If 'choose_rate': its condition depends on graph input 'sr'; bind it with --const sr=VALUE" in line
+    # its two rates give outputs of different lengths: decided at run time it cannot be (static shapes)
+    assert "If 'choose_rate': decided at run time, its branches must give outputs of the same shape" in line
+    assert "its condition depends on graph input 'sr': bind it with --const sr=VALUE" in line
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -189,3 +191,53 @@ def test_loops_that_cannot_be_unrolled_are_one_line(tmp_path, model, msg):
     r = cli("inspect", path)
     assert r.exit_code == 2
     assert msg in one_line_error(r)
+
+
+# ---- If decided at run time: both branches compiled, each under its guard --------------------------
+
+def _runtime_if_model() -> onnx.ModelProto:
+    """y = If(c, then: If(inner_c, Relu(conv_a(x)), Tanh(conv_a(x))), else: Sigmoid(conv_b(x))) + x4, with c and
+    inner_c graph inputs: nested, and the inner If reads a value of the outer then branch."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(0)
+    wa = nh.from_array((rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32), "wa")
+    wb = nh.from_array((rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32), "wb")
+    y_vi = lambda n: h.make_tensor_value_info(n, T.FLOAT, [1, 4, 8, 8])  # noqa: E731
+    it = h.make_graph([h.make_node("Relu", ["t_c"], ["it_y"])], "it", [], [y_vi("it_y")])
+    ie = h.make_graph([h.make_node("Tanh", ["t_c"], ["ie_y"])], "ie", [], [y_vi("ie_y")])
+    then_g = h.make_graph([h.make_node("Conv", ["x", "wa"], ["t_c"], pads=[1, 1, 1, 1]),
+                           h.make_node("If", ["inner_c"], ["t_y"], then_branch=it, else_branch=ie, name="inner")],
+                          "then", [], [y_vi("t_y")])
+    else_g = h.make_graph([h.make_node("Conv", ["x", "wb"], ["e_c"], pads=[1, 1, 1, 1]),
+                           h.make_node("Sigmoid", ["e_c"], ["e_y"])], "else", [], [y_vi("e_y")])
+    g = h.make_graph([h.make_node("If", ["c"], ["y0"], then_branch=then_g, else_branch=else_g, name="outer"),
+                      h.make_node("Add", ["y0", "x4"], ["y"])], "rif",
+                     [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8]), h.make_tensor_value_info("c", T.BOOL, []),
+                      h.make_tensor_value_info("inner_c", T.BOOL, []), y_vi("x4")], [y_vi("y")], [wa, wb])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_an_if_decided_at_run_time_runs_only_its_taken_branch(tmp_path):
+    import onnxruntime as ort
+
+    path = tmp_path / "rif.onnx"
+    onnx.save(_runtime_if_model(), path)
+    res = onnx2cedr.convert(str(path), tmp_path / "out", artifacts=("lib", "exe"))
+    src = (tmp_path / "out" / "model.cpp").read_text()
+    assert src.count("// a branch of a run-time If") == 5  # 2 convolutions, Relu, Tanh, the inner select
+    lib = onnx2cedr.ModelLibrary(res.out_dir)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for c in (True, False):
+        for inner in (True, False):
+            feeds = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32), "c": np.array(c),
+                     "inner_c": np.array(inner), "x4": rng.standard_normal((1, 4, 8, 8)).astype(np.float32)}
+            np.testing.assert_allclose(lib.run([feeds[n] for n, _, _ in lib.inputs])[0], sess.run(None, feeds)[0],
+                                       rtol=1e-5, atol=1e-6)
+    rep = onnx2cedr.validate(str(path), samples=4)
+    assert rep.passed, rep

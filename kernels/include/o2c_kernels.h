@@ -143,6 +143,12 @@ typedef struct o2c_copy_params {
 } o2c_copy_params_t;
 void o2c_copy(const void *src, void *dst, const o2c_copy_params_t *p);
 
+/* A run-time If's output: out = *cond (a bool, one byte) ? a : b (bytes each; passes/fold_if.py's IfSelect). */
+typedef struct o2c_select_params {
+  int64_t bytes;
+} o2c_select_params_t;
+void o2c_select(const uint8_t *cond, const void *a, const void *b, void *out, const o2c_select_params_t *p);
+
 /* Fill n elements of elem_size bytes with the bytes of *value. */
 void o2c_fill(void *dst, int64_t n, int32_t elem_size, const void *value);
 

@@ -168,16 +168,20 @@ def generate(plan: Plan, name: str, weights_file: str, weights: WeightsFile, sou
     packed: list[dict[str, Any]] = []
     for idx, p in enumerate(plan.nodes):
         n = p.node
+        guard = g.guard(n)
         trace = []
         for o in n.outputs:
-            if o and o in g.values and o not in traced_names:
+            # a run-time If's branch value is not traced: the branch may not run
+            if o and o in g.values and o not in traced_names and not guard:
                 v = g.values[o]
                 trace.append({"index": len(traced_names), "expr": em.expr(TensorArg(o), "uint8_t"),
                               "nbytes": v.nbytes})
                 traced_names.append(o)
         placement = p.placement if p.placement in ("cpu", "view") else p.placement + " (CEDR API)"
         node = {"index": idx, "comment": f"{c_comment(n.name)} {n.op} -> {placement}",
-                "calls": [em.call(c, packed) for c in p.calls], "trace": trace}
+                "calls": [em.call(c, packed) for c in p.calls], "trace": trace,
+                "guard": " && ".join(("" if taken else "!") + f"*{em.expr(TensorArg(c), 'const bool')}"
+                                     for c, taken in guard) or None}
         nodes.append(node)
         w = plan.waves[idx] if plan.waves else idx
         if not waves or waves[-1]["index"] != w:
@@ -185,7 +189,8 @@ def generate(plan: Plan, name: str, weights_file: str, weights: WeightsFile, sou
         waves[-1]["nodes"].append(node)
         waves[-1]["trace"] += trace
     for wv in waves:
-        nb = [dict(n, call=n["calls"][0]) for n in wv["nodes"] if len(n["calls"]) == 1 and "nb_args" in n["calls"][0]]
+        nb = [dict(n, call=n["calls"][0]) for n in wv["nodes"]
+              if len(n["calls"]) == 1 and "nb_args" in n["calls"][0] and not n["guard"]]
         wv["parallel"] = len(nb) >= 2
         wv["nb"] = nb if wv["parallel"] else []
         wv["sync"] = [n for n in wv["nodes"] if not wv["parallel"] or n["index"] not in {m["index"] for m in nb}]

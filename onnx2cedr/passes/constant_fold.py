@@ -166,13 +166,12 @@ class ConstantFold(Pass):
         return self.walk(graph, infer_all)
 
     def walk(self, graph: Graph, infer_all: bool, fold_if: bool = False, keep_dequantize: bool = False) -> bool:
-        """apply()'s loop; with fold_if, an If met on the way is folded (fold_if), or is an error
-        naming what its condition depends on when that is not constant, and a Loop or a Scan is
+        """apply()'s loop; with fold_if, an If met on the way is folded (fold_if), or both its branches
+        are inlined under guards when its condition is known only at run time, and a Loop or a Scan is
         unrolled (unroll_loop), or is an error naming why it cannot be."""
-        from ..errors import UnsupportedError
         from ..infer import infer_node
         from .fold_if import PASS as FOLD_IF
-        from .fold_if import unfoldable_message
+        from .fold_if import inline_both
         from .unroll_loop import PASS as UNROLL
 
         folded: set[int] = set()
@@ -182,7 +181,7 @@ class ConstantFold(Pass):
             node = graph.nodes[k]
             if fold_if and node.op == "If" and not node.domain:
                 if not FOLD_IF.fold_node(graph, node):
-                    raise UnsupportedError(unfoldable_message(graph, node))
+                    inline_both(graph, node)  # decided at run time: both branches, guarded
                 consumers, changed = graph.consumers(), True  # the branch's nodes now sit at k
                 continue
             if fold_if and UNROLL.fold_node(graph, node):  # a Loop or a Scan: its iterations now sit at k
@@ -203,8 +202,8 @@ class ConstantFold(Pass):
 def infer_and_fold(graph: Graph) -> bool:
     """Shape inference that folds constants as it goes (for the loader): a model whose Reshape
     target comes from a Shape->Gather->Unsqueeze->Concat chain cannot be inferred otherwise, nor
-    what follows an If before its taken branch is inlined (an If whose condition is not constant
-    is an UnsupportedError). Returns whether anything was folded. A DequantizeLinear stays: the
+    what follows an If before its taken branch is inlined (an If whose condition is known only at
+    run time has both branches inlined under guards). Returns whether anything was folded. A DequantizeLinear stays: the
     fuse_qdq pass reads the quantized weights through it (constant_fold folds what it leaves)."""
     return PASS.walk(graph, infer_all=True, fold_if=True, keep_dequantize=True)
 

@@ -118,21 +118,77 @@ def condition_sources(graph: Graph, node: Node) -> list[str]:
 
 
 def unfoldable_message(graph: Graph, node: Node) -> str:
-    """One line: why this If cannot be compiled (its condition is only known at run time)."""
+    """What to do when a run-time If cannot be compiled (its branches disagree): bind the graph inputs
+    its condition depends on, so that it folds."""
     src = condition_sources(graph, node)
     if src:
         binds = " ".join(f"--const {s}=VALUE" for s in src)
         which = ", ".join(f"'{s}'" for s in src)
-        return (f"If '{node.name}': its condition depends on graph input{'s' if len(src) > 1 else ''} {which}; "
-                f"bind {'them' if len(src) > 1 else 'it'} with {binds} (an If is compiled only when its "
-                f"condition is known at compile time)")
-    return (f"If '{node.name}': its condition '{node.input(0)}' is not known at compile time (an If is "
-            f"compiled only when its condition is)")
+        return (f"its condition depends on graph input{'s' if len(src) > 1 else ''} {which}: bind "
+                f"{'them' if len(src) > 1 else 'it'} with {binds} to compile the branch it takes")
+    return f"its condition '{node.input(0)}' is computed at run time"
+
+
+def _names_in_use(graph: Graph, node: Node) -> set[str]:
+    in_use = set(graph.values) | set(graph.inputs) | set(graph.outputs)
+    for n in graph.nodes:
+        in_use.update(x for x in (*n.inputs, *n.outputs) if x)
+        for sub in subgraphs(n.attrs) if n is not node else ():  # other Ifs' branches, still to be inlined
+            in_use |= _all_names(sub)
+    return in_use
 
 
 def inline_branch(graph: Graph, node: Node, taken: bool) -> list[Node]:
     """Replace the If `node` in graph.nodes by the nodes of its `taken` branch; returns them.
     Values the branch defines are added by shape inference later (its initializers now)."""
+    in_use = _names_in_use(graph, node) - {o for o in node.outputs if o}  # the If's outputs are free once it is gone
+    node_names = {n.name for n in graph.nodes} - {node.name}
+    new = _branch_nodes(graph, node, taken, list(node.outputs), in_use, node_names)
+    at = next(k for k, n in enumerate(graph.nodes) if n is node)
+    graph.nodes[at:at + 1] = new
+    return new
+
+
+def inline_both(graph: Graph, node: Node) -> list[Node]:
+    """An If whose condition is known only at run time: both branches' nodes replace it, each guarded
+    by the condition (Graph.guards: the code runs a node only when its guard holds), and one IfSelect
+    per output copies the taken branch's value into the If's output. Branch outputs must agree in
+    shape and type (IfSelect's check says so in one line otherwise)."""
+    from ..opset_fixups import EXT_DOMAIN
+
+    cond = node.input(0)
+    outer = graph.guard(node)  # an If inside a branch of a run-time If: its branches run under both
+    in_use = _names_in_use(graph, node)
+    node_names = {n.name for n in graph.nodes} - {node.name}
+    sides = []
+    for taken in (True, False):
+        targets = [_fresh(in_use, f"{o or 'unused'}/{'then' if taken else 'else'}", node.name) for o in node.outputs]
+        nodes = _branch_nodes(graph, node, taken, targets, in_use, node_names)
+        for n in nodes:
+            for o in n.outputs:
+                if o:
+                    graph.guards[o] = outer + ((cond, taken),)
+        sides.append((nodes, targets))
+    hint = unfoldable_message(graph, node)
+    selects = []
+    for o, t, e in zip(node.outputs, sides[0][1], sides[1][1]):
+        if not o:
+            continue
+        name = _fresh(node_names, f"{node.name}/select_{o}", node.name)
+        selects.append(Node("IfSelect", name, [cond, t, e], [o], attrs={"if_name": node.name, "hint": hint},
+                            domain=EXT_DOMAIN))
+        if outer:
+            graph.guards[o] = outer
+    new = sides[0][0] + sides[1][0] + selects
+    at = next(k for k, n in enumerate(graph.nodes) if n is node)
+    graph.nodes[at:at + 1] = new
+    return new
+
+
+def _branch_nodes(graph: Graph, node: Node, taken: bool, targets: list[str], in_use: set[str],
+                  node_names: set[str]) -> list[Node]:
+    """The nodes of the If's `taken` branch, its outputs named `targets`, other names it defines renamed
+    where they collide with `in_use` (updated), node names kept apart from `node_names` (updated)."""
     attr = node.attrs.get("then_branch" if taken else "else_branch")
     if not isinstance(attr, onnx.AttributeProto) or attr.type != onnx.AttributeProto.GRAPH:
         raise ModelError(f"If '{node.name}': it has no {'then' if taken else 'else'}_branch graph")
@@ -143,17 +199,10 @@ def inline_branch(graph: Graph, node: Node, taken: bool) -> list[Node]:
                          f"the node {len(node.outputs)}")
     if branch.input:
         raise ModelError(f"If '{node.name}': a branch graph must not declare inputs")
-    in_use = set(graph.values) | set(graph.inputs) | set(graph.outputs)
-    for n in graph.nodes:
-        in_use.update(x for x in (*n.inputs, *n.outputs) if x)
-        for sub in subgraphs(n.attrs) if n is not node else ():  # other Ifs' branches, still to be inlined
-            in_use |= _all_names(sub)
-    in_use -= {o for o in node.outputs if o}  # the If's outputs are free once it is gone
-
     produced = {o for n in branch.node for o in n.output if o}
     inits = {t.name for t in branch.initializer}
-    # a branch output made by one of its nodes (once) takes the If's output name directly
-    direct = {b: o for b, o in zip(outs, node.outputs)
+    # a branch output made by one of its nodes (once) takes its target name directly
+    direct = {b: o for b, o in zip(outs, targets)
               if o and b in produced and outs.count(b) == 1 and b not in inits}
     ren: dict[str, str] = {}
     for b, o in direct.items():
@@ -168,7 +217,6 @@ def inline_branch(graph: Graph, node: Node, taken: bool) -> list[Node]:
         except Exception as e:
             raise ModelError(f"If '{node.name}': branch initializer '{t.name}' cannot be read: "
                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    node_names = {n.name for n in graph.nodes} - {node.name}
     new: list[Node] = []
     for k, p in enumerate(branch.node):
         name = _fresh(node_names, p.name or f"{p.op_type}_{k}", node.name)
@@ -185,11 +233,9 @@ def inline_branch(graph: Graph, node: Node, taken: bool) -> list[Node]:
         new.append(Node(op=p.op_type, name=name, inputs=[ren.get(i, i) for i in p.input],
                         outputs=[ren[o] if o else "" for o in p.output], attrs=attrs,
                         domain=p.domain if p.domain != "ai.onnx" else "", captures=captures(attrs)))
-    for b, o in zip(outs, node.outputs):
+    for b, o in zip(outs, targets):
         if o and b not in direct:  # an outer value, an initializer or a repeated output: copied
             new.append(Node("Identity", _fresh(node_names, f"{o}/copy", node.name), [ren.get(b, b)], [o]))
-    at = next(k for k, n in enumerate(graph.nodes) if n is node)
-    graph.nodes[at:at + 1] = new
     return new
 
 

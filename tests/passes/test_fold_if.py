@@ -13,7 +13,7 @@ from tests.passes.passutil import assert_close, feeds_for, make_model, op_counts
 
 from models.vad import nested_shape_if
 from onnx2cedr.compiler import compile_model
-from onnx2cedr.errors import ModelError, UnsupportedError
+from onnx2cedr.errors import ModelError, O2CError, UnsupportedError
 from onnx2cedr.export_onnx import graph_to_model
 from onnx2cedr.loader import load_model
 from onnx2cedr.passes.constant_fold import ConstantFold
@@ -112,12 +112,48 @@ def _sr_model():
                       [("y", [2, 3])], {"k": np.array(16000, np.int64)})
 
 
-def test_condition_on_a_graph_input_is_one_line_naming_it():
-    with pytest.raises(UnsupportedError) as e:
-        load_model(_sr_model())
+def test_condition_on_a_graph_input_keeps_both_branches_under_guards():
+    """Decided at run time: both branches inlined, each node guarded by the condition, and an IfSelect
+    copying the taken branch's value into the If's output; the compiled model computes what
+    onnxruntime computes for either value of the input."""
+    import onnxruntime as ort
+
+    from onnx2cedr import convert
+    from onnx2cedr.runner import ModelLibrary
+
+    g, _ = load_model(_sr_model())
+    assert op_counts(g) == {"Equal": 1, "Relu": 1, "Neg": 1, "IfSelect": 1}
+    relu, neg = (next(n for n in g.nodes if n.op == op) for op in ("Relu", "Neg"))
+    assert g.guard(relu) == (("c", True),) and g.guard(neg) == (("c", False),)
+    sel = next(n for n in g.nodes if n.op == "IfSelect")
+    assert sel.inputs == ["c", relu.outputs[0], neg.outputs[0]] and sel.outputs == ["y"] and g.guard(sel) == ()
+    import tempfile
+    from pathlib import Path
+
+    m = _sr_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        convert(m, Path(tmp) / "m", artifacts=("lib",))
+        lib = ModelLibrary(Path(tmp) / "m")
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+        for sr in (16000, 8000):
+            feeds = {"x": x, "sr": np.array(sr, np.int64)}
+            np.testing.assert_array_equal(lib.run([feeds[n] for n, _, _ in lib.inputs])[0], sess.run(None, feeds)[0])
+
+
+def test_branches_of_different_shapes_are_one_line_naming_the_input():
+    then = _branch([helper.make_node("Relu", ["x"], ["t"])], "t")
+    els = _branch([helper.make_node("ReduceSum", ["x"], ["e"], keepdims=1)], "e")
+    nodes = [helper.make_node("Equal", ["sr", "k"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=els, name="pick")]
+    m = make_model(nodes, [("x", [2, 3]), helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+                   [("y", None)], {"k": np.array(16000, np.int64)})
+    with pytest.raises(O2CError) as e:
+        load_model(m)
     msg = str(e.value)
     assert "\n" not in msg
-    assert msg.startswith("If 'pick': its condition depends on graph input 'sr'") and "--const sr=" in msg
+    assert "If 'pick': decided at run time, its branches must give outputs of the same shape" in msg
+    assert "bind it with --const sr=VALUE" in msg
 
 
 @pytest.mark.parametrize("sr,op", [(16000, "Relu"), (8000, "Neg"), (np.int64(16000), "Relu")])

@@ -107,3 +107,8 @@ extern "C" void o2c_fill(void *dst, int64_t n, int32_t elem_size, const void *va
     }
   }
 }
+
+extern "C" void o2c_select(const uint8_t *cond, const void *a, const void *b, void *out, const o2c_select_params_t *p) {
+  const void *src = *cond ? a : b;
+  if (src != out && p->bytes > 0) std::memmove(out, src, static_cast<size_t>(p->bytes));
+}
