@@ -470,77 +470,9 @@ void run_instance_isolated(Runtime &rt, Instance &inst, AppMain main, const std:
   const int64_t deadline = timeout_ns > 0 ? inst.start_ns + timeout_ns : -1;
   bool timed_out = false;
   std::string refused;
-  uint32_t seen = 0;
-  for (;;) {
-    if (iso->dead.load(std::memory_order_acquire)) break;
-    const uint32_t r = s.call_req.load(std::memory_order_acquire);
-    if (r != seen) {
-      seen = r;
-      std::string err;
-      iso->in_flight.fetch_add(1, std::memory_order_acq_rel);
-      s.call_status = 0;
-      std::atomic<int> offer{-1};
-      const bool blocking = s.blocking != 0;
-      const bool taken = rt.enqueue_remote(&inst, s.api, s.prec, s.n_args, s.args, s.barrier, s.work, s.cost,
-                                           s.trace_pred, err, blocking ? &offer : nullptr);
-      if (taken && blocking) {
-        // A short blocking call given to an idle CPU PE: the child's calling thread runs it (one
-        // hand-off each way instead of through a worker and the child's executor). The scheduling
-        // round may be another thread's: look for a moment (as the in-process caller does), then
-        // withdraw the offer.
-        int pe = offer.load(std::memory_order_acquire);
-        const int64_t until = now_ns() + std::min<int64_t>(g_iso_spin_ns, 20000);
-        while (pe == -1 && now_ns() < until) {
-          cpu_relax();
-          pe = offer.load(std::memory_order_acquire);
-        }
-        if (pe == -1 && offer.compare_exchange_strong(pe, -2, std::memory_order_acq_rel)) pe = -2;
-        if (pe >= 0) {
-          auto run_in_child = [&](void *fn, int64_t &start, int64_t &stop) {
-            s.inl_fn = fn;
-            s.call_status = 2;
-            s.call_ack.store(r, std::memory_order_release);
-            futex_wake(&s.call_ack);
-            for (;;) {
-              const uint32_t d = s.inl_done.load(std::memory_order_acquire);
-              if (iso->dead.load(std::memory_order_acquire)) return false;
-              if (d == r) break;
-              if (rt.aborted()) kill(pid, SIGKILL);
-              int64_t wait_ns = -1;
-              if (deadline > 0 && !timed_out) {
-                const int64_t now = now_ns();
-                if (now >= deadline) {
-                  timed_out = true;
-                  kill(pid, SIGKILL);
-                  continue;
-                }
-                wait_ns = deadline - now;
-              }
-              if (!spin_until_changed(s.inl_done, d, g_iso_spin_ns)) futex_wait(&s.inl_done, d, wait_ns);
-            }
-            start = s.inl_start;
-            stop = s.inl_stop;
-            return true;
-          };
-          if (rt.run_inline_remote(pe, static_cast<const cedr_barrier_t *>(s.barrier), run_in_child)) {
-            if (s.call_status == 2) continue;  // acknowledged and run (or its child is gone)
-          }
-        }
-      }
-      if (!taken) {
-        iso->in_flight.fetch_sub(1, std::memory_order_acq_rel);
-        if (rt.aborted()) {
-          kill(pid, SIGKILL);
-        } else {
-          s.call_status = 1;
-          std::snprintf(s.call_error, sizeof s.call_error, "%s", err.c_str());
-          if (refused.empty()) refused = err;
-        }
-      }
-      s.call_ack.store(r, std::memory_order_release);
-      futex_wake(&s.call_ack);
-      continue;
-    }
+  // One wait of this thread on `word` while it reads `val`: kills the child when the run aborts or the
+  // instance overruns its timeout (the reaper then marks it dead, which changes every word waited on).
+  auto wait_on = [&](std::atomic<uint32_t> &word, uint32_t val) {
     if (rt.aborted()) kill(pid, SIGKILL);
     int64_t wait_ns = -1;
     if (deadline > 0 && !timed_out) {
@@ -548,11 +480,69 @@ void run_instance_isolated(Runtime &rt, Instance &inst, AppMain main, const std:
       if (now >= deadline) {
         timed_out = true;
         kill(pid, SIGKILL);
-        continue;
+        return;
       }
       wait_ns = deadline - now;
     }
-    if (!spin_until_changed(s.call_req, r, g_iso_spin_ns)) futex_wait(&s.call_req, r, wait_ns);
+    if (!spin_until_changed(word, val, g_iso_spin_ns)) futex_wait(&word, val, wait_ns);
+  };
+  // A short blocking call given to an idle CPU PE (dispatch set `offer` to its id): the child's calling
+  // thread runs it (one hand-off each way instead of through a worker and the child's executor).
+  // The scheduling round may be another thread's: look for a moment, as the in-process caller does,
+  // then withdraw the offer. True when the call was answered here (run, or its child is gone).
+  auto run_in_caller = [&](uint32_t r, std::atomic<int> &offer) {
+    int pe = offer.load(std::memory_order_acquire);
+    const int64_t until = now_ns() + std::min<int64_t>(g_iso_spin_ns, 20000);
+    while (pe == -1 && now_ns() < until) {
+      cpu_relax();
+      pe = offer.load(std::memory_order_acquire);
+    }
+    if (pe == -1 && offer.compare_exchange_strong(pe, -2, std::memory_order_acq_rel)) pe = -2;
+    if (pe < 0) return false;
+    return rt.run_inline_remote(pe, static_cast<const cedr_barrier_t *>(s.barrier),
+                                [&](void *fn, int64_t &start, int64_t &stop) {
+                                  s.inl_fn = fn;
+                                  s.call_status = 2;
+                                  s.call_ack.store(r, std::memory_order_release);
+                                  futex_wake(&s.call_ack);
+                                  for (uint32_t d; (d = s.inl_done.load(std::memory_order_acquire)) != r;) {
+                                    if (iso->dead.load(std::memory_order_acquire)) return false;
+                                    wait_on(s.inl_done, d);
+                                  }
+                                  start = s.inl_start;
+                                  stop = s.inl_stop;
+                                  return true;
+                                });
+  };
+  uint32_t seen = 0;
+  for (;;) {
+    if (iso->dead.load(std::memory_order_acquire)) break;
+    const uint32_t r = s.call_req.load(std::memory_order_acquire);
+    if (r == seen) {
+      wait_on(s.call_req, r);
+      continue;
+    }
+    seen = r;
+    std::string err;
+    iso->in_flight.fetch_add(1, std::memory_order_acq_rel);
+    s.call_status = 0;
+    std::atomic<int> offer{-1};
+    const bool blocking = s.blocking != 0;
+    const bool taken = rt.enqueue_remote(&inst, s.api, s.prec, s.n_args, s.args, s.barrier, s.work, s.cost,
+                                         s.trace_pred, err, blocking ? &offer : nullptr);
+    if (taken && blocking && run_in_caller(r, offer)) continue;  // acknowledged there
+    if (!taken) {
+      iso->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+      if (rt.aborted()) {
+        kill(pid, SIGKILL);
+      } else {
+        s.call_status = 1;
+        std::snprintf(s.call_error, sizeof s.call_error, "%s", err.c_str());
+        if (refused.empty()) refused = err;
+      }
+    }
+    s.call_ack.store(r, std::memory_order_release);
+    futex_wake(&s.call_ack);
   }
   const int64_t end = now_ns();
   const int st = iso->status;
