@@ -137,6 +137,26 @@ class OpDef:
         raise Unsupported(f"{node.op} has no lowering")
 
 
+class LoweredByPass(OpDef):
+    """An op that a lowering pass (`lowered_by`) rewrites into ops that exist, so placement never sees it:
+    `spec(graph, node)` checks the node (raising Unsupported) and describes it, its `out_shape` being
+    the output's shape (element type: input 0's)."""
+    has_infer: ClassVar[bool] = True
+    lowered_by: ClassVar[str] = ""
+
+    def spec(self, graph: Graph, node: Node):
+        raise NotImplementedError
+
+    def check_node(self, graph: Graph, node: Node) -> None:
+        self.spec(graph, node)
+
+    def infer(self, graph: Graph, node: Node):
+        return [(graph.value(node.inputs[0]).dtype, tuple(self.spec(graph, node).out_shape))]
+
+    def lower(self, graph: Graph, node: Node) -> Lowered:
+        raise Unsupported(f"{node.op} is lowered by the pass {self.lowered_by}, which is disabled")
+
+
 def lower_for(opdef: OpDef, graph: Graph, node: Node, keys: Sequence[str]) -> Lowered:
     """The node lowered for a target (its lowering keys, most specific first): the op family's
     first lowering declared for one of them, else the generic one. A target lowering may return

@@ -13,17 +13,23 @@ import dataclasses
 import numpy as np
 
 from ..ir import Graph, Node
-from .base import OpDef, Unsupported, register
+from .base import LoweredByPass, Unsupported, register
 from .logic import DT_CODES
 
 
-def compress_indices(graph: Graph, node: Node) -> tuple[np.ndarray, int | None]:
-    """The kept indices (along the axis, or of the flattened input) and the normalized axis (None: flattened)."""
+@dataclasses.dataclass
+class CompressSpec:
+    kept: np.ndarray        # the kept indices (along the axis, or of the flattened input)
+    axis: int | None        # normalized; None: the input is flattened
+    out_shape: tuple[int, ...]
+
+
+def compress_spec(graph: Graph, node: Node) -> CompressSpec:
     cond = graph.const(node.input(1))
     if cond is None:
         raise Unsupported("its condition must be a constant (the output's size depends on it)")
     cond = np.asarray(cond).reshape(-1).astype(bool)
-    shape = graph.value(node.inputs[0]).shape
+    shape = tuple(graph.value(node.inputs[0]).shape)
     axis = node.attrs.get("axis")
     if axis is None:
         n = int(np.prod(shape, dtype=np.int64))
@@ -35,28 +41,21 @@ def compress_indices(graph: Graph, node: Node) -> tuple[np.ndarray, int | None]:
         n = int(shape[axis])
     if cond.size > n:
         raise Unsupported(f"its condition has {cond.size} values for a dimension of {n}")
-    return np.nonzero(cond)[0].astype(np.int64), axis
+    kept = np.nonzero(cond)[0].astype(np.int64)
+    out = (kept.size,) if axis is None else shape[:axis] + (kept.size,) + shape[axis + 1:]
+    return CompressSpec(kept, axis, out)
 
 
 @register
-class OpCompress(OpDef):
+class OpCompress(LoweredByPass):
     op_type = "Compress"
     attrs = {"axis": None}
     dtypes = tuple(DT_CODES)
-    has_infer = True
+    lowered_by = "lower_compress"
     summary = "lowered to a Gather of the kept indices (lower_compress); the condition must be a constant"
 
-    def check_node(self, graph, node):
-        compress_indices(graph, node)
-
-    def infer(self, graph, node):
-        idx, axis = compress_indices(graph, node)
-        x = graph.value(node.inputs[0])
-        shape = (idx.size,) if axis is None else tuple(idx.size if d == axis else s for d, s in enumerate(x.shape))
-        return [(x.dtype, shape)]
-
-    def lower(self, graph, node):
-        raise Unsupported("Compress is lowered by the pass lower_compress, which is disabled")
+    def spec(self, graph, node):
+        return compress_spec(graph, node)
 
 
 @dataclasses.dataclass
@@ -68,6 +67,10 @@ class Col2ImSpec:
     dilations: tuple[int, ...]
     pads: tuple[int, ...]  # begin..., end...
     strides: tuple[int, ...]
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.channels) + self.image
 
     @property
     def blocks(self) -> tuple[int, ...]:
@@ -106,20 +109,13 @@ def col2im_spec(graph: Graph, node: Node) -> Col2ImSpec:
 
 
 @register
-class OpCol2Im(OpDef):
+class OpCol2Im(LoweredByPass):
     op_type = "Col2Im"
     attrs = {"dilations": None, "pads": None, "strides": None}
-    has_infer = True
     api = "DASH_CONV"
+    lowered_by = "lower_col2im"
     summary = ("lowered to a grouped ConvTranspose with one-hot weights (lower_col2im); image_shape and "
                "block_shape must be constants")
 
-    def check_node(self, graph, node):
-        col2im_spec(graph, node)
-
-    def infer(self, graph, node):
-        sp = col2im_spec(graph, node)
-        return [(graph.value(node.inputs[0]).dtype, (sp.batch, sp.channels) + sp.image)]
-
-    def lower(self, graph, node):
-        raise Unsupported("Col2Im is lowered by the pass lower_col2im, which is disabled")
+    def spec(self, graph, node):
+        return col2im_spec(graph, node)

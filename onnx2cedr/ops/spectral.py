@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from ..ir import Graph, Node
-from .base import OpDef, Unsupported, register
+from .base import LoweredByPass, Unsupported, register
 
 F32 = np.dtype(np.float32)
 
@@ -83,29 +83,22 @@ def dft_spec(graph: Graph, node: Node) -> DftSpec:
 
 
 @register
-class OpDFT(OpDef):
+class OpDFT(LoweredByPass):
     op_type = "DFT"
     attrs = {"axis": None, "inverse": 0, "onesided": 0}
     dtypes = (F32,)
-    has_infer = True
     api = "DASH_GEMM_RE"
+    lowered_by = "lower_dft"
     summary = ("lowered by the pass lower_dft to matrix products with constant cosine/sine tables (DASH_GEMM_RE), "
                "any length, forward or inverse, onesided or full; the axis and dft_length must be constants")
 
-    def check_node(self, graph, node):
-        dft_spec(graph, node)
-
-    def infer(self, graph, node):
-        sp = dft_spec(graph, node)
-        return [(graph.value(node.inputs[0]).dtype, sp.out_shape)]
+    def spec(self, graph, node):
+        return dft_spec(graph, node)
 
     def flops(self, graph, node):
         sp = dft_spec(graph, node)
         signals = int(np.prod(sp.shape[:-1], dtype=np.int64)) // sp.shape[sp.axis]
         return 2 * signals * sp.length * sp.bins * 2 * sp.shape[-1]
-
-    def lower(self, graph, node):
-        raise Unsupported("DFT is lowered by the pass lower_dft, which is disabled")
 
 
 @dataclasses.dataclass
@@ -151,25 +144,18 @@ def stft_spec(graph: Graph, node: Node) -> StftSpec:
 
 
 @register
-class OpSTFT(OpDef):
+class OpSTFT(LoweredByPass):
     op_type = "STFT"
     attrs = {"onesided": 1}
     dtypes = (F32,)
-    has_infer = True
     api = "DASH_GEMM_RE"
+    lowered_by = "lower_dft"
     summary = ("lowered by the pass lower_dft: frames gathered by a constant index table, windowed, then the "
                "DFT's matrix products (DASH_GEMM_RE); frame_step and frame_length must be constants")
 
-    def check_node(self, graph, node):
-        stft_spec(graph, node)
-
-    def infer(self, graph, node):
-        sp = stft_spec(graph, node)
-        return [(graph.value(node.inputs[0]).dtype, sp.out_shape)]
+    def spec(self, graph, node):
+        return stft_spec(graph, node)
 
     def flops(self, graph, node):
         sp = stft_spec(graph, node)
         return 4 * sp.shape[0] * sp.frames * sp.frame_length * sp.out_shape[2] * sp.shape[-1]
-
-    def lower(self, graph, node):
-        raise Unsupported("STFT is lowered by the pass lower_dft, which is disabled")

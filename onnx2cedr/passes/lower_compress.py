@@ -4,7 +4,7 @@ with this pass disabled, Compress cannot be placed."""
 from __future__ import annotations
 
 from ..ir import Graph, Node
-from ..ops.rearrange import compress_indices
+from ..ops.rearrange import compress_spec
 from .common import Pass
 
 
@@ -14,7 +14,8 @@ class LowerCompress(Pass):
     def apply(self, graph: Graph) -> bool:
         changed = False
         for n in [n for n in graph.nodes if n.op == "Compress" and not n.domain]:
-            idx, axis = compress_indices(graph, n)
+            sp = compress_spec(graph, n)
+            idx, axis = sp.kept, sp.axis
             taken = set(graph.values) | {o for m in graph.nodes for o in m.outputs}
             name = f"{n.name}/kept"
             while name in taken:
