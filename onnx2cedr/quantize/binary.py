@@ -21,7 +21,6 @@ The compiler runs each binarized layer as one XNOR/popcount layer (fuse_binary -
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -138,7 +137,7 @@ def _recalibrate_batchnorm(proto: onnx.ModelProto, binarized: list[str], feeds, 
 
 def binarize(model: str | os.PathLike, calib: str | os.PathLike, output: str | os.PathLike,
              exclude: Sequence[str] = (), samples: int | None = None) -> Path:
-    from .static import MAX_IR, calibration_samples
+    from .static import calibration_samples, write_model
 
     try:
         proto = onnx.load(str(model))
@@ -216,18 +215,8 @@ def binarize(model: str | os.PathLike, calib: str | os.PathLike, output: str | o
     del g.node[:]
     g.node.extend(new_nodes)
     _recalibrate_batchnorm(proto, [o for n in layers if id(n) in replace for o in n.output], feeds, fresh)
-    if proto.ir_version > MAX_IR:
-        proto.ir_version = MAX_IR
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, part = tempfile.mkstemp(prefix=".o2c-", suffix=".onnx", dir=out.parent)
-    os.close(fd)
-    try:
-        onnx.save(proto, part)
-        os.replace(part, out)
-    except BaseException:
-        Path(part).unlink(missing_ok=True)
-        raise
+    write_model(proto, out)
     return out
 
 

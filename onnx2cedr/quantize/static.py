@@ -121,15 +121,21 @@ def quantize(model: str | os.PathLike, calib: str | os.PathLike, output: str | o
                 from None
         finally:
             quiet.setLevel(level)
-        q = onnx.load(str(dst))
-        if q.ir_version > MAX_IR:
-            q.ir_version = MAX_IR
-        fd, part = tempfile.mkstemp(prefix=".o2c-", suffix=".onnx", dir=out.parent)
-        os.close(fd)
-        try:
-            onnx.save(q, part)
-            os.replace(part, out)
-        except BaseException:
-            Path(part).unlink(missing_ok=True)
-            raise
+        write_model(onnx.load(str(dst)), out)
     return out
+
+
+def write_model(proto: onnx.ModelProto, out: Path) -> None:
+    """Save a quantized model as onnxruntime loads it (IR version at most MAX_IR), atomically: a temporary
+    file in the same folder, then renamed, so a failure never leaves a partial model at `out`."""
+    if proto.ir_version > MAX_IR:
+        proto.ir_version = MAX_IR
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, part = tempfile.mkstemp(prefix=".o2c-", suffix=".onnx", dir=out.parent)
+    os.close(fd)
+    try:
+        onnx.save(proto, part)
+        os.replace(part, out)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
