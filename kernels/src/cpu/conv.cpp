@@ -76,7 +76,7 @@ bool conv_shape(const dash_conv_params_t *p, ConvShape &s, bool allow_lanes) {
   s.floats_per_group = 0;
   if (by_channel_pays(s.g, s.G, s.Cin, s.Cg, s.Mg)) {
     s.path = PATH_NONE; /* by output channel (conv_depthwise.cpp): weights read in place */
-  } else if (allow_lanes && lanes_pays(s.g, s.Mg)) {
+  } else if (allow_lanes && lanes_pays(s.g, s.Mg, s.Kg)) {
     s.path = PATH_LANES;
     s.floats_per_group = static_cast<int64_t>(lanes_packed_floats(s.Mg, s.Kg));
   } else if (direct_pays(s.g, s.Mg)) {

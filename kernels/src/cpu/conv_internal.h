@@ -186,7 +186,7 @@ struct LanesTiles {
   int64_t count() const { return ceil_div(nrows, rows_per) * nseg; }
 };
 
-bool lanes_pays(const Geo3 &g, int64_t Mg);
+bool lanes_pays(const Geo3 &g, int64_t Mg, int64_t Kg);
 size_t lanes_packed_floats(int64_t Mg, int64_t Kg);
 void pack_lanes(const float *Wg, int64_t Mg, int64_t Kg, float *dst);
 Geo3 lanes_padded_geo(const Geo3 &g);

@@ -131,17 +131,31 @@ const std::array<std::array<LanesFn, LR>, LROWS> kLanes[2] = {
     lanes_table<1>(std::make_integer_sequence<int, LROWS>()), lanes_table<2>(std::make_integer_sequence<int, LROWS>())};
 
 /* Does the lanes path beat the direct one? Vector multiply-adds per k: lanes computes
- * round_up(Mg, LN) channels x N positions; the direct path's tiles cover the wide grid (Nw columns
- * in 8-column steps) for every channel. The lanes path also needs enough channels to fill its
- * lanes and positions few enough that the broadcasts' reach stays small. */
-bool lanes_pays(const Geo3 &g, int64_t Mg) {
+ * round_up(Mg, LN) channels x N positions; the direct path's tiles cover the wide grid (Nw columns)
+ * for every channel. The lanes path also needs enough channels to fill its lanes and positions few
+ * enough that the broadcasts' reach stays small.
+ * With AVX2 (8-float vectors, 6x16 tiles on both paths) the lanes path re-reads each 16-channel
+ * weight panel (16 x Kg floats, no K blocking) from L2 for every tile of a few positions, while the
+ * direct path keeps a K block of packed weights in L1: measured on a Zen 3 core, direct beats lanes
+ * from 7x7 maps with large weights (512 ch 3x3: 70 against 46 GFLOP/s; 1x1 512->2048: 68 against 52)
+ * and from 14x14 maps up (1x1 on 13x13 and 14x14: 85-90 against 60), while lanes wins on 4x4 and
+ * 8x8 maps (63 against 49, 83 against 75). So there lanes needs a clear saving in multiply-adds, or
+ * a small map and weights that stay in L2. */
+bool lanes_pays(const Geo3 &g, int64_t Mg, int64_t Kg) {
   /* strided 1x1 kernels read one stride phase: the direct path copies just that one */
   if (Mg < LN / 2 || g.s[2] > 2 || (g.s[2] == 2 && g.k[2] == 1)) return false;
   const int64_t N = g.out_sp();
   if (N > 400) return false;
   const double lanes = static_cast<double>(round_up(Mg, LN)) * static_cast<double>(N);
+#if O2C_HAVE_AVX2 && !O2C_HAVE_AVX512
+  const double direct = static_cast<double>(round_up(Mg, MR)) * static_cast<double>(round_up(wide_count(g), NR));
+  const double weight_bytes = 4.0 * static_cast<double>(Mg) * static_cast<double>(Kg);
+  return lanes <= 0.6 * direct || (N <= 64 && lanes <= 0.9 * direct && weight_bytes <= 2.0 * 1024 * 1024);
+#else
+  (void)Kg;
   const double direct = static_cast<double>(Mg) * static_cast<double>(round_up(wide_count(g), 8));
   return lanes <= 1.05 * direct;
+#endif
 }
 
 size_t lanes_packed_floats(int64_t Mg, int64_t Kg) { return static_cast<size_t>(round_up(Mg, LN) * Kg); }
