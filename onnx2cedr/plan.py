@@ -2,7 +2,8 @@
 
 placement: every node is lowered (ops registry); a call with a CEDR API stays on the API unless the
 user forces the node onto the CPU; the decision and its reason are recorded.
-memory: reshape-like nodes alias their input (one storage per alias group); graph inputs and
+memory: reshape-like nodes alias their input (one storage per alias group), and a Concat or Split
+along a leading axis is a view too (its pieces are blocks of the whole); graph inputs and
 outputs live in the caller's buffers; every other value gets an offset in one arena, reused by
 liveness (greedy best fit, largest first); element-wise nodes write in place over an input that
 dies with them; constants go into the weights file.
@@ -118,7 +119,7 @@ def assign_waves(nodes: list[NodePlan]) -> list[int]:
     waves = []
     for p in nodes:
         w_in = max((produced[i] for i in p.node.inputs if i and i in produced), default=-1)
-        w = max(w_in if p.alias is not None else w_in + 1, 0)
+        w = max(w_in if p.alias is not None or p.placement == "view" else w_in + 1, 0)
         for o in p.node.outputs:
             if o:
                 produced[o] = w
@@ -167,6 +168,13 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
             final_copies.append(copy_call(graph, o, out_name, vals[o].shape,
                                           dense_strides(vals[o].shape), comment=f"graph output '{o}'"))
 
+    subs = _block_views(nodes, vals, root, storage)
+    if subs:  # the Concats and Splits that became views cost no wave any more
+        waves = assign_waves(nodes)
+        order = sorted(range(len(nodes)), key=lambda k: (waves[k], k))
+        nodes[:] = [nodes[k] for k in order]
+        waves = [waves[k] for k in order]
+
     # constants referenced by calls -> weights file, in first-use order
     used_order: list[str] = []
     seen = set()
@@ -200,7 +208,14 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         for a in c.args:
             if isinstance(a, TensorArg):
                 last[root[a.value]] = end
-    _in_place(nodes, waves, vals, root, storage, first, last)
+    # a piece of a Concat's output or a Split's input lives as long as the whole, and the other way round
+    for r in subs:
+        parent = _top(subs, r)
+        if r in first:
+            first[parent] = min(first.get(parent, first[r]), first.pop(r))
+            last[parent] = max(last.get(parent, last[r]), last.pop(r))
+    pinned = set(subs) | {parent for parent, _ in subs.values()}
+    _in_place(nodes, waves, vals, root, storage, first, last, pinned)
     arena_roots = [r for r in first if r not in storage]
     arena_roots.sort(key=lambda r: (-vals[r].nbytes, first[r], r))
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
@@ -224,6 +239,9 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
         placed.append((offset, size, lo, hi))
         storage[r] = Storage("arena", offset=offset)
         top = max(top, offset + size)
+    for r in subs:
+        st = storage[_top(subs, r)]
+        storage[r] = Storage(st.kind, st.index, st.offset + _sub_offset(subs, r))
     # lower bound: the largest set of simultaneously live arena values (a sweep over the waves)
     delta = [0] * (end + 2)
     for r in arena_roots:
@@ -237,10 +255,69 @@ def plan_memory(graph: Graph, nodes: list[NodePlan]) -> Plan:
     return Plan(graph, nodes, root, storage, top, weights, weights_bytes, final_copies, bound, waves)
 
 
+def _block_views(nodes: list[NodePlan], vals, root: dict[str, str], storage: dict[str, Storage]) -> dict[str, tuple[str, int]]:
+    """Concat and Split without a copy. When the axis has only size-1 dims before it (channels of a
+    batch-1 NC... tensor, rows of a matrix, ...), each piece is one contiguous block of the whole: a
+    Concat's producers can write their outputs straight into its output, and a Split's outputs can be
+    read where they lie in its input. Returns {piece root: (whole's root, byte offset)} and turns each
+    such node into a view (no code). A node keeps its copy unless every piece qualifies: produced by
+    a node into the arena (not a graph input or output, not a constant; a Concat's whole may be a
+    graph output, a Split's a graph input), its storage holding just it, not a piece of another view
+    already, distinct, and at a 64-byte aligned offset (the kernels assume no more than the arena's
+    alignment)."""
+    subs: dict[str, tuple[str, int]] = {}
+    for p in nodes:
+        n = p.node
+        if n.op not in ("Concat", "Split") or p.alias is not None or not p.calls or n.act is not None:
+            continue
+        whole, parts = (n.outputs[0], n.inputs) if n.op == "Concat" else (n.inputs[0], n.outputs)
+        if len(n.outputs) < 1 or not whole:
+            continue
+        shape = vals[whole].shape
+        axis = int(n.attrs.get("axis", 0))
+        axis = axis + len(shape) if axis < 0 else axis
+        R = root[whole]
+        allowed = ("output",) if n.op == "Concat" else ("input",)
+        if not 0 <= axis < len(shape) or int(np.prod(shape[:axis], dtype=np.int64)) != 1 or vals[R].is_const or \
+                (R in storage and storage[R].kind not in allowed):
+            continue
+        pieces, off, ok = {}, 0, True
+        for x in parts:
+            r = root.get(x) if x else None
+            if r is None or r == R or r in pieces or r in subs or r in storage or vals[r].is_const or \
+                    vals[r].nbytes != vals[x].nbytes or vals[x].dtype != vals[whole].dtype or off % ALIGN:
+                ok = False
+                break
+            pieces[r] = off
+            off += vals[x].nbytes
+        if not ok or off != vals[whole].nbytes or _top(subs, R) in pieces:
+            continue
+        for r, o in pieces.items():
+            subs[r] = (R, o)
+        p.calls, p.placement, p.flops = [], "view", 0
+        p.reason = ("view: every input is written straight into its block of the output" if n.op == "Concat" else
+                    "view: every output is read where it lies in the input")
+    return subs
+
+
+def _top(subs: dict[str, tuple[str, int]], r: str) -> str:
+    while r in subs:
+        r = subs[r][0]
+    return r
+
+
+def _sub_offset(subs: dict[str, tuple[str, int]], r: str) -> int:
+    off = 0
+    while r in subs:
+        r, o = subs[r]
+        off += o
+    return off
+
+
 _IN_PLACE_KERNELS = {"o2c_binary", "o2c_unary"}  # element-wise, documented safe with out == an input
 
 
-def _in_place(nodes, waves, vals, root, storage, first, last) -> None:
+def _in_place(nodes, waves, vals, root, storage, first, last, pinned=frozenset()) -> None:
     """Element-wise nodes write over an input that dies with them: the output joins the input's
     storage (root) when both live in the arena, have the same dtype and size, the input is read
     whole (offset 0; a broadcast input is smaller) and no other node of the same wave (which may
@@ -260,13 +337,13 @@ def _in_place(nodes, waves, vals, root, storage, first, last) -> None:
         if not isinstance(out, TensorArg) or out.offset != 0:
             continue
         ro = root[out.value]
-        if ro in storage or first.get(ro) != w:
+        if ro in storage or ro in pinned or first.get(ro) != w:
             continue
         for a in args[:-1]:
             if not isinstance(a, TensorArg) or a.offset != 0:
                 continue
             ri = root[a.value]
-            if ri == ro or ri in storage or last.get(ri) != w or readers.get((ri, w)) != 1:
+            if ri == ro or ri in storage or ri in pinned or last.get(ri) != w or readers.get((ri, w)) != 1:
                 continue
             vi, vo = vals[a.value], vals[out.value]
             if vi.dtype != vo.dtype or vi.nbytes != vo.nbytes or vals[ri].nbytes != vo.nbytes or \
