@@ -307,11 +307,11 @@ def classes_section(rows: list[dict]) -> str:
     return "\n".join(L)
 
 
-def replace_section(text: str, section: str) -> str:
-    """text with its CLASSES_HEAD section replaced by section (appended before the Notes when absent)."""
-    start = text.find(CLASSES_HEAD)
+def replace_section(text: str, section: str, head: str = CLASSES_HEAD) -> str:
+    """text with its section titled head replaced by section (put before the Notes when absent)."""
+    start = text.find(head)
     if start >= 0:
-        end = text.find("\n## ", start + len(CLASSES_HEAD))
+        end = text.find("\n## ", start + len(head))
         return text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
     notes = text.find("## Notes")
     if notes >= 0:
@@ -448,6 +448,9 @@ def main(argv=None) -> int:
     return 0
 
 
+LIGHT_HEAD = "## The onnx wheel's full-size models"
+
+
 def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) -> None:
     cpu = "?"
     try:
@@ -464,7 +467,8 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "buffers) and onnxruntime (CPU provider, all graph optimizations, I/O binding) called in turn round "
              "by round, so load on the machine hits both alike; figures are medians, batch 1.\n")
     L.append(f"Machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
-             f"onnxruntime {ort.__version__}. The build uses `-march=native` (AVX-512 tiles on this CPU). "
+             f"onnxruntime {ort.__version__}. The build uses `-march=native` "
+             f"({'AVX-512 tiles' if z else 'AVX2/FMA micro-kernels: this CPU has no AVX-512'} on this CPU). "
              f"Load average when the figures were taken: {os.getloadavg()[0]:.1f} (1 min) - with other work on "
              "the machine the second core is not free, and the 2-thread columns show that, for both sides.\n")
     L.append("## Latency\n")
@@ -547,14 +551,20 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "converted with).")
     L.append("- Convolutions on small images with many channels (at most 400 output positions: 4x4 to 16x16 maps) "
              "put output channels on the vector lanes (the lanes path, kernels/src/cpu/conv_lanes.cpp), which needs "
-             "the weights packed at load; larger maps use the direct wide-grid path.")
+             "the weights packed at load; larger maps use the direct wide-grid path. Without AVX-512 the lanes path "
+             "is taken only where it saves many multiply-adds or on maps of at most 64 positions with weights that "
+             "stay in L2 (conv_lanes.cpp's lanes_pays has the measurements).")
+    L.append("- Concat and Split along a leading axis (channels at batch 1) are views: the producers write into "
+             "the Concat's output, and the Split's outputs are read in place (`inspect` shows them as `view`).")
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "\n".join(L) + "\n"
     old = path.read_text() if path.exists() else ""
-    start = old.find(CLASSES_HEAD)
-    if start >= 0:  # the layer-class table comes from --classes runs: carried over
-        end = old.find("\n## ", start + len(CLASSES_HEAD))
-        text = replace_section(text, old[start:end + 1] if end >= 0 else old[start:])
+    # the layer-class table (--classes runs) and the onnx wheel's models (light_bench.py) are carried over
+    for head in (CLASSES_HEAD, LIGHT_HEAD):
+        start = old.find(head)
+        if start >= 0:
+            end = old.find("\n## ", start + len(head))
+            text = replace_section(text, old[start:end + 1] if end >= 0 else old[start:], head)
     path.write_text(text)
 
 
