@@ -189,3 +189,26 @@ def test_conformance_cli_bad_only_is_one_line(only, msg):
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and msg in lines[0], r.output
+
+
+def test_inputs_that_decide_shapes_through_shape_arithmetic():
+    """An integer input gathered into Range's limit (through a Gather and an If branch) decides a shape;
+    one only added to data does not."""
+    H = helper.make_node
+    branch = helper.make_graph([H("Gather", ["size", "i1"], ["w_b"], axis=0)], "b", [],
+                               [helper.make_tensor_value_info("w_b", TensorProto.INT64, [1])],
+                               [helper.make_tensor("i1", TensorProto.INT64, [1], [1])])
+    nodes = [H("Size", ["size"], ["n"]), H("Equal", ["n", "two"], ["c"]),
+             H("If", ["c"], ["w"], then_branch=branch, else_branch=branch),
+             H("Range", ["zero", "w", "one"], ["r"]), H("Add", ["k", "k"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("size", TensorProto.INT64, [2]),
+                                       helper.make_tensor_value_info("k", TensorProto.INT64, [3])],
+                          [helper.make_tensor_value_info("r", TensorProto.INT64, None),
+                           helper.make_tensor_value_info("y", TensorProto.INT64, None)],
+                          [helper.make_tensor(n, TensorProto.INT64, [], [v]) for n, v in
+                           (("two", 2), ("zero", 0), ("one", 1))])
+    m = helper.make_model(g)
+    feeds = {"size": np.array([2, 5], np.int64), "k": np.arange(3, dtype=np.int64)}
+    assert cf._decides_shapes(m, "size") and not cf._decides_shapes(m, "k")
+    assert cf._shape_inputs(m, feeds) == ["size"]
+    assert "size" not in cf._freezable(m, feeds)  # read as data (Size's input 0): the first rule keeps it

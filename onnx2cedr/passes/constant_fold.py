@@ -51,6 +51,28 @@ def _shape_only(graph: Graph, node: Node) -> list[np.ndarray] | None:
     return None
 
 
+def _range_of_one_element_tensors(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    """Range whose start, limit and delta are one-element tensors of shape (1,), not scalars: what
+    ONNX's own function bodies emit (AffineGrid's expansion gathers them from a shape), which its
+    shape inference and reference evaluator reject, and onnxruntime accepts as the scalars."""
+    vals = [graph.const(i) for i in node.inputs[:3]]
+    if len(vals) != 3 or any(v is None or v.size != 1 for v in vals) or all(v.ndim == 0 for v in vals):
+        return None
+    start, limit, delta = (np.asarray(v).reshape(()) for v in vals)
+    if delta == 0:
+        return None
+    return [np.arange(start, limit, delta).astype(np.asarray(vals[0]).dtype)]
+
+
+def evaluate_constant(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    """A node's outputs computed from its constant inputs (None: it cannot be evaluated here)."""
+    if node.op == "Range" and not node.domain:
+        r = _range_of_one_element_tensors(graph, node)
+        if r is not None:
+            return r
+    return _evaluate(graph, node)
+
+
 def _evaluate(graph: Graph, node: Node) -> list[np.ndarray] | None:
     from onnx.reference import ReferenceEvaluator
 
@@ -61,7 +83,7 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray] | None:
     ins = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
            for k, a in feeds.items()]
     outs = [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(graph.values[o].dtype), None)
-            for o in node.outputs if o]
+            if o in graph.values else onnx.ValueInfoProto(name=o) for o in node.outputs if o]
     model = helper.make_model(helper.make_graph(protos, "fold", ins, outs, initializer=inits),
                               opset_imports=[helper.make_opsetid("", graph.opset)])
     model.ir_version = 10
@@ -145,7 +167,7 @@ class ConstantFold(Pass):
             results = _evaluate(graph, Node("Cast", node.name, node.inputs[:1], list(node.outputs),
                                             {"to": to, **node.attrs}))
         if results is None:
-            results = _evaluate(graph, node)
+            results = evaluate_constant(graph, node)
         outs = [o for o in node.outputs if o]
         if results is None or len(results) != len(outs):
             return False
