@@ -2,7 +2,8 @@
 
 That is a node whose inputs are all constants (Constant, ConstantOfShape, the Gather/Concat/
 Unsqueeze/Slice/Cast/Reshape/Range/Equal/Where/... chains exporters emit, Transpose/Reshape of a
-weight), Shape/Size of any value, since every shape in the IR is static, and CastLike of a constant
+weight), Shape/Size of any value, since every shape in the IR is static, OptionalHasElement (every
+value is present; only an absent input is not), and CastLike of a constant
 (its second input only names the element type). Each node is run
 alone through onnx's reference evaluator (a fresh one-node model: nothing is cached between
 graphs); its outputs become constant values and the node goes away.
@@ -49,6 +50,15 @@ def _shape_only(graph: Graph, node: Node) -> list[np.ndarray] | None:
     if node.op == "Size":
         return [np.array(v.size, dtype=np.int64)]
     return None
+
+
+def _presence(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    """OptionalHasElement: whether its input is there. Every value of the IR is a tensor that exists
+    (optionals are resolved when loading), so only an absent input (none, or an empty name) is false."""
+    x = node.input(0)
+    if x and x not in graph.values:
+        return None
+    return [np.array(bool(x), dtype=np.bool_)]
 
 
 def _range_of_one_element_tensors(graph: Graph, node: Node) -> list[np.ndarray] | None:
@@ -142,6 +152,8 @@ class ConstantFold(Pass):
             return False
         if node.op in ("Shape", "Size") and node.act is None:
             return node.input(0) in graph.values
+        if node.op == "OptionalHasElement":
+            return not node.input(0) or node.input(0) in graph.values
         ins = [i for i in dict.fromkeys(node.inputs) if i]
         if node.op == "CastLike":
             ins = ins[:1]  # the second input only gives the element type
@@ -162,6 +174,8 @@ class ConstantFold(Pass):
         if not self.foldable(graph, node, consumers):
             return False
         results = _shape_only(graph, node) if node.op in ("Shape", "Size") and node.act is None else None
+        if node.op == "OptionalHasElement":
+            results = _presence(graph, node)
         if results is None and node.op == "CastLike":  # as a Cast: the second input may be computed
             to = helper.np_dtype_to_tensor_dtype(np.dtype(graph.values[node.input(1)].dtype))
             results = _evaluate(graph, Node("Cast", node.name, node.inputs[:1], list(node.outputs),
