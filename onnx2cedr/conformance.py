@@ -14,9 +14,10 @@ matches; a case that does not convert is recorded with its one-line reason.
 A static-shape compiler needs the inputs that decide output shapes (Reshape's shape, Slice's
 starts, a Reduce's axes, an If's condition, ...) at compile time. When a case does not compile as given, it is
 retried with its non-float inputs that only feed such parameter positions (never input 0 of a
-node) turned into constants ("params frozen"); then also with the small integer inputs whose values
-reach such a position through integer shape arithmetic (a size vector sliced and gathered into
-Range's bounds, as in function bodies); the data inputs stay run-time inputs. A case whose
+node) turned into constants ("params frozen"); then also with the small integer inputs (and float
+scalars) whose values reach such a position through shape arithmetic (a size vector sliced and
+gathered into Range's bounds, Range's bounds turned into a Loop's trip count, as in function bodies);
+the data inputs stay run-time inputs. A case whose
 every node then folds at compile time is reported as "folded".
 """
 from __future__ import annotations
@@ -315,7 +316,7 @@ _SHAPE_PARAMS = {"Reshape": {1}, "Expand": {1}, "ConstantOfShape": {0}, "Range":
                  "Slice": {1, 2, 3, 4}, "Unsqueeze": {1}, "Squeeze": {1}, "Pad": {1}, "Resize": {2, 3},
                  "Upsample": {1}, "OneHot": {1}, "Split": {1}, "TopK": {1}, "If": {0}, "Loop": {0, 1}}
 _SHAPE_CARRIERS = {"Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Split", "Identity", "Reshape", "Cast",
-                   "If", "Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Abs"}
+                   "If", "Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Abs", "Ceil", "Floor", "Round", "Relu"}
 
 
 def _uses(graph: onnx.GraphProto, holder: onnx.NodeProto | None, out: dict[str, list]) -> None:
@@ -356,11 +357,18 @@ def _decides_shapes(model: onnx.ModelProto, name: str) -> bool:
 
 
 def _shape_inputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[str]:
-    """The integer graph inputs whose values decide shapes (_decides_shapes), wherever else they are read."""
+    """The small graph inputs whose values decide shapes (_decides_shapes), wherever else they are read:
+    integer ones (a size vector), and float scalars (Range's bounds, which its function body turns into
+    a Loop's trip count)."""
     outs = {o.name for o in model.graph.output}
+
+    def small(a: np.ndarray) -> bool:
+        return (a.dtype.kind in "iu" and a.size <= 64) or \
+            ((a.dtype.kind == "f" or a.dtype.name == "bfloat16") and a.size <= 1)
+
     return [vi.name for vi in model.graph.input
-            if vi.name in feeds and vi.name not in outs and np.asarray(feeds[vi.name]).dtype.kind in "iu"
-            and np.asarray(feeds[vi.name]).size <= 64 and _decides_shapes(model, vi.name)]
+            if vi.name in feeds and vi.name not in outs and small(np.asarray(feeds[vi.name]))
+            and _decides_shapes(model, vi.name)]
 
 
 def _freeze(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: Sequence[str]) -> onnx.ModelProto:
