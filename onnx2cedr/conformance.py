@@ -14,7 +14,10 @@ matches; a case that does not convert is recorded with its one-line reason.
 A static-shape compiler needs the inputs that decide output shapes (Reshape's shape, Slice's
 starts, a Reduce's axes, an If's condition, ...) at compile time. When a case does not compile as given, it is
 retried with its non-float inputs that only feed such parameter positions (never input 0 of a
-node) turned into constants ("params frozen"); the data inputs stay run-time inputs. A case whose
+node) turned into constants ("params frozen"); then also with the small integer inputs (and float
+scalars) whose values reach such a position through shape arithmetic (a size vector sliced and
+gathered into Range's bounds, Range's bounds turned into a Loop's trip count, as in function bodies);
+the data inputs stay run-time inputs. A case whose
 every node then folds at compile time is reported as "folded".
 """
 from __future__ import annotations
@@ -308,6 +311,66 @@ def _freezable(model: onnx.ModelProto, feeds: dict[str, np.ndarray], floats: boo
     return names
 
 
+# (op, input position) pairs that give an output's shape, and ops that pass integer shape values on
+_SHAPE_PARAMS = {"Reshape": {1}, "Expand": {1}, "ConstantOfShape": {0}, "Range": {0, 1, 2}, "Tile": {1},
+                 "Slice": {1, 2, 3, 4}, "Unsqueeze": {1}, "Squeeze": {1}, "Pad": {1}, "Resize": {2, 3},
+                 "Upsample": {1}, "OneHot": {1}, "Split": {1}, "TopK": {1}, "If": {0}, "Loop": {0, 1}}
+_SHAPE_CARRIERS = {"Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Split", "Identity", "Reshape", "Cast",
+                   "If", "Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Abs", "Ceil", "Floor", "Round", "Relu"}
+
+
+def _uses(graph: onnx.GraphProto, holder: onnx.NodeProto | None, out: dict[str, list]) -> None:
+    """value name -> [(node, position, the top-level node that holds it)], subgraphs included (a name a
+    branch reads from the outer scope counts as read by its node there; results leave through the holder)."""
+    for n in graph.node:
+        top = holder or n
+        for k, i in enumerate(n.input):
+            if i:
+                out.setdefault(i, []).append((n, k, top))
+        for a in n.attribute:
+            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _uses(g, top, out)
+
+
+def _decides_shapes(model: onnx.ModelProto, name: str) -> bool:
+    """Whether the value of input `name`, passed on through integer shape arithmetic (Gather, Slice,
+    Concat, ..., If branches), reaches a position that gives an output's shape (Reshape's shape,
+    Expand's, ConstantOfShape's, Range's bounds, ...): an input that decides shapes, which a
+    static-shape compiler needs at compile time."""
+    uses: dict[str, list] = {}
+    _uses(model.graph, None, uses)
+    seen, todo = {name}, [name]
+    while todo:
+        v = todo.pop()
+        for n, k, top in uses.get(v, []):
+            if k in _SHAPE_PARAMS.get(n.op_type, ()):
+                return True
+            if n.op_type in _SHAPE_CARRIERS:
+                outs = [o for o in n.output if o]
+                if top is not n:  # inside a branch: the holder's outputs carry it on as well
+                    outs += [o for o in top.output if o]
+                for o in outs:
+                    if o not in seen:
+                        seen.add(o)
+                        todo.append(o)
+    return False
+
+
+def _shape_inputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[str]:
+    """The small graph inputs whose values decide shapes (_decides_shapes), wherever else they are read:
+    integer ones (a size vector), and float scalars (Range's bounds, which its function body turns into
+    a Loop's trip count)."""
+    outs = {o.name for o in model.graph.output}
+
+    def small(a: np.ndarray) -> bool:
+        return (a.dtype.kind in "iu" and a.size <= 64) or \
+            ((a.dtype.kind == "f" or a.dtype.name == "bfloat16") and a.size <= 1)
+
+    return [vi.name for vi in model.graph.input
+            if vi.name in feeds and vi.name not in outs and small(np.asarray(feeds[vi.name]))
+            and _decides_shapes(model, vi.name)]
+
+
 def _freeze(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: Sequence[str]) -> onnx.ModelProto:
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -394,6 +457,9 @@ def compile_case(case: Case, index: int) -> tuple[Result, Prepared | None]:
     frozen_f = _freezable(case.model, feeds, floats=True)
     if frozen_f and frozen_f != frozen:
         attempts.append((_freeze(case.model, feeds, frozen_f), "params frozen"))
+    shape_in = sorted(set(_shape_inputs(case.model, feeds)) | set(frozen))
+    if shape_in and shape_in != sorted(frozen_f) and shape_in != sorted(frozen):
+        attempts.append((_freeze(case.model, feeds, shape_in), "params frozen"))
     comp, first_err = None, None
     for model, mode in attempts:
         try:

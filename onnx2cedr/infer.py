@@ -65,6 +65,29 @@ def onnx_infer(graph: Graph, node: Node) -> list[tuple[np.dtype, tuple[int, ...]
     return res
 
 
+def _infer_by_evaluation(graph: Graph, node: Node):
+    """Types and shapes of a node that onnx's shape inference rejects but whose inputs are all small
+    constants (a Range over one-element tensors): from its outputs evaluated (constant_fold then
+    makes them constants)."""
+    from .passes.constant_fold import _has_subgraph, evaluate_constant
+
+    ins = [i for i in node.inputs if i]
+    if node.domain or _has_subgraph(node) or not ins:
+        return None
+    if not all(graph.values.get(i) is not None and graph.values[i].is_const and graph.values[i].size <= _DATA_LIMIT
+               for i in ins):
+        return None
+    out = evaluate_constant(graph, node)
+    if out is None or len(out) != len([o for o in node.outputs if o]):
+        return None
+    it = iter(out)
+    res = []
+    for o in node.outputs:
+        r = np.asarray(next(it)) if o else None
+        res.append(None if r is None else (r.dtype, tuple(r.shape)))
+    return res
+
+
 def infer_node(graph: Graph, node: Node) -> None:
     from .errors import UnsupportedError
     from .ops import Unsupported, get_op
@@ -76,7 +99,12 @@ def infer_node(graph: Graph, node: Node) -> None:
         except Unsupported as e:  # the registry's own inference found what it cannot compile
             raise UnsupportedError(f"node '{node.name}' ({node.op}): {e}") from None
     else:
-        results = onnx_infer(graph, node)
+        try:
+            results = onnx_infer(graph, node)
+        except ModelError:
+            results = _infer_by_evaluation(graph, node)
+            if results is None:
+                raise
     for o, r in zip(node.outputs, results):
         if not o or r is None:
             continue

@@ -433,6 +433,17 @@ def _check_structure(model: onnx.ModelProto, arrays: dict[str, np.ndarray]) -> N
     g.toposort()
 
 
+def _optional_inputs_as_tensors(proto: onnx.ModelProto) -> None:
+    """A graph input typed optional(tensor) becomes that tensor: the compiled code takes it as present
+    (a static graph has no absent run-time values; OptionalHasElement of it folds to true)."""
+    for vi in proto.graph.input:
+        t = vi.type
+        if t.HasField("optional_type") and t.optional_type.elem_type.HasField("tensor_type"):
+            inner = onnx.TypeProto()
+            inner.CopyFrom(t.optional_type.elem_type)
+            vi.type.CopyFrom(inner)
+
+
 def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | None = None,
                batch: int | None = None, name: str | None = None,
                consts: Mapping[str, object] | None = None) -> tuple[Graph, onnx.ModelProto]:
@@ -453,6 +464,7 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, shapes: ShapeSpec | N
         base = path.parent
         default_name = path.stem
     arrays = _detach_initializers(proto, base)
+    _optional_inputs_as_tensors(proto)
     bound = bind_consts(proto, consts, arrays, shapes)
     shapes = {k: v for k, v in (shapes or {}).items() if k not in bound}
     input_shapes = resolve_input_shapes(proto, shapes, batch, set(arrays))

@@ -189,3 +189,48 @@ def test_conformance_cli_bad_only_is_one_line(only, msg):
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and msg in lines[0], r.output
+
+
+def test_inputs_that_decide_shapes_through_shape_arithmetic():
+    """An integer input gathered into Range's limit (through a Gather and an If branch) decides a shape;
+    one only added to data does not."""
+    H = helper.make_node
+    branch = helper.make_graph([H("Gather", ["size", "i1"], ["w_b"], axis=0)], "b", [],
+                               [helper.make_tensor_value_info("w_b", TensorProto.INT64, [1])],
+                               [helper.make_tensor("i1", TensorProto.INT64, [1], [1])])
+    nodes = [H("Size", ["size"], ["n"]), H("Equal", ["n", "two"], ["c"]),
+             H("If", ["c"], ["w"], then_branch=branch, else_branch=branch),
+             H("Range", ["zero", "w", "one"], ["r"]), H("Add", ["k", "k"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("size", TensorProto.INT64, [2]),
+                                       helper.make_tensor_value_info("k", TensorProto.INT64, [3])],
+                          [helper.make_tensor_value_info("r", TensorProto.INT64, None),
+                           helper.make_tensor_value_info("y", TensorProto.INT64, None)],
+                          [helper.make_tensor(n, TensorProto.INT64, [], [v]) for n, v in
+                           (("two", 2), ("zero", 0), ("one", 1))])
+    m = helper.make_model(g)
+    feeds = {"size": np.array([2, 5], np.int64), "k": np.arange(3, dtype=np.int64)}
+    assert cf._decides_shapes(m, "size") and not cf._decides_shapes(m, "k")
+    assert cf._shape_inputs(m, feeds) == ["size"]
+    assert "size" not in cf._freezable(m, feeds)  # read as data (Size's input 0): the first rule keeps it
+
+
+def test_float_scalars_that_make_a_trip_count_decide_shapes():
+    """Range's function body: (limit - start) / delta, Ceil, Cast -> a Loop's trip count. Both bounds decide
+    the output's length; a float input only multiplied with itself does not."""
+    H = helper.make_node
+    body = helper.make_graph([H("Identity", ["cond_in"], ["cond_out"]), H("Identity", ["acc"], ["acc_out"])], "body",
+                             [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                              helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                              helper.make_tensor_value_info("acc", TensorProto.FLOAT, [])],
+                             [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                              helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [])])
+    nodes = [H("Sub", ["limit", "start"], ["d"]), H("Ceil", ["d"], ["c"]),
+             H("Cast", ["c"], ["n"], to=TensorProto.INT64),
+             H("Loop", ["n", "", "start"], ["out"], body=body), H("Mul", ["v", "v"], ["y"])]
+    f = TensorProto.FLOAT
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(k, f, s) for k, s in
+                                       (("start", []), ("limit", []), ("v", [3]))],
+                          [helper.make_tensor_value_info("out", f, None), helper.make_tensor_value_info("y", f, None)])
+    m = helper.make_model(g)
+    feeds = {"start": np.array(1, np.float32), "limit": np.array(4.5, np.float32), "v": np.ones(3, np.float32)}
+    assert cf._shape_inputs(m, feeds) == ["start", "limit"]

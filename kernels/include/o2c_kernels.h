@@ -173,13 +173,17 @@ void o2c_pad_typed(const void *in, const void *value, void *out, const o2c_pad_t
 
 /* ---- Resize, separable: per output coordinate of each axis, taps input indices with weights.
  * tables holds, for axis d in order, out_shape[d]*taps entries of index (int64 in idx) and
- * weight (float in w). taps is 1 (nearest), 2 (linear) or 4 (cubic). out = sum over the
- * taps^rank corner combinations of product of weights times input. */
+ * weight (float in w). taps is 1 (nearest), 2 (linear), 4 (cubic) or more (antialiased). out = sum over the
+ * taps^rank corner combinations of product of weights times input. With extrapolate set, an output
+ * coordinate whose first tap index is negative lies outside the input (tf_crop_and_resize): every
+ * output at such a coordinate of any axis is extrapolation_value. */
 typedef struct o2c_resize_params {
   int32_t rank;
   int32_t taps;
   int64_t in_shape[DASH_MAX_RANK];
   int64_t out_shape[DASH_MAX_RANK];
+  int32_t extrapolate;
+  float extrapolation_value;
 } o2c_resize_params_t;
 void o2c_resize(const float *in, float *out, const int64_t *idx, const float *w, const o2c_resize_params_t *p);
 

@@ -88,3 +88,35 @@ class OpIfSelect(OpDef):
                                             TensorArg(b, cast="const void"), TensorArg(node.outputs[0], cast="void")],
                              Params("o2c_select_params_t", {"bytes": nbytes}))],
                        reason="the taken branch's value: inline CPU copy")
+
+
+# ---- optionals, resolved at compile time: a static graph has no absent run-time values, so an optional
+# is either a tensor that is there (a value of the graph) or nothing (an empty input name) ----
+@register
+class OpOptionalHasElement(OpDef):
+    op_type = "OptionalHasElement"
+    attrs = {}
+    dtypes = None
+    fold_only = True
+    summary = ("folded at compile time (constant_fold): true for a tensor, false for an absent input "
+               "(no input, or an empty name)")
+
+
+@register
+class OpOptionalGetElement(OpDef):
+    op_type = "OptionalGetElement"
+    attrs = {}
+    dtypes = None
+    summary = "the tensor itself (a view); an absent optional or a sequence is refused"
+
+    def check_node(self, graph, node):
+        if not node.input(0):
+            raise Unsupported("the optional is absent (no element to get)")
+
+    def flops(self, graph, node):
+        return 0
+
+    def lower(self, graph, node):
+        from .base import Alias
+
+        return Lowered([], alias=Alias(node.inputs[0], node.outputs[0]), reason="the optional's tensor: a view")

@@ -474,3 +474,72 @@ def _extend_clip():
 
 if ("", "Clip") in _REGISTRY:
     _extend_clip()
+
+
+def _extend_pow():
+    base = type(_REGISTRY[("", "Pow")])
+
+    class AnyTypePow(base):
+        """Pow over other element types. The result has the base's type (as ONNX's reference:
+        ``np.power(x, y).astype(x.dtype)``): same types: the typed kernel (integer powers by repeated
+        squaring); a float base with an exponent of another type: the exponent cast to the base's type;
+        an integer base with an integer exponent: the exponent cast to the base's type; an integer base
+        with a float exponent: both in float64, the result truncated back to the base's type."""
+
+        dtypes = ()
+
+        def check(self, graph, node):
+            if _is_f32(graph, node):
+                return super().check(graph, node)
+            self.check_attrs(node)
+            if len([i for i in node.inputs if i]) != 2:
+                raise Unsupported("expects two inputs")
+            for i in node.inputs:
+                if i in graph.values and _dtype(graph, i) not in NUMERIC:
+                    raise Unsupported(f"element type {_dt_name(_dtype(graph, i))} is not supported")
+
+        def _temp(self, graph, node, what, dtype, shape, temps):
+            name = graph.fresh_name(f"{node.name}/{what}")
+            graph.add_value(name, np.dtype(dtype), shape)
+            temps.append(name)
+            return name
+
+        def _cast(self, graph, src, dst) -> Call:
+            fields = {"n": graph.values[dst].size, "from": CAST_CODES[_dtype(graph, src)],
+                      "to": CAST_CODES[_dtype(graph, dst)], "saturate": 1}
+            return Call("o2c_cast", [_arg(src), _arg(dst)], Params("o2c_cast_params_t", fields),
+                        flops=graph.values[dst].size)
+
+        def lower(self, graph, node):
+            if _is_f32(graph, node):
+                return super().lower(graph, node)
+            x, y, out = node.inputs[0], node.inputs[1], node.outputs[0]
+            tx, ty = _dtype(graph, x), _dtype(graph, y)
+            reason = "Pow (typed): inline CPU kernel"
+            if tx == ty:
+                return Lowered([typed_binary_call(graph, x, y, out, "O2C_BIN_POW")], reason=reason)
+            temps: list[str] = []
+            if tx.kind == "f" or tx.name == "bfloat16" or ty.kind in "iu":
+                yc = self._temp(graph, node, "exponent", tx, graph.values[y].shape, temps)
+                calls = [self._cast(graph, y, yc)]
+                if tx == F32:
+                    from .eltwise import binary_call
+                    calls.append(binary_call(graph, x, yc, out, "DASH_BIN_POW"))
+                    return Lowered(calls, reason="Pow: exponent cast to float32, DASH_BINARY", temps=temps)
+                calls.append(typed_binary_call(graph, x, yc, out, "O2C_BIN_POW"))
+                return Lowered(calls, reason=f"Pow: exponent cast to the base's type; {reason}", temps=temps)
+            f64 = np.dtype(np.float64)
+            xc = self._temp(graph, node, "base_f64", f64, graph.values[x].shape, temps)
+            yc = self._temp(graph, node, "exponent_f64", f64, graph.values[y].shape, temps)
+            rc = self._temp(graph, node, "power_f64", f64, graph.values[out].shape, temps)
+            calls = [self._cast(graph, x, xc), self._cast(graph, y, yc),
+                     typed_binary_call(graph, xc, yc, rc, "O2C_BIN_POW"), self._cast(graph, rc, out)]
+            return Lowered(calls, reason=f"Pow: integer base, float exponent in float64; {reason}", temps=temps)
+
+    AnyTypePow.__name__ = "OpPow"
+    AnyTypePow.summary = base.summary + "; other element types (mixed base/exponent types too): inline typed kernel"
+    register(AnyTypePow)
+
+
+if ("", "Pow") in _REGISTRY:
+    _extend_pow()

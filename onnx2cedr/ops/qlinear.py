@@ -315,23 +315,61 @@ class QLinearConv(_QOperatorConv):
         return self._y_dtype(graph, node)
 
 
+def qlinear_matmul_exact(graph: Graph, node: Node):
+    """Whether a QLinearMatMul can become the exact float64 product of lower_qoperator._exact_matmul:
+    ({role: constant or None}, the output's integer type), or the reason it cannot (a string). The
+    scales and zero points must be constants: per tensor, B's per tensor or per column."""
+    a_s, a_z, b_s, b_z, y_s, y_z = (node.input(i) for i in (1, 2, 4, 5, 6, 7))
+    consts = {k: graph.const(v) if v else None for k, v in
+              (("as", a_s), ("az", a_z), ("bs", b_s), ("bz", b_z), ("ys", y_s), ("yz", y_z))}
+    if any(consts[k] is None for k in ("as", "bs", "ys")) or (a_z and consts["az"] is None) or \
+            (b_z and consts["bz"] is None) or (y_z and consts["yz"] is None):
+        return "scales and zero points must be constants"
+    av, bv, yv = (graph.values.get(v) for v in (node.input(0), node.input(3), node.outputs[0]))
+    if av is None or bv is None or yv is None or len(bv.shape) < 2:
+        return "shapes must be known"
+    n = bv.shape[-1]
+    if consts["as"].size != 1 or consts["ys"].size != 1 or consts["bs"].size not in (1, n) or \
+            (a_z and consts["az"].size != 1) or (b_z and consts["bz"].size not in (1, n)) or \
+            (y_z and consts["yz"].size != 1):
+        return "scales and zero points must be per tensor (B's: or per column)"
+    if any(consts[k].dtype.kind != "f" for k in ("as", "bs", "ys")):
+        return "scales must be of a float type"
+    qt = np.dtype(consts["yz"].dtype) if y_z else np.dtype(av.dtype)
+    if qt.kind not in "iu" or np.dtype(yv.dtype) != qt:
+        return "the output must be of the zero point's integer type"
+    return consts, qt
+
+
 @register
 class QLinearMatMul(_QOperator):
     op_type = "QLinearMatMul"
     attrs = {}
     Y_ZERO = 7
     api = "DASH_QGEMM"
-    summary = "QOperator int8 matrix product: lowered onto QGemm (DASH_QGEMM_i8)"
+    summary = ("QOperator int8 matrix product: lowered onto QGemm (DASH_QGEMM_i8); batched, float16 scales or "
+               "weights beyond int8 after their zero point: an exact float64 product (lower_qoperator)")
+
+    def check_node(self, graph, node):
+        plan = qoperator_plan(graph, node)
+        if isinstance(plan, str):
+            exact = qlinear_matmul_exact(graph, node)
+            if isinstance(exact, str):
+                raise Unsupported(f"{plan}; the exact float64 product: {exact}")
 
     def infer(self, graph, node):
         a, b = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
-        if len(a.shape) < 2 or len(b.shape) != 2:
-            raise Unsupported("B must be 2-D and A at least 2-D")
-        return [(self._y_dtype(graph, node), (*a.shape[:-1], b.shape[1]))]
+        if len(a.shape) < 2 or len(b.shape) < 2 or a.shape[-1] != b.shape[-2]:
+            raise Unsupported(f"A {list(a.shape)} and B {list(b.shape)} do not multiply (both at least 2-D)")
+        try:
+            batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        except ValueError:
+            raise Unsupported(f"the batch dimensions of A {list(a.shape)} and B {list(b.shape)} do not broadcast") from None
+        return [(self._y_dtype(graph, node), (*batch, a.shape[-2], b.shape[-1]))]
 
     def flops(self, graph, node):
-        a, b = graph.values[node.inputs[0]], graph.values[node.inputs[3]]
-        return 2 * int(np.prod(a.shape)) * b.shape[1]
+        a, y = graph.values[node.inputs[0]], graph.values[node.outputs[0]]
+        return 2 * y.size * a.shape[-1]
 
 
 @register

@@ -33,14 +33,22 @@ class DftSpec:
     onesided: bool
 
     @property
+    def real_inverse(self) -> bool:
+        """inverse and onesided: the inverse of a real signal's one-sided spectrum (irfft), a real
+        signal of `length` samples from the first length / 2 + 1 bins (Hermitian symmetry)."""
+        return self.inverse and self.onesided
+
+    @property
     def bins(self) -> int:
+        if self.real_inverse:
+            return self.length
         return self.length // 2 + 1 if self.onesided else self.length
 
     @property
     def out_shape(self) -> tuple[int, ...]:
         s = list(self.shape)
         s[self.axis] = self.bins
-        s[-1] = 2
+        s[-1] = 1 if self.real_inverse else 2
         return tuple(s)
 
 
@@ -71,13 +79,14 @@ def dft_spec(graph: Graph, node: Node) -> DftSpec:
     axis %= r
     if axis == r - 1:
         raise Unsupported("the axis cannot be the last (real/imaginary) one")
-    length = _const_int(graph, node.input(1), "dft_length") if node.input(1) else shape[axis]
+    inverse, onesided = bool(node.attrs.get("inverse", 0)), bool(node.attrs.get("onesided", 0))
+    if node.input(1):
+        length = _const_int(graph, node.input(1), "dft_length")
+    else:  # an inverse of a one-sided spectrum: the even length it came from, as onnx's reference
+        length = 2 * (shape[axis] - 1) if inverse and onesided else shape[axis]
     if length < 1:
         raise Unsupported(f"dft_length {length} must be positive")
-    inverse, onesided = bool(node.attrs.get("inverse", 0)), bool(node.attrs.get("onesided", 0))
-    if inverse and onesided:
-        raise Unsupported("inverse and onesided cannot both be set")
-    if onesided and shape[-1] != 1:
+    if onesided and not inverse and shape[-1] != 1:
         raise Unsupported("onesided needs a real input")
     return DftSpec(shape, axis, length, inverse, onesided)
 
@@ -90,7 +99,8 @@ class OpDFT(LoweredByPass):
     api = "DASH_GEMM_RE"
     lowered_by = "lower_dft"
     summary = ("lowered by the pass lower_dft to matrix products with constant cosine/sine tables (DASH_GEMM_RE), "
-               "any length, forward or inverse, onesided or full; the axis and dft_length must be constants")
+               "any length, forward or inverse, onesided or full (inverse onesided: the real inverse, irfft); "
+               "the axis and dft_length must be constants")
 
     def spec(self, graph, node):
         return dft_spec(graph, node)

@@ -2,7 +2,8 @@
 
 That is a node whose inputs are all constants (Constant, ConstantOfShape, the Gather/Concat/
 Unsqueeze/Slice/Cast/Reshape/Range/Equal/Where/... chains exporters emit, Transpose/Reshape of a
-weight), Shape/Size of any value, since every shape in the IR is static, and CastLike of a constant
+weight), Shape/Size of any value, since every shape in the IR is static, OptionalHasElement (every
+value is present; only an absent input is not), and CastLike of a constant
 (its second input only names the element type). Each node is run
 alone through onnx's reference evaluator (a fresh one-node model: nothing is cached between
 graphs); its outputs become constant values and the node goes away.
@@ -51,6 +52,37 @@ def _shape_only(graph: Graph, node: Node) -> list[np.ndarray] | None:
     return None
 
 
+def _presence(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    """OptionalHasElement: whether its input is there. Every value of the IR is a tensor that exists
+    (optionals are resolved when loading), so only an absent input (none, or an empty name) is false."""
+    x = node.input(0)
+    if x and x not in graph.values:
+        return None
+    return [np.array(bool(x), dtype=np.bool_)]
+
+
+def _range_of_one_element_tensors(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    """Range whose start, limit and delta are one-element tensors of shape (1,), not scalars: what
+    ONNX's own function bodies emit (AffineGrid's expansion gathers them from a shape), which its
+    shape inference and reference evaluator reject, and onnxruntime accepts as the scalars."""
+    vals = [graph.const(i) for i in node.inputs[:3]]
+    if len(vals) != 3 or any(v is None or v.size != 1 for v in vals) or all(v.ndim == 0 for v in vals):
+        return None
+    start, limit, delta = (np.asarray(v).reshape(()) for v in vals)
+    if delta == 0:
+        return None
+    return [np.arange(start, limit, delta).astype(np.asarray(vals[0]).dtype)]
+
+
+def evaluate_constant(graph: Graph, node: Node) -> list[np.ndarray] | None:
+    """A node's outputs computed from its constant inputs (None: it cannot be evaluated here)."""
+    if node.op == "Range" and not node.domain:
+        r = _range_of_one_element_tensors(graph, node)
+        if r is not None:
+            return r
+    return _evaluate(graph, node)
+
+
 def _evaluate(graph: Graph, node: Node) -> list[np.ndarray] | None:
     from onnx.reference import ReferenceEvaluator
 
@@ -61,7 +93,7 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray] | None:
     ins = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
            for k, a in feeds.items()]
     outs = [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(graph.values[o].dtype), None)
-            for o in node.outputs if o]
+            if o in graph.values else onnx.ValueInfoProto(name=o) for o in node.outputs if o]
     model = helper.make_model(helper.make_graph(protos, "fold", ins, outs, initializer=inits),
                               opset_imports=[helper.make_opsetid("", graph.opset)])
     model.ir_version = 10
@@ -120,6 +152,8 @@ class ConstantFold(Pass):
             return False
         if node.op in ("Shape", "Size") and node.act is None:
             return node.input(0) in graph.values
+        if node.op == "OptionalHasElement":
+            return not node.input(0) or node.input(0) in graph.values
         ins = [i for i in dict.fromkeys(node.inputs) if i]
         if node.op == "CastLike":
             ins = ins[:1]  # the second input only gives the element type
@@ -140,12 +174,14 @@ class ConstantFold(Pass):
         if not self.foldable(graph, node, consumers):
             return False
         results = _shape_only(graph, node) if node.op in ("Shape", "Size") and node.act is None else None
+        if node.op == "OptionalHasElement":
+            results = _presence(graph, node)
         if results is None and node.op == "CastLike":  # as a Cast: the second input may be computed
             to = helper.np_dtype_to_tensor_dtype(np.dtype(graph.values[node.input(1)].dtype))
             results = _evaluate(graph, Node("Cast", node.name, node.inputs[:1], list(node.outputs),
                                             {"to": to, **node.attrs}))
         if results is None:
-            results = _evaluate(graph, node)
+            results = evaluate_constant(graph, node)
         outs = [o for o in node.outputs if o]
         if results is None or len(results) != len(outs):
             return False

@@ -41,7 +41,8 @@ class FoldChannelScale(Pass):
                     s = _channel_bias(np.asarray(c), vx.shape)
                     ok = s is not None and FoldBatchNorm._fold_conv(graph, prod, s.astype(np.float64),
                                                                     np.zeros(len(s)), vx.shape[1])
-                elif prod.op in ("Gemm", "MatMul") and len(vx.shape) == 2:
+                elif prod.op in ("Gemm", "MatMul") and len(vx.shape) == 2 and vx.dtype == np.float32:
+                    # (a MatMul becomes a Gemm, whose lowering is float32 only: a float64 product stays)
                     s = _row_bias(np.asarray(c), vx.shape[1])
                     if s is not None:
                         fold = FoldBatchNorm._fold_gemm if prod.op == "Gemm" else FoldBatchNorm._fold_matmul

@@ -11,7 +11,9 @@ so with C[n, k] = s cos t and S[n, k] = s d sin t (float64 tables, stored as flo
     Yr = xr @ C + xi @ S        Yi = xi @ C - xr @ S        (a real input has no xi terms)
 
 The axis is moved next to last (Transpose), the real and imaginary parts split off (Slice), and
-the two results stacked back into the last dimension (Unsqueeze + Concat), then moved back. A
+the two results stacked back into the last dimension (Unsqueeze + Concat), then moved back. The
+inverse of a one-sided spectrum (inverse and onesided: irfft) is real: Hermitian-weighted tables
+(_irfft_nodes), one output of last dimension 1. A
 lowering, not an optimization: with this pass disabled, DFT cannot be placed.
 """
 from __future__ import annotations
@@ -101,6 +103,8 @@ def _dft_nodes(graph: Graph, node: Node, x: str, sp: DftSpec, out: str, bld: "_B
     def part(k: int) -> str:  # [..., N] -> [..., L]
         p = add("Slice", [x, const("start", [k]), const("end", [k + 1]), const("axes", [-1])], "part")
         p = add("Squeeze", [p, const("last", [-1])], "part")
+        if sp.real_inverse:
+            return p  # the bins as they are: the tables have one row per input bin
         if L < n:
             p = add("Slice", [p, const("zero", [0]), const("len", [L]), const("axes", [-1])], "cut")
         elif L > n:
@@ -108,6 +112,8 @@ def _dft_nodes(graph: Graph, node: Node, x: str, sp: DftSpec, out: str, bld: "_B
             p = add("Pad", [p, const("pads", [0] * (lead + 1) + [0] * lead + [L - n])], "padded")
         return p
 
+    if sp.real_inverse:
+        return _irfft_nodes(sp, x, part, perm, out, bld, start)
     kn = np.outer(np.arange(L, dtype=np.float64), np.arange(K, dtype=np.float64))
     t = 2.0 * np.pi * np.mod(kn, L) / L  # reduced mod L first: exact angles for large k n
     scale = 1.0 / L if sp.inverse else 1.0
@@ -131,6 +137,34 @@ def _dft_nodes(graph: Graph, node: Node, x: str, sp: DftSpec, out: str, bld: "_B
     else:
         nodes.append(Node("Identity", fresh("Identity"), [y], [out]))
     return nodes[start:]
+
+
+
+def _irfft_nodes(sp: DftSpec, x: str, part, perm: list[int], out: str, bld: "_Builder", start: int) -> list[Node]:
+    """The real inverse of a one-sided spectrum X (n bins; those past L / 2 are ignored, missing ones
+    are zero): y_m = (1/L) sum_k w_k (Re X_k cos t - Im X_k sin t), t = 2 pi k m / L, w_0 = 1, w_k = 2
+    for 0 < k < L / 2, w_{L/2} = 1 (even L); the imaginary parts of X_0 and X_{L/2} drop out (sin t = 0)."""
+    r, n, L = len(sp.shape), sp.shape[sp.axis], sp.length
+    k = np.arange(n, dtype=np.float64)
+    w = np.where(k == 0, 1.0, 2.0)
+    if L % 2 == 0:
+        w = np.where(k == L // 2, 1.0, w)
+    w = np.where(k > L // 2, 0.0, w)
+    t = 2.0 * np.pi * np.mod(np.outer(k, np.arange(L, dtype=np.float64)), L) / L
+    sin = np.sin(t)
+    sin[(k == 0) | (2 * k == L)] = 0.0
+    C = bld.const("icos", (w[:, None] * np.cos(t) / L).astype(np.float32))
+    y = bld.add("MatMul", [part(0), C], "re")
+    if sp.shape[-1] == 2:
+        S = bld.const("isin", (w[:, None] * sin / L).astype(np.float32))
+        y = bld.add("Sub", [y, bld.add("MatMul", [part(1), S], "is")], "real")
+    y = bld.add("Unsqueeze", [y, bld.const("last", [-1])], "real1")
+    if perm != list(range(r)):
+        inv = [perm.index(d) for d in range(r)]
+        bld.nodes.append(Node("Transpose", bld.fresh("Transpose"), [y], [out], attrs={"perm": inv}))
+    else:
+        bld.nodes.append(Node("Identity", bld.fresh("Identity"), [y], [out]))
+    return bld.nodes[start:]
 
 
 PASS = LowerDft()

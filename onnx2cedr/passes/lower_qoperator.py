@@ -15,15 +15,17 @@ Legal when: x and y are int8 or uint8 with scalar constant scales and zero point
 an int8 or uint8 constant whose zero point (per tensor, or per output channel) subtracted leaves
 every value in [-128, 127] (then they become int8 with zero point 0: exact); the weight scale is per
 tensor or per output channel; the bias is an int32 constant of one value per output channel;
-QLinearMatMul / QGemm multiply a 2-D A (QGemm: alpha = 1, transA = 0, with an output scale). Anything
-else is left as it is (and is reported as an unsupported operator).
+QLinearMatMul / QGemm multiply a 2-D A (QGemm: alpha = 1, transA = 0, with an output scale). A
+QLinearMatMul outside these (batched, float16 scales, weights beyond int8 after their zero point)
+with constant scales and zero points becomes an exact float64 product in standard ops
+(_exact_matmul). Anything else is left as it is (and is reported as an unsupported operator).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Graph, Node
-from ..ops.qlinear import qlinear_add_check, qoperator_plan
+from ..ops.qlinear import qlinear_add_check, qlinear_matmul_exact, qoperator_plan
 from .common import Pass
 
 _QOPERATOR = {("", "QLinearConv"), ("", "QLinearMatMul"), ("com.microsoft", "QGemm"), ("", "ConvInteger"),
@@ -40,6 +42,8 @@ class LowerQOperator(Pass):
         for node in [n for n in graph.nodes if (n.domain or "", n.op) in _QOPERATOR]:
             plan = qoperator_plan(graph, node)
             if isinstance(plan, str):
+                if node.op == "QLinearMatMul" and not node.domain:
+                    changed |= self._exact_matmul(graph, node)
                 continue  # not lowerable: the op's check reports why
             bias = ""
             if plan["bias"] is not None:
@@ -53,6 +57,59 @@ class LowerQOperator(Pass):
             changed = True
         return changed
 
+
+    @staticmethod
+    def _exact_matmul(graph: Graph, node: Node) -> bool:
+        """A QLinearMatMul the int8 QGemm cannot take (batched, float16 scales, weights that do not fit
+        int8 after their zero point) as standard ops in float64, exact as ONNX defines it: the integer
+        product (A - az) (B - bz) (exact in float64 below 2^53), times the multiplier as_ * bs / ys
+        computed in the scales' type, plus yz, rounded half to even and saturated to yz's type.
+        The scales must be constants (per tensor; B's may be per column) and the zero points too."""
+        plan = qlinear_matmul_exact(graph, node)
+        if isinstance(plan, str):
+            return False
+        consts, qt = plan
+        a, a_z, b, b_z, y_z = node.input(0), node.input(2), node.input(3), node.input(5), node.input(7)
+        y = node.outputs[0]
+        av, bv, yv = graph.values[a], graph.values[b], graph.values[y]
+        f64 = np.dtype(np.float64)
+        base, nodes = node.name, []
+
+        def value(what, shape):
+            return graph.add_value(graph.fresh_name(f"{base}_{what}"), f64, shape).name
+
+        def const(what, arr):
+            return graph.add_const(graph.fresh_name(f"{base}_{what}"), np.asarray(arr)).name
+
+        def emit(op, ins, out, **attrs):
+            nodes.append(Node(op, graph.fresh_node_name(f"{base}_{op.lower()}"), ins, [out], attrs, fused_from=[base]))
+            return out
+
+        def centered(x, xv, z, zc, what):
+            xf = emit("Cast", [x], value(what, xv.shape), to=11)
+            if z and np.any(zc != 0):
+                zf = const(f"{what}_zero", zc.astype(np.float64).reshape(-1 if zc.size > 1 else ()))
+                xf = emit("Sub", [xf, zf], value(f"{what}_centered", xv.shape))
+            return xf
+
+        af = centered(a, av, a_z, consts["az"], "a")
+        bf = centered(b, bv, b_z, consts["bz"], "b")
+        acc = emit("MatMul", [af, bf], value("product", yv.shape))
+        with np.errstate(all="ignore"):  # in the scales' own type, as the definition
+            mult = (consts["as"].reshape(()) * consts["bs"].reshape(-1 if consts["bs"].size > 1 else ())
+                    / consts["ys"].reshape(()))
+        scaled = emit("Mul", [acc, const("multiplier", np.asarray(mult).astype(np.float64))], value("scaled", yv.shape))
+        if y_z and consts["yz"].reshape(()) != 0:
+            scaled = emit("Add", [scaled, const("yzero", np.float64(consts["yz"].reshape(())))], value("shifted", yv.shape))
+        rounded = emit("Round", [scaled], value("rounded", yv.shape))
+        info = np.iinfo(qt)
+        clipped = emit("Clip", [rounded, const("qmin", np.float64(info.min)), const("qmax", np.float64(info.max))],
+                       value("saturated", yv.shape))
+        from onnx import helper
+        emit("Cast", [clipped], y, to=int(helper.np_dtype_to_tensor_dtype(qt)))
+        at = graph.nodes.index(node)
+        graph.nodes[at:at + 1] = nodes
+        return True
 
     @staticmethod
     def _add(graph: Graph, node: Node) -> bool:

@@ -97,7 +97,8 @@ class PadParams(C.Structure):
 
 
 class ResizeParams(C.Structure):
-    _fields_ = [("rank", C.c_int32), ("taps", C.c_int32), ("in_shape", I64x8), ("out_shape", I64x8)]
+    _fields_ = [("rank", C.c_int32), ("taps", C.c_int32), ("in_shape", I64x8), ("out_shape", I64x8),
+                ("extrapolate", C.c_int32), ("extrapolation_value", C.c_float)]
 
 
 class ChannelAffineParams(C.Structure):

@@ -253,11 +253,12 @@ def identity_table(n, taps):
     return idx, w
 
 
-def run_resize(lib, x, out_shape, tables, taps):
+def run_resize(lib, x, out_shape, tables, taps, extrapolation=None):
     idx = np.array(sum((t[0] for t in tables), []), np.int64)
     w = np.array(sum((t[1] for t in tables), []), np.float32)
     out = np.full(out_shape, np.nan, np.float32)
-    p = S.ResizeParams(x.ndim, taps, S.i64x(x.shape), S.i64x(out_shape))
+    p = S.ResizeParams(x.ndim, taps, S.i64x(x.shape), S.i64x(out_shape), int(extrapolation is not None),
+                       0.0 if extrapolation is None else extrapolation)
     lib.o2c_resize(S.ptr(x), S.ptr(out), S.ptr(idx), S.ptr(w), p)
     return out
 
@@ -288,6 +289,32 @@ def test_resize_definition(klib, kind):
     tables = [identity_table(2, taps), identity_table(3, taps), make(5, 8), make(4, 3)]
     got = run_resize(klib, x, out_shape, tables, taps)
     assert_close(got, resize_ref(x, out_shape, tables, taps), 1e-5, 1e-6)
+
+
+@pytest.mark.parametrize("taps", [1, 2])
+def test_resize_extrapolation_marks(klib, taps):
+    """A negative first index (with extrapolate set) makes the whole output line the extrapolation value."""
+    x = np.random.default_rng(5).standard_normal((1, 2, 4, 5)).astype(np.float32)
+    make = nearest_table if taps == 1 else linear_table
+    rows, cols = make(4, 6), make(5, 3)
+    outside_rows, outside_cols = {0, 5}, {2}
+    for o in outside_rows:
+        rows[0][o * taps:(o + 1) * taps] = [-1] * taps
+        rows[1][o * taps:(o + 1) * taps] = [0.0] * taps
+    for o in outside_cols:
+        cols[0][o * taps:(o + 1) * taps] = [-1] * taps
+        cols[1][o * taps:(o + 1) * taps] = [0.0] * taps
+    tables = [identity_table(1, taps), identity_table(2, taps), rows, cols]
+    got = run_resize(klib, x, (1, 2, 6, 3), tables, taps, extrapolation=2.5)
+    ref = resize_ref(x, (1, 2, 6, 3), tables, taps)
+    for r in outside_rows:
+        ref[:, :, r, :] = 2.5
+    for c in outside_cols:
+        ref[:, :, :, c] = 2.5
+    assert_close(got, ref, 1e-5, 1e-6)
+    # without the flag the same tables clamp (edge replication with zero weights: 0 there)
+    got = run_resize(klib, x, (1, 2, 6, 3), tables, taps)
+    assert_close(got, resize_ref(x, (1, 2, 6, 3), tables, taps), 1e-5, 1e-6)
 
 
 def test_resize_every_axis_and_rank3(klib):

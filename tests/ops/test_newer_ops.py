@@ -134,3 +134,24 @@ def test_stft_is_lowered_to_frames_and_matrix_products(window):
         node = H("STFT", ["sig", "step", "", "flen"], ["y"], onesided=0)
     out = check([node], feeds, ["y"], inits, opset=17, tol=(2e-5, 2e-5))
     assert out[0].shape == ((2, 14, 11, 2) if window else (2, 14, 20, 2))
+
+
+@pytest.mark.parametrize("shape,axis,length", [
+    ((2, 6, 3, 2), 1, None),   # default length 2 (n - 1) = 10, axis not next to last
+    ((3, 5, 2), 1, 9),         # odd length: no Nyquist bin
+    ((2, 7, 2), 1, 8),         # more bins than 8 / 2 + 1: the extra ones are ignored
+    ((2, 3, 2), 1, 8),         # fewer: the missing ones are zero
+])
+def test_dft_inverse_onesided_is_irfft(shape, axis, length):
+    """inverse=1 with onesided=1: the real inverse of a one-sided spectrum, numpy's irfft (the imaginary
+    parts of the DC and Nyquist bins drop out)."""
+    x = rand(*shape, seed=13)
+    inits = {"axis": np.array(axis, np.int64)}
+    ins = ["x", "", "axis"]
+    if length:
+        inits["len"], ins[1] = np.array(length, np.int64), "len"
+    model = make_model([H("DFT", ins, ["y"], inverse=1, onesided=1)], {"x": x}, ["y"], inits, opset=20)
+    y = run_ours(model, {"x": x})[0]
+    ref = np.fft.irfft(x[..., 0] + 1j * x[..., 1], n=length or 2 * (shape[axis] - 1), axis=axis)[..., None]
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=2e-5, atol=2e-5)

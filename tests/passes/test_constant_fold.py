@@ -160,3 +160,29 @@ def test_infer_and_fold_for_the_loader():
     assert infer_and_fold(g)
     assert op_counts(g) == {"Relu": 1, "Reshape": 1}
     assert g.values["y"].shape == (2, 12) and g.values["r"].shape == (2, 3, 4)
+
+
+def test_range_over_one_element_tensors_folds():
+    """ONNX's function bodies (AffineGrid's) give Range one-element tensors, not scalars: onnx's shape
+    inference rejects them; they fold as the scalars they hold (onnxruntime's reading)."""
+    from tests.oncheck import make_model as make_io_model, run_ours
+
+    nodes = [helper.make_node("Range", ["start", "limit", "delta"], ["r"]),
+             helper.make_node("Cast", ["r"], ["rf"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "rf"], ["y"])]
+    x = rand(2, 4)
+    m = make_io_model(nodes, {"x": x}, ["y"], {"start": _i64(1), "limit": _i64(9), "delta": _i64(2)})
+    with pytest.raises(onnx.shape_inference.InferenceError):
+        onnx.shape_inference.infer_shapes(m, strict_mode=True)
+    y = run_ours(m, {"x": x})[0]
+    np.testing.assert_allclose(y, x + np.array([1, 3, 5, 7], np.float32))
+
+
+def test_range_of_one_element_tensors_with_a_zero_delta_is_not_folded():
+    from onnx2cedr.ir import Graph, Node
+    from onnx2cedr.passes.constant_fold import evaluate_constant
+
+    g = Graph()
+    for k, v in (("a", 0), ("b", 4), ("d", 0)):
+        g.add_const(k, _i64(v))
+    assert evaluate_constant(g, Node("Range", "r", ["a", "b", "d"], ["r"], {})) is None

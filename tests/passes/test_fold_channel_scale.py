@@ -35,3 +35,14 @@ def test_not_per_channel_or_shared_left_alone():
     runtime = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Mul", ["c", "s"], ["y"])]
     check_pass(make_model(runtime, [("x", [1, 3, 5, 5]), ("s", [4, 1, 1])], [("y", [1, 4, 3, 3])],
                           {"w": rand(4, 3, 3, 3)}), fold_channel_scale, changed=False)
+
+
+def test_float64_matmul_column_scale_left_alone():
+    """A MatMul would become a Gemm, whose lowering is float32 only: a float64 product keeps its Mul."""
+    from onnx import TensorProto
+
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["c"]), helper.make_node("Mul", ["c", "s"], ["y"])]
+    d = TensorProto.DOUBLE
+    m = make_model(nodes, [helper.make_tensor_value_info("x", d, [2, 5])], [helper.make_tensor_value_info("y", d, [2, 3])],
+                   {"w": rand(5, 3).astype("float64"), "s": rand(3, seed=1).astype("float64")})
+    check_pass(m, fold_channel_scale, changed=False)

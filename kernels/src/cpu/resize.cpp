@@ -5,7 +5,9 @@
  * weights times the input; it is computed as one 1-D pass per axis that is not the identity
  * (shrinking axes first), which is the same multilinear form with far fewer operations.
  * Table indices are clamped into the input (a tap outside with weight 0 must not read out of
- * bounds or propagate a NaN).
+ * bounds or propagate a NaN). With extrapolate set, a negative first index marks an output
+ * coordinate outside the input: its pass writes extrapolation_value there (as ONNX's reference,
+ * axis by axis; later passes interpolate those constant rows to the same constant).
  */
 #include "internal.h"
 
@@ -25,14 +27,16 @@ bool axis_is_identity(const int64_t *idx, const float *w, int64_t taps, int64_t 
 
 /* one pass along an axis of an (outer, nin, inner) tensor into (outer, nout, inner) */
 void resize_axis(const float *src, float *dst, int64_t outer, int64_t nin, int64_t inner, int64_t nout,
-                 const int64_t *idx, const float *w, int64_t taps) {
+                 const int64_t *idx, const float *w, int64_t taps, const float *extrap) {
   for (int64_t o = 0; o < outer; ++o) {
     const float *s = src + o * nin * inner;
     float *d = dst + o * nout * inner;
     for (int64_t j = 0; j < nout; ++j) {
       const int64_t *ij = idx + j * taps;
       const float *wj = w + j * taps;
-      if (inner == 1) {
+      if (extrap && ij[0] < 0) { /* outside the input (tf_crop_and_resize) */
+        for (int64_t k = 0; k < inner; ++k) d[j * inner + k] = *extrap;
+      } else if (inner == 1) {
         float acc = 0.0f;
         for (int64_t t = 0; t < taps; ++t) {
           const int64_t i = std::min(std::max<int64_t>(ij[t], 0), nin - 1);
@@ -157,7 +161,8 @@ extern "C" void o2c_resize(const float *in, float *out, const int64_t *idx, cons
   });
   int64_t cur[DASH_MAX_RANK];
   for (int d = 0; d < rank; ++d) cur[d] = p->in_shape[d];
-  if (taps == 1 && p->in_shape[rank - 1] <= INT32_MAX && std::all_of(w, w + off, [](float x) { return x == 1.0f; })) {
+  const float *extrap = p->extrapolate ? &p->extrapolation_value : nullptr;
+  if (!extrap && taps == 1 && p->in_shape[rank - 1] <= INT32_MAX && std::all_of(w, w + off, [](float x) { return x == 1.0f; })) {
     /* nearest: whether a pass (in the order below) would sum from 0 along an axis with inner == 1 */
     bool add_zero = false;
     for (int k = 0; k < npass; ++k) {
@@ -191,7 +196,7 @@ extern "C" void o2c_resize(const float *in, float *out, const int64_t *idx, cons
     for (int e = 0; e < d; ++e) outer *= cur[e];
     for (int e = d + 1; e < rank; ++e) inner *= cur[e];
     float *dst = (k == npass - 1) ? out : buf[k % 2].get();
-    resize_axis(src, dst, outer, cur[d], inner, p->out_shape[d], idx + toff[d], w + toff[d], taps);
+    resize_axis(src, dst, outer, cur[d], inner, p->out_shape[d], idx + toff[d], w + toff[d], taps, extrap);
     cur[d] = p->out_shape[d];
     src = dst;
   }
