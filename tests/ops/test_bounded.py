@@ -1,0 +1,225 @@
+"""Outputs with a dimension known only at run time (ops/bounded.py): NonZero, NonMaxSuppression, Unique and
+TopK with a run-time K, against onnxruntime; the stated maximum (--max-dim) and the one-line error over it
+from the library and the executable; model.json's marks; consumers refused in one line."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnx2cedr.compiler import compile_model, convert
+from onnx2cedr.errors import O2CError, UnsupportedError
+from onnx2cedr.runner import ModelLibrary
+from onnx2cedr.validation import validate
+
+F, I64 = TensorProto.FLOAT, TensorProto.INT64
+
+
+def _model(nodes, inputs, outputs, inits=()):
+    g = helper.make_graph(nodes, "bounded", inputs, outputs, list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def _vi(name, t, shape):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def _ort(model, feeds):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def _all_ops_model():
+    """One model, every op: x -> NonZero; boxes, scores, score_threshold -> NMS (max 3 per class, IoU 0.5);
+    u -> Unique (all four outputs, unsorted) and Unique along axis 1 (sorted); t, k -> TopK (run-time K)."""
+    nodes = [
+        helper.make_node("NonZero", ["x"], ["nz"]),
+        helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "score_thr"], ["sel"]),
+        helper.make_node("NonMaxSuppression", ["cboxes", "scores", "max_out", "iou"], ["sel_c"], center_point_box=1),
+        helper.make_node("Unique", ["u"], ["uy", "ui", "uinv", "uc"], sorted=0),
+        helper.make_node("Unique", ["m"], ["my", "mi", "minv", "mc"], axis=1),
+        helper.make_node("TopK", ["t", "k"], ["tv", "ti"], axis=1, largest=1),
+    ]
+    inputs = [_vi("x", F, [3, 4]), _vi("boxes", F, [2, 6, 4]), _vi("cboxes", F, [2, 6, 4]), _vi("scores", F, [2, 2, 6]),
+              _vi("score_thr", F, [1]), _vi("u", I64, [10]), _vi("m", F, [2, 5]), _vi("t", F, [2, 7]), _vi("k", I64, [1])]
+    outputs = [_vi(n, F if n in ("my", "tv") else I64, None)
+               for n in ("nz", "sel", "sel_c", "uy", "ui", "uinv", "uc", "my", "mi", "minv", "mc", "tv", "ti")]
+    inits = [numpy_helper.from_array(np.array([3], np.int64), "max_out"),
+             numpy_helper.from_array(np.array([0.5], np.float32), "iou")]
+    return _model(nodes, inputs, outputs, inits)
+
+
+def _feeds(rng, k=3):
+    x = rng.integers(-1, 2, (3, 4)).astype(np.float32)  # about a third zeros
+    xy = rng.uniform(0, 10, (2, 6, 2)).astype(np.float32)
+    wh = rng.uniform(1, 6, (2, 6, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + wh], axis=2)[..., [1, 0, 3, 2]]  # [y1, x1, y2, x2]
+    boxes[0, 1] = boxes[0, 0] + 0.1  # a near-duplicate: suppressed
+    cboxes = np.concatenate([xy + wh / 2, wh], axis=2)  # [xc, yc, w, h]
+    scores = rng.uniform(0, 1, (2, 2, 6)).astype(np.float32)
+    return {"x": x, "boxes": boxes.astype(np.float32), "cboxes": cboxes.astype(np.float32), "scores": scores,
+            "score_thr": np.array([0.2], np.float32), "u": rng.integers(0, 5, 10).astype(np.int64),
+            "m": rng.integers(0, 2, (2, 5)).astype(np.float32), "t": rng.standard_normal((2, 7)).astype(np.float32),
+            "k": np.array([k], np.int64)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, kernel_lib):
+    model = _all_ops_model()
+    out = tmp_path_factory.mktemp("bounded") / "m"
+    convert(model, out, artifacts=("lib", "exe", "app"), max_dims={"nz": 8})
+    return model, out
+
+
+def test_every_op_matches_onnxruntime_in_the_actual_shape(built):
+    model, out = built
+    lib = ModelLibrary(out)
+    rng = np.random.default_rng(1)
+    sizes = set()
+    for trial in range(6):
+        feeds = _feeds(rng, k=trial % 8)
+        feeds["x"].reshape(-1)[:5] = 0  # at most 7 non-zero: within the stated maximum 8
+        ref = _ort(model, feeds)
+        ours = lib.run([feeds[n] for n, _, _ in lib.inputs])
+        for (name, _, _), o, r in zip(lib.outputs, ours, ref):
+            assert o.shape == r.shape, (trial, name)
+            np.testing.assert_array_equal(o, r, err_msg=f"trial {trial}, output {name}")
+        sizes.add((ours[0].shape[1], ours[1].shape[0], ours[3].shape[0]))
+    assert len(sizes) > 1  # the actual extents vary from run to run
+
+
+def test_model_json_marks_the_bounded_dimensions(built):
+    _, out = built
+    desc = json.loads((out / "model.json").read_text())
+    bounds = {t["name"]: t.get("bound") for t in desc["outputs"]}
+    assert bounds["nz"] == {"dim": 1, "max": 8, "stated": True}  # 12 elements, stated 8
+    assert bounds["sel"] == {"dim": 0, "max": 2 * 2 * 3, "stated": False}  # batches * classes * max_out
+    assert bounds["my"] == {"dim": 1, "max": 5, "stated": False}
+    assert bounds["uinv"] is None  # Unique's inverse indices have a static shape
+    assert bounds["tv"] == {"dim": 1, "max": 7, "stated": False}
+
+
+def test_over_the_stated_maximum_is_one_line_from_library_and_executable(built, tmp_path):
+    _, out = built
+    lib = ModelLibrary(out)
+    feeds = _feeds(np.random.default_rng(2))
+    feeds["x"] = np.ones((3, 4), np.float32)  # 12 non-zero, stated maximum 8
+    with pytest.raises(O2CError) as e:
+        lib.run([feeds[n] for n, _, _ in lib.inputs])
+    msg = str(e.value)
+    assert "\n" not in msg and "output 'nz': 12 along dimension 1, more than its stated maximum 8" in msg
+    feeds["x"][0, :] = 0  # 8: at the maximum is fine
+    assert lib.run([feeds[n] for n, _, _ in lib.inputs])[0].shape == (2, 8)
+    # a run-time K over the axis length
+    feeds["k"] = np.array([9], np.int64)
+    with pytest.raises(O2CError, match=r"output 'tv': 9 along dimension 1, outside 0\.\.7"):
+        lib.run([feeds[n] for n, _, _ in lib.inputs])
+
+    exe = out / json.loads((out / "model.json").read_text())["artifacts"]["exe"]
+    paths = []
+    feeds["k"] = np.array([2], np.int64)
+    for n, _, _ in lib.inputs:
+        paths.append(str(tmp_path / f"{n}.npy"))
+        np.save(paths[-1], feeds[n])
+    r = subprocess.run([str(exe), *paths, "-o", str(tmp_path / "ok")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = lib.run([feeds[n] for n, _, _ in lib.inputs])
+    for k, g in enumerate(got):  # the executable writes each output in its actual shape
+        a = np.load(tmp_path / "ok" / f"output_{k}.npy")
+        assert a.shape == g.shape
+        np.testing.assert_array_equal(a, g)
+    np.save(paths[0], np.ones((3, 4), np.float32))
+    r = subprocess.run([str(exe), *paths, "-o", str(tmp_path / "over")], capture_output=True, text=True)
+    assert r.returncode == 3
+    assert r.stderr.strip().count("\n") == 0 and "more than its stated maximum 8" in r.stderr
+
+
+def test_app_writes_outputs_in_their_actual_shape(built, tmp_path):
+    """The CEDR app entry (main), called the way the runtime calls it, writes .npy files in the actual shapes."""
+    import ctypes
+    import os
+
+    _, out = built
+    desc = json.loads((out / "model.json").read_text())
+    app_inputs = tmp_path / "in"
+    app_inputs.mkdir()
+    lib = ModelLibrary(out)
+    feeds = _feeds(np.random.default_rng(3))
+    feeds["x"].reshape(-1)[:6] = 0
+    for k, (n, _, _) in enumerate(lib.inputs):
+        np.save(app_inputs / f"input_{k}.npy", feeds[n])
+    code = ("import ctypes, sys\n"
+            "app = ctypes.CDLL(sys.argv[1])\n"
+            "argv = (ctypes.c_char_p * 2)(b'cedr_app', None)\n"
+            "sys.exit(app.main(1, argv, None))\n")
+    env = dict(os.environ, O2C_APP_INPUTS=str(app_inputs), O2C_APP_OUTPUTS=str(tmp_path / "outs"),
+               O2C_APP_INSTANCE="0")
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code, str(out / desc["artifacts"]["app"])], env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0 and "undefined symbol" in r.stderr:
+        pytest.skip("the app needs the CEDR runtime's symbols: " + r.stderr.strip().splitlines()[-1])
+    assert r.returncode == 0, r.stderr
+    got = lib.run([feeds[n] for n, _, _ in lib.inputs])
+    for k, g in enumerate(got):
+        a = np.load(tmp_path / "outs" / "instance_0" / f"output_{k}.npy")
+        assert a.shape == g.shape
+        np.testing.assert_array_equal(a, g)
+    del ctypes
+
+
+def test_detection_model_validates_against_onnxruntime(tmp_path, kernel_lib):
+    """boxes + scores -> a small score head (MatMul + Sigmoid) -> NMS -> graph output, through validate."""
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((8, 3)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["feat", "w"], ["logits"]),
+             helper.make_node("Sigmoid", ["logits"], ["prob"]),
+             helper.make_node("Transpose", ["prob"], ["scores"], perm=[0, 2, 1]),
+             helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "thr"], ["selected"])]
+    model = _model(nodes, [_vi("boxes", F, [1, 20, 4]), _vi("feat", F, [1, 20, 8])], [_vi("selected", I64, None)],
+                   [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([4], np.int64), "max_out"),
+                    numpy_helper.from_array(np.array([0.3], np.float32), "iou"),
+                    numpy_helper.from_array(np.array([0.4], np.float32), "thr")])
+    rep = validate(model, samples=5, out_dir=tmp_path / "det")
+    assert rep.passed, rep.as_dict()
+    desc = json.loads((tmp_path / "det" / "model.json").read_text())
+    assert desc["outputs"][0]["bound"] == {"dim": 0, "max": 12, "stated": False}
+
+
+def test_consumer_of_a_bounded_value_is_refused_in_one_line():
+    m = _model([helper.make_node("NonZero", ["x"], ["nz"]), helper.make_node("Transpose", ["nz"], ["t"])],
+               [_vi("x", F, [3, 4])], [_vi("t", I64, None)])
+    with pytest.raises(UnsupportedError) as e:
+        compile_model(m)
+    assert "\n" not in str(e.value)
+    assert "reads 'nz', whose dimension 1 is known only at run time (at most 12)" in str(e.value)
+
+
+def test_constant_nonzero_still_folds():
+    m = _model([helper.make_node("NonZero", ["c"], ["nz"]), helper.make_node("Add", ["nz", "nz"], ["y"])],
+               [], [_vi("y", I64, None)], [numpy_helper.from_array(np.array([[0, 1], [2, 0]], np.float32), "c")])
+    c = compile_model(m)
+    assert c.graph.values["y"].data is not None and c.graph.values["y"].shape == (2, 2)
+
+
+def test_bad_max_dim_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from onnx2cedr.cli import app
+
+    m = _model([helper.make_node("NonZero", ["x"], ["nz"])], [_vi("x", F, [3, 4])], [_vi("nz", I64, None)])
+    path = tmp_path / "nz.onnx"
+    onnx.save(m, str(path))
+    for spec, msg in (("nz", "expected NAME=N"), ("nz=-1", "expected NAME=N"), ("x=3", "'x', which is not a value")):
+        r = CliRunner().invoke(app, ["convert", str(path), "-o", str(tmp_path / "o"), "--max-dim", spec])
+        assert r.exit_code == 2, r.output
+        assert msg in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
