@@ -84,8 +84,11 @@ def infer_node(graph: Graph, node: Node) -> None:
             continue
         dtype, shape = r[0], tuple(int(d) for d in r[1])
         bound = r[2] if len(r) > 2 else None  # a dimension known only at run time (ops/bounded.py)
-        if bound is not None and o in graph.max_dims and graph.max_dims[o] < shape[bound.dim]:
-            shape = shape[:bound.dim] + (graph.max_dims[o],) + shape[bound.dim + 1:]
+        # a stated maximum (convert --max-dim) names the slot's owner, the producing node's first output, and
+        # holds for every value sharing the slot
+        stated = graph.max_dims.get(bound.slot) if bound is not None else None
+        if stated is not None and stated < shape[bound.dim]:
+            shape = shape[:bound.dim] + (stated,) + shape[bound.dim + 1:]
             bound = dataclasses.replace(bound, stated=True)
         check_shape(f"output '{o}' of node '{node.name}' ({node.op})", shape, dtype)
         old = graph.values.get(o)

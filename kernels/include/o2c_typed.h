@@ -333,6 +333,15 @@ typedef struct o2c_unique_params {
 void o2c_unique(const void *in, void *y, int64_t *indices, int64_t *inverse, int64_t *counts, int64_t *extent,
                 const o2c_unique_params_t *p);
 
+/* Transpose of a 2-D value whose dimension bounded_dim (0 or 1) has the run-time extent *extent (the other
+ * is fixed): in (fixed, extent) or (extent, fixed), dense, to its transpose, dense */
+typedef struct o2c_transpose_rt_params {
+  int64_t fixed;
+  int32_t bounded_dim;
+  int32_t elem_size;
+} o2c_transpose_rt_params_t;
+void o2c_transpose_rt(const void *in, void *out, const int64_t *extent, const o2c_transpose_rt_params_t *p);
+
 /* TopK whose k (an int32 or int64 one-element tensor, k_type) is read at run time: as o2c_topk with
  * that k (p->k is the cap, the axis length); a k outside [0, p->k] writes only *extent = k */
 void o2c_topk_rt(const void *in, const void *k, int32_t k_type, void *values, int64_t *indices, int64_t *extent,

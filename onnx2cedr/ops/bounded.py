@@ -18,6 +18,8 @@ from ..errors import O2CError, UnsupportedError
 from ..infer import onnx_infer
 from ..ir import DimBound, Graph, Node
 from . import index as _index
+from . import logic as _logic
+from . import movement as _movement
 from .base import (Call, ExtentArg, Lowered, NullArg, OpDef, Params, ScalarArg, TensorArg, Unsupported, norm_axis, pad8,
                    register)
 from .logic import DT_CODES, dt_code
@@ -59,14 +61,23 @@ def check_uses(graph: Graph) -> None:
         return
     for n in graph.nodes:
         for i in (*n.inputs, *n.captures):
-            if i in bounded:
-                v = graph.values[i]
-                raise UnsupportedError(
-                    f"node '{n.name}' ({n.op}) reads '{i}', whose dimension {v.bound.dim} is known only at run time "
-                    f"(at most {v.shape[v.bound.dim]}): such a value can only be a graph output")
+            if i not in bounded:
+                continue
+            v = graph.values[i]
+            # a reader that carries the dimension on (its outputs share the extent slot: Transpose, Cast below)
+            if i == n.inputs[0] and all(graph.values[o].bound is not None and graph.values[o].bound.slot == v.bound.slot
+                                        for o in n.outputs if o):
+                continue
+            raise UnsupportedError(
+                f"node '{n.name}' ({n.op}) reads '{i}', whose dimension {v.bound.dim} is known only at run time "
+                f"(at most {v.shape[v.bound.dim]}): such a value can only be a graph output (or go through "
+                f"Cast or a 2-D Transpose first)")
     for k in list(graph.max_dims):
-        if k not in graph.values or graph.values[k].bound is None:
+        v = graph.values.get(k)
+        if v is None or v.bound is None:
             raise O2CError(f"--max-dim names '{k}', which is not a value with a dimension known only at run time")
+        if v.bound.slot != k:
+            raise O2CError(f"--max-dim names '{k}', which takes its maximum from '{v.bound.slot}': state it there")
 
 
 @register
@@ -221,3 +232,55 @@ class TopK(_index.TopK):
                                              _arg(idx, "int64_t"), ExtentArg(_slot(node))],
                              Params("o2c_topk_params_t", f))],
                        reason="top-k with a run-time K (bounded output): inline CPU kernel")
+
+
+@register
+class Transpose(_movement.Transpose):
+    """movement.Transpose, and a 2-D value with a dimension known only at run time (NonZero's result, as
+    torch.nonzero exports it): the transpose carries the dimension (same extent slot)."""
+
+    has_infer = True
+
+    def _perm(self, node, rank: int) -> list[int]:
+        return list(self.attr(node, "perm") or reversed(range(rank)))
+
+    def infer(self, graph, node):
+        x = graph.value(node.inputs[0])
+        if x.bound is None:
+            return onnx_infer(graph, node)
+        perm = self._perm(node, len(x.shape))
+        if sorted(perm) != list(range(len(x.shape))):
+            raise Unsupported(f"perm {perm} is not a permutation of {len(x.shape)} axes")
+        return [(x.dtype, tuple(x.shape[p] for p in perm), DimBound(perm.index(x.bound.dim), x.bound.slot,
+                                                                     x.bound.stated))]
+
+    def check_node(self, graph, node):
+        x = graph.values[node.inputs[0]]
+        if x.bound is not None and len(x.shape) != 2:
+            raise Unsupported("a value with a dimension known only at run time transposes only in 2-D")
+
+    def lower(self, graph, node):
+        x = graph.values[node.inputs[0]]
+        if x.bound is None:
+            return super().lower(graph, node)
+        if self._perm(node, 2) == [0, 1]:
+            return super().lower(graph, node)  # a copy: the dense data keeps its layout
+        f = {"fixed": x.shape[1 - x.bound.dim], "bounded_dim": x.bound.dim, "elem_size": np.dtype(x.dtype).itemsize}
+        return Lowered([Call("o2c_transpose_rt", [_arg(node.inputs[0]), _arg(node.outputs[0]), ExtentArg(x.bound.slot)],
+                             Params("o2c_transpose_rt_params_t", f))],
+                       reason="transpose of a run-time extent: inline CPU kernel")
+
+
+@register
+class Cast(_logic.Cast):
+    """logic.Cast, and a value with a dimension known only at run time: element-wise over the whole buffer
+    (the dense data at its start is what counts), carrying the dimension."""
+
+    has_infer = True
+
+    def infer(self, graph, node):
+        x = graph.value(node.inputs[0])
+        res = onnx_infer(graph, node)
+        if x.bound is None:
+            return res
+        return [(res[0][0], x.shape, x.bound)]

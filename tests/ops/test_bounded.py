@@ -195,12 +195,34 @@ def test_detection_model_validates_against_onnxruntime(tmp_path, kernel_lib):
 
 
 def test_consumer_of_a_bounded_value_is_refused_in_one_line():
-    m = _model([helper.make_node("NonZero", ["x"], ["nz"]), helper.make_node("Transpose", ["nz"], ["t"])],
+    m = _model([helper.make_node("NonZero", ["x"], ["nz"]), helper.make_node("Add", ["nz", "nz"], ["t"])],
                [_vi("x", F, [3, 4])], [_vi("t", I64, None)])
     with pytest.raises(UnsupportedError) as e:
         compile_model(m)
     assert "\n" not in str(e.value)
     assert "reads 'nz', whose dimension 1 is known only at run time (at most 12)" in str(e.value)
+
+
+def test_nonzero_transposed_and_cast_as_torch_exports_it(tmp_path, kernel_lib):
+    """torch.nonzero's export: NonZero -> Transpose; then a Cast: both carry the run-time dimension."""
+    m = _model([helper.make_node("NonZero", ["x"], ["nz"]), helper.make_node("Transpose", ["nz"], ["t"], perm=[1, 0]),
+                helper.make_node("Cast", ["t"], ["ti"], to=TensorProto.INT32)],
+               [_vi("x", F, [2, 3, 4])], [_vi("ti", TensorProto.INT32, None)])
+    convert(m, tmp_path / "nzt", artifacts=("lib",), max_dims={"nz": 20})
+    lib = ModelLibrary(tmp_path / "nzt")
+    assert lib.bounded == {"ti": 0}
+    rng = np.random.default_rng(5)
+    for zeros in (24, 10, 4):
+        x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+        x.reshape(-1)[rng.permutation(24)[:zeros]] = 0
+        (got,) = lib.run([x])
+        (ref,) = _ort(m, {"x": x})
+        assert got.shape == ref.shape == (24 - zeros, 3)
+        np.testing.assert_array_equal(got, ref)
+    with pytest.raises(O2CError, match="output 'nz': 24 along dimension 1, more than its stated maximum 20"):
+        lib.run([np.ones((2, 3, 4), np.float32)])
+    with pytest.raises(O2CError, match="'ti', which takes its maximum from 'nz': state it there"):
+        compile_model(m, max_dims={"ti": 5})
 
 
 def test_constant_nonzero_still_folds():

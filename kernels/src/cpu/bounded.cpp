@@ -1,6 +1,6 @@
 /*
  * bounded.cpp - kernels whose output has a dimension known only at run time (o2c_typed.h, "bounded"):
- * NonZero, NonMaxSuppression, Unique and TopK with a run-time k. Each writes the actual extent, then
+ * NonZero, NonMaxSuppression, Unique and TopK with a run-time k; and a 2-D Transpose of such a value. Each writes the actual extent, then
  * the data dense in the actual shape, or nothing more when the extent is over the buffers' cap.
  */
 #include "o2c_typed.h"
@@ -197,4 +197,14 @@ extern "C" void o2c_topk_rt(const void *in, const void *k, int32_t k_type, void 
   o2c_topk_params_t q = *p;
   q.k = kv;
   o2c_topk(in, values, indices, &q);
+}
+
+extern "C" void o2c_transpose_rt(const void *in, void *out, const int64_t *extent, const o2c_transpose_rt_params_t *p) {
+  const int64_t rows = p->bounded_dim == 0 ? *extent : p->fixed, cols = p->bounded_dim == 0 ? p->fixed : *extent;
+  const size_t es = static_cast<size_t>(p->elem_size);
+  const char *I = static_cast<const char *>(in);
+  char *O = static_cast<char *>(out);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::memcpy(O + static_cast<size_t>(c * rows + r) * es, I + static_cast<size_t>(r * cols + c) * es, es);
 }
