@@ -185,7 +185,8 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
              input_shape: Optional[List[str]] = InputShapeOpt, api: str = ApiOpt,
              conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt,
              sanitize: Optional[str] = typer.Option(None, "--sanitize", help="Not supported (the library runs inside "
-                                                    "Python): convert --sanitize and run the executable or app.")):
+                                                    "Python): convert --sanitize and run the executable or app."),
+             max_dim: Optional[List[str]] = MaxDimOpt):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
     from .validation import validate as do_validate
 
@@ -197,7 +198,8 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         src = _framework_model(model, input_shape)
         rep = do_validate(src, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
                           shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or (), api=api, conv=conv, consts=_consts(const))
+                          disable_passes=disable_pass or (), api=api, conv=conv, consts=_consts(const),
+                          max_dims=_max_dims(max_dim))
     except O2CError as e:
         _fail(e)
     if as_json:

@@ -232,7 +232,7 @@ def test_constant_nonzero_still_folds():
     assert c.graph.values["y"].data is not None and c.graph.values["y"].shape == (2, 2)
 
 
-def test_bad_max_dim_is_one_line(tmp_path):
+def test_bad_max_dim_is_one_line(tmp_path, kernel_lib):
     from typer.testing import CliRunner
 
     from onnx2cedr.cli import app
@@ -245,3 +245,6 @@ def test_bad_max_dim_is_one_line(tmp_path):
         assert r.exit_code == 2, r.output
         assert msg in r.output and "Traceback" not in r.output
     assert not (tmp_path / "o").exists()
+    r = CliRunner().invoke(app, ["validate", str(path), "--samples", "2", "--max-dim", "nz=12", "-o", str(tmp_path / "v")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "v" / "model.json").read_text())["outputs"][0]["bound"]["stated"] is False  # 12: all
