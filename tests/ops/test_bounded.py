@@ -37,20 +37,23 @@ def _ort(model, feeds):
 
 
 def _all_ops_model():
-    """One model, every op: x -> NonZero; boxes, scores, score_threshold -> NMS (max 3 per class, IoU 0.5);
+    """One model, every op: x -> NonZero; boxes, scores, score_threshold -> NMS (max 3 per class, IoU 0.5; also
+    center-point boxes, and max_out and IoU given at run time);
     u -> Unique (all four outputs, unsorted) and Unique along axis 1 (sorted); t, k -> TopK (run-time K)."""
     nodes = [
         helper.make_node("NonZero", ["x"], ["nz"]),
         helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "score_thr"], ["sel"]),
         helper.make_node("NonMaxSuppression", ["cboxes", "scores", "max_out", "iou"], ["sel_c"], center_point_box=1),
+        helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_rt", "iou_rt"], ["sel_rt"]),
         helper.make_node("Unique", ["u"], ["uy", "ui", "uinv", "uc"], sorted=0),
         helper.make_node("Unique", ["m"], ["my", "mi", "minv", "mc"], axis=1),
         helper.make_node("TopK", ["t", "k"], ["tv", "ti"], axis=1, largest=1),
     ]
     inputs = [_vi("x", F, [3, 4]), _vi("boxes", F, [2, 6, 4]), _vi("cboxes", F, [2, 6, 4]), _vi("scores", F, [2, 2, 6]),
-              _vi("score_thr", F, [1]), _vi("u", I64, [10]), _vi("m", F, [2, 5]), _vi("t", F, [2, 7]), _vi("k", I64, [1])]
+              _vi("score_thr", F, [1]), _vi("u", I64, [10]), _vi("m", F, [2, 5]), _vi("t", F, [2, 7]), _vi("k", I64, [1]),
+              _vi("max_rt", I64, [1]), _vi("iou_rt", F, [1])]
     outputs = [_vi(n, F if n in ("my", "tv") else I64, None)
-               for n in ("nz", "sel", "sel_c", "uy", "ui", "uinv", "uc", "my", "mi", "minv", "mc", "tv", "ti")]
+               for n in ("nz", "sel", "sel_c", "sel_rt", "uy", "ui", "uinv", "uc", "my", "mi", "minv", "mc", "tv", "ti")]
     inits = [numpy_helper.from_array(np.array([3], np.int64), "max_out"),
              numpy_helper.from_array(np.array([0.5], np.float32), "iou")]
     return _model(nodes, inputs, outputs, inits)
@@ -67,7 +70,8 @@ def _feeds(rng, k=3):
     return {"x": x, "boxes": boxes.astype(np.float32), "cboxes": cboxes.astype(np.float32), "scores": scores,
             "score_thr": np.array([0.2], np.float32), "u": rng.integers(0, 5, 10).astype(np.int64),
             "m": rng.integers(0, 2, (2, 5)).astype(np.float32), "t": rng.standard_normal((2, 7)).astype(np.float32),
-            "k": np.array([k], np.int64)}
+            "k": np.array([k], np.int64), "max_rt": rng.integers(0, 5, 1).astype(np.int64),
+            "iou_rt": rng.uniform(0.2, 0.8, 1).astype(np.float32)}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +95,7 @@ def test_every_op_matches_onnxruntime_in_the_actual_shape(built):
         for (name, _, _), o, r in zip(lib.outputs, ours, ref):
             assert o.shape == r.shape, (trial, name)
             np.testing.assert_array_equal(o, r, err_msg=f"trial {trial}, output {name}")
-        sizes.add((ours[0].shape[1], ours[1].shape[0], ours[3].shape[0]))
+        sizes.add((ours[0].shape[1], ours[1].shape[0], ours[3].shape[0], ours[4].shape[0]))
     assert len(sizes) > 1  # the actual extents vary from run to run
 
 
@@ -101,6 +105,7 @@ def test_model_json_marks_the_bounded_dimensions(built):
     bounds = {t["name"]: t.get("bound") for t in desc["outputs"]}
     assert bounds["nz"] == {"dim": 1, "max": 8, "stated": True}  # 12 elements, stated 8
     assert bounds["sel"] == {"dim": 0, "max": 2 * 2 * 3, "stated": False}  # batches * classes * max_out
+    assert bounds["sel_rt"] == {"dim": 0, "max": 2 * 2 * 6, "stated": False}  # max_out at run time: every box
     assert bounds["my"] == {"dim": 1, "max": 5, "stated": False}
     assert bounds["uinv"] is None  # Unique's inverse indices have a static shape
     assert bounds["tv"] == {"dim": 1, "max": 7, "stated": False}
