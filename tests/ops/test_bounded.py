@@ -4,7 +4,9 @@ from the library and the executable; model.json's marks; consumers refused in on
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,6 +20,7 @@ from onnx2cedr.runner import ModelLibrary
 from onnx2cedr.validation import validate
 
 F, I64 = TensorProto.FLOAT, TensorProto.INT64
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _model(nodes, inputs, outputs, inits=()):
@@ -253,3 +256,35 @@ def test_bad_max_dim_is_one_line(tmp_path, kernel_lib):
     r = CliRunner().invoke(app, ["validate", str(path), "--samples", "2", "--max-dim", "nz=12", "-o", str(tmp_path / "v")])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "v" / "model.json").read_text())["outputs"][0]["bound"]["stated"] is False  # 12: all
+
+
+def test_app_under_the_runtime_writes_actual_shapes_and_fails_over_the_bound(tmp_path, kernel_lib):
+    """The CEDR app under our runtime: each instance writes NonZero's result in its actual shape; with
+    inputs over the stated maximum every instance fails (the run reports them) and writes nothing."""
+    from onnx2cedr import run as R
+    from onnx2cedr.runtime_build import RuntimeBuild
+
+    m = _model([helper.make_node("NonZero", ["x"], ["nz"])], [_vi("x", F, [3, 4])], [_vi("nz", I64, None)])
+    x = np.zeros((3, 4), np.float32)
+    x[0, 1], x[2, 0], x[2, 3] = 1, -2, 3
+    out = tmp_path / "nzapp"
+    convert(m, out, artifacts=("app",), app_inputs=[x], max_dims={"nz": 8})
+    app = out / json.loads((out / "model.json").read_text())["artifacts"]["app"]
+    rb = RuntimeBuild().ensure()
+    config = ROOT / "runtime" / "configs" / "cpu_only.json"
+    res = R.run(config, tmp_path / "L1", [R.AppSpec(app, 2, 0)], rb=rb)
+    assert res.returncode == 0 and res.summary["failed_instances"] == 0
+    (ref,) = _ort(m, {"x": x})
+    for k in range(2):
+        got = np.load(out / "app_outputs" / f"instance_{k}" / "output_0.npy")
+        assert got.shape == (2, 3)
+        np.testing.assert_array_equal(got, ref)
+    np.save(out / "app_inputs" / "input_0.npy", np.ones((3, 4), np.float32))  # 12 non-zero, stated 8
+    shutil.rmtree(out / "app_outputs")
+    res = R.run(config, tmp_path / "L2", [R.AppSpec(app, 2, 0)], rb=rb)
+    assert res.returncode == 1 and res.summary["failed_instances"] == 2
+    assert not any((out / "app_outputs").glob("*/output_0.npy"))
+    logs = sorted((tmp_path / "L2" / "app_output").glob("*.log"))
+    assert len(logs) == 2
+    for log in logs:  # each instance's one line, in its log
+        assert "output 'nz': 12 along dimension 1, more than its stated maximum 8" in log.read_text()
