@@ -43,27 +43,29 @@ template <class F> void dispatch_bounded(int32_t t, F &&f) {
 }
 
 struct Corners {
-  float y1, x1, y2, x2;
+  float y1, x1, y2, x2, area;
 };
 
 Corners corners(const float *b, bool center) {
+  Corners c;
   if (center) {  // [x_center, y_center, width, height]
     const float hw = b[2] / 2.0f, hh = b[3] / 2.0f;
-    return {b[1] - hh, b[0] - hw, b[1] + hh, b[0] + hw};
+    c = {b[1] - hh, b[0] - hw, b[1] + hh, b[0] + hw, 0.0f};
+  } else {  // [y1, x1, y2, x2], either corner pair
+    c = {std::min(b[0], b[2]), std::min(b[1], b[3]), std::max(b[0], b[2]), std::max(b[1], b[3]), 0.0f};
   }
-  // [y1, x1, y2, x2], either corner pair
-  return {std::min(b[0], b[2]), std::min(b[1], b[3]), std::max(b[0], b[2]), std::max(b[1], b[3])};
+  c.area = (c.x2 - c.x1) * (c.y2 - c.y1);
+  return c;
 }
 
 // Whether b suppresses a (their IoU is more than iou; boxes without area never do).
 bool suppresses(const Corners &a, const Corners &b, float iou) {
   const float ix = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
   const float iy = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+  if (ix <= 0.0f || iy <= 0.0f) return false;
   const float inter = ix * iy;
-  if (ix <= 0.0f || iy <= 0.0f || inter <= 0.0f) return false;
-  const float area_a = (a.x2 - a.x1) * (a.y2 - a.y1), area_b = (b.x2 - b.x1) * (b.y2 - b.y1);
-  const float uni = area_a + area_b - inter;
-  if (area_a <= 0.0f || area_b <= 0.0f || uni <= 0.0f) return false;
+  const float uni = a.area + b.area - inter;
+  if (inter <= 0.0f || a.area <= 0.0f || b.area <= 0.0f || uni <= 0.0f) return false;
   return inter / uni > iou;
 }
 
@@ -97,31 +99,34 @@ extern "C" void o2c_nms(const float *boxes, const float *scores, const int64_t *
   const int64_t limit = max_out != nullptr ? std::max<int64_t>(max_out[0], 0) : 0;
   const float iou_t = iou != nullptr ? iou[0] : 0.0f;
   std::vector<int64_t> rows;  // (batch, class, box) triples, in output order
-  std::vector<int64_t> order;
-  std::vector<Corners> chosen;
+  std::vector<std::pair<float, int64_t>> order;  // (score, box) of the candidates
+  std::vector<Corners> cs(static_cast<size_t>(p->boxes));
+  std::vector<int64_t> chosen;
   for (int64_t b = 0; b < p->batches && limit > 0; ++b) {
     const float *B = boxes + b * p->boxes * 4;
+    for (int64_t i = 0; i < p->boxes; ++i) cs[static_cast<size_t>(i)] = corners(B + i * 4, p->center_point_box != 0);
     for (int64_t c = 0; c < p->classes; ++c) {
       const float *S = scores + (b * p->classes + c) * p->boxes;
       order.clear();
       for (int64_t i = 0; i < p->boxes; ++i)
-        if (score_threshold == nullptr || S[i] > score_threshold[0]) order.push_back(i);
-      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return S[x] > S[y]; });
+        if (score_threshold == nullptr || S[i] > score_threshold[0]) order.emplace_back(S[i], i);
+      // score descending, ties: lower box first
+      std::sort(order.begin(), order.end(), [](const std::pair<float, int64_t> &x, const std::pair<float, int64_t> &y) {
+        return x.first > y.first || (x.first == y.first && x.second < y.second);
+      });
       chosen.clear();
-      int64_t taken = 0;
-      for (int64_t i : order) {
-        if (taken >= limit) break;
-        const Corners ci = corners(B + i * 4, p->center_point_box != 0);
+      for (const auto &cand : order) {
+        if (static_cast<int64_t>(chosen.size()) >= limit) break;
+        const Corners &ci = cs[static_cast<size_t>(cand.second)];
         bool keep = true;
-        for (const Corners &s : chosen)
-          if (suppresses(ci, s, iou_t)) {
+        for (int64_t s : chosen)
+          if (suppresses(ci, cs[static_cast<size_t>(s)], iou_t)) {
             keep = false;
             break;
           }
         if (!keep) continue;
-        chosen.push_back(ci);
-        rows.insert(rows.end(), {b, c, i});
-        ++taken;
+        chosen.push_back(cand.second);
+        rows.insert(rows.end(), {b, c, cand.second});
       }
     }
   }
