@@ -7,8 +7,9 @@ Unique: the slices' count; TopK: the axis length), or a smaller one the user sta
 NAME=N, kept in graph.max_dims). Memory is planned for the maximum; the kernel writes the actual
 extent into the run's extent slot and its data dense in the actual shape; the generated code checks
 the extent against the maximum (over it: O2C_ERR_BOUND and one line) and reports each graph output's
-actual shape (the library's _run_shaped). A bounded value may only be a graph output: any other
-reader is refused (check_uses), since every kernel downstream is compiled for static shapes.
+actual shape (the library's _run_shaped). A bounded value may be a graph output, or go through Cast or
+a 2-D Transpose (below: they carry the dimension on, sharing the extent slot); any other reader is
+refused (check_uses), since every other kernel is compiled for static shapes.
 """
 from __future__ import annotations
 

@@ -151,8 +151,8 @@ def test_over_the_stated_maximum_is_one_line_from_library_and_executable(built, 
 
 def test_app_writes_outputs_in_their_actual_shape(built, tmp_path):
     """The CEDR app entry (main), called the way the runtime calls it, writes .npy files in the actual shapes."""
-    import ctypes
     import os
+    import sys
 
     _, out = built
     desc = json.loads((out / "model.json").read_text())
@@ -169,8 +169,6 @@ def test_app_writes_outputs_in_their_actual_shape(built, tmp_path):
             "sys.exit(app.main(1, argv, None))\n")
     env = dict(os.environ, O2C_APP_INPUTS=str(app_inputs), O2C_APP_OUTPUTS=str(tmp_path / "outs"),
                O2C_APP_INSTANCE="0")
-    import sys
-
     r = subprocess.run([sys.executable, "-c", code, str(out / desc["artifacts"]["app"])], env=env,
                        capture_output=True, text=True)
     if r.returncode != 0 and "undefined symbol" in r.stderr:
@@ -181,7 +179,6 @@ def test_app_writes_outputs_in_their_actual_shape(built, tmp_path):
         a = np.load(tmp_path / "outs" / "instance_0" / f"output_{k}.npy")
         assert a.shape == g.shape
         np.testing.assert_array_equal(a, g)
-    del ctypes
 
 
 def test_detection_model_validates_against_onnxruntime(tmp_path, kernel_lib):
