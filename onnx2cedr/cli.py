@@ -27,6 +27,9 @@ NoPassOpt = typer.Option(None, "--disable-pass", help="Skip a graph pass by name
 ConstOpt = typer.Option(None, "--const", help="Bind a graph input to a constant: NAME=VALUE or NAME=V1,V2,... in "
                         "the input's element type (repeatable); it leaves the compiled model's inputs, and an If on "
                         "it folds at compile time.")
+MaxDimOpt = typer.Option(None, "--max-dim", help="State the maximum of an output's dimension known only at run "
+                         "time (NonZero, NonMaxSuppression, Unique, TopK with a run-time K): NAME=N (repeatable); "
+                         "a run over it fails with one line.")
 ApiOpt = typer.Option("extended", "--api", help="Target API set: extended (ours) or public (the public CEDR "
                       "release's APIs only; other layers run inline in the app).")
 SanitizeOpt = typer.Option(None, "--sanitize", help="Build instrumented: address,undefined or thread (address and "
@@ -53,6 +56,12 @@ def _consts(const: Optional[List[str]]):
     from .loader import parse_const_args
 
     return parse_const_args(const)
+
+
+def _max_dims(max_dim: Optional[List[str]]):
+    from .ops.bounded import parse_max_dims
+
+    return parse_max_dims(max_dim)
 
 
 def _human_bytes(n: int) -> str:
@@ -100,7 +109,7 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
                                               "toolchain's g++, e.g. PetaLinux or JetPack; default $CXX or g++)."),
             sysroot: Optional[Path] = typer.Option(None, "--sysroot", help="The target's sysroot, passed to every "
                                                    "compile and link."),
-            sanitize: Optional[str] = SanitizeOpt):
+            sanitize: Optional[str] = SanitizeOpt, max_dim: Optional[List[str]] = MaxDimOpt):
     """Convert MODEL into a built CEDR application in OUTPUT."""
     from .compiler import convert as do_convert
 
@@ -109,7 +118,8 @@ def convert(model: Path = typer.Argument(..., help="The ONNX model file, or a fr
         res = do_convert(src, output, shapes=_shapes(shape), batch=batch, name=name, cpu_nodes=cpu or (),
                          disable_passes=disable_pass or (), artifacts=artifact or ("lib", "exe", "app"),
                          native=not portable, force=force, threads=threads, api=api, conv=conv,
-                         consts=_consts(const), target=target, cxx=cxx, sysroot=sysroot, sanitize=sanitize)
+                         consts=_consts(const), target=target, cxx=cxx, sysroot=sysroot, sanitize=sanitize,
+                         max_dims=_max_dims(max_dim))
     except O2CError as e:
         _fail(e)
     d = res.model_json
@@ -175,7 +185,8 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
              input_shape: Optional[List[str]] = InputShapeOpt, api: str = ApiOpt,
              conv: Optional[str] = ConvOpt, const: Optional[List[str]] = ConstOpt,
              sanitize: Optional[str] = typer.Option(None, "--sanitize", help="Not supported (the library runs inside "
-                                                    "Python): convert --sanitize and run the executable or app.")):
+                                                    "Python): convert --sanitize and run the executable or app."),
+             max_dim: Optional[List[str]] = MaxDimOpt):
     """Run the same inputs through onnxruntime and the generated code; exit 1 when over tolerance."""
     from .validation import validate as do_validate
 
@@ -187,7 +198,8 @@ def validate(model: Path = typer.Argument(..., help="The ONNX model file, or a f
         src = _framework_model(model, input_shape)
         rep = do_validate(src, inputs=inputs, samples=samples, rtol=rtol, atol=atol, per_layer=per_layer,
                           shapes=_shapes(shape), batch=batch, out_dir=output, seed=seed, labels=labels, cpu_nodes=cpu or (),
-                          disable_passes=disable_pass or (), api=api, conv=conv, consts=_consts(const))
+                          disable_passes=disable_pass or (), api=api, conv=conv, consts=_consts(const),
+                          max_dims=_max_dims(max_dim))
     except O2CError as e:
         _fail(e)
     if as_json:

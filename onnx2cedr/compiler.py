@@ -62,20 +62,30 @@ class ConvertResult:
 def compile_model(model, shapes: Mapping[str, Sequence[int]] | None = None, batch: int | None = None,
                   name: str | None = None, cpu_nodes: Iterable[str] = (), cpu_apis: Iterable[str] = (),
                   disable_passes: Iterable[str] = (), api: str = DEFAULT_API, conv: str | None = None,
-                  consts: Mapping[str, Any] | None = None) -> Compiled:
+                  consts: Mapping[str, Any] | None = None, max_dims: Mapping[str, int] | None = None) -> Compiled:
     """api: the target API set (onnx2cedr/targets/): 'extended' (ours) or 'public' (the public
     CEDR release's APIs only, every other layer inline in the app); conv: the public target's
     convolution scheme, 'gemm' (default) or 'int16'; consts: graph inputs bound to constant
-    values, e.g. {"sr": 16000} (they leave the compiled model's inputs)."""
+    values, e.g. {"sr": 16000} (they leave the compiled model's inputs); max_dims: stated maxima of
+    dimensions known only at run time, e.g. {"boxes_selected": 100} (ops/bounded.py)."""
+    from .infer import infer_graph
+    from .ops.bounded import check_uses
     from .passes import optimize
 
     target = get_target(api, conv)
     t = {}
     t0 = time.perf_counter()
     graph, proto = load_model(model, shapes=shapes, batch=batch, name=name, consts=consts)
+    if max_dims:
+        for k, n in max_dims.items():
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise O2CError(f"--max-dim {k}: the maximum must be a non-negative integer, got {n!r}")
+        graph.max_dims = {k: int(n) for k, n in max_dims.items()}
+        infer_graph(graph)
     t["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     applied = optimize(graph, disabled=tuple(disable_passes))
+    check_uses(graph)
     t["passes"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     nodes = place(graph, cpu_nodes, cpu_apis, target)
@@ -110,6 +120,9 @@ def describe(c: Compiled) -> dict[str, Any]:
         val = g.values[v]
         st = plan.storage.get(plan.root.get(v, v))
         return {"name": v, "dtype": str(val.dtype), "shape": list(val.shape), "bytes": val.nbytes,
+                # a dimension known only at run time: "shape" holds its maximum there
+                **({"bound": {"dim": val.bound.dim, "max": val.shape[val.bound.dim], "stated": val.bound.stated}}
+                   if val.bound is not None else {}),
                 "storage": None if st is None else {"kind": st.kind, "index": st.index, "offset": st.offset},
                 "alias_of": plan.root.get(v) if plan.root.get(v, v) != v else None}
 
@@ -221,7 +234,8 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             artifacts: Iterable[str] = ARTIFACTS, app_inputs: Sequence[np.ndarray] | None = None,
             native: bool = True, force: bool = False, threads: int = 1, api: str = DEFAULT_API,
             conv: str | None = None, consts: Mapping[str, Any] | None = None, target: str | None = None,
-            cxx: str | None = None, sysroot: str | os.PathLike | None = None, sanitize=()) -> ConvertResult:
+            cxx: str | None = None, sysroot: str | os.PathLike | None = None, sanitize=(),
+            max_dims: Mapping[str, int] | None = None) -> ConvertResult:
     """Convert a model (path or ModelProto) into a built CEDR application in out_dir.
 
     threads: worker threads the generated code's large kernels split their outputs over when run
@@ -249,7 +263,7 @@ def convert(model, out_dir: str | os.PathLike, shapes: Mapping[str, Sequence[int
             raise O2CError(f"unknown artifact '{a}' (choose from {', '.join(ARTIFACTS)})")
     _prepare_out(out_dir, force)
     c = compile_model(model, shapes, batch, name, cpu_nodes, cpu_apis, disable_passes, api_target.name,
-                      api_target.conv, consts)
+                      api_target.conv, consts, max_dims)
     timings = dict(c.timings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -537,7 +537,7 @@ _INCLUDE_RE = re.compile(r"^#(include|define O2C_EXPORT)\b.*$", re.M)
 
 def _batch_source(preps: Sequence[Prepared]) -> str:
     parts = ["// onnx2cedr conformance batch: generated sources, one namespace per case\n",
-             "#include <cstdint>\n#include <cmath>\n#include <cstring>\n#include <mutex>\n#include <pthread.h>\n",
+             "#include <cstdint>\n#include <cmath>\n#include <cstdio>\n#include <cstring>\n#include <mutex>\n#include <pthread.h>\n",
              '#include "dash_ml.h"\n#include "o2c_kernels.h"\n#include "o2c_model.h"\n',
              '#define O2C_EXPORT extern "C" __attribute__((visibility("default")))\n']
     for p in preps:
@@ -636,6 +636,8 @@ def _run_child(manifest: Path) -> None:
     so that the parent knows which case was running if this process dies)."""
     import ctypes
 
+    from .runner import actual_view
+
     m = json.loads(manifest.read_text())
     lib = ctypes.CDLL(m["lib"], mode=ctypes.RTLD_LOCAL)
     pp = ctypes.POINTER(ctypes.c_void_p)
@@ -644,8 +646,9 @@ def _run_child(manifest: Path) -> None:
     for c in m["cases"]:
         out.write(json.dumps({"start": c["sym"]}) + "\n")
         out.flush()
-        fn = getattr(lib, f"{c['sym']}_run")
-        fn.argtypes = [pp, pp]
+        # _run_shaped: the outputs' actual shapes (a dimension known only at run time: its extent)
+        fn = getattr(lib, f"{c['sym']}_run_shaped")
+        fn.argtypes = [pp, pp, ctypes.POINTER(ctypes.c_int64)]
         fn.restype = ctypes.c_int
         ok, why, worst = True, "", 0.0
         for j in range(c["n_sets"]):
@@ -656,7 +659,10 @@ def _run_child(manifest: Path) -> None:
             outs = [np.empty(tuple(s), dtype=np.dtype(dt)) for s, dt in zip(c["out_shapes"], c["out_dtypes"])]
             ip = (ctypes.c_void_p * max(len(ins), 1))(*[a.ctypes.data for a in ins])
             op = (ctypes.c_void_p * max(len(outs), 1))(*[a.ctypes.data for a in outs])
-            rc = fn(ip, op)
+            shapes = np.zeros((max(len(outs), 1), 8), np.int64)
+            rc = fn(ip, op, shapes.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)))
+            if rc == 0:
+                outs = [actual_view(a, shapes[k, :a.ndim]) for k, a in enumerate(outs)]
             if rc != 0:
                 le = getattr(lib, f"{c['sym']}_last_error")
                 le.restype = ctypes.c_char_p

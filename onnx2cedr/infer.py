@@ -2,6 +2,8 @@
 (the official schemas, with constant inputs propagated), with op-registry overrides."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -108,12 +110,19 @@ def infer_node(graph: Graph, node: Node) -> None:
     for o, r in zip(node.outputs, results):
         if not o or r is None:
             continue
-        dtype, shape = r
+        dtype, shape = r[0], tuple(int(d) for d in r[1])
+        bound = r[2] if len(r) > 2 else None  # a dimension known only at run time (ops/bounded.py)
+        # a stated maximum (convert --max-dim) names the slot's owner, the producing node's first output, and
+        # holds for every value sharing the slot
+        stated = graph.max_dims.get(bound.slot) if bound is not None else None
+        if stated is not None and stated < shape[bound.dim]:
+            shape = shape[:bound.dim] + (stated,) + shape[bound.dim + 1:]
+            bound = dataclasses.replace(bound, stated=True)
         check_shape(f"output '{o}' of node '{node.name}' ({node.op})", shape, dtype)
         old = graph.values.get(o)
         if old is not None and old.is_const:
             continue
-        graph.add_value(o, dtype, shape)
+        graph.add_value(o, dtype, shape).bound = bound
 
 
 def infer_graph(graph: Graph) -> None:

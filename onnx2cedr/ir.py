@@ -17,12 +17,25 @@ from .errors import ModelError
 INTERNAL_OPSET = 21
 
 
+@dataclasses.dataclass(frozen=True)
+class DimBound:
+    """A dimension known only at run time (NonZero's count, NMS's selections, ...): the value's shape
+    holds its maximum there (memory is planned for it) and the producing kernel writes the actual
+    extent into the run's extent slot `slot` (shared by the outputs of one node), data dense in the
+    actual shape. `stated`: the maximum came from the user (convert --max-dim), so a run can exceed it."""
+
+    dim: int
+    slot: str
+    stated: bool = False
+
+
 @dataclasses.dataclass
 class Value:
     name: str
     dtype: np.dtype
     shape: tuple[int, ...]
     data: np.ndarray | None = None  # set for constants (initializers and folded values)
+    bound: DimBound | None = None  # one dimension known only at run time (see DimBound)
 
     @property
     def is_const(self) -> bool:
@@ -80,6 +93,8 @@ class Graph:
         # values computed only on one side of a run-time If (passes/fold_if.py): value -> the conditions
         # ((condition value, taken when true?), outermost first) under which the node making it runs
         self.guards: dict[str, tuple[tuple[str, bool], ...]] = {}
+        # user-stated maxima of run-time dimensions (convert --max-dim NAME=N): value -> N
+        self.max_dims: dict[str, int] = {}
 
     # ---- values ----
     def add_value(self, name: str, dtype, shape: Iterable[int], data: np.ndarray | None = None) -> Value:
@@ -187,6 +202,7 @@ class Graph:
         g.outputs = list(self.outputs)
         g.bound_inputs = dict(self.bound_inputs)
         g.guards = dict(self.guards)
+        g.max_dims = dict(self.max_dims)
         return g
 
     def guard(self, node: Node) -> tuple[tuple[str, bool], ...]:

@@ -13,6 +13,17 @@ import numpy as np
 from .errors import O2CError
 
 
+def actual_view(buf: np.ndarray, shape) -> np.ndarray:
+    """The output written densely in `shape` at the start of `buf` (sized for its maxima)."""
+    shape = tuple(int(d) for d in shape)
+    if shape == buf.shape:
+        return buf
+    n = int(np.prod(shape, dtype=np.int64))
+    if len(shape) != buf.ndim or n > buf.size or any(d < 0 for d in shape):
+        raise O2CError(f"the model library reported shape {list(shape)} for a buffer of shape {list(buf.shape)}")
+    return buf.reshape(-1)[:n].reshape(shape)
+
+
 class ModelLibrary:
     """lib<sym>.so of a converted model: run(inputs) -> outputs; trace(inputs) -> intermediates."""
 
@@ -41,6 +52,11 @@ class ModelLibrary:
         self._run = getattr(self._lib, f"{sym}_run")
         self._run.argtypes = [pp, pp]
         self._run.restype = ctypes.c_int
+        # every output's actual shape (absent from libraries built before dimensions known only at run time)
+        self._run_shaped = getattr(self._lib, f"{sym}_run_shaped", None)
+        if self._run_shaped is not None:
+            self._run_shaped.argtypes = [pp, pp, ctypes.POINTER(ctypes.c_int64)]
+            self._run_shaped.restype = ctypes.c_int
         self._trace = getattr(self._lib, f"{sym}_trace")
         self._trace.argtypes = [pp, pp, pp]
         self._trace.restype = ctypes.c_int
@@ -63,6 +79,8 @@ class ModelLibrary:
         self._err.restype = ctypes.c_char_p
         self.inputs = [(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in self.desc["inputs"]]
         self.outputs = [(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in self.desc["outputs"]]
+        # outputs with a dimension known only at run time ("shape" holds its maximum): name -> that dim
+        self.bounded = {t["name"]: t["bound"]["dim"] for t in self.desc["outputs"] if t.get("bound")}
         by_name = {t["name"]: t for t in self.desc["tensors"]}
         self.traced = [(n, np.dtype(by_name[n]["dtype"]), tuple(by_name[n]["shape"])) for n in self.desc["traced"]]
 
@@ -87,14 +105,23 @@ class ModelLibrary:
     def _check(self, rc: int) -> None:
         if rc == 1:  # O2C_ERR_WEIGHTS: the library's one-line reason names the file and what is wrong
             raise O2CError(self._err().decode(errors="replace"))
+        if rc == 3:  # O2C_ERR_BOUND: a dimension known only at run time came out over its maximum
+            raise O2CError(self._err().decode(errors="replace"))
         if rc != 0:
             raise O2CError(f"the model library failed (code {rc}): {self._err().decode(errors='replace')}")
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The outputs in their actual shapes (those with a dimension known only at run time: views of
+        the first elements of buffers sized for its maximum, where the library writes them densely)."""
         ins = self._inputs(inputs)
         outs = [np.empty(shape, dt) for _, dt, shape in self.outputs]
-        self._check(self._run(self._ptrs(ins), self._ptrs(outs)))
-        return outs
+        if self._run_shaped is None:
+            self._check(self._run(self._ptrs(ins), self._ptrs(outs)))
+            return outs
+        shapes = np.zeros((max(len(outs), 1), 8), np.int64)
+        self._check(self._run_shaped(self._ptrs(ins), self._ptrs(outs),
+                                     shapes.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))))
+        return [actual_view(a, shapes[k, :a.ndim]) for k, a in enumerate(outs)]
 
     def trace(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         ins = self._inputs(inputs)

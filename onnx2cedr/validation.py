@@ -371,7 +371,8 @@ def validate(model, inputs: str | os.PathLike | None = None, samples: int = 10, 
             if label_arr is not None:  # the first output holds the class scores
                 hits["ours"] += int(np.argmax(ours[0].reshape(-1)) == int(label_arr[si]))
                 hits["onnxruntime"] += int(np.argmax(ref[0].reshape(-1)) == int(label_arr[si]))
-            for (name, _, shape), o, r in zip(lib.outputs, ours, ref):
+            for (name, _, _), o, r in zip(lib.outputs, ours, ref):
+                shape = o.shape  # the actual shape (a dimension known only at run time: this run's extent)
                 if tuple(np.shape(r)) != tuple(shape):
                     raise ModelError(f"output '{name}': onnxruntime gives shape {list(np.shape(r))}, "
                                      f"the compiled model {list(shape)}")

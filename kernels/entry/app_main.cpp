@@ -51,10 +51,14 @@ extern "C" __attribute__((visibility("default"))) int main(int argc, char **argv
       return 2;
     }
   }
-  int rc = m->run(io.in_ptr.data(), io.out_ptr.data());
+  int rc = io.run(m);
   if (rc == O2C_ERR_WEIGHTS) {  // missing, corrupt or another model's weights file
     std::fprintf(stderr, "[%s] error: %s\n", m->name, m->weights_error);
     return 2;
+  }
+  if (rc == O2C_ERR_BOUND) {  // a dimension known only at run time over its bound
+    std::fprintf(stderr, "[%s] error: %s\n", m->name, m->last_error());
+    return 3;
   }
   if (rc != 0) {
     std::fprintf(stderr, "[%s] error: model run failed (code %d) %s\n", m->name, rc, m->weights_error);

@@ -20,9 +20,11 @@ struct RunBuffers {
   std::vector<std::vector<unsigned char>> in, out;
   std::vector<const void *> in_ptr;
   std::vector<void *> out_ptr;
+  std::vector<int64_t> shapes;  // 8 per output: each output's actual shape, as the run reported it
 
   explicit RunBuffers(const o2c_model_info_t *m)
-      : in(m->n_inputs), out(m->n_outputs), in_ptr(m->n_inputs), out_ptr(m->n_outputs) {
+      : in(m->n_inputs), out(m->n_outputs), in_ptr(m->n_inputs), out_ptr(m->n_outputs),
+        shapes(8 * static_cast<size_t>(m->n_outputs) + 1) {
     for (int i = 0; i < m->n_inputs; ++i) {
       in[i].resize(static_cast<size_t>(m->inputs[i].nbytes) + 1);
       in_ptr[i] = in[i].data();
@@ -30,8 +32,13 @@ struct RunBuffers {
     for (int i = 0; i < m->n_outputs; ++i) {
       out[i].resize(static_cast<size_t>(m->outputs[i].nbytes) + 1);
       out_ptr[i] = out[i].data();
+      for (int d = 0; d < m->outputs[i].rank; ++d) shapes[8 * i + d] = m->outputs[i].shape[d];
     }
   }
+
+  // One run; the outputs' actual shapes land in `shapes` (outputs with a dimension known only at run
+  // time hold their data dense in it). O2C_ERR_BOUND: over a bound, m->last_error() says which.
+  int run(const o2c_model_info_t *m) { return m->run_shaped(in_ptr.data(), out_ptr.data(), shapes.data()); }
 
   // Reads input i from path; on failure returns false with a one-line reason in err.
   bool read_input(const o2c_model_info_t *m, int i, const std::string &path, char *err, size_t err_len) {
@@ -45,7 +52,7 @@ struct RunBuffers {
     for (int i = 0; i < m->n_outputs; ++i) {
       const o2c_tensor_info_t &t = m->outputs[i];
       std::string p = dir + "/output_" + std::to_string(i) + ".npy";
-      if (o2c_npy_write(p.c_str(), t.descr, t.shape, t.rank, out[i].data(), elem_size(t)) != 0) return p;
+      if (o2c_npy_write(p.c_str(), t.descr, &shapes[8 * i], t.rank, out[i].data(), elem_size(t)) != 0) return p;
     }
     return std::string();
   }

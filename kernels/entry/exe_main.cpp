@@ -43,10 +43,14 @@ int main(int argc, char **argv) {
   }
   auto t0 = std::chrono::steady_clock::now();
   for (long r = 0; r < repeat; ++r) {
-    int rc = m->run(io.in_ptr.data(), io.out_ptr.data());
+    int rc = io.run(m);
     if (rc == O2C_ERR_WEIGHTS) {  // a bad weights file is bad input: one line, exit 2
       std::fprintf(stderr, "error: %s\n", m->weights_error);
       return 2;
+    }
+    if (rc == O2C_ERR_BOUND) {  // a dimension known only at run time over its bound: one line, exit 3
+      std::fprintf(stderr, "error: %s\n", m->last_error());
+      return 3;
     }
     if (rc != 0) {
       std::fprintf(stderr, "error: model run failed (code %d)\n", rc);

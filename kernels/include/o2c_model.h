@@ -12,7 +12,9 @@
 extern "C" {
 #endif
 
-enum { O2C_OK = 0, O2C_ERR_WEIGHTS = 1, O2C_ERR_MEMORY = 2 };
+/* O2C_ERR_BOUND: an output's run-time dimension came out over its bound (see run_shaped); the
+ * model's last_error() says which, in one line */
+enum { O2C_OK = 0, O2C_ERR_WEIGHTS = 1, O2C_ERR_MEMORY = 2, O2C_ERR_BOUND = 3 };
 
 typedef struct o2c_tensor_info {
   const char *name;   /* the ONNX name */
@@ -30,6 +32,11 @@ typedef struct o2c_model_info {
   int (*run_traced)(const void *const *inputs, void *const *outputs, void *const *traced);
   const uint8_t *(*weights)(void);
   const char *weights_error;
+  /* like run, and writes every output's actual shape into shapes[8 * k ...] (outputs with a dimension
+   * known only at run time hold their data dense in that shape; the others get their static shape) */
+  int (*run_shaped)(const void *const *inputs, void *const *outputs, int64_t *shapes);
+  /* the calling thread's last run's error (bound exceeded), else the weights error; one line */
+  const char *(*last_error)(void);
 } o2c_model_info_t;
 
 /* Defined by the generated model (hidden in shared objects: one model per artifact). */

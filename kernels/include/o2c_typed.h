@@ -296,6 +296,57 @@ typedef struct o2c_dynamic_quantize_params {
 void o2c_dynamic_quantize(const float *x, uint8_t *y, float *scale, uint8_t *zero_point,
                           const o2c_dynamic_quantize_params_t *p);
 
+/* ---- outputs with a dimension known only at run time (bounded; kernels/src/cpu/bounded.cpp): each
+ * kernel writes the actual extent of that dimension into *extent and its outputs dense in the actual
+ * shape; when the extent is more than cap (what the buffers were sized for) it writes *extent only ---- */
+/* NonZero: out int64 (rank, count), the indices of the non-zero elements in row-major order */
+typedef struct o2c_nonzero_params {
+  int32_t rank;
+  int32_t type;
+  int64_t shape[DASH_MAX_RANK];
+  int64_t cap;
+} o2c_nonzero_params_t;
+void o2c_nonzero(const void *in, int64_t *out, int64_t *extent, const o2c_nonzero_params_t *p);
+
+/* NonMaxSuppression: boxes (batches, boxes, 4), scores (batches, classes, boxes) -> out int64 (count, 3)
+ * rows (batch, class, box), per batch and class in selection order (score descending, ties: lower box
+ * first); max_out (int64), iou and score_threshold (float) are one-element tensors or NULL (absent: 0,
+ * 0 and no threshold); a box is suppressed by a selected one when their IoU is more than iou */
+typedef struct o2c_nms_params {
+  int64_t batches, classes, boxes;
+  int32_t center_point_box;
+  int32_t pad_;
+  int64_t cap;
+} o2c_nms_params_t;
+void o2c_nms(const float *boxes, const float *scores, const int64_t *max_out, const float *iou,
+             const float *score_threshold, int64_t *out, int64_t *extent, const o2c_nms_params_t *p);
+
+/* Unique over the n slices of in viewed as (outer, n, inner) (no axis: outer = inner = 1): y (outer,
+ * count, inner), indices (count: first occurrence), inverse (n), counts (count); any output may be
+ * NULL. sorted: slices in ascending lexicographic order, else in order of first occurrence */
+typedef struct o2c_unique_params {
+  int64_t outer, n, inner;
+  int32_t type;
+  int32_t sorted;
+  int64_t cap;
+} o2c_unique_params_t;
+void o2c_unique(const void *in, void *y, int64_t *indices, int64_t *inverse, int64_t *counts, int64_t *extent,
+                const o2c_unique_params_t *p);
+
+/* Transpose of a 2-D value whose dimension bounded_dim (0 or 1) has the run-time extent *extent (the other
+ * is fixed): in (fixed, extent) or (extent, fixed), dense, to its transpose, dense */
+typedef struct o2c_transpose_rt_params {
+  int64_t fixed;
+  int32_t bounded_dim;
+  int32_t elem_size;
+} o2c_transpose_rt_params_t;
+void o2c_transpose_rt(const void *in, void *out, const int64_t *extent, const o2c_transpose_rt_params_t *p);
+
+/* TopK whose k (an int32 or int64 one-element tensor, k_type) is read at run time: as o2c_topk with
+ * that k (p->k is the cap, the axis length); a k outside [0, p->k] writes only *extent = k */
+void o2c_topk_rt(const void *in, const void *k, int32_t k_type, void *values, int64_t *indices, int64_t *extent,
+                 const o2c_topk_params_t *p);
+
 #ifdef __cplusplus
 }
 #endif

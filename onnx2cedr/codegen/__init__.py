@@ -14,7 +14,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__
-from ..ops import Call, NullArg, ScalarArg, TensorArg
+from ..ops import Call, ExtentArg, NullArg, ScalarArg, TensorArg
 from ..ops.eltwise import c_float
 from ..plan import Plan, WeightsFile
 
@@ -88,10 +88,19 @@ def _tensor_info(name: str, dtype, shape) -> str:
 class _Emitter:
     def __init__(self, plan: Plan):
         self.plan = plan
+        # the run's extent slots (dimensions known only at run time), numbered in plan order
+        self.slots: dict[str, int] = {}
+        for p in plan.nodes:
+            for o in p.node.outputs:
+                b = plan.graph.values[o].bound if o in plan.graph.values else None
+                if b is not None:
+                    self.slots.setdefault(b.slot, len(self.slots))
 
     def expr(self, arg, cast_override: str | None = None) -> str:
         if isinstance(arg, NullArg):
             return "nullptr"
+        if isinstance(arg, ExtentArg):
+            return f"&ext[{self.slots[arg.slot]}]"
         if isinstance(arg, ScalarArg):
             return f"static_cast<{arg.ctype}>({_c_value(arg.value)})"
         assert isinstance(arg, TensorArg)
@@ -188,6 +197,10 @@ def generate(plan: Plan, name: str, weights_file: str, weights: WeightsFile, sou
             waves.append({"index": w, "nodes": [], "trace": []})
         waves[-1]["nodes"].append(node)
         waves[-1]["trace"] += trace
+        waves[-1].setdefault("checks", []).extend(
+            {"slot": em.slots[v.bound.slot], "cap": v.shape[v.bound.dim], "dim": v.bound.dim, "name": c_string(o),
+             "stated": "true" if v.bound.stated else "false"}
+            for o in n.outputs if o and (v := g.values.get(o)) is not None and v.bound is not None)
     for wv in waves:
         nb = [dict(n, call=n["calls"][0]) for n in wv["nodes"]
               if len(n["calls"]) == 1 and "nb_args" in n["calls"][0] and not n["guard"]]
@@ -212,6 +225,10 @@ def generate(plan: Plan, name: str, weights_file: str, weights: WeightsFile, sou
         "waves": waves,
         "parallel_waves": any(wv["parallel"] for wv in waves),
         "final_copies": [em.call(c) for c in plan.final_copies],
+        "n_ext": len(em.slots),
+        "out_dims": [{"at": 8 * k + d, "expr": f"ext[{em.slots[v.bound.slot]}]" if v.bound is not None and d == v.bound.dim
+                      else str(int(n))}
+                     for k, v in enumerate(g.values[o] for o in g.outputs) for d, n in enumerate(v.shape)],
         "packed": packed,
         "name_c": c_string(name),
         "sym": sym,

@@ -3,8 +3,9 @@ from . import conv, eltwise, gemm, movement, norm, pool, resize, softmax  # noqa
 from . import einsum, math, normalization, rnn  # noqa: F401  (registration)
 from . import index, logic  # noqa: F401  (registration; after eltwise/movement, whose ops they extend)
 from . import attention, binary, causal_conv, control, loss, quant, qlinear, qonnx, rearrange, sampling, spectral  # noqa: F401  (registration)
-from .base import (Alias, Call, Lowered, NullArg, OpDef, Params, ScalarArg, TensorArg, Unsupported, all_ops,
+from . import bounded  # noqa: F401  (registration; after movement and index, whose NonZero and TopK it extends)
+from .base import (Alias, Call, ExtentArg, Lowered, NullArg, OpDef, Params, ScalarArg, TensorArg, Unsupported, all_ops,
                    check_supported, get_op, lower_for)
 
-__all__ = ["Alias", "Call", "Lowered", "NullArg", "OpDef", "Params", "ScalarArg", "TensorArg", "Unsupported", "all_ops",
+__all__ = ["Alias", "Call", "ExtentArg", "Lowered", "NullArg", "OpDef", "Params", "ScalarArg", "TensorArg", "Unsupported", "all_ops",
            "check_supported", "get_op", "lower_for"]

@@ -46,6 +46,14 @@ class ScalarArg:
 
 
 @dataclasses.dataclass
+class ExtentArg:
+    """Where the kernel writes the actual extent of its outputs' dimension known only at run time
+    (an int64_t*; `slot` is the DimBound's, see ir.DimBound)."""
+
+    slot: str
+
+
+@dataclasses.dataclass
 class Params:
     struct: str  # C struct type, e.g. dash_conv_params_t
     fields: dict[str, Any]  # designated-initializer fields, in declaration order

@@ -310,5 +310,6 @@ class _FoldOnly(OpDef):
 
 
 # (Cast, ConstantOfShape, Where, comparisons and logic have run-time lowerings in logic.py)
-for _name in ("Constant", "Shape", "Size", "Range", "NonZero"):
+# (NonZero computed at run time is in bounded.py)
+for _name in ("Constant", "Shape", "Size", "Range"):
     register(type(f"Op{_name}", (_FoldOnly,), {"op_type": _name}))

@@ -188,7 +188,10 @@ class ConstantFold(Pass):
         arrays = []
         for o, r in zip(outs, results):
             v = graph.values[o]
-            if tuple(r.shape) != v.shape:
+            b = v.bound  # a dimension known only at run time: inference gave its maximum
+            if tuple(r.shape) != v.shape and not (
+                    b is not None and r.ndim == len(v.shape) and r.shape[b.dim] <= v.shape[b.dim]
+                    and all(r.shape[d] == v.shape[d] for d in range(r.ndim) if d != b.dim)):
                 return False  # disagrees with shape inference: trust neither
             arrays.append(r.astype(v.dtype, copy=False))
         for o, a in zip(outs, arrays):
