@@ -139,8 +139,8 @@ const std::array<std::array<LanesFn, LR>, LROWS> kLanes[2] = {
  * direct path keeps a K block of packed weights in L1: measured on a Zen 3 core, direct beats lanes
  * from 7x7 maps with large weights (512 ch 3x3: 70 against 46 GFLOP/s; 1x1 512->2048: 68 against 52)
  * and from 14x14 maps up (1x1 on 13x13 and 14x14: 85-90 against 60), while lanes wins on 4x4 and
- * 8x8 maps (63 against 49, 83 against 75). So there lanes needs a clear saving in multiply-adds, or
- * a small map and weights that stay in L2. */
+ * 8x8 maps (63 against 49, 83 against 75; 1x1 1024->352 on 7x7, 1.4 MB of weights: 56 against 68). So
+ * there lanes needs a clear saving in multiply-adds, or a small map and weights that stay in L2. */
 bool lanes_pays(const Geo3 &g, int64_t Mg, int64_t Kg) {
   /* strided 1x1 kernels read one stride phase: the direct path copies just that one */
   if (Mg < LN / 2 || g.s[2] > 2 || (g.s[2] == 2 && g.k[2] == 1)) return false;
@@ -150,7 +150,7 @@ bool lanes_pays(const Geo3 &g, int64_t Mg, int64_t Kg) {
 #if O2C_HAVE_AVX2 && !O2C_HAVE_AVX512
   const double direct = static_cast<double>(round_up(Mg, MR)) * static_cast<double>(round_up(wide_count(g), NR));
   const double weight_bytes = 4.0 * static_cast<double>(Mg) * static_cast<double>(Kg);
-  return lanes <= 0.6 * direct || (N <= 64 && lanes <= 0.9 * direct && weight_bytes <= 2.0 * 1024 * 1024);
+  return lanes <= 0.6 * direct || (N <= 64 && lanes <= 0.9 * direct && weight_bytes <= 1024.0 * 1024.0);
 #else
   (void)Kg;
   const double direct = static_cast<double>(Mg) * static_cast<double>(round_up(wide_count(g), 8));
