@@ -19,6 +19,8 @@ using o2c::detail::Scratch;
 
 constexpr int64_t kMaxTaps = 512;
 
+constexpr int64_t kMaxRow = 256; /* output rows up to this wide requantize through a buffer */
+
 inline int64_t round_up_8(int64_t v) { return (v + 7) / 8 * 8; }
 
 struct DwGeo {
@@ -43,50 +45,70 @@ void plane(const I *x, int32_t zx, const int8_t *w, int32_t bias, float m, int32
            O *y, const DwGeo &g, float *ph, float *acc) {
   const int64_t OWr = round_up_8(g.OW);
   const int64_t Hp = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1;
-  const int64_t Wq = OWr + ((g.KW - 1) * g.dw) / g.sw + 1; /* one phase row */
+  const int64_t Wq = round_up_8(OWr + ((g.KW - 1) * g.dw) / g.sw + 1); /* one phase row */
   const int64_t S = g.sw;
-  float *row = acc + OWr; /* one padded input row, S * Wq floats */
-  std::memset(ph, 0, sizeof(float) * static_cast<size_t>(S * Hp * Wq));
+  /* one padded input row as bytes, the padding the zero point (so x - zx = 0 there), S * Wq + 32 long */
+  I *row = reinterpret_cast<I *>(acc + OWr);
+  const int64_t rlen = S * Wq + 32;
   const int64_t j1 = std::min<int64_t>(g.W, S * Wq - g.pw); /* input columns [0, j1) land in the row */
   for (int64_t r = 0; r < Hp; ++r) {
     const int64_t ih = r - g.ph;
-    if (ih < 0 || ih >= g.H) continue;
-    const I *xr = x + ih * g.W;
-    float *dst = S == 1 ? ph + r * Wq : row;
-    if (S > 1) std::memset(row, 0, sizeof(float) * static_cast<size_t>(S * Wq));
-    for (int64_t j = 0; j < j1; ++j) dst[g.pw + j] = static_cast<float>(static_cast<int32_t>(xr[j]) - zx);
-    if (S == 2) {
+    if (ih < 0 || ih >= g.H) { /* a padding row */
+      for (int64_t f = 0; f < S; ++f) std::memset(ph + (f * Hp + r) * Wq, 0, sizeof(float) * static_cast<size_t>(Wq));
+      continue;
+    }
+    const int64_t p0 = std::min(g.pw, rlen), p1 = g.pw + std::max<int64_t>(j1, 0);
+    const int zb = static_cast<int>(static_cast<uint8_t>(zx)); /* the zero point's byte */
+    if (p0 > 0) std::memset(row, zb, static_cast<size_t>(p0));
+    if (j1 > 0) std::memcpy(row + g.pw, x + ih * g.W, static_cast<size_t>(j1));
+    if (p1 < rlen) std::memset(row + p1, zb, static_cast<size_t>(rlen - p1));
+    int64_t k = 0;
+#if O2C_HAVE_AVX2
+    const __m256i zv = _mm256_set1_epi32(zx);
+    auto cvt8 = [&](__m128i b) { /* the low 8 bytes -> 8 floats x - zx */
+      const __m256i v = std::is_signed<I>::value ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+      return _mm256_cvtepi32_ps(_mm256_sub_epi32(v, zv));
+    };
+    if (S == 1) {
+      for (; k + 8 <= Wq; k += 8)
+        _mm256_storeu_ps(ph + r * Wq + k, cvt8(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + k))));
+    } else if (S == 2) {
+      const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
       float *d0 = ph + r * Wq, *d1 = ph + (Hp + r) * Wq;
-      for (int64_t k = 0; k < Wq; ++k) {
-        d0[k] = row[2 * k];
-        d1[k] = row[2 * k + 1];
+      for (; k + 8 <= Wq; k += 8) {
+        const __m128i b = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 2 * k)), even_odd);
+        _mm256_storeu_ps(d0 + k, cvt8(b));
+        _mm256_storeu_ps(d1 + k, cvt8(_mm_unpackhi_epi64(b, b)));
       }
-    } else if (S > 2) {
-      for (int64_t f = 0; f < S; ++f) {
-        float *d = ph + (f * Hp + r) * Wq;
-        for (int64_t k = 0; k < Wq; ++k) d[k] = row[k * S + f];
-      }
+    }
+#endif
+    for (int64_t f = 0; f < S; ++f) {
+      float *d = ph + (f * Hp + r) * Wq;
+      for (int64_t kk = k; kk < Wq; ++kk) d[kk] = static_cast<float>(static_cast<int32_t>(row[kk * S + f]) - zx);
     }
   }
   float wf[kMaxTaps];
-  for (int64_t t = 0; t < g.KH * g.KW; ++t) wf[t] = static_cast<float>(w[t]);
+  int64_t toff[kMaxTaps]; /* tap (kh, kw): its phase plane, row and column, from output row 0, column 0 */
+  const int64_t T = g.KH * g.KW;
+  for (int64_t t = 0; t < T; ++t) {
+    wf[t] = static_cast<float>(w[t]);
+    const int64_t kh = t / g.KW, off = (t % g.KW) * g.dw;
+    toff[t] = ((off % S) * Hp + kh * g.dh) * Wq + off / S;
+  }
   constexpr float kBig = 1073741824.0f;
   for (int64_t oh = 0; oh < g.OH; ++oh) {
     int64_t ow0 = 0;
 #if O2C_HAVE_AVX2
     for (; ow0 + 32 <= OWr; ow0 += 32) {
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t r = oh * g.sh + kh * g.dh;
-        for (int64_t kw = 0; kw < g.KW; ++kw) {
-          const int64_t off = kw * g.dw;
-          const float *src = ph + ((off % S) * Hp + r) * Wq + off / S + ow0;
-          const __m256 wv = _mm256_set1_ps(wf[kh * g.KW + kw]);
-          a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src), a0);
-          a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 8), a1);
-          a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 16), a2);
-          a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 24), a3);
-        }
+      const float *base = ph + oh * g.sh * Wq + ow0;
+      for (int64_t t = 0; t < T; ++t) {
+        const float *src = base + toff[t];
+        const __m256 wv = _mm256_set1_ps(wf[t]);
+        a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src), a0);
+        a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 8), a1);
+        a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 16), a2);
+        a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 24), a3);
       }
       _mm256_storeu_ps(acc + ow0, a0);
       _mm256_storeu_ps(acc + ow0 + 8, a1);
@@ -95,38 +117,34 @@ void plane(const I *x, int32_t zx, const int8_t *w, int32_t bias, float m, int32
     }
     for (; ow0 < OWr; ow0 += 8) {
       __m256 a0 = _mm256_setzero_ps();
-      for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t r = oh * g.sh + kh * g.dh;
-        for (int64_t kw = 0; kw < g.KW; ++kw) {
-          const int64_t off = kw * g.dw;
-          const float *src = ph + ((off % S) * Hp + r) * Wq + off / S + ow0;
-          a0 = _mm256_fmadd_ps(_mm256_set1_ps(wf[kh * g.KW + kw]), _mm256_loadu_ps(src), a0);
-        }
-      }
+      const float *base = ph + oh * g.sh * Wq + ow0;
+      for (int64_t t = 0; t < T; ++t) a0 = _mm256_fmadd_ps(_mm256_set1_ps(wf[t]), _mm256_loadu_ps(base + toff[t]), a0);
       _mm256_storeu_ps(acc + ow0, a0);
     }
     int64_t i = 0;
     const __m256i bv = _mm256_set1_epi32(bias), zv = _mm256_set1_epi32(zy), lov = _mm256_set1_epi32(lo),
                   hiv = _mm256_set1_epi32(hi);
     const __m256 mv = _mm256_set1_ps(m), big = _mm256_set1_ps(kBig), nbig = _mm256_set1_ps(-kBig);
-    alignas(32) int32_t t[8];
-    for (; i + 8 <= g.OW; i += 8) {
+    alignas(16) O qb[kMaxRow];
+    const bool buffered = OWr <= kMaxRow;
+    O *yr = buffered ? qb : y + oh * g.OW;
+    for (; i + 8 <= (buffered ? OWr : g.OW); i += 8) {
       const __m256i v = _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_loadu_ps(acc + i)), bv);
       const __m256 f = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), mv), nbig), big);
-      _mm256_store_si256(reinterpret_cast<__m256i *>(t),
-                         _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(f), zv), lov), hiv));
-      for (int j = 0; j < 8; ++j) y[oh * g.OW + i + j] = static_cast<O>(t[j]);
+      const __m256i q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(f), zv), lov), hiv);
+      const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i *>(yr + i),
+                       std::is_signed<O>::value ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16));
+    }
+    if (buffered) {
+      std::memcpy(y + oh * g.OW, qb, static_cast<size_t>(g.OW) * sizeof(O));
+      continue;
     }
 #else
     for (; ow0 < OWr; ++ow0) {
       float a = 0.0f;
-      for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t r = oh * g.sh + kh * g.dh;
-        for (int64_t kw = 0; kw < g.KW; ++kw) {
-          const int64_t off = kw * g.dw;
-          a += wf[kh * g.KW + kw] * ph[((off % S) * Hp + r) * Wq + off / S + ow0]; /* exact either way */
-        }
-      }
+      const float *base = ph + oh * g.sh * Wq + ow0;
+      for (int64_t t = 0; t < T; ++t) a += wf[t] * base[toff[t]]; /* exact either way */
       acc[ow0] = a;
     }
     int64_t i = 0;
@@ -152,8 +170,8 @@ bool o2c_qconv_depthwise(const int8_t *in, const int8_t *weight, const int32_t *
   const int64_t C = c->in_channels, planes = c->batch * C;
   const int64_t OWr = round_up_8(g.OW);
   const int64_t Hp = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1;
-  const int64_t Wq = OWr + ((g.KW - 1) * g.dw) / g.sw + 1;
-  const size_t need = static_cast<size_t>(g.sw * Hp * Wq + OWr + g.sw * Wq + 64);
+  const int64_t Wq = round_up_8(OWr + ((g.KW - 1) * g.dw) / g.sw + 1);
+  const size_t need = static_cast<size_t>(g.sw * Hp * Wq + OWr + g.sw * Wq + 64); /* planes, acc, row */
   const int32_t zy = p->out_zero, lo = p->out_unsigned ? 0 : -128, hi = p->out_unsigned ? 255 : 127;
   const int32_t low = p->relu ? std::max(lo, zy) : lo;
   Scratch<float> buf(need);

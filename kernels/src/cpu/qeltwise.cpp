@@ -119,8 +119,8 @@ void qmax_plane(const I *x, O *y, const PoolGeo &g, int32_t zx, float sx, float 
       const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
       if (ih < 0 || ih >= g.H) continue;
       const I *xr = x + ih * g.W;
-      std::fill(row, row + S * Wq, lowest);
-      for (int64_t j = std::max<int64_t>(0, -g.pw); j < j1; ++j) row[g.pw + j] = xr[j];
+      std::memset(row, static_cast<int>(static_cast<uint8_t>(lowest)), static_cast<size_t>(S * Wq + 32));
+      if (j1 > 0) std::memcpy(row + g.pw, xr, static_cast<size_t>(j1));
       const I *base = row;
       if (S == 2) { /* constant stride: vectorized */
         int64_t k = 0;
@@ -242,10 +242,10 @@ void qpool_as(const I *x, O *y, const o2c_qpool_params_t *p) {
   const Sat s = sat_of(p->out_zero, p->out_unsigned, 0);
   if (q->kind == DASH_POOL_MAX) {
     const int64_t Wq = g.OW + ((g.KW - 1) * g.dw) / g.sw + 1;
-    Scratch<I> buf(static_cast<size_t>(g.OW + 2 * g.sw * Wq + 64));
+    Scratch<I> buf(static_cast<size_t>(g.OW + 2 * g.sw * Wq + 96));
     for (int64_t c = 0; c < q->channels; ++c)
       qmax_plane(x + c * g.H * g.W, y + c * g.OH * g.OW, g, p->in_zero, p->in_scale, p->out_scale, s, buf.get(),
-                 buf.get() + g.OW, buf.get() + g.OW + g.sw * Wq);
+                 buf.get() + g.OW, buf.get() + g.OW + g.sw * Wq + 32);
     return;
   }
   Scratch<int32_t> acc(static_cast<size_t>(2 * g.OW + 16));
