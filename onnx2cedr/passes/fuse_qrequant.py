@@ -9,7 +9,8 @@
         the same).
 
 Legal when x_q and y_q are int8 or uint8 with scalar constant scales and zero points and the float
-result is read by the QuantizeLinear alone (a y_q that is a graph output keeps its producer)."""
+result is read by the QuantizeLinear alone (a y_q that is a graph output, or that a subgraph reads, keeps
+its producer)."""
 from __future__ import annotations
 
 import numpy as np
@@ -53,7 +54,7 @@ class FuseQRequant(Pass):
             return False
         src = x[0].inputs[0]
         if self._same(graph, x, yq, ydt):
-            if y in graph.outputs:
+            if y in graph.outputs or any(y in n.captures for n in graph.nodes):  # read outside the node list
                 return False
             for n in graph.nodes:
                 n.inputs = [src if i == y else i for i in n.inputs]

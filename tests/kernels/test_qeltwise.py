@@ -117,22 +117,25 @@ def _windows(x, kernel, stride, pads, fill):
 
 @pytest.mark.parametrize("kernel, stride, pads", [((2, 2), (2, 2), (0, 0, 0, 0)), ((3, 3), (2, 2), (1, 1, 1, 1)),
                                                   ((3, 2), (1, 1), (1, 0, 1, 1))])
-def test_qmaxpool_exact(libs, kernel, stride, pads):
+@pytest.mark.parametrize("unsigned", [0, 1])
+def test_qmaxpool_exact(libs, kernel, stride, pads, unsigned):
     rng = np.random.default_rng(kernel[0] * 10 + stride[0])
-    c, h, w = 5, 13, 22
-    x = rng.integers(-128, 128, (c, h, w)).astype(np.int8)
+    c, h, w = 5, 13, 22 + 40 * unsigned  # wider: whole vectors of the 2 x 2 path and its tail
+    lo, hi, dt = (0, 255, np.uint8) if unsigned else (-128, 127, np.int8)
+    x = rng.integers(lo, hi + 1, (c, h, w)).astype(dt)
     win, _ = _windows(x.astype(np.int64), kernel, stride, pads, -1000)
     ref = win.max(-1)
     pp = _pool_params(0, c, [h, w], list(ref.shape[1:]), kernel, stride, pads)
-    for sy, zy in ((0.1, 4), (0.05, -2)):  # the same parameters (exact copy of the maximum), then others
-        p = QPoolParams(pool=pp, in_scale=0.1, out_scale=sy, in_zero=4, out_zero=zy, in_unsigned=0, out_unsigned=0)
+    for sy, zy in ((0.1, 4), (0.05, 2)):  # the same parameters (exact copy of the maximum), then others
+        p = QPoolParams(pool=pp, in_scale=0.1, out_scale=sy, in_zero=4, out_zero=zy, in_unsigned=unsigned,
+                        out_unsigned=unsigned)
         got = {}
         for name, lib in libs.items():
-            y = np.zeros(ref.shape, np.int8)
+            y = np.zeros(ref.shape, dt)
             lib.o2c_qpool(_p(x), _p(y), C.byref(p))
             got[name] = y.astype(np.int64)
         y = _same_everywhere(got)
-        want = np.clip(np.rint((ref - 4) * np.float32(np.float32(0.1) / np.float32(sy))) + zy, -128, 127)
+        want = np.clip(np.rint((ref - 4) * np.float32(np.float32(0.1) / np.float32(sy))) + zy, lo, hi)
         np.testing.assert_array_equal(y, want)
         if zy == 4:
             np.testing.assert_array_equal(y, ref)

@@ -129,3 +129,18 @@ def test_dequantize_quantize_pair_is_requantized(tmp_path):
     ops = _ops(out)
     assert ops.count("QRequant") == 1 and ops.count("QuantizeLinear") == 1, ops
     assert rep.passed and rep.outputs[0].max_lsb == 0, rep.outputs[0]
+
+
+def test_broadcast_add_stays_float(tmp_path):
+    """An Add whose inputs differ in shape (a per-channel constant) is not a QAdd: it stays float between its
+    DequantizeLinear and QuantizeLinear, and still validates."""
+    nodes, inits = [], {"shift": rand(1, 8, 1, 1, seed=7)}
+    x = _conv(nodes, inits, "x", 4, 8, 3, "c1")
+    nodes.append(helper.make_node("Add", [x, "shift"], ["sh"], name="add"))
+    _head(nodes, inits, _conv(nodes, inits, "sh", 8, 8, 3, "c2"), 8)
+    q = _quantize(tmp_path, make_model(nodes, {"x": rand(1, 4, 12, 12)}, ["y"], inits, opset=13), False)
+    out = tmp_path / "out"
+    rep = onnx2cedr.validate(q, samples=20, out_dir=out, artifacts=("lib",))
+    ops = _ops(out)
+    assert "Add" in ops and "QAdd" not in ops and ops.count("QConv") == 2, ops
+    assert rep.passed and rep.outputs[0].max_lsb <= 1

@@ -105,16 +105,20 @@ struct PoolGeo {
 /* max pooling of one plane: each input row split by column phase (column mod stride, padding the
  * type's minimum, which no window's maximum can be), the taps of a row of outputs then consecutive;
  * acc and row hold OW and sw * Wq elements */
+/* max pooling's buffers: outputs rounded up to 32 (whole vectors, no scalar tails), a phase row */
+inline int64_t max_owv(const PoolGeo &g) { return (g.OW + 31) / 32 * 32; }
+inline int64_t max_wq(const PoolGeo &g) { return (max_owv(g) + ((g.KW - 1) * g.dw) / g.sw + 1 + 15) / 16 * 16; }
+
 template <typename I, typename O>
 void qmax_plane(const I *x, O *y, const PoolGeo &g, int32_t zx, float sx, float sy, const Sat &s, I *acc, I *row,
                 I *ph) {
   const I lowest = std::numeric_limits<I>::lowest();
-  const int64_t S = g.sw, Wq = g.OW + ((g.KW - 1) * g.dw) / S + 1;
+  const int64_t S = g.sw, Wq = max_wq(g), OWv = max_owv(g);
   const int64_t j1 = std::min<int64_t>(g.W, S * Wq - g.pw);
   const bool copy = std::is_same<I, O>::value && zx == s.zy && sx == sy && s.lo <= -128 + 128 * !std::is_signed<O>::value;
   const float ratio = sx / sy;
   for (int64_t oh = 0; oh < g.OH; ++oh) {
-    std::fill(acc, acc + g.OW, lowest);
+    std::memset(acc, static_cast<int>(static_cast<uint8_t>(lowest)), static_cast<size_t>(OWv));
     for (int64_t kh = 0; kh < g.KH; ++kh) {
       const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
       if (ih < 0 || ih >= g.H) continue;
@@ -147,17 +151,77 @@ void qmax_plane(const I *x, O *y, const PoolGeo &g, int32_t zx, float sx, float 
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const int64_t off = kw * g.dw;
         const I *src = base + (off % S) * Wq + off / S;
-        for (int64_t ow = 0; ow < g.OW; ++ow) acc[ow] = std::max(acc[ow], src[ow]);
+        int64_t ow = 0;
+#if O2C_HAVE_AVX2
+        for (; ow < OWv; ow += 32) {
+          const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + ow));
+          const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(src + ow));
+          _mm256_storeu_si256(reinterpret_cast<__m256i *>(acc + ow),
+                              std::is_signed<I>::value ? _mm256_max_epi8(a, b) : _mm256_max_epu8(a, b));
+        }
+#endif
+        for (; ow < OWv; ++ow) acc[ow] = std::max(acc[ow], src[ow]);
       }
     }
     O *yr = y + oh * g.OW;
     if (copy) {
-      for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] = static_cast<O>(acc[ow]);
+      std::memcpy(yr, acc, static_cast<size_t>(g.OW));
     } else {
       for (int64_t ow = 0; ow < g.OW; ++ow)
         yr[ow] = static_cast<O>(finish(static_cast<float>(static_cast<int32_t>(acc[ow]) - zx) * ratio, s));
     }
   }
+}
+
+/* the common 2 x 2, stride 2 max pool without padding (no window past the image): two input rows'
+ * maxima, then each pair of columns', 16 outputs per step (AVX2); false when the layer is another */
+template <typename I, typename O>
+bool qmax_2x2(const I *x, O *y, const PoolGeo &g, int64_t planes, int32_t zx, float sx, float sy, const Sat &s) {
+#if O2C_HAVE_AVX2
+  if (g.KH != 2 || g.KW != 2 || g.sh != 2 || g.sw != 2 || g.dh != 1 || g.dw != 1 || g.ph || g.pw ||
+      2 * g.OH > g.H || 2 * g.OW > g.W)
+    return false;
+  const bool copy = std::is_same<I, O>::value && zx == s.zy && sx == sy && s.lo <= -128 + 128 * !std::is_signed<O>::value;
+  const float ratio = sx / sy;
+  const I *xend = x + planes * g.H * g.W;
+  const __m256i even_odd = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
+                                            0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  alignas(32) I t[16];
+  for (int64_t c = 0; c < planes; ++c) {
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const I *r0 = x + (c * g.H + 2 * oh) * g.W, *r1 = r0 + g.W;
+      O *yr = y + (c * g.OH + oh) * g.OW;
+      for (int64_t ow = 0; ow < g.OW; ow += 16) {
+        const int64_t n = std::min<int64_t>(16, g.OW - ow);
+        if (r1 + 2 * ow + 32 <= xend) { /* bytes past the row are read but never used */
+          const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(r0 + 2 * ow));
+          const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(r1 + 2 * ow));
+          __m256i v = _mm256_shuffle_epi8(std::is_signed<I>::value ? _mm256_max_epi8(a, b) : _mm256_max_epu8(a, b),
+                                          even_odd);
+          v = _mm256_permute4x64_epi64(v, 0xD8);
+          const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+          _mm_store_si128(reinterpret_cast<__m128i *>(t), std::is_signed<I>::value ? _mm_max_epi8(lo, hi)
+                                                                                     : _mm_max_epu8(lo, hi));
+        } else {
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t k = 2 * (ow + j);
+            t[j] = std::max(std::max(r0[k], r0[k + 1]), std::max(r1[k], r1[k + 1]));
+          }
+        }
+        if (copy) {
+          std::memcpy(yr + ow, t, static_cast<size_t>(n));
+        } else {
+          for (int64_t j = 0; j < n; ++j)
+            yr[ow + j] = static_cast<O>(finish(static_cast<float>(static_cast<int32_t>(t[j]) - zx) * ratio, s));
+        }
+      }
+    }
+  }
+  return true;
+#else
+  (void)x, (void)y, (void)g, (void)planes, (void)zx, (void)sx, (void)sy, (void)s;
+  return false;
+#endif
 }
 
 template <typename I, typename O>
@@ -240,12 +304,13 @@ void qpool_as(const I *x, O *y, const o2c_qpool_params_t *p) {
   else
     return;
   const Sat s = sat_of(p->out_zero, p->out_unsigned, 0);
+  if (q->kind == DASH_POOL_MAX && qmax_2x2(x, y, g, q->channels, p->in_zero, p->in_scale, p->out_scale, s)) return;
   if (q->kind == DASH_POOL_MAX) {
-    const int64_t Wq = g.OW + ((g.KW - 1) * g.dw) / g.sw + 1;
-    Scratch<I> buf(static_cast<size_t>(g.OW + 2 * g.sw * Wq + 96));
+    const int64_t Wq = max_wq(g), OWv = max_owv(g);
+    Scratch<I> buf(static_cast<size_t>(OWv + 2 * g.sw * Wq + 96));
     for (int64_t c = 0; c < q->channels; ++c)
       qmax_plane(x + c * g.H * g.W, y + c * g.OH * g.OW, g, p->in_zero, p->in_scale, p->out_scale, s, buf.get(),
-                 buf.get() + g.OW, buf.get() + g.OW + g.sw * Wq + 32);
+                 buf.get() + OWv, buf.get() + OWv + g.sw * Wq + 32);
     return;
   }
   Scratch<int32_t> acc(static_cast<size_t>(2 * g.OW + 16));
