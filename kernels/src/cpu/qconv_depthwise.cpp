@@ -19,8 +19,6 @@ using o2c::detail::Scratch;
 
 constexpr int64_t kMaxTaps = 512;
 
-constexpr int64_t kMaxRow = 256; /* output rows up to this wide requantize through a buffer */
-
 inline int64_t round_up_8(int64_t v) { return (v + 7) / 8 * 8; }
 
 struct DwGeo {
@@ -51,17 +49,14 @@ void plane(const I *x, int32_t zx, const int8_t *w, int32_t bias, float m, int32
   I *row = reinterpret_cast<I *>(acc + OWr);
   const int64_t rlen = S * Wq + 32;
   const int64_t j1 = std::min<int64_t>(g.W, S * Wq - g.pw); /* input columns [0, j1) land in the row */
+  std::memset(row, static_cast<int>(static_cast<uint8_t>(zx)), static_cast<size_t>(rlen)); /* zx: the padding */
   for (int64_t r = 0; r < Hp; ++r) {
     const int64_t ih = r - g.ph;
     if (ih < 0 || ih >= g.H) { /* a padding row */
       for (int64_t f = 0; f < S; ++f) std::memset(ph + (f * Hp + r) * Wq, 0, sizeof(float) * static_cast<size_t>(Wq));
       continue;
     }
-    const int64_t p0 = std::min(g.pw, rlen), p1 = g.pw + std::max<int64_t>(j1, 0);
-    const int zb = static_cast<int>(static_cast<uint8_t>(zx)); /* the zero point's byte */
-    if (p0 > 0) std::memset(row, zb, static_cast<size_t>(p0));
-    if (j1 > 0) std::memcpy(row + g.pw, x + ih * g.W, static_cast<size_t>(j1));
-    if (p1 < rlen) std::memset(row + p1, zb, static_cast<size_t>(rlen - p1));
+    if (j1 > 0) std::memcpy(row + g.pw, x + ih * g.W, static_cast<size_t>(j1)); /* the padding stays zx */
     int64_t k = 0;
 #if O2C_HAVE_AVX2
     const __m256i zv = _mm256_set1_epi32(zx);
@@ -125,21 +120,18 @@ void plane(const I *x, int32_t zx, const int8_t *w, int32_t bias, float m, int32
     const __m256i bv = _mm256_set1_epi32(bias), zv = _mm256_set1_epi32(zy), lov = _mm256_set1_epi32(lo),
                   hiv = _mm256_set1_epi32(hi);
     const __m256 mv = _mm256_set1_ps(m), big = _mm256_set1_ps(kBig), nbig = _mm256_set1_ps(-kBig);
-    alignas(16) O qb[kMaxRow];
-    const bool buffered = OWr <= kMaxRow;
-    O *yr = buffered ? qb : y + oh * g.OW;
-    for (; i + 8 <= (buffered ? OWr : g.OW); i += 8) {
+    alignas(16) O qb[8];
+    for (; i < OWr; i += 8) {
+      O *dst = i + 8 <= g.OW ? y + oh * g.OW + i : qb; /* the last partial block: through qb */
       const __m256i v = _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_loadu_ps(acc + i)), bv);
       const __m256 f = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), mv), nbig), big);
       const __m256i q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(f), zv), lov), hiv);
       const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-      _mm_storel_epi64(reinterpret_cast<__m128i *>(yr + i),
+      _mm_storel_epi64(reinterpret_cast<__m128i *>(dst),
                        std::is_signed<O>::value ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16));
     }
-    if (buffered) {
-      std::memcpy(y + oh * g.OW, qb, static_cast<size_t>(g.OW) * sizeof(O));
-      continue;
-    }
+    for (int64_t j = OWr - 8; j < g.OW && OWr > g.OW; ++j) y[oh * g.OW + j] = qb[j - (OWr - 8)];
+    continue;
 #else
     for (; ow0 < OWr; ++ow0) {
       float a = 0.0f;
