@@ -77,6 +77,30 @@ typedef struct o2c_quant8_params {
 } o2c_quant8_params_t;
 void o2c_quantize_f32_q8(const float *in, int8_t *out, const o2c_quant8_params_t *p);
 void o2c_dequantize_q8_f32(const int8_t *in, float *out, const o2c_quant8_params_t *p);
+/* int8 / uint8 layers between integer layers of a QDQ model (qeltwise.cpp; scalar scales and zero
+ * points, round half to even, saturate): o2c_qadd (a + b of equal shapes, n elements, ratios a_scale /
+ * y_scale and b_scale / y_scale, relu: clamped below at y_zero), o2c_qpool (max / average pooling of
+ * 1-D or 2-D planes), o2c_qrequant (a DequantizeLinear -> QuantizeLinear pair, n elements). */
+typedef struct o2c_qadd_params {
+  int64_t n;
+  float a_ratio, b_ratio;
+  int32_t a_zero, b_zero, y_zero;
+  int32_t a_unsigned, b_unsigned, y_unsigned;
+  int32_t relu;
+} o2c_qadd_params_t;
+typedef struct o2c_qpool_params {
+  dash_pool_params_t pool; /* kind DASH_POOL_MAX or DASH_POOL_AVG, spatial_rank 1 or 2 */
+  float in_scale, out_scale;
+  int32_t in_zero, out_zero, in_unsigned, out_unsigned;
+} o2c_qpool_params_t;
+typedef struct o2c_qrequant_params {
+  int64_t n;
+  float in_scale, out_scale;
+  int32_t in_zero, out_zero, in_unsigned, out_unsigned;
+} o2c_qrequant_params_t;
+void o2c_qadd(const int8_t *a, const int8_t *b, int8_t *out, const o2c_qadd_params_t *p);
+void o2c_qpool(const int8_t *in, int8_t *out, const o2c_qpool_params_t *p);
+void o2c_qrequant(const int8_t *in, int8_t *out, const o2c_qrequant_params_t *p);
 
 void o2c_gemm(const float *A, const float *B, const float *bias, float *C, const dash_gemm_params_t *p);
 void o2c_conv(const float *in, const float *weight, const float *bias, float *out, const dash_conv_params_t *p);

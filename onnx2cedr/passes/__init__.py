@@ -23,7 +23,11 @@ from .fuse_act_chain import PASS as fuse_act_chain
 from .fuse_activation import PASS as fuse_activation
 from .fuse_bias import PASS as fuse_bias
 from .fuse_binary import PASS as fuse_binary
+from .fuse_qadd import PASS as fuse_qadd
+from .fuse_qconcat import PASS as fuse_qconcat
 from .fuse_qdq import PASS as fuse_qdq
+from .fuse_qpool import PASS as fuse_qpool
+from .fuse_qrequant import PASS as fuse_qrequant
 from .lower_col2im import PASS as lower_col2im
 from .lower_compress import PASS as lower_compress
 from .lower_dft import PASS as lower_dft
@@ -38,7 +42,9 @@ from .sink_reshape import PASS as sink_reshape
 LOWERING: list[Pass] = [expand_attention, lower_dft, lower_compress, lower_col2im, lower_qonnx]
 # QDQ patterns around Conv/Gemm/MatMul into integer layers: before constant folding, which would
 # fold the weights' DequantizeLinear into float constants; QOperator layers (QLinearConv, ...) onto the same
-QUANTIZED: list[Pass] = [lower_qoperator, fuse_qdq]
+# and the Add / pooling / Concat layers between them onto int8 layers, DequantizeLinear -> QuantizeLinear
+# pairs into nothing (or a requantization), so that activations stay int8 from one integer layer to the next
+QUANTIZED: list[Pass] = [lower_qoperator, fuse_qdq, fuse_qadd, fuse_qpool, fuse_qconcat, fuse_qrequant]
 CLEANUP: list[Pass] = [remove_identity, constant_fold, dead_code]
 # channels-last exporters' Transposes and unit-dimension reshapes (1-D convolutions written as 2-D)
 # go before fusion, so that what they separated can fuse
@@ -49,7 +55,7 @@ FUSION: list[Pass] = [fold_batchnorm, fold_channel_scale, fuse_bias, fuse_binary
 FLOWS: list[tuple[str, list[Pass]]] = [("lowering", LOWERING), ("quantized", QUANTIZED), ("cleanup", CLEANUP), ("layout", LAYOUT),
                                        ("fusion", FUSION)]
 
-PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_dft, lower_compress, lower_col2im, lower_qonnx, lower_qoperator, fuse_qdq, remove_identity, constant_fold, dead_code, fold_transpose,
+PASSES: dict[str, Pass] = {p.NAME: p for p in (expand_attention, lower_dft, lower_compress, lower_col2im, lower_qonnx, lower_qoperator, fuse_qdq, fuse_qadd, fuse_qpool, fuse_qconcat, fuse_qrequant, remove_identity, constant_fold, dead_code, fold_transpose,
                                                sink_reshape, merge_reshapes, fold_batchnorm, fold_channel_scale,
                                                fuse_bias, fuse_binary, fuse_act_chain, fuse_activation)}
 

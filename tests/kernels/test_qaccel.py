@@ -46,7 +46,7 @@ def qcpu(tmp_path_factory) -> C.CDLL:
         flags = ["-std=c++20", "-O3", "-march=native", "-fPIC"]
     out = tmp_path_factory.mktemp("o2c_qcpu")
     objs = []
-    for f in ("qconv.cpp", "qconv16.cpp", "parallel.cpp"):
+    for f in ("qconv.cpp", "qconv_depthwise.cpp", "qconv16.cpp", "parallel.cpp"):
         o = out / (f + ".o")
         _cc([*flags, "-fPIC", "-I", str(KERNELS / "include"), "-c", str(KERNELS / "src" / "cpu" / f), "-o", str(o)])
         objs.append(str(o))

@@ -53,7 +53,8 @@ def qlibs(tmp_path_factory):
     for name, (fl, path) in BUILDS.items():
         out = tmp_path_factory.mktemp(f"q_{name}") / "libq.so"
         cmd = [CXX, "-std=c++17", *sanitized(fl), "-fPIC", "-shared", "-I", str(KERNELS / "include"),
-               str(KERNELS / "src" / "cpu" / "qconv.cpp"), str(KERNELS / "src" / "cpu" / "qlinear_io.cpp"), "-o", str(out)]
+               str(KERNELS / "src" / "cpu" / "qconv.cpp"), str(KERNELS / "src" / "cpu" / "qconv_depthwise.cpp"),
+               str(KERNELS / "src" / "cpu" / "qlinear_io.cpp"), "-o", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         if name == "vnni":  # the VNNI micro-kernel is there, whether or not this CPU can run it

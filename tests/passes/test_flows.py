@@ -56,13 +56,16 @@ def test_default_pipeline_on_handmade_model():
     assert conv.act.op == "Relu" and gemm.act.op == "Relu" and gemm.outputs == ["y"]
     assert set(conv.fused_from) == {"conv_bias", "bn", "relu"}
     assert "unused" not in g.values
-    assert [name for name, _ in stats] == ["expand_attention", "lower_dft", "lower_compress", "lower_col2im", "lower_qonnx", "lower_qoperator", "fuse_qdq", "remove_identity", "constant_fold", "dead_code",
+    assert [name for name, _ in stats] == ["expand_attention", "lower_dft", "lower_compress", "lower_col2im", "lower_qonnx",
+                                           "lower_qoperator", "fuse_qdq", "fuse_qadd", "fuse_qpool", "fuse_qconcat",
+                                           "fuse_qrequant", "remove_identity", "constant_fold", "dead_code",
                                            "fold_transpose", "sink_reshape", "merge_reshapes", "fold_batchnorm",
                                            "fold_channel_scale", "fuse_bias", "fuse_binary", "fuse_act_chain", "fuse_activation"]
     # the model has no Attention, no QDQ pair, no Transpose, no reshape before an element-wise op, nor a Mul
     # after a layer, nor an activation written as a chain
     assert all(n > 0 for name, n in stats if name not in ("expand_attention", "lower_dft", "lower_compress", "lower_col2im",
-                                                          "lower_qonnx", "lower_qoperator", "fuse_qdq", "fold_transpose",
+                                                          "lower_qonnx", "lower_qoperator", "fuse_qdq", "fuse_qadd",
+                                                          "fuse_qpool", "fuse_qconcat", "fuse_qrequant", "fold_transpose",
                                                           "sink_reshape", "merge_reshapes", "fold_channel_scale",
                                                           "fuse_binary", "fuse_act_chain"))
     # a second run changes nothing
@@ -78,11 +81,13 @@ def test_disabled_passes():
 
 
 def test_registry_and_flows():
-    assert set(PASSES) == {"expand_attention", "lower_dft", "lower_compress", "lower_col2im", "lower_qonnx", "lower_qoperator", "fuse_qdq", "remove_identity", "constant_fold",
+    assert set(PASSES) == {"expand_attention", "lower_dft", "lower_compress", "lower_col2im", "lower_qonnx", "lower_qoperator", "fuse_qdq", "fuse_qadd", "fuse_qpool",
+                           "fuse_qconcat", "fuse_qrequant", "remove_identity", "constant_fold",
                            "dead_code", "fold_transpose", "sink_reshape", "merge_reshapes", "fold_batchnorm",
                            "fold_channel_scale", "fuse_bias", "fuse_binary", "fuse_act_chain", "fuse_activation"}
     assert [p.NAME for p in LOWERING] == ["expand_attention", "lower_dft", "lower_compress", "lower_col2im", "lower_qonnx"]
-    assert [p.NAME for p in QUANTIZED] == ["lower_qoperator", "fuse_qdq"]
+    assert [p.NAME for p in QUANTIZED] == ["lower_qoperator", "fuse_qdq", "fuse_qadd", "fuse_qpool", "fuse_qconcat",
+                                           "fuse_qrequant"]
     assert [p.NAME for p in CLEANUP] == ["remove_identity", "constant_fold", "dead_code"]
     assert [p.NAME for p in LAYOUT] == ["fold_transpose", "sink_reshape", "merge_reshapes", "remove_identity",
                                         "dead_code"]

@@ -42,6 +42,10 @@
 #define O2C_HAVE_NEON 0
 #endif
 
+/* the depthwise path of o2c_qconv (qconv_depthwise.cpp); false: not a layer it takes */
+bool o2c_qconv_depthwise(const int8_t *in, const int8_t *weight, const int32_t *bias, const float *multiplier,
+                         int8_t *out, const dash_qconv_params_t *p);
+
 namespace o2c {
 namespace detail {
 

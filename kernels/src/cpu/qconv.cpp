@@ -725,6 +725,7 @@ void o2c_qconv(const int8_t *in, const int8_t *weight, const int32_t *bias, cons
   const dash_conv_params_t *c = &p->conv;
   ConvGeo geo;
   if (!conv_geo(c, geo)) return;
+  if (o2c_qconv_depthwise(in, weight, bias, multiplier, out, p)) return; /* one channel per group */
   const int64_t G = c->groups > 0 ? c->groups : 1;
   const int64_t Cg = c->in_channels / G, N = c->out_channels / G;
   Scratch<uint8_t> tmp;
