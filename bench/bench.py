@@ -468,7 +468,7 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "by round, so load on the machine hits both alike; figures are medians, batch 1.\n")
     L.append(f"Machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
              f"onnxruntime {ort.__version__}. The build uses `-march=native` "
-             f"({'AVX-512 tiles' if z else 'AVX2/FMA micro-kernels: this CPU has no AVX-512'} on this CPU). "
+             f"({'AVX-512 tiles on this CPU' if z else 'AVX2/FMA micro-kernels: this CPU has no AVX-512'}). "
              f"Load average when the figures were taken: {os.getloadavg()[0]:.1f} (1 min) - with other work on "
              "the machine the second core is not free, and the 2-thread columns show that, for both sides.\n")
     L.append("## Latency\n")
@@ -502,15 +502,17 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "`memory.packed_weights_bytes`; the size depends on the kernel library's build: AVX-512 or not).\n")
     L.append("## Largest convolutions alone\n")
     L.append(f"FMA peak of one core measured by a loop of independent FMAs: AVX2 {y:.1f} GFLOP/s, i.e. "
-             f"{clock:.2f} GHz x 32 FLOP/cycle (2 FMA units x 8 lanes x 2); AVX-512 {z:.1f} GFLOP/s. Each layer "
-             "is a single-node model (random weights) converted and timed like the models, 1 thread.\n")
+             f"{clock:.2f} GHz x 32 FLOP/cycle (2 FMA units x 8 lanes x 2); "
+             + (f"AVX-512 {z:.1f} GFLOP/s. " if z else "no AVX-512 on this CPU. ") +
+             "Each layer is a single-node model (random weights) converted and timed like the models, 1 thread.\n")
     L.append("| model | conv (in->out ch, kernel, stride, input) | MFLOP | ours (us) | ORT (us) | ratio | "
-             "ours GFLOP/s | % of AVX2 peak | % of AVX-512 peak |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+             "ours GFLOP/s | % of AVX2 peak |" + (" % of AVX-512 peak |" if z else ""))
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if z else ""))
     for r in layer_rows:
         gf = r["flops"] / r["o"] / 1e9
         L.append(f"| {r['model']} | {r['layer']} | {r['flops'] / 1e6:,.1f} | {fmt_us(r['o'])} | {fmt_us(r['r'])} | "
-                 f"{r['o'] / r['r']:.2f} | {gf:.0f} | {100 * gf / y if y else 0:.0f}% | {100 * gf / z if z else 0:.0f}% |")
+                 f"{r['o'] / r['r']:.2f} | {gf:.0f} | {100 * gf / y if y else 0:.0f}% |"
+                 + (f" {100 * gf / z:.0f}% |" if z else ""))
     L.append("")
     if build_times:
         d = build_times.get("detail", {})
