@@ -11,24 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from .common import Pass, sole_consumer
-from .fuse_qadd import dq_in, quant_out, replace_with
+from .common import sole_consumer
+from .qdq_common import QuantizeRootedPass, dq_in, replace_with
 
 
-class FuseQConcat(Pass):
+class FuseQConcat(QuantizeRootedPass):
     NAME = "fuse_qconcat"
 
-    def apply(self, graph: Graph) -> bool:
-        changed = False
-        for q in [n for n in graph.nodes if n.op == "QuantizeLinear" and not n.domain]:
-            changed |= self._fuse(graph, q)
-        return changed
-
-    def _fuse(self, graph: Graph, q: Node) -> bool:
-        yq = quant_out(graph, q)
-        if yq is None:
-            return False
-        producers, consumers = graph.producers(), graph.consumers()
+    def fuse(self, graph: Graph, q: Node, yq: tuple[float, int], producers: dict, consumers: dict) -> bool:
         cat = producers.get(q.inputs[0])
         if cat is None or cat.op != "Concat" or cat.domain or sole_consumer(graph, cat.outputs[0], consumers) is not q:
             return False

@@ -14,26 +14,16 @@ import numpy as np
 
 from ..ir import Graph, Node
 from ..ops import Unsupported, get_op
-from .common import Pass, sole_consumer
-from .fuse_qadd import dq_in, quant_out, replace_with
+from .common import sole_consumer
+from .qdq_common import QuantizeRootedPass, dq_in, replace_with
 
 _POOLS = ("MaxPool", "AveragePool", "GlobalAveragePool")
 
 
-class FuseQPool(Pass):
+class FuseQPool(QuantizeRootedPass):
     NAME = "fuse_qpool"
 
-    def apply(self, graph: Graph) -> bool:
-        changed = False
-        for q in [n for n in graph.nodes if n.op == "QuantizeLinear" and not n.domain]:
-            changed |= self._fuse(graph, q)
-        return changed
-
-    def _fuse(self, graph: Graph, q: Node) -> bool:
-        yq = quant_out(graph, q)
-        if yq is None:
-            return False
-        producers, consumers = graph.producers(), graph.consumers()
+    def fuse(self, graph: Graph, q: Node, yq: tuple[float, int], producers: dict, consumers: dict) -> bool:
         pool = producers.get(q.inputs[0])
         if pool is None or pool.op not in _POOLS or pool.domain or pool.act is not None:
             return False

@@ -16,26 +16,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from .common import Pass, sole_consumer
-from .fuse_qadd import dq_in, quant_out, replace_with
+from .common import sole_consumer
+from .qdq_common import QuantizeRootedPass, dq_in, replace_with
 
 _MOVES = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Identity")
 
 
-class FuseQRequant(Pass):
+class FuseQRequant(QuantizeRootedPass):
     NAME = "fuse_qrequant"
 
-    def apply(self, graph: Graph) -> bool:
-        changed = False
-        for q in [n for n in graph.nodes if n.op == "QuantizeLinear" and not n.domain]:
-            changed |= self._fuse(graph, q)
-        return changed
-
-    def _fuse(self, graph: Graph, q: Node) -> bool:
-        yq = quant_out(graph, q)
-        if yq is None:
-            return False
-        producers, consumers = graph.producers(), graph.consumers()
+    def fuse(self, graph: Graph, q: Node, yq: tuple[float, int], producers: dict, consumers: dict) -> bool:
         y = q.outputs[0]
         ydt = np.dtype(graph.values[y].dtype)
         mid = producers.get(q.inputs[0])
