@@ -6,6 +6,7 @@
 #include "o2c_typed.h"
 
 #include "floatx.h"
+#include "typed_dispatch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,27 +21,6 @@ namespace {
 
 using namespace o2c::floatx;  // f16, bf16, Tr<T>
 
-// The element types these kernels compare (the numeric ones and bool).
-template <class F> void dispatch_bounded(int32_t t, F &&f) {
-  switch (t) {
-    case O2C_DT_FLOAT: f(float{}); break;
-    case O2C_DT_DOUBLE: f(double{}); break;
-    case O2C_DT_FLOAT16: f(f16{}); break;
-    case O2C_DT_BFLOAT16: f(bf16{}); break;
-    case O2C_DT_INT8: f(int8_t{}); break;
-    case O2C_DT_INT16: f(int16_t{}); break;
-    case O2C_DT_INT32: f(int32_t{}); break;
-    case O2C_DT_INT64: f(int64_t{}); break;
-    case O2C_DT_UINT8: f(uint8_t{}); break;
-    case O2C_DT_UINT16: f(uint16_t{}); break;
-    case O2C_DT_UINT32: f(uint32_t{}); break;
-    case O2C_DT_UINT64: f(uint64_t{}); break;
-    case O2C_DT_BOOL: f(bool{}); break;
-    default:
-      std::fprintf(stderr, "onnx2cedr kernel: element type %d is not supported\n", int(t));
-      std::abort();
-  }
-}
 
 struct Corners {
   float y1, x1, y2, x2, area;
@@ -75,7 +55,7 @@ extern "C" void o2c_nonzero(const void *in, int64_t *out, int64_t *extent, const
   int64_t numel = 1;
   for (int d = 0; d < p->rank; ++d) numel *= p->shape[d];
   std::vector<int64_t> hits;
-  dispatch_bounded(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *X = static_cast<const T *>(in);
@@ -138,7 +118,7 @@ extern "C" void o2c_nms(const float *boxes, const float *scores, const int64_t *
 
 extern "C" void o2c_unique(const void *in, void *y, int64_t *indices, int64_t *inverse, int64_t *counts, int64_t *extent,
                            const o2c_unique_params_t *p) {
-  dispatch_bounded(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *X = static_cast<const T *>(in);

@@ -2,12 +2,13 @@
  * typed.cpp - kernels over any element type (o2c_typed.h): casts, comparisons, logic, integer
  * arithmetic, Where, gather/scatter, ArgMax/ArgMin, TopK, CumSum, Trilu, fills.
  *
- * One template per kernel, instantiated for every element type through dispatch(); float16 and
+ * One template per kernel, instantiated for every element type through o2c::dispatch_type(); float16 and
  * bfloat16 are stored as 16-bit patterns and computed in float.
  */
 #include "o2c_typed.h"
 
 #include "floatx.h"
+#include "typed_dispatch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -28,26 +29,6 @@ namespace {
 
 using namespace o2c::floatx;  // f16, bf16, Tr<T>
 
-template <class F> void dispatch(int32_t t, F &&f) {
-  switch (t) {
-    case O2C_DT_FLOAT: f(float{}); break;
-    case O2C_DT_DOUBLE: f(double{}); break;
-    case O2C_DT_FLOAT16: f(f16{}); break;
-    case O2C_DT_BFLOAT16: f(bf16{}); break;
-    case O2C_DT_INT8: f(int8_t{}); break;
-    case O2C_DT_INT16: f(int16_t{}); break;
-    case O2C_DT_INT32: f(int32_t{}); break;
-    case O2C_DT_INT64: f(int64_t{}); break;
-    case O2C_DT_UINT8: f(uint8_t{}); break;
-    case O2C_DT_UINT16: f(uint16_t{}); break;
-    case O2C_DT_UINT32: f(uint32_t{}); break;
-    case O2C_DT_UINT64: f(uint64_t{}); break;
-    case O2C_DT_BOOL: f(bool{}); break;
-    default:
-      std::fprintf(stderr, "onnx2cedr kernel: element type %d is not supported\n", int(t));
-      std::abort();
-  }
-}
 
 int64_t load_index(const void *idx, int32_t type, int64_t i) {
   switch (type) {
@@ -256,7 +237,7 @@ template <class C, class S> C convert(S v) {
   }
 }
 
-// the types only casts handle (one element per byte), else every type of dispatch()
+// the types only casts handle (one element per byte), else every type of o2c::dispatch_type()
 template <class F> void dispatch_cast(int32_t t, F &&f) {
   switch (t) {
     case O2C_DT_FLOAT8E4M3FN: f(f8e4m3fn{}); break;
@@ -268,7 +249,7 @@ template <class F> void dispatch_cast(int32_t t, F &&f) {
     case O2C_DT_UINT4: f(u4{}); break;
     case O2C_DT_INT2: f(i2{}); break;
     case O2C_DT_UINT2: f(u2{}); break;
-    default: dispatch(t, f);
+    default: o2c::dispatch_type(t, f);
   }
 }
 
@@ -328,7 +309,7 @@ extern "C" void o2c_cast(const void *in, void *out, const o2c_cast_params_t *p) 
 
 extern "C" void o2c_binary_typed(const void *a, const void *b, void *out, const o2c_binary_typed_params_t *p) {
   const bool pred = p->op >= O2C_BIN_EQ && p->op <= O2C_BIN_XOR;
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *A = static_cast<const T *>(a);
@@ -377,7 +358,7 @@ extern "C" void o2c_binary_typed(const void *a, const void *b, void *out, const 
 }
 
 extern "C" void o2c_unary_typed(const void *in, void *out, const o2c_unary_typed_params_t *p) {
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *X = static_cast<const T *>(in);
@@ -508,7 +489,7 @@ extern "C" void o2c_gather_elements(const void *data, const void *idx, void *out
     ds[d] = acc;
     acc *= p->data_shape[d];
   }
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     const T *D = static_cast<const T *>(data);
     T *O = static_cast<T *>(out);
@@ -531,7 +512,7 @@ extern "C" void o2c_scatter_elements(const void *data, const void *idx, const vo
     ds[d] = acc;
     acc *= p->data_shape[d];
   }
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *U = static_cast<const T *>(updates);
@@ -563,7 +544,7 @@ int64_t nd_offset(const int64_t *tuple, const o2c_nd_params_t *p, const char *wh
 }  // namespace
 
 extern "C" void o2c_gather_nd(const void *data, const int64_t *idx, void *out, const o2c_nd_params_t *p) {
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     const T *D = static_cast<const T *>(data);
     T *O = static_cast<T *>(out);
@@ -578,7 +559,7 @@ extern "C" void o2c_gather_nd(const void *data, const int64_t *idx, void *out, c
 
 extern "C" void o2c_scatter_nd(const void *data, const int64_t *idx, const void *updates, void *out,
                                const o2c_nd_params_t *p) {
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *U = static_cast<const T *>(updates);
@@ -601,7 +582,7 @@ extern "C" void o2c_scatter_nd(const void *data, const int64_t *idx, const void 
 }
 
 extern "C" void o2c_arg_reduce(const void *in, int64_t *out, const o2c_arg_params_t *p) {
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *X = static_cast<const T *>(in);
@@ -624,7 +605,7 @@ extern "C" void o2c_arg_reduce(const void *in, int64_t *out, const o2c_arg_param
 }
 
 extern "C" void o2c_topk(const void *in, void *values, int64_t *indices, const o2c_topk_params_t *p) {
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *X = static_cast<const T *>(in);
@@ -654,7 +635,7 @@ extern "C" void o2c_topk(const void *in, void *values, int64_t *indices, const o
 }
 
 extern "C" void o2c_cumsum(const void *in, void *out, const o2c_cumsum_params_t *p) {
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     const T *X = static_cast<const T *>(in);
@@ -698,7 +679,7 @@ extern "C" void o2c_fill_value(void *out, const o2c_fill_params_t *p) {
 }
 
 extern "C" void o2c_eye(void *out, const o2c_eye_params_t *p) {
-  dispatch(p->type, [&](auto t) {
+  o2c::dispatch_type(p->type, [&](auto t) {
     using T = decltype(t);
     using C = typename Tr<T>::C;
     T *O = static_cast<T *>(out);
