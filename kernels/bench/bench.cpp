@@ -3,6 +3,9 @@
 // build (from the repository root):
 //   g++ -O3 -march=native -std=c++17 -Ikernels/include kernels/bench/bench.cpp kernels/src/cpu/*.cpp -o /tmp/o2c_bench
 // or cmake -DO2C_BUILD_BENCH=ON. Usage: o2c_bench [gemm|conv|small]. See also compare_ort.py (vs onnxruntime).
+// `o2c_bench paths` times each convolution path (direct, lanes, implicit im2col) on the shapes that
+// conv_lanes.cpp's lanes_pays was measured on, weights packed as a model loads them; it needs the
+// kernel sources built with -DO2C_BENCH_FORCE_PATH (the O2C_PATH override) added to the line above.
 #include "o2c_kernels.h"
 #include <algorithm>
 #include <chrono>
@@ -154,7 +157,48 @@ static void bench_small() {
   conv("conv 128->128 3x3 on 8x8 (lanes, by channels)", 128, 8, 128, 3, 1);
 }
 
+/* one convolution (3x3 or 1x1, "same" padding, + bias + ReLU) on each path, packed weights */
+static void bench_paths() {
+  const int64_t shapes[][6] = {  // C, H, W, O, k, s
+      {256, 4, 4, 512, 3, 1},   {192, 8, 8, 128, 3, 1},   {128, 8, 8, 128, 3, 1},  {64, 16, 16, 64, 3, 1},
+      {512, 7, 7, 512, 3, 1},   {512, 7, 7, 2048, 1, 1},  {2048, 7, 7, 512, 1, 1}, {1024, 7, 7, 352, 1, 1},
+      {512, 13, 13, 1000, 1, 1}, {1024, 14, 14, 256, 1, 1}, {256, 14, 14, 256, 3, 1}, {96, 20, 20, 96, 1, 1}};
+  std::printf("%-30s %12s %12s %12s %12s  (GFLOP/s)\n", "conv", "chosen", "direct", "lanes", "im2col");
+  for (const auto &sh : shapes) {
+    const int64_t C = sh[0], H = sh[1], W = sh[2], O = sh[3], k = sh[4], s = sh[5], pad = k / 2;
+    const int64_t OH = (H + 2 * pad - k) / s + 1, OW = (W + 2 * pad - k) / s + 1;
+    std::vector<float> in(C * H * W), w(O * C * k * k), b(O), out(O * OH * OW);
+    randv(in); randv(w); randv(b);
+    char label[64];
+    std::snprintf(label, sizeof label, "%lld->%lld %lldx%lld on %lldx%lld", (long long)C, (long long)O, (long long)k,
+                  (long long)k, (long long)H, (long long)W);
+    std::printf("%-30s", label);
+    for (const char *path : {"", "direct", "lanes", "im2col"}) {
+      if (*path) setenv("O2C_PATH", path, 1); else unsetenv("O2C_PATH");
+      dash_conv_params_t p{};
+      p.spatial_rank = 2; p.has_bias = 1; p.batch = 1; p.in_channels = C; p.out_channels = O; p.groups = 1;
+      p.in_size[0] = H; p.in_size[1] = W; p.out_size[0] = OH; p.out_size[1] = OW;
+      p.kernel[0] = p.kernel[1] = k; p.stride[0] = p.stride[1] = s; p.dilation[0] = p.dilation[1] = 1;
+      p.pad_begin[0] = p.pad_begin[1] = pad; p.act = {DASH_ACT_RELU, 0, 0};
+      std::vector<uint8_t> packed(o2c_conv_packed_bytes(&p) + 64);
+      void *pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+      if (o2c_conv_packed_bytes(&p) > 0) {
+        o2c_conv_pack(w.data(), &p, pk);
+        p.packed = pk;
+      }
+      const double t = best_time([&] { o2c_conv(in.data(), w.data(), b.data(), out.data(), &p); });
+      std::printf(" %12.1f", 2.0 * O * OH * OW * C * k * k / t / 1e9);
+    }
+    unsetenv("O2C_PATH");
+    std::printf("\n");
+  }
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "paths") == 0) {
+    bench_paths();
+    return 0;
+  }
   if (argc >= 2 && std::strcmp(argv[1], "small") == 0) {
     bench_small();
     return 0;

@@ -74,6 +74,19 @@ bool conv_shape(const dash_conv_params_t *p, ConvShape &s, bool allow_lanes) {
   s.Kg = s.Cg * s.g.k_sp();
   s.kcb = 0;
   s.floats_per_group = 0;
+#ifdef O2C_BENCH_FORCE_PATH
+  /* kernels/bench/bench.cpp `paths` only: O2C_PATH=direct|lanes|im2col picks the path */
+  if (const char *force = std::getenv("O2C_PATH"); force && !by_channel_pays(s.g, s.G, s.Cin, s.Cg, s.Mg)) {
+    s.path = force[0] == 'l' && allow_lanes ? PATH_LANES : force[0] == 'd' ? PATH_DIRECT : PATH_NONE;
+    if (s.path == PATH_LANES) s.floats_per_group = static_cast<int64_t>(lanes_packed_floats(s.Mg, s.Kg));
+    if (s.path == PATH_DIRECT) {
+      const DirectPlan d = direct_plan(s.g, s.Cg, s.Mg, s.Kg);
+      s.kcb = d.kcb;
+      s.floats_per_group = d.Mpad * s.Kg;
+    }
+    return true;
+  }
+#endif
   if (by_channel_pays(s.g, s.G, s.Cin, s.Cg, s.Mg)) {
     s.path = PATH_NONE; /* by output channel (conv_depthwise.cpp): weights read in place */
   } else if (allow_lanes && lanes_pays(s.g, s.Mg, s.Kg)) {

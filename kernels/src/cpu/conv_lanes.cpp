@@ -136,7 +136,8 @@ const std::array<std::array<LanesFn, LR>, LROWS> kLanes[2] = {
  * enough that the broadcasts' reach stays small.
  * With AVX2 (8-float vectors, 6x16 tiles on both paths) the lanes path re-reads each 16-channel
  * weight panel (16 x Kg floats, no K blocking) from L2 for every tile of a few positions, while the
- * direct path keeps a K block of packed weights in L1: measured on a Zen 3 core, direct beats lanes
+ * direct path keeps a K block of packed weights in L1: measured on a Zen 3 core (`o2c_bench paths`,
+ * kernels/bench/bench.cpp; single runs move by 10-20% on a shared machine), direct beats lanes
  * from 7x7 maps with large weights (512 ch 3x3: 70 against 46 GFLOP/s; 1x1 512->2048: 68 against 52)
  * and from 14x14 maps up (1x1 on 13x13 and 14x14: 85-90 against 60), while lanes wins on 4x4 and
  * 8x8 maps (63 against 49, 83 against 75; 1x1 1024->352 on 7x7, 1.4 MB of weights: 56 against 68). So
