@@ -4,10 +4,11 @@
 //   g++ -O3 -march=native -std=c++17 -Ikernels/include kernels/bench/bench.cpp kernels/src/cpu/*.cpp -o /tmp/o2c_bench
 // or cmake -DO2C_BUILD_BENCH=ON. Usage: o2c_bench [gemm|conv|small]. See also compare_ort.py (vs onnxruntime).
 // `o2c_bench paths` times each convolution path (direct, lanes, implicit im2col) on the shapes that
-// conv_lanes.cpp's lanes_pays was measured on, weights packed as a model loads them; it needs the
+// conv_lanes.cpp's lanes_pays was measured on (or `o2c_bench paths C H W O k [s]`: one shape), weights packed as a model loads them; it needs the
 // kernel sources built with -DO2C_BENCH_FORCE_PATH (the O2C_PATH override) added to the line above.
 #include "o2c_kernels.h"
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -158,11 +159,17 @@ static void bench_small() {
 }
 
 /* one convolution (3x3 or 1x1, "same" padding, + bias + ReLU) on each path, packed weights */
-static void bench_paths() {
-  const int64_t shapes[][6] = {  // C, H, W, O, k, s
+static void bench_paths(int argc, char **argv) {
+  std::vector<std::array<int64_t, 6>> shapes = {  // C, H, W, O, k, s
       {256, 4, 4, 512, 3, 1},   {192, 8, 8, 128, 3, 1},   {128, 8, 8, 128, 3, 1},  {64, 16, 16, 64, 3, 1},
       {512, 7, 7, 512, 3, 1},   {512, 7, 7, 2048, 1, 1},  {2048, 7, 7, 512, 1, 1}, {1024, 7, 7, 352, 1, 1},
       {512, 13, 13, 1000, 1, 1}, {1024, 14, 14, 256, 1, 1}, {256, 14, 14, 256, 3, 1}, {96, 20, 20, 96, 1, 1}};
+  if (argc >= 6) { /* o2c_bench paths C H W O k [s]: one shape of one's own */
+    std::array<int64_t, 6> sh{};
+    for (int i = 0; i < 5; ++i) sh[static_cast<size_t>(i)] = std::atoll(argv[i + 1]);
+    sh[5] = argc >= 7 ? std::atoll(argv[6]) : 1;
+    shapes.assign(1, sh);
+  }
   std::printf("%-30s %12s %12s %12s %12s  (GFLOP/s)\n", "conv", "chosen", "direct", "lanes", "im2col");
   for (const auto &sh : shapes) {
     const int64_t C = sh[0], H = sh[1], W = sh[2], O = sh[3], k = sh[4], s = sh[5], pad = k / 2;
@@ -196,7 +203,7 @@ static void bench_paths() {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && std::strcmp(argv[1], "paths") == 0) {
-    bench_paths();
+    bench_paths(argc - 1, argv + 1);
     return 0;
   }
   if (argc >= 2 && std::strcmp(argv[1], "small") == 0) {

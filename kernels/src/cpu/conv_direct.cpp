@@ -470,8 +470,8 @@ void direct_block(const DirectJob &J, int64_t n0, int64_t m0, int64_t m1, float 
       }
     }
   }
-  /* bias, activation and compaction in one pass per channel; ReLU and LeakyReLU written out (the
-   * expressions of unary_array), other activations on the block's rows before the copy */
+  /* bias, activation and compaction in one pass per channel; ReLU and LeakyReLU written out
+   * (bias_act_run), other activations on the block's rows before the copy */
   const int64_t N = J.out_cs;
   const int32_t op = J.act.op;
   const bool inline_act = op == DASH_ACT_NONE || op == DASH_ACT_RELU || op == DASH_ACT_LEAKY_RELU;
@@ -489,31 +489,8 @@ void direct_block(const DirectJob &J, int64_t n0, int64_t m0, int64_t m1, float 
         std::memcpy(out_c + runs[r].dst0, row + runs[r].q, static_cast<size_t>(runs[r].len) * sizeof(float));
       continue;
     }
-    for (int64_t r = 0; r < nr; ++r) {
-      const float *src = row + runs[r].q;
-      float *dst = out_c + runs[r].dst0;
-      const int64_t len = runs[r].len;
-      if (op == DASH_ACT_NONE) {
-        if (has_b)
-          for (int64_t t = 0; t < len; ++t) dst[t] = src[t] + bv;
-        else
-          for (int64_t t = 0; t < len; ++t) dst[t] = src[t];
-      } else if (op == DASH_ACT_RELU) {
-        if (has_b) {
-          for (int64_t t = 0; t < len; ++t) {
-            const float v = src[t] + bv;
-            dst[t] = v < 0.0f ? 0.0f : v;
-          }
-        } else {
-          for (int64_t t = 0; t < len; ++t) dst[t] = src[t] < 0.0f ? 0.0f : src[t];
-        }
-      } else {
-        for (int64_t t = 0; t < len; ++t) {
-          const float v = has_b ? src[t] + bv : src[t];
-          dst[t] = v >= 0.0f ? v : alpha * v;
-        }
-      }
-    }
+    for (int64_t r = 0; r < nr; ++r)
+      bias_act_run(row + runs[r].q, out_c + runs[r].dst0, runs[r].len, has_b, bv, op, alpha);
   }
 }
 
