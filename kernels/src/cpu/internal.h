@@ -361,8 +361,6 @@ inline void unary_array(const float *src, float *dst, int64_t n, int32_t op, flo
       if (dst != src) std::memmove(dst, src, static_cast<size_t>(n) * sizeof(float));
       return;
     case DASH_ACT_RELU:
-      for (int64_t i = 0; i < n; ++i) dst[i] = src[i] < 0.0f ? 0.0f : src[i];
-      return;
     case DASH_ACT_LEAKY_RELU:
       bias_act_run(src, dst, n, false, 0.0f, op, alpha);
       return;
