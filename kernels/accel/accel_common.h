@@ -108,8 +108,9 @@ inline void lanes(int64_t n, F f) {
 
 /* ---------------------------------------------------------------------------------------------
  * Activation unit (the fused epilogue of GEMM_RE / CONV, and the UNARY engine). One element per
- * cycle per lane. With AVX2+FMA the CPU kernels evaluate exp / sigmoid / tanh / ELU with a
- * degree-7 polynomial exp (range reduction by ln2 in two parts, 2^n through the exponent bits);
+ * cycle per lane. With AVX2+FMA the CPU kernels evaluate exp / tanh / ELU with a degree-7
+ * polynomial exp (range reduction by ln2 in two parts, 2^n through the exponent bits), sigmoid with
+ * a degree-6 one of its own;
  * the unit implements the same polynomial datapath, operation for operation, so its results are
  * bit-identical. Without AVX2 the CPU uses the C library, and so does this model.
  * ------------------------------------------------------------------------------------------- */
@@ -138,7 +139,28 @@ inline float exp_poly(float x) {
   return y;
 }
 
-inline float sigmoid_poly(float x) { return 1.0f / (1.0f + exp_poly(0.0f - x)); }
+/* the CPU's sigmoid256 (kernels/src/cpu/internal.h), operation for operation: its own exp datapath
+ * (clamp, rounding by the 1.5*2^23 shifter, degree-6 polynomial) into 1 / (1 + e^-x) */
+inline float sigmoid_poly(float x) {
+  float t = 0.0f - x;
+  t = min_ps1(87.0f, max_ps1(-87.3f, t));
+  const float shifter = 12582912.0f;
+  const float fx = fmac(t, 1.44269504088896341f, shifter);
+  const float n = fx - shifter;
+  float r = fmac(-n, 0.693359375f, t);
+  r = fmac(-n, -2.12194440e-4f, r);
+  float p = 1.0f / 720.0f;
+  p = fmac(p, r, 1.0f / 120.0f);
+  p = fmac(p, r, 1.0f / 24.0f);
+  p = fmac(p, r, 1.0f / 6.0f);
+  p = fmac(p, r, 0.5f);
+  p = fmac(p, r, 1.0f);
+  p = fmac(p, r, 1.0f);
+  const uint32_t e = (f2u(fx) + 127u) << 23;
+  float y = 1.0f / fmac(p, u2f(e), 1.0f);
+  if (x < -87.0f) y = 0.0f;
+  return x != x ? x : y;
+}
 
 inline float tanh_poly(float x) {
   const uint32_t sign = f2u(x) & 0x80000000u;
