@@ -62,6 +62,16 @@ DwPlan dw_plan(const Geo3 &g, int64_t Cg) {
   return d;
 }
 
+/* n floats, src and dst not overlapping: rows of a few dozen values, where a library call costs more
+ * than the copy */
+inline void copy_short(float *__restrict dst, const float *__restrict src, int64_t n) {
+  int64_t i = 0;
+#if O2C_HAVE_AVX2
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+#endif
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
 /* One padded input row into its sx phase rows (dst + rx*PP): the columns [e0, e1) of each phase
  * from input row src (in_w values), or zeros (src null). The columns outside [e0, e1) are the
  * padding, the same for every row: zeroed once with the buffer and never written. With a stride,
@@ -79,13 +89,13 @@ void fill_row(float *__restrict dst, const float *__restrict src, const Geo3 &g,
   }
   if (sx == 1) {
     const int64_t e0 = d.e0[0], e1 = d.e1[0];
-    if (e1 > e0) std::memcpy(dst + e0, src + (e0 - px), static_cast<size_t>(e1 - e0) * sizeof(float));
+    if (e1 > e0) copy_short(dst + e0, src + (e0 - px), e1 - e0);
     return;
   }
   /* input columns [x0, x1) land at padded columns [x0 + px, x1 + px) (pads are >= 0 in ONNX; a
    * negative one drops the columns before it) */
   const int64_t wq = d.Wq, x0 = std::max<int64_t>(0, -px), x1 = std::min(g.in[2], sx * wq - px);
-  if (x1 > x0) std::memcpy(line + x0 + px, src + x0, static_cast<size_t>(x1 - x0) * sizeof(float));
+  if (x1 > x0) copy_short(line + x0 + px, src + x0, x1 - x0);
   if (sx == 2) {
     float *r0 = dst, *r1 = dst + d.PP;
     int64_t e = 0;
@@ -291,12 +301,15 @@ void dw_task(const DwJob &J, int64_t b, int64_t c0, int64_t c1, int64_t y0, int6
             wide_fn(buf, J.off, wc, ntaps, bv, false, 0.0f, nw, wide);
           else
             wide_fn(buf, J.off, wc, ntaps, 0.0f, J.bias != nullptr, bv, nw, wide);
-          act_inplace(wide, nw, J.act);
+          /* ReLU and LeakyReLU on the way out (bias_act_run), the others over the wide rows first */
+          const bool inline_act = J.act.op == DASH_ACT_RELU || J.act.op == DASH_ACT_LEAKY_RELU;
+          if (!inline_act) act_inplace(wide, nw, J.act);
           float *dst = J.out + (b * J.Cout + oc) * out_sp + (oz * g.out[1] + yb) * OW;
           for (int64_t j = 0; j < ye - yb; ++j) {
-            const float *src = wide + j * d.Wq;
-            float *o = dst + j * OW;
-            for (int64_t x = 0; x < OW; ++x) o[x] = src[x];
+            if (inline_act)
+              bias_act_run(wide + j * d.Wq, dst + j * OW, OW, false, 0.0f, J.act.op, J.act.alpha);
+            else
+              copy_short(dst + j * OW, wide + j * d.Wq, OW);
           }
         }
       }
