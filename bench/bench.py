@@ -550,7 +550,9 @@ def write_doc(path: Path, results, layer_rows, geo, y, z, clock, build_times) ->
              "That bounds resnet8's 2-thread speed-up (onnxruntime's is below 1.5 as well); lenet5 (0.8 MFLOP, "
              "23 us) does not gain from a second thread at all.")
     L.append("- Per-layer times: `onnx2cedr profile OUT_DIR` (a converted model; the thread count it was "
-             "converted with).")
+             "converted with). Each convolution of a model alone against onnxruntime, with its fused activation: "
+             "`bench/layer_bench.py OUT_DIR` (onnxruntime's own profiler adds microseconds per node, and alone "
+             "each layer pays its NCHWc reorders, so compare its rows with each other).")
     L.append("- Convolutions on small images with many channels (at most 400 output positions: 4x4 to 16x16 maps) "
              "put output channels on the vector lanes (the lanes path, kernels/src/cpu/conv_lanes.cpp), which needs "
              "the weights packed at load; larger maps use the direct wide-grid path. Without AVX-512 the lanes path "
