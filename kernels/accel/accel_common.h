@@ -117,20 +117,23 @@ inline void lanes(int64_t n, F f) {
 inline float max_ps1(float a, float b) { return a > b ? a : b; } /* x86 MAXPS semantics */
 inline float min_ps1(float a, float b) { return a < b ? a : b; } /* x86 MINPS semantics */
 
+/* the CPU's exp_taylor_tail256: Horner steps from the r^6 coefficient down */
+inline float exp_taylor_tail(float p, float r) {
+  p = fmac(p, r, 1.0f / 120.0f);
+  p = fmac(p, r, 1.0f / 24.0f);
+  p = fmac(p, r, 1.0f / 6.0f);
+  p = fmac(p, r, 0.5f);
+  p = fmac(p, r, 1.0f);
+  return fmac(p, r, 1.0f);
+}
+
 inline float exp_poly(float x) {
   const float hi = 88.7228f, lo = -87.3365f;
   const float xc = min_ps1(max_ps1(x, lo), 88.0f);
   const float n = std::nearbyint(xc * 1.44269504088896341f);
   float r = fmac(-n, 0.693359375f, xc);
   r = fmac(-n, -2.12194440e-4f, r);
-  float p = 1.0f / 5040.0f;
-  p = fmac(p, r, 1.0f / 720.0f);
-  p = fmac(p, r, 1.0f / 120.0f);
-  p = fmac(p, r, 1.0f / 24.0f);
-  p = fmac(p, r, 1.0f / 6.0f);
-  p = fmac(p, r, 0.5f);
-  p = fmac(p, r, 1.0f);
-  p = fmac(p, r, 1.0f);
+  const float p = exp_taylor_tail(fmac(1.0f / 5040.0f, r, 1.0f / 720.0f), r);
   const int32_t e = (static_cast<int32_t>(n) + 127) * (int32_t(1) << 23);
   float y = p * u2f(static_cast<uint32_t>(e));
   if (x < lo) y = 0.0f;
@@ -149,13 +152,7 @@ inline float sigmoid_poly(float x) {
   const float n = fx - shifter;
   float r = fmac(-n, 0.693359375f, t);
   r = fmac(-n, -2.12194440e-4f, r);
-  float p = 1.0f / 720.0f;
-  p = fmac(p, r, 1.0f / 120.0f);
-  p = fmac(p, r, 1.0f / 24.0f);
-  p = fmac(p, r, 1.0f / 6.0f);
-  p = fmac(p, r, 0.5f);
-  p = fmac(p, r, 1.0f);
-  p = fmac(p, r, 1.0f);
+  const float p = exp_taylor_tail(1.0f / 720.0f, r);
   const uint32_t e = (f2u(fx) + 127u) << 23;
   float y = 1.0f / fmac(p, u2f(e), 1.0f);
   if (x < -87.0f) y = 0.0f;

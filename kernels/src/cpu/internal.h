@@ -173,6 +173,17 @@ inline float unary1(float x, int32_t op, float alpha, float beta) {
  * scalar library functions are used.
  * ---------------------------------------------------------------------------------------- */
 #if O2C_HAVE_AVX2
+/* e^r's Taylor polynomial from the r^6 coefficient down, Horner steps on p (the higher terms already
+ * in p): exp256 enters with 1/5040 r + 1/720, sigmoid256 with 1/720 */
+inline __m256 exp_taylor_tail256(__m256 p, __m256 r) {
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+}
+
 inline __m256 exp256(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.7228f), lo = _mm256_set1_ps(-87.3365f);
   const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.0f));
@@ -180,14 +191,7 @@ inline __m256 exp256(__m256 x) {
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256 p = exp_taylor_tail256(_mm256_fmadd_ps(_mm256_set1_ps(1.0f / 5040.0f), r, _mm256_set1_ps(1.0f / 720.0f)), r);
   /* 2^n, n in [-126, 127] */
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
@@ -210,13 +214,7 @@ inline __m256 sigmoid256(__m256 x) {
   const __m256 n = _mm256_sub_ps(fx, shifter);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), t);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, one);
-  p = _mm256_fmadd_ps(p, r, one);
+  const __m256 p = exp_taylor_tail256(_mm256_set1_ps(1.0f / 720.0f), r);
   /* 2^n: fx's bits are those of 1.5*2^23 plus n; (bits + 127) << 23 keeps n + 127 in the exponent */
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(fx), _mm256_set1_epi32(127)), 23);
   const __m256 y = _mm256_div_ps(one, _mm256_fmadd_ps(p, _mm256_castsi256_ps(e), one)); /* 1 / (1 + e^-x) */
