@@ -100,13 +100,7 @@ void fill_row(float *__restrict dst, const float *__restrict src, const Geo3 &g,
     float *r0 = dst, *r1 = dst + d.PP;
     int64_t e = 0;
 #if O2C_HAVE_AVX2
-    for (; e + 8 <= wq; e += 8) {
-      const __m256 v0 = _mm256_loadu_ps(line + 2 * e), v1 = _mm256_loadu_ps(line + 2 * e + 8);
-      /* (x0 x1 x2 x3 | x4 x5 x6 x7), (x8 .. x15): evens and odds, in 128-bit halves, then in order */
-      const __m256 ev = _mm256_shuffle_ps(v0, v1, 0x88), od = _mm256_shuffle_ps(v0, v1, 0xDD);
-      _mm256_storeu_ps(r0 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
-      _mm256_storeu_ps(r1 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
-    }
+    for (; e + 8 <= wq; e += 8) split_even_odd8(line + 2 * e, r0 + e, r1 + e);
 #elif O2C_HAVE_NEON
     for (; e + 4 <= wq; e += 4) { /* evens and odds of 8 values */
       const float32x4x2_t v = vld2q_f32(line + 2 * e);

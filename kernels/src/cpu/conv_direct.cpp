@@ -284,14 +284,8 @@ void build_phases(const float *in_g, const Geo3 &g, const DirectPlan &d, int64_t
                   row1[e] = at(2 * e + 1 - g.p[2]);
                 }
 #if O2C_HAVE_AVX2
-                for (; e + 8 <= d.q[2] && 2 * e - g.p[2] + 16 <= g.in[2]; e += 8) {
-                  const float *x0 = src + 2 * e - g.p[2];
-                  const __m256 v0 = _mm256_loadu_ps(x0), v1 = _mm256_loadu_ps(x0 + 8);
-                  const __m256 ev = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
-                  const __m256 od = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
-                  _mm256_storeu_ps(row0 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
-                  _mm256_storeu_ps(row1 + e, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
-                }
+                for (; e + 8 <= d.q[2] && 2 * e - g.p[2] + 16 <= g.in[2]; e += 8)
+                  split_even_odd8(src + 2 * e - g.p[2], row0 + e, row1 + e);
 #endif
                 for (; e < d.q[2]; ++e) {
                   row0[e] = at(2 * e - g.p[2]);

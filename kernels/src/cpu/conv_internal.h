@@ -63,6 +63,17 @@ inline void valid_range(int64_t off, int64_t s, int64_t n, int64_t limit, int64_
   if (hi < lo) hi = lo;
 }
 
+#if O2C_HAVE_AVX2
+/* 16 consecutive floats at src split into their 8 even (to ev) and 8 odd (to od) elements, in order:
+ * the stride-2 phase split of the direct and depthwise paths */
+inline void split_even_odd8(const float *src, float *ev, float *od) {
+  const __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8);
+  const __m256 e = _mm256_shuffle_ps(v0, v1, 0x88), o = _mm256_shuffle_ps(v0, v1, 0xDD); /* in 128-bit halves */
+  _mm256_storeu_ps(ev, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+  _mm256_storeu_ps(od, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8)));
+}
+#endif
+
 /* ---- implicit im2col B source (conv_im2col.cpp) ---- */
 struct Im2col {
   const float *in; /* this group's input: Cg x in_sp */
