@@ -333,8 +333,10 @@ class KernelLib:
             _run(self.cxx.split() + self.flags + vis + defs + ["-I", str(self.include), "-c", str(s), "-o", str(o)],
                  f"compiling kernel {s.relative_to(self.src)}")
 
+        # largest sources first, so that no long compile starts last and runs alone
+        order = sorted(jobs, key=lambda j: -j[0].stat().st_size) + fallbacks
         with cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
-            list(ex.map(cc, jobs + fallbacks))
+            list(ex.map(cc, order))
         core = [o for s, o in jobs if s.parent.name != "entry" and s.name != "api_inline.cpp"]
         inline = [o for s, o in jobs if s.name == "api_inline.cpp"]
         ar = self.tc.ar

@@ -74,6 +74,20 @@ def test_compare(op, dtype):
     check(H(op, ["a", "b"], ["y"]), {"a": a, "b": b}, ["y"], tol="exact")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint64, np.int8, np.uint16])
+def test_compare_broadcast_on_either_side(dtype):
+    """Every comparison in one model, the broadcast operand first and second (Greater and
+    GreaterOrEqual run as Less and LessOrEqual with the operands swapped), NaN among the floats."""
+    a = ints(3, 1, low=0, high=6, seed=3).astype(dtype)
+    b = ints(2, 3, 4, low=0, high=6, seed=4).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        a[1, 0], b[0, 2, 1], b[1, 0, 3] = np.nan, np.nan, np.inf
+    ops = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]
+    nodes = [H(op, ["a", "b"], [f"y{k}"]) for k, op in enumerate(ops)]
+    nodes += [H(op, ["b", "a"], [f"z{k}"]) for k, op in enumerate(ops)]
+    check(nodes, {"a": a, "b": b}, [n.output[0] for n in nodes], tol="exact")
+
+
 @pytest.mark.parametrize("op", ["And", "Or", "Xor"])
 def test_logic(op):
     check(H(op, ["a", "b"], ["y"]), {"a": bools(2, 3, 4, seed=1), "b": bools(4, seed=2)}, ["y"], tol="exact")

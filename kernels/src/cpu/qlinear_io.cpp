@@ -1,7 +1,7 @@
 /*
  * qlinear_io.cpp - the QuantizeLinear / DequantizeLinear around integer layers, in their common form:
  * float32 <-> int8 / uint8 with one scale and zero point (o2c_quantize_f32_q8, o2c_dequantize_q8_f32).
- * Same results as o2c_quantize_linear (typed.cpp) computes for these types, 8 elements at a time:
+ * Same results as o2c_quantize_linear (typed_cast.cpp) computes for these types, 8 elements at a time:
  *   quantize:   saturate(round_half_even(x / scale) + zero)   (IEEE division; vcvtps2dq rounds half to
  *               even under the default rounding mode, as nearbyint; x / scale first clamped to +-2^30,
  *               beyond which the result saturates anyway, NaN to the low end as the scalar path);

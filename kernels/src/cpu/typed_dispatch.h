@@ -1,6 +1,6 @@
 /*
  * typed_dispatch.h - calls f(T{}) for the storage type T of an O2C_DT_* code (internal; the typed
- * kernels of typed.cpp and bounded.cpp): the numeric types, float16/bfloat16 (floatx.h) and bool.
+ * kernels of typed*.cpp and bounded.cpp): the numeric types, float16/bfloat16 (floatx.h) and bool.
  */
 #ifndef ONNX2CEDR_KERNELS_CPU_TYPED_DISPATCH_H
 #define ONNX2CEDR_KERNELS_CPU_TYPED_DISPATCH_H
