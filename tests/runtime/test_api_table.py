@@ -4,7 +4,6 @@ through the API's _cpu implementation under AddressSanitizer, and its work measu
 through the argument pointers, is positive and grows with the size level."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 import re
 import shutil
 import subprocess
@@ -110,27 +109,21 @@ def _header_apis() -> dict[tuple[str, str], int]:
 
 @pytest.fixture(scope="module")
 def table_run(tmp_path_factory):
+    """The driver against the kernel library `convert --sanitize address,undefined` links (from the
+    compile cache, shared with tests/test_sanitize*.py), every object of it linked in."""
+    from onnx2cedr.build import KernelLib
+
     cxx = shutil.which("g++")
     if not cxx:
         pytest.skip("no g++")
     out = tmp_path_factory.mktemp("api_table")
     (out / "driver.cpp").write_text(DRIVER)
-    srcs = [s for s in sorted((ROOT / "kernels" / "src").rglob("*.cpp")) if s.name != "api_inline.cpp"]
-    san = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
-
-    def cc(s: Path) -> Path:
-        o = out / (str(s.relative_to(ROOT)).replace("/", "_") + ".o")
-        r = subprocess.run([cxx, "-std=c++17", "-O1", *san, "-I", str(INCLUDE), "-c", str(s), "-o", str(o)],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr[-3000:]
-        return o
-
-    with cf.ThreadPoolExecutor(max_workers=2) as ex:
-        objs = list(ex.map(cc, srcs))
+    kl = KernelLib(cxx=cxx, sanitize="address,undefined").ensure()
     exe = out / "api_driver"
-    r = subprocess.run([cxx, "-std=c++17", "-O1", *san, "-fsanitize=undefined", "-Wall", "-Wextra", "-Werror",
-                        "-I", str(ROOT / "runtime" / "src"), "-I", str(INCLUDE), str(out / "driver.cpp"),
-                        str(ROOT / "runtime" / "src" / "api_table.cpp"), *map(str, objs), "-rdynamic", "-ldl",
+    r = subprocess.run([cxx, "-std=c++17", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g",
+                        "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "runtime" / "src"), "-I", str(INCLUDE),
+                        str(out / "driver.cpp"), str(ROOT / "runtime" / "src" / "api_table.cpp"),
+                        "-Wl,--whole-archive", str(kl.core), "-Wl,--no-whole-archive", "-rdynamic", "-ldl",
                         "-pthread", "-o", str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300,
