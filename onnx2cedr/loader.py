@@ -273,7 +273,12 @@ def _normalize_proto(model: onnx.ModelProto) -> onnx.ModelProto:
     model = opset_fixups.expand_function_ops(model, src, lambda d, op: (d, op) in registered)
     if src != INTERNAL_OPSET:  # semantics changes the converter passes over silently
         model = opset_fixups.apply(model, src)
-    if src != INTERNAL_OPSET:  # older opsets (down to 1) go through onnx's adapters; failures are reported
+    if src != INTERNAL_OPSET and _same_schemas(model, src):
+        # no op of the model changed between the two opsets: the adapters would only renumber it
+        for imp in model.opset_import:
+            if imp.domain in ("", "ai.onnx"):
+                imp.version = INTERNAL_OPSET
+    elif src != INTERNAL_OPSET:  # older opsets (down to 1) go through onnx's adapters; failures are reported
         try:
             import onnx.version_converter as converter
             model = converter.convert_version(model, INTERNAL_OPSET)
@@ -283,6 +288,24 @@ def _normalize_proto(model: onnx.ModelProto) -> onnx.ModelProto:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UnsupportedError(f"converting the model from opset {src} to opset {INTERNAL_OPSET} failed: {msg}") from None
     return model
+
+
+def _same_schemas(model: onnx.ModelProto, src: int) -> bool:
+    """Whether every node of the default domain has the same operator version at opset src as at
+    INTERNAL_OPSET (and no node holds a subgraph): then converting the model changes nothing but
+    its opset number."""
+    for n in model.graph.node:
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute):
+            return False
+        if n.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            if onnx.defs.get_schema(n.op_type, src, "").since_version != \
+                    onnx.defs.get_schema(n.op_type, INTERNAL_OPSET, "").since_version:
+                return False
+        except onnx.defs.SchemaError:
+            return False
+    return True
 
 
 def _only_types_changed(model: onnx.ModelProto, src: int) -> bool:
