@@ -24,16 +24,45 @@ from _kref import CXX, KERNELS, SANITIZE  # noqa: E402
 from _kref import sanitized as _sanitized  # noqa: E402
 
 
+def _headers_digest() -> bytes:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for p in sorted([*(KERNELS / "include").glob("*.h"), *(KERNELS / "src").rglob("*.h")]):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.digest()
+
+
 def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: str) -> Path:
+    """A shared object of kernel sources built with flags (instrumented under O2C_KERNEL_SANITIZE).
+    Objects are cached by compiler, flags and contents (the kernel headers included) under the compile
+    cache, so the test files that build the same sources the same way (the portable GEMM and
+    convolutions, the integer kernels AVX2 and portable) and the test workers share them."""
+    import hashlib
+
+    from onnx2cedr.build import cache_root
+
     flags = _sanitized(flags)
+    objects = cache_root() / "test-objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    headers = _headers_digest()
 
     def compile_one(src: Path) -> Path:
-        rel = src.relative_to(KERNELS / "src").as_posix().replace("/", "__")
-        obj = out_dir / (rel + ".o")
-        cmd = [CXX, "-std=c++17", *flags, "-fPIC", "-I", str(KERNELS / "include"), "-c", str(src), "-o", str(obj)]
+        h = hashlib.blake2b(digest_size=12)
+        for part in (CXX, *flags, str(src.relative_to(KERNELS))):
+            h.update(part.encode() + b"\0")
+        h.update(headers)
+        h.update(src.read_bytes())
+        obj = objects / f"{src.stem}-{h.hexdigest()}.o"
+        if obj.exists():
+            return obj
+        tmp = out_dir / f"{obj.name}.{os.getpid()}.tmp"
+        cmd = [CXX, "-std=c++17", *flags, "-fPIC", "-I", str(KERNELS / "include"), "-c", str(src), "-o", str(tmp)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"compiling {src} failed:\n{' '.join(cmd)}\n{r.stderr}")
+        os.replace(tmp, obj)  # whole or not at all: another worker may be writing the same object
         return obj
 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as ex:

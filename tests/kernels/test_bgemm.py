@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from _kref import CXX, KERNELS, sanitized
+from _kref import KERNELS
+from conftest import _compile_all
 from onnx2cedr.ops.binary import pack_bits
 
 BUILDS = {"avx2": (["-O2", "-mavx2", "-mfma"], 1, {"avx2", "fma"}),
@@ -35,11 +36,8 @@ def blibs(tmp_path_factory):
     have = _cpu_flags()
     libs = {}
     for name, (fl, path, needs) in BUILDS.items():
-        out = tmp_path_factory.mktemp(f"b_{name}") / "libb.so"
-        cmd = [CXX, "-std=c++17", *sanitized(fl), "-fPIC", "-shared", "-I", str(KERNELS / "include"),
-               str(KERNELS / "src" / "cpu" / "bgemm.cpp"), "-o", str(out)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+        out = _compile_all([KERNELS / "src" / "cpu" / "bgemm.cpp"], tmp_path_factory.mktemp(f"b_{name}"), fl,
+                           "libb.so")
         if name == "avx2":
             dis = subprocess.run(["objdump", "-d", str(out)], capture_output=True, text=True).stdout
             assert "vpshufb" in dis and "vpsadbw" in dis

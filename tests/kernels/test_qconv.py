@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from _ctypes_structs import ConvParams, i64x
-from _kref import CXX, KERNELS, sanitized
+from _kref import KERNELS
+from conftest import _compile_all
 
 # flags -> the micro-kernel they select (o2c_qgemm_path)
 BUILDS = {"vnni": (["-O2", "-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vnni"], 2),
@@ -51,12 +52,8 @@ def qlibs(tmp_path_factory):
     flags = _cpu_flags()
     libs = {}
     for name, (fl, path) in BUILDS.items():
-        out = tmp_path_factory.mktemp(f"q_{name}") / "libq.so"
-        cmd = [CXX, "-std=c++17", *sanitized(fl), "-fPIC", "-shared", "-I", str(KERNELS / "include"),
-               str(KERNELS / "src" / "cpu" / "qconv.cpp"), str(KERNELS / "src" / "cpu" / "qconv_depthwise.cpp"),
-               str(KERNELS / "src" / "cpu" / "qlinear_io.cpp"), "-o", str(out)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+        out = _compile_all([KERNELS / "src" / "cpu" / s for s in ("qconv.cpp", "qconv_depthwise.cpp", "qlinear_io.cpp")],
+                           tmp_path_factory.mktemp(f"q_{name}"), fl, "libq.so")
         if name == "vnni":  # the VNNI micro-kernel is there, whether or not this CPU can run it
             dis = subprocess.run(["objdump", "-d", str(out)], capture_output=True, text=True).stdout
             assert "vpdpbusd" in dis

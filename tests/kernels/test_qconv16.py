@@ -5,13 +5,13 @@ on one thread or two, in the AVX2 and the portable builds."""
 from __future__ import annotations
 
 import ctypes as C
-import subprocess
 
 import numpy as np
 import pytest
 
 from _ctypes_structs import ConvParams, i64x
-from _kref import CXX, KERNELS, sanitized
+from _kref import KERNELS
+from conftest import _compile_all
 from test_qconv import QConvParams, QGemmParams, _conv_ref
 
 BUILDS = {"avx2": ["-O3", "-mavx2", "-mfma"], "portable": ["-O3", "-mno-avx2", "-mno-fma"]}
@@ -28,12 +28,8 @@ def _avx2() -> bool:
 def libs(tmp_path_factory):
     out = {}
     for name, fl in BUILDS.items():
-        so = tmp_path_factory.mktemp(f"q16_{name}") / "libq16.so"
-        cmd = [CXX, "-std=c++17", *sanitized(fl), "-fPIC", "-shared", "-pthread", "-I", str(KERNELS / "include"),
-               str(KERNELS / "src" / "cpu" / "qconv16.cpp"), str(KERNELS / "src" / "cpu" / "parallel.cpp"),
-               "-o", str(so)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+        so = _compile_all([KERNELS / "src" / "cpu" / "qconv16.cpp", KERNELS / "src" / "cpu" / "parallel.cpp"],
+                          tmp_path_factory.mktemp(f"q16_{name}"), fl, "libq16.so")
         if name == "avx2" and not _avx2():
             continue
         lib = C.CDLL(str(so))

@@ -6,13 +6,13 @@ where it rounds (addition, averages), ties rounded half to even."""
 from __future__ import annotations
 
 import ctypes as C
-import subprocess
 
 import numpy as np
 import pytest
 
 from _ctypes_structs import ConvParams, PoolParams, i64x
-from _kref import CXX, KERNELS, sanitized
+from _kref import KERNELS
+from conftest import _compile_all
 from test_qconv import BUILDS, NEEDS, QConvParams, _cpu_flags
 
 SOURCES = ["qconv.cpp", "qconv_depthwise.cpp", "qlinear_io.cpp", "qeltwise.cpp"]
@@ -40,11 +40,8 @@ def libs(tmp_path_factory):
     for name in ("avx2", "portable"):
         if not NEEDS[name] <= flags:
             continue
-        so = tmp_path_factory.mktemp(f"qe_{name}") / "libqe.so"
-        cmd = [CXX, "-std=c++17", *sanitized(BUILDS[name][0]), "-fPIC", "-shared", "-I", str(KERNELS / "include"),
-               *[str(KERNELS / "src" / "cpu" / s) for s in SOURCES], "-o", str(so)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+        so = _compile_all([KERNELS / "src" / "cpu" / s for s in SOURCES], tmp_path_factory.mktemp(f"qe_{name}"),
+                          BUILDS[name][0], "libqe.so")
         lib = C.CDLL(str(so))
         vp = C.c_void_p
         lib.o2c_qadd.argtypes = [vp, vp, vp, C.POINTER(QAddParams)]
