@@ -57,7 +57,7 @@ def _compile_all(sources: list[Path], out_dir: Path, flags: list[str], so_name: 
         obj = objects / f"{src.stem}-{h.hexdigest()}.o"
         if obj.exists():
             return obj
-        tmp = out_dir / f"{obj.name}.{os.getpid()}.tmp"
+        tmp = objects / f"{obj.name}.{os.getpid()}.tmp"  # beside it: the rename must not cross file systems
         cmd = [CXX, "-std=c++17", *flags, "-fPIC", "-I", str(KERNELS / "include"), "-c", str(src), "-o", str(tmp)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
