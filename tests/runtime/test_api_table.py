@@ -111,7 +111,7 @@ def _header_apis() -> dict[tuple[str, str], int]:
 def table_run(tmp_path_factory):
     """The driver against the kernel library `convert --sanitize address,undefined` links (from the
     compile cache, shared with tests/test_sanitize*.py), every object of it linked in."""
-    from onnx2cedr.build import KernelLib
+    from onnx2cedr.build import KernelLib, sanitize_flags
 
     cxx = shutil.which("g++")
     if not cxx:
@@ -120,9 +120,8 @@ def table_run(tmp_path_factory):
     (out / "driver.cpp").write_text(DRIVER)
     kl = KernelLib(cxx=cxx, sanitize="address,undefined").ensure()
     exe = out / "api_driver"
-    r = subprocess.run([cxx, "-std=c++17", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g",
-                        "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "runtime" / "src"), "-I", str(INCLUDE),
-                        str(out / "driver.cpp"), str(ROOT / "runtime" / "src" / "api_table.cpp"),
+    r = subprocess.run([cxx, "-std=c++17", *sanitize_flags(kl.sanitize), "-Wall", "-Wextra", "-Werror",
+                        "-I", str(ROOT / "runtime" / "src"), "-I", str(INCLUDE), str(out / "driver.cpp"), str(ROOT / "runtime" / "src" / "api_table.cpp"),
                         "-Wl,--whole-archive", str(kl.core), "-Wl,--no-whole-archive", "-rdynamic", "-ldl",
                         "-pthread", "-o", str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
